@@ -1,0 +1,160 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libpq connection.
+///
+/// Every call blocks, so it must run on a thread of its own (the pool's thread pool or the
+/// listener's thread), never on Swift's cooperative pool. The type is `@unchecked Sendable`
+/// because the pool hands each connection to exactly one borrower at a time; it must not be
+/// used from two threads at once.
+public final class PQConnection: @unchecked Sendable {
+    let handle: OpaquePointer
+    /// Statements that succeeded since the pool last lent this connection out; a failure
+    /// with none before it cannot have changed anything and may be retried elsewhere.
+    var statementsSucceeded = 0
+
+    /// Connects from a libpq connection string or URI (multi-host strings included; libpq
+    /// handles them). Parameters go through `PQconnectdbParams`, never a string we built.
+    /// `overrides` (keyword, value) replace what the string says (for example another
+    /// `dbname` or `user`), as libpq gives later keywords precedence.
+    public static func connect(
+        _ conninfo: String, overrides: [(String, String)] = [], applicationName: String = "tollgate"
+    ) throws -> PQConnection {
+        // connect_timeout comes first so that the string's own value wins over our default.
+        let keywords = ["connect_timeout", "dbname", "fallback_application_name"] + overrides.map(\.0)
+        let values = ["10", conninfo, applicationName] + overrides.map(\.1)
+        let handle = withCStrings(keywords) { keywordPointers in
+            withCStrings(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle else { throw PQError(kind: .connection, message: "out of memory allocating a connection") }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = lastErrorMessage(handle)
+            PQfinish(handle)
+            throw PQError(kind: .connection, message: message)
+        }
+        return PQConnection(handle: handle)
+    }
+
+    init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        PQfinish(handle)
+    }
+
+    /// True when libpq knows the connection is unusable.
+    public var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
+
+    /// True while a transaction block is open (or failed and not yet rolled back).
+    var isInTransaction: Bool {
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
+    }
+
+    /// Runs one statement with its binds; results come back in binary format.
+    @discardableResult
+    public func query(_ query: PQQuery) throws -> PQRows {
+        let binds = query.binds
+        let count = binds.count
+        var types = binds.map { Oid($0.type.rawValue) }
+        var lengths = binds.map { Int32($0.value?.count ?? 0) }
+        var formats = binds.map { Int32($0.binary ? 1 : 0) }
+        // Text values need a NUL terminator; binary ones carry their length.
+        let buffers: [UnsafeMutablePointer<CChar>?] = binds.map { bind in
+            guard let value = bind.value else { return nil }
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: value.count + 1)
+            value.withUnsafeBufferPointer { source in
+                source.withMemoryRebound(to: CChar.self) { chars in
+                    buffer.initialize(from: chars.baseAddress!, count: value.count)
+                }
+            }
+            buffer[value.count] = 0
+            return buffer
+        }
+        defer { buffers.forEach { $0?.deallocate() } }
+        var values: [UnsafePointer<CChar>?] = buffers.map { $0.map { UnsafePointer($0) } }
+        let result = types.withUnsafeMutableBufferPointer { typePointer in
+            values.withUnsafeMutableBufferPointer { valuePointer in
+                lengths.withUnsafeMutableBufferPointer { lengthPointer in
+                    formats.withUnsafeMutableBufferPointer { formatPointer in
+                        PQexecParams(
+                            handle, query.sql, Int32(count),
+                            typePointer.baseAddress, valuePointer.baseAddress, lengthPointer.baseAddress, formatPointer.baseAddress,
+                            1
+                        )
+                    }
+                }
+            }
+        }
+        return try consume(result, statement: query.name)
+    }
+
+    /// Runs SQL text without binds through the simple query protocol (several statements
+    /// allowed). Only for text this program wrote: `BEGIN`, migrations, `LISTEN`.
+    @discardableResult
+    public func execute(unsafeSQL sql: String, statement: String? = nil) throws -> PQRows {
+        try consume(PQexec(handle, sql), statement: statement)
+    }
+
+    private func consume(_ result: OpaquePointer?, statement: String?) throws -> PQRows {
+        guard let result else {
+            throw PQError(kind: .connection, message: Self.lastErrorMessage(handle), statement: statement)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            statementsSucceeded += 1
+            return PQRows(result: result)
+        default:
+            func field(_ code: Character) -> String? {
+                PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+            }
+            let sqlState = field("C")
+            let primary = field("M") ?? Self.lastErrorMessage(handle)
+            // A result without SQLSTATE came from libpq itself: the connection failed.
+            let kind: PQError.Kind = (sqlState == nil || isBroken) ? .connection : .server
+            throw PQError(
+                kind: kind, sqlState: sqlState,
+                message: PQError.redacted(message: primary, sqlState: sqlState),
+                statement: statement, constraint: field("n")
+            )
+        }
+    }
+
+    /// The server's process id for this connection (used by tests to terminate it).
+    public var backendPID: Int { Int(PQbackendPID(handle)) }
+
+    /// The socket, for waiting on notifications.
+    var socket: Int32 { PQsocket(handle) }
+
+    static func lastErrorMessage(_ handle: OpaquePointer) -> String {
+        guard let text = PQerrorMessage(handle) else { return "unknown libpq error" }
+        let message = String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+        return message.isEmpty ? "unknown libpq error" : message
+    }
+}
+
+/// Calls `body` with a NULL-terminated array of C strings that live for the call.
+private func withCStrings<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers = strings.map { strdup($0) }
+    defer { pointers.forEach { free($0) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } } + [nil])
+}
+
+extension String {
+    func trimmingCharacters(in set: Set<Character>) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}
+
+extension Set where Element == Character {
+    static let whitespacesAndNewlines: Set<Character> = [" ", "\n", "\t", "\r"]
+}

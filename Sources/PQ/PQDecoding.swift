@@ -1,0 +1,167 @@
+public import Foundation
+
+/// A Swift value that can be decoded from a column in PostgreSQL's binary format.
+public protocol PQDecodable: Sendable {
+    init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws
+    /// The value for SQL NULL, or `nil` when NULL is an error for this type.
+    static var pqNull: Self? { get }
+}
+
+extension PQDecodable {
+    public static var pqNull: Self? { nil }
+}
+
+extension PQError {
+    static func decodingFailed(column: String, into type: String) -> PQError {
+        PQError(kind: .decoding, message: "column \(column) cannot be decoded as \(type)")
+    }
+}
+
+extension Optional: PQDecodable where Wrapped: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        self = .some(try Wrapped(pqValue: bytes, type: type, column: column))
+    }
+    public static var pqNull: Wrapped?? { .some(.none) }
+}
+
+private func bigEndianInteger<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, as: T.Type) -> T {
+    var value: T = 0
+    for byte in bytes { value = (value << 8) | T(byte) }
+    return value
+}
+
+extension Int: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        switch (type, bytes.count) {
+        case (.int8, 8): self = Int(bigEndianInteger(bytes, as: Int64.self))
+        case (.int4, 4): self = Int(bigEndianInteger(bytes, as: Int32.self))
+        case (.int2, 2): self = Int(bigEndianInteger(bytes, as: Int16.self))
+        case (.oid, 4): self = Int(bigEndianInteger(bytes, as: UInt32.self))
+        default: throw PQError.decodingFailed(column: column, into: "Int")
+        }
+    }
+}
+
+extension Int64: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        self = Int64(try Int(pqValue: bytes, type: type, column: column))
+    }
+}
+
+extension Int32: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        let wide = try Int(pqValue: bytes, type: type, column: column)
+        guard let narrow = Int32(exactly: wide) else { throw PQError.decodingFailed(column: column, into: "Int32") }
+        self = narrow
+    }
+}
+
+extension Bool: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        guard type == .bool, bytes.count == 1 else { throw PQError.decodingFailed(column: column, into: "Bool") }
+        self = bytes[0] != 0
+    }
+}
+
+extension Double: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        switch (type, bytes.count) {
+        case (.float8, 8): self = Double(bitPattern: bigEndianInteger(bytes, as: UInt64.self))
+        case (.float4, 4): self = Double(Float(bitPattern: bigEndianInteger(bytes, as: UInt32.self)))
+        case (.int8, _), (.int4, _), (.int2, _): self = Double(try Int(pqValue: bytes, type: type, column: column))
+        default: throw PQError.decodingFailed(column: column, into: "Double")
+        }
+    }
+}
+
+extension String: PQDecodable {
+    /// Text-like columns (text, varchar, name, enums, json) decode as their UTF-8 text.
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        switch type {
+        case .bytea, .bool, .int2, .int4, .int8, .float4, .float8, .uuid, .timestamp, .timestamptz, .oid:
+            throw PQError.decodingFailed(column: column, into: "String")
+        case .jsonb:
+            guard bytes.first == 1 else { throw PQError.decodingFailed(column: column, into: "String") }
+            self = String(decoding: bytes.dropFirst(), as: UTF8.self)
+        default:
+            self = String(decoding: bytes, as: UTF8.self)
+        }
+    }
+}
+
+extension UUID: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        guard type == .uuid, bytes.count == 16 else { throw PQError.decodingFailed(column: column, into: "UUID") }
+        self = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
+extension Date: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        guard type == .timestamptz || type == .timestamp, bytes.count == 8 else {
+            throw PQError.decodingFailed(column: column, into: "Date")
+        }
+        self = PQTimestamp.date(fromMicroseconds: bigEndianInteger(bytes, as: Int64.self))
+    }
+}
+
+extension Data: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        guard type == .bytea else { throw PQError.decodingFailed(column: column, into: "Data") }
+        self = Data(bytes)
+    }
+}
+
+/// Conversions between `Date` and PostgreSQL timestamps (microseconds since 2000-01-01 UTC).
+enum PQTimestamp {
+    /// Seconds from 1970-01-01 to 2000-01-01.
+    static let postgresEpoch: Double = 946_684_800
+
+    static func date(fromMicroseconds micros: Int64) -> Date {
+        Date(timeIntervalSince1970: postgresEpoch + Double(micros) / 1_000_000)
+    }
+
+    /// An ISO 8601 UTC literal with microseconds, which PostgreSQL reads whatever its DateStyle.
+    static func format(_ date: Date) -> String {
+        let totalMicros = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
+        let micros = Int64(totalMicros)
+        var seconds = micros / 1_000_000
+        var fraction = micros % 1_000_000
+        if fraction < 0 {
+            fraction += 1_000_000
+            seconds -= 1
+        }
+        // Civil-from-days (Howard Hinnant's algorithm), so no calendar or locale is involved.
+        var days = seconds / 86_400
+        var secondOfDay = seconds % 86_400
+        if secondOfDay < 0 {
+            secondOfDay += 86_400
+            days -= 1
+        }
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2)) \(pad(secondOfDay / 3600, 2)):\(pad(secondOfDay / 60 % 60, 2)):"
+            + "\(pad(secondOfDay % 60, 2)).\(pad(fraction, 6))+00"
+    }
+}
+
+enum PQJSONCoding {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+    static let decoder = JSONDecoder()
+}

@@ -1,0 +1,223 @@
+public import Foundation
+public import Logging
+
+/// A configuration value that is missing or malformed, naming its variable.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let variable: String
+    public let problem: String
+    public var description: String { "\(variable): \(problem)" }
+
+    public init(variable: String, problem: String) {
+        self.variable = variable
+        self.problem = problem
+    }
+}
+
+/// The rules of SPEC §2 for codes and challenges.
+public struct CodePolicy: Sendable, Equatable {
+    /// How long a code is valid (`CODE_TTL`).
+    public var ttl: Int = 600
+    /// New codes a challenge may ask for after its first (`CODE_MAX_RESENDS`).
+    public var maxResends: Int = 3
+    /// Wrong entries one code accepts before it is burned (`CODE_MAX_ATTEMPTS`).
+    public var maxAttempts: Int = 5
+    /// Seconds between two sends of one challenge (`RESEND_COOLDOWN`).
+    public var resendCooldown: Int = 30
+    /// How long a verified activation may be used to enable 2FA.
+    public var activationUseWindow: Int = 600
+
+    public init() {}
+}
+
+/// The abuse limits of SPEC §5.
+public struct AbuseLimits: Sendable, Equatable {
+    /// Failed passwords per account per 15 minutes (`LIMIT_FAILED_PASSWORDS`).
+    public var failedPasswords: Int = 10
+    public var failedPasswordsWindow: Int = 900
+    /// Logins per client IP per minute (`LIMIT_LOGINS_PER_IP`).
+    public var loginsPerIP: Int = 60
+    public var loginsPerIPWindow: Int = 60
+    /// Challenges started per account per hour (`LIMIT_CHALLENGES_PER_ACCOUNT`).
+    public var challengesPerAccount: Int = 10
+    public var challengesPerAccountWindow: Int = 3600
+    /// Wrong codes per account per hour (`LIMIT_WRONG_CODES_PER_ACCOUNT`).
+    public var wrongCodesPerAccount: Int = 20
+    public var wrongCodesPerAccountWindow: Int = 3600
+    /// Consecutive wrong codes that lock an account's dashboard login, and for how long.
+    public var consecutiveWrongCodesLock: Int = 100
+    public var lockDuration: Int = 86_400
+
+    public init() {}
+}
+
+/// Everything Tollgate reads from its environment (SPEC §7).
+public struct TollgateConfiguration: Sendable {
+    public var databaseURL: String?
+    /// A direct (not pooled) connection for the worker's LISTEN; defaults to `databaseURL`.
+    public var listenDatabaseURL: String?
+    public var databasePoolSize: Int = 4
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    public var corsAllowedOrigins: [String] = []
+    /// HMAC keys, newest first: the first signs, all verify (rotation).
+    public var secrets: [[UInt8]] = []
+    public var smtpURL: String?
+    public var mailFrom: String = "Tollgate <no-reply@tollgate.invalid>"
+    public var codes = CodePolicy()
+    public var sessionTTLDashboard: Int = 43_200
+    public var sessionTTLPhoneApp: Int = 2_592_000
+    public var trustedProxies: [IPNetwork] = []
+    public var limits = AbuseLimits()
+    public var logLevel: Logger.Level = .info
+    /// Password hashes computed at once; more wait briefly, then get 503.
+    public var maxConcurrentHashes: Int = 4
+    /// Folder for `.eml` files in development mode.
+    public var mailDirectory: String?
+
+    public init() {}
+
+    /// Reads the environment. `requireSecret` is false only for `tollgate dev`, which makes
+    /// its own. Any bad value throws an error naming its variable.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment,
+        requireDatabase: Bool = true,
+        requireSecret: Bool = true
+    ) throws -> TollgateConfiguration {
+        let reader = EnvironmentReader(environment: environment)
+        var config = TollgateConfiguration()
+        config.databaseURL = reader.string("DATABASE_URL")
+        if requireDatabase && config.databaseURL == nil {
+            throw ConfigurationError(variable: "DATABASE_URL", problem: "is required (a libpq connection string or URI)")
+        }
+        config.listenDatabaseURL = reader.string("WORKER_LISTEN_DATABASE_URL")
+        config.databasePoolSize = try reader.integer("DATABASE_POOL_SIZE", default: 4, range: 1...100)
+        config.host = reader.string("HOST") ?? config.host
+        config.port = try reader.integer("PORT", default: 8080, range: 0...65535)
+        config.tlsCertificatePath = reader.string("TLS_CERT_PATH")
+        config.tlsKeyPath = reader.string("TLS_KEY_PATH")
+        if (config.tlsCertificatePath == nil) != (config.tlsKeyPath == nil) {
+            throw ConfigurationError(
+                variable: config.tlsCertificatePath == nil ? "TLS_CERT_PATH" : "TLS_KEY_PATH",
+                problem: "TLS_CERT_PATH and TLS_KEY_PATH go together"
+            )
+        }
+        config.corsAllowedOrigins = try reader.list("CORS_ALLOWED_ORIGINS").map { origin in
+            guard origin == "*" || origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.hasSuffix("/") else {
+                throw ConfigurationError(variable: "CORS_ALLOWED_ORIGINS", problem: "each origin is scheme://host[:port], without a path")
+            }
+            return origin
+        }
+        if let secretList = reader.string("TOLLGATE_SECRET") {
+            config.secrets = try secretList.split(separator: ",").map { part in
+                let secret = part.trimmingCharacters(in: .whitespaces)
+                guard secret.utf8.count >= 32 else {
+                    throw ConfigurationError(variable: "TOLLGATE_SECRET", problem: "each secret must be at least 32 characters")
+                }
+                return Array(secret.utf8)
+            }
+        } else if requireSecret {
+            throw ConfigurationError(variable: "TOLLGATE_SECRET", problem: "is required (at least 32 random characters)")
+        }
+        config.smtpURL = reader.string("SMTP_URL")
+        if let smtp = config.smtpURL, !(smtp.hasPrefix("smtp://") || smtp.hasPrefix("smtps://")) {
+            throw ConfigurationError(variable: "SMTP_URL", problem: "must start with smtp:// or smtps://")
+        }
+        config.mailFrom = reader.string("MAIL_FROM") ?? config.mailFrom
+        config.codes.ttl = try reader.integer("CODE_TTL", default: 600, range: 10...86_400)
+        config.codes.maxResends = try reader.integer("CODE_MAX_RESENDS", default: 3, range: 0...100)
+        config.codes.maxAttempts = try reader.integer("CODE_MAX_ATTEMPTS", default: 5, range: 1...100)
+        config.codes.resendCooldown = try reader.integer("RESEND_COOLDOWN", default: 30, range: 0...3600)
+        config.sessionTTLDashboard = try reader.integer("SESSION_TTL_DASHBOARD", default: 43_200, range: 60...31_536_000)
+        config.sessionTTLPhoneApp = try reader.integer("SESSION_TTL_PHONE_APP", default: 2_592_000, range: 60...31_536_000)
+        config.trustedProxies = try reader.list("TRUSTED_PROXIES").map { text in
+            guard let network = IPNetwork(text) else {
+                throw ConfigurationError(variable: "TRUSTED_PROXIES", problem: "each entry is an IP address or CIDR block")
+            }
+            return network
+        }
+        config.limits.failedPasswords = try reader.integer("LIMIT_FAILED_PASSWORDS", default: 10, range: 1...100_000)
+        config.limits.loginsPerIP = try reader.integer("LIMIT_LOGINS_PER_IP", default: 60, range: 1...1_000_000)
+        config.limits.challengesPerAccount = try reader.integer("LIMIT_CHALLENGES_PER_ACCOUNT", default: 10, range: 1...100_000)
+        config.limits.wrongCodesPerAccount = try reader.integer("LIMIT_WRONG_CODES_PER_ACCOUNT", default: 20, range: 1...100_000)
+        if let level = reader.string("LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_LEVEL", problem: "is one of trace, debug, info, notice, warning, error, critical")
+            }
+            config.logLevel = parsed
+        }
+        config.maxConcurrentHashes = try reader.integer("PASSWORD_HASH_CONCURRENCY", default: 4, range: 1...64)
+        config.mailDirectory = reader.string("MAIL_DIRECTORY")
+        return config
+    }
+}
+
+/// Reads typed values from the environment; an empty value counts as unset.
+struct EnvironmentReader {
+    let environment: [String: String]
+
+    func string(_ name: String) -> String? {
+        guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// Whole numbers only (durations are whole seconds), within `range`.
+    func integer(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = string(name) else { return fallback }
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigurationError(variable: name, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    func list(_ name: String) throws -> [String] {
+        guard let text = string(name) else { return [] }
+        return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}
+
+/// An IPv4 or IPv6 address block (`10.0.0.0/8`, `::1`), for `TRUSTED_PROXIES`.
+public struct IPNetwork: Sendable, Equatable {
+    let address: [UInt8]
+    let prefixLength: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let address = IPNetwork.parse(String(parts[0])) else { return nil }
+        let maximum = address.count * 8
+        if parts.count == 2 {
+            guard let length = Int(parts[1]), (0...maximum).contains(length) else { return nil }
+            prefixLength = length
+        } else {
+            prefixLength = maximum
+        }
+        self.address = address
+    }
+
+    /// True when `text` is an address inside this block.
+    public func contains(_ text: String) -> Bool {
+        guard let candidate = IPNetwork.parse(text), candidate.count == address.count else { return false }
+        var remaining = prefixLength
+        for index in address.indices where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if candidate[index] & mask != address[index] & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+
+    /// Parses an address into its bytes (4 or 16), or nil.
+    static func parse(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 {
+            return withUnsafeBytes(of: &v4) { Array($0) }
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,142 @@
+import Crypto
+public import Foundation
+public import Logging
+public import PQ
+
+/// A migration file of `sql/`: `NNNN_name.sql`.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let sql: String
+    /// SHA-256 of the file, hex; a landed file must never change.
+    public var checksum: String { SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined() }
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    /// The migrations shipped with this build, in order: `TOLLGATE_MIGRATIONS_DIR` when set,
+    /// otherwise the resource folder SwiftPM puts beside the executable. (Not `Bundle.module`,
+    /// which crashes the process when the folder is missing instead of saying so.)
+    public static func bundled() throws -> [Migration] {
+        if let folder = ProcessInfo.processInfo.environment["TOLLGATE_MIGRATIONS_DIR"], !folder.isEmpty {
+            return try load(from: URL(fileURLWithPath: folder))
+        }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
+            .appendingPathComponent("tollgate_TollgateCore.resources").appendingPathComponent("Migrations")
+        guard FileManager.default.fileExists(atPath: folder.path) else {
+            throw MigrationError(
+                message: "the migrations folder \(folder.path) is missing: ship it beside the executable or set TOLLGATE_MIGRATIONS_DIR"
+            )
+        }
+        return try load(from: folder)
+    }
+
+    /// Reads `NNNN_name.sql` files from a folder; anything else there is an error.
+    public static func load(from directory: URL) throws -> [Migration] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+        var migrations: [Migration] = []
+        for file in files {
+            let stem = file.dropLast(4)
+            guard let underscore = stem.firstIndex(of: "_"), let version = Int(stem[..<underscore]), version > 0 else {
+                throw MigrationError(message: "migration file \(file) is not named NNNN_name.sql")
+            }
+            if migrations.last?.version == version {
+                throw MigrationError(message: "two migration files have version \(version)")
+            }
+            let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            migrations.append(Migration(version: version, name: String(stem[stem.index(after: underscore)...]), sql: sql))
+        }
+        return migrations
+    }
+}
+
+/// A migration problem, naming the file when there is one.
+public struct MigrationError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Applies migrations in order, each in its own transaction, recorded with its checksum,
+/// under an advisory lock so that concurrent runs apply each file exactly once.
+public struct Migrator: Sendable {
+    public let migrations: [Migration]
+    let logger: Logger
+    /// The advisory lock key: "tollgate" as a number, so other users of locks don't collide.
+    static let lockKey: Int = 0x746F_6C6C_6761_7465
+
+    public init(migrations: [Migration], logger: Logger) {
+        self.migrations = migrations
+        self.logger = logger
+    }
+
+    /// Applies what is missing and returns the versions applied by this call.
+    @discardableResult
+    public func migrate(pool: PQPool) async throws -> [Int] {
+        let migrations = self.migrations
+        let logger = self.logger
+        return try await pool.withConnection { connection in
+            // A session-level lock: held across the per-file transactions, released below
+            // (or by the server when the connection dies).
+            try connection.query(("SELECT pg_advisory_lock(\(Self.lockKey))" as PQQuery).named("migrate.lock"))
+            defer { _ = try? connection.query(("SELECT pg_advisory_unlock(\(Self.lockKey))" as PQQuery).named("migrate.unlock")) }
+            try connection.execute(
+                unsafeSQL: """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version integer PRIMARY KEY,
+                        name text NOT NULL,
+                        checksum text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """,
+                statement: "migrate.bookkeeping"
+            )
+            var applied: [Int: String] = [:]
+            for row in try connection.query(("SELECT version, checksum FROM schema_migrations" as PQQuery).named("migrate.applied")) {
+                applied[try row.decode("version", as: Int.self)] = try row.decode("checksum", as: String.self)
+            }
+            var done: [Int] = []
+            for migration in migrations {
+                let fileName = String(format: "%04d_%@.sql", migration.version, migration.name)
+                if let checksum = applied[migration.version] {
+                    guard checksum == migration.checksum else {
+                        throw MigrationError(message: "migration \(fileName) was changed after it was applied (checksum differs)")
+                    }
+                    continue
+                }
+                do {
+                    try connection.execute(unsafeSQL: "BEGIN", statement: "begin")
+                    try connection.execute(unsafeSQL: migration.sql, statement: fileName)
+                    let record: PQQuery = """
+                        INSERT INTO schema_migrations (version, name, checksum)
+                        VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                        """
+                    try connection.query(record.named("migrate.record"))
+                    try connection.execute(unsafeSQL: "COMMIT", statement: "commit")
+                } catch {
+                    _ = try? connection.execute(unsafeSQL: "ROLLBACK")
+                    throw MigrationError(message: "migration \(fileName) failed: \(error)")
+                }
+                logger.info("migrate.applied", metadata: ["migration": "\(fileName)"])
+                done.append(migration.version)
+            }
+            // Migrations applied by a newer build are unknown to this one.
+            if let newest = applied.keys.max(), newest > (migrations.last?.version ?? 0) {
+                logger.warning("migrate.database_is_newer", metadata: ["version": "\(newest)"])
+            }
+            return done
+        }
+    }
+
+    /// True when every bundled migration is applied (for readiness checks).
+    public func isCurrent(pool: PQPool) async throws -> Bool {
+        let expected = migrations.last?.version ?? 0
+        let rows = try await pool.query(
+            ("SELECT coalesce(max(version), 0) AS version FROM schema_migrations" as PQQuery).named("migrate.current")
+        )
+        return try rows.first?.decode("version", as: Int.self) ?? 0 >= expected
+    }
+}

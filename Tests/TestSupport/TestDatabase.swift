@@ -1,0 +1,117 @@
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+public import PQ
+public import TollgateCore
+
+/// The PostgreSQL server the tests use: `TEST_DATABASE_URL` when set, otherwise a private
+/// cluster started once per test process (and stopped when it exits).
+public enum TestPostgres {
+    private static let started = NIOLockedValueBox<Task<Server, any Error>?>(nil)
+
+    /// Where to connect and the migrated template each test database is cloned from.
+    public struct Server: Sendable {
+        public let conninfo: String
+        public let template: String
+        public let cluster: EmbeddedPostgres?
+    }
+
+    public static let logger: Logger = {
+        var logger = Logger(label: "tollgate.tests")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// Starts (once) the server and the migrated template database.
+    public static func server() async throws -> Server {
+        let task = started.withLockedValue { task -> Task<Server, any Error> in
+            if let task { return task }
+            let new = Task { try await start() }
+            task = new
+            return new
+        }
+        return try await task.value
+    }
+
+    private static func start() async throws -> Server {
+        var conninfo = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"] ?? ""
+        var cluster: EmbeddedPostgres?
+        if conninfo.isEmpty {
+            let folder = NSTemporaryDirectory() + "tollgate-tests-\(getpid())"
+            let embedded = EmbeddedPostgres(dataDirectory: folder, port: 5432, fast: true, logger: logger)
+            try embedded.start()
+            clusterToStop.withLockedValue { $0 = embedded }
+            atexit {
+                if let cluster = TestPostgres.clusterToStop.withLockedValue({ $0 }) {
+                    cluster.stop()
+                    try? FileManager.default.removeItem(atPath: cluster.dataDirectory)
+                }
+            }
+            conninfo = embedded.conninfo()
+            cluster = embedded
+        }
+        let template = "tollgate_template_\(getpid())"
+        let admin = try PQConnection.connect(conninfo)
+        try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(template)")
+        try admin.execute(unsafeSQL: "CREATE DATABASE \(template)")
+        let pool = PQPool(configuration: PQPoolConfiguration(conninfo: conninfo, overrides: [("dbname", template)], maxConnections: 1), logger: logger)
+        do {
+            try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: pool)
+        } catch {
+            await pool.close()
+            throw error
+        }
+        await pool.close()
+        return Server(conninfo: conninfo, template: template, cluster: cluster)
+    }
+
+    static let clusterToStop = NIOLockedValueBox<EmbeddedPostgres?>(nil)
+}
+
+/// A fresh database for one test, cloned from the migrated template.
+public struct TestDatabase: Sendable {
+    public let server: TestPostgres.Server
+    public let name: String
+
+    /// Connection overrides for this database as the migrating owner.
+    public var ownerOverrides: [(String, String)] { [("dbname", name)] }
+    /// The same, connecting as the API role (row-level security applies).
+    public var apiOverrides: [(String, String)] { [("dbname", name), ("user", "tollgate_api")] }
+    public var workerOverrides: [(String, String)] { [("dbname", name), ("user", "tollgate_worker")] }
+
+    /// A pool for this database; `role` picks the login role (nil: the owner).
+    public func pool(role: String? = "tollgate_api", maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5)) -> PQPool {
+        var overrides = [("dbname", name)]
+        if let role { overrides.append(("user", role)) }
+        return PQPool(
+            configuration: PQPoolConfiguration(
+                conninfo: server.conninfo, overrides: overrides, maxConnections: maxConnections, acquireTimeout: acquireTimeout
+            ),
+            logger: TestPostgres.logger
+        )
+    }
+
+    /// A libpq connection string for this database (key/value form) for child processes.
+    public func conninfo(role: String? = nil) -> String {
+        var text = server.conninfo + " dbname=\(name)"
+        if let role { text += " user=\(role)" }
+        return text
+    }
+
+    /// Runs `body` with a database of its own, dropped afterwards.
+    public static func with<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
+        let server = try await TestPostgres.server()
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let admin = try PQConnection.connect(server.conninfo)
+        try admin.execute(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(server.template)")
+        let database = TestDatabase(server: server, name: name)
+        do {
+            let value = try await body(database)
+            _ = try? admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            return value
+        } catch {
+            _ = try? admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            throw error
+        }
+    }
+}

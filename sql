@@ -1,0 +1,1 @@
+Sources/TollgateCore/Migrations
