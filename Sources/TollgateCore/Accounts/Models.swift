@@ -1,0 +1,67 @@
+public import Foundation
+import PQ
+
+/// A user's role in its company (SPEC §1).
+public enum Role: String, Sendable, Codable, CaseIterable {
+    case owner, admin, member
+}
+
+/// Which app a session belongs to.
+public enum SessionClient: String, Sendable, Codable {
+    case dashboard
+    case phoneApp = "phone_app"
+}
+
+/// A company as the API shows it.
+public struct Company: Sendable, Equatable {
+    public let id: UUID
+    public let name: String
+    public let twoFactorEnabled: Bool
+    public let twoFactorChangedAt: Date?
+    public let twoFactorChangedBy: UUID?
+
+    static let columns = "c.id AS company_id, c.name AS company_name, c.two_factor_enabled, c.two_factor_changed_at, c.two_factor_changed_by"
+
+    init(row: PQRow) throws {
+        id = try row.decode("company_id")
+        name = try row.decode("company_name")
+        twoFactorEnabled = try row.decode("two_factor_enabled")
+        twoFactorChangedAt = try row.decode("two_factor_changed_at")
+        twoFactorChangedBy = try row.decode("two_factor_changed_by")
+    }
+}
+
+/// A user as the domain sees it (the password hash stays inside the login path).
+public struct User: Sendable, Equatable {
+    public let id: UUID
+    public let companyID: UUID
+    public let email: String
+    public let name: String
+    public let role: Role
+    /// The flag as stored; see ``hasDashboardAccess``.
+    public let dashboardAccessFlag: Bool
+    public let lockedUntil: Date?
+
+    /// Owners and admins always; members only with the flag (SPEC §1).
+    public var hasDashboardAccess: Bool { role != .member || dashboardAccessFlag }
+    /// Owners and admins read security settings and start activation.
+    public var isOwnerOrAdmin: Bool { role != .member }
+
+    static let columns = "u.id AS user_id, u.company_id AS user_company_id, u.email, u.name AS user_name, u.role, u.dashboard_access, u.locked_until"
+
+    init(row: PQRow) throws {
+        id = try row.decode("user_id")
+        companyID = try row.decode("user_company_id")
+        email = try row.decode("email")
+        name = try row.decode("user_name")
+        guard let role = Role(rawValue: try row.decode("role")) else {
+            throw PQError(kind: .decoding, message: "column role has an unknown value")
+        }
+        self.role = role
+        dashboardAccessFlag = try row.decode("dashboard_access")
+        lockedUntil = try row.decode("locked_until")
+    }
+
+    /// The email's masked form for answers and logs.
+    public var emailHint: String { EmailAddress(email)?.hint ?? "***" }
+}

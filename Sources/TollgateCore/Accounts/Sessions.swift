@@ -1,0 +1,118 @@
+import Crypto
+public import Foundation
+public import PQ
+
+/// A session as the API shows it.
+public struct Session: Sendable, Equatable {
+    public let id: UUID
+    public let client: SessionClient
+    public let twoFactorVerified: Bool
+    public let expiresAt: Date
+}
+
+/// A newly created session and its bearer token (shown once, stored only as a hash).
+public struct SessionGrant: Sendable {
+    public let token: String
+    public let session: Session
+}
+
+/// Who is calling: a live session with its user and company, guaranteed together.
+public struct Principal: Sendable {
+    public let session: Session
+    public let user: User
+    public let company: Company
+}
+
+/// Opaque bearer tokens that name their company, so the tenant can be set before the lookup:
+/// base64url(16-byte company id ‖ 32 random bytes). Only SHA-256 of the whole token is stored.
+public enum BearerToken {
+    public static func make(companyID: UUID) -> String {
+        var bytes = withUnsafeBytes(of: companyID.uuid) { Array($0) }
+        bytes += SecureRandom.bytes(32)
+        return Base64URL.encode(bytes)
+    }
+
+    /// The company a token names, or nil for anything malformed.
+    public static func companyID(of token: String) -> UUID? {
+        guard token.utf8.count == 64, let bytes = Base64URL.decode(token), bytes.count == 48 else { return nil }
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+
+    public static func hash(_ token: String) -> Data {
+        Data(SHA256.hash(data: Data(token.utf8)))
+    }
+}
+
+/// Sessions: creation, authentication and revocation.
+public enum SessionStore {
+    /// Creates a session inside the caller's transaction.
+    public static func create(
+        companyID: UUID, userID: UUID, client: SessionClient, twoFactorVerified: Bool, ttl: Int, clientInfo: ClientInfo,
+        in tx: PQTransaction
+    ) throws -> SessionGrant {
+        let token = BearerToken.make(companyID: companyID)
+        let rows = try tx.query(
+            ("""
+            INSERT INTO sessions (company_id, user_id, token_hash, client, two_factor_verified, ip, user_agent, expires_at)
+            VALUES (\(companyID), \(userID), \(BearerToken.hash(token)), \(client.rawValue), \(twoFactorVerified),
+                    \(clientInfo.ip), \(clientInfo.userAgent), now() + make_interval(secs => \(ttl)))
+            RETURNING id, expires_at
+            """ as PQQuery).named("session.create")
+        )
+        let row = try rows.first.orThrow()
+        return SessionGrant(
+            token: token,
+            session: Session(id: try row.decode("id"), client: client, twoFactorVerified: twoFactorVerified, expiresAt: try row.decode("expires_at"))
+        )
+    }
+
+    /// The live session a bearer token belongs to, with its user and company; otherwise
+    /// `unauthenticated` (unknown, malformed, expired or revoked alike).
+    public static func authenticate(token: String, pool: PQPool) async throws -> Principal {
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.unauthenticated }
+        let hash = BearerToken.hash(token)
+        let principal = try await pool.withTenant(companyID) { tx -> Principal? in
+            let rows = try tx.query(
+                ("""
+                SELECT s.id AS session_id, s.client, s.two_factor_verified, s.expires_at, \(unsafeSQL: User.columns), \(unsafeSQL: Company.columns)
+                FROM sessions s
+                JOIN users u ON u.company_id = s.company_id AND u.id = s.user_id
+                JOIN companies c ON c.id = s.company_id
+                WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > now()
+                """ as PQQuery).named("session.authenticate")
+            )
+            guard let row = rows.first, let client = SessionClient(rawValue: try row.decode("client")) else { return nil }
+            return Principal(
+                session: Session(
+                    id: try row.decode("session_id"), client: client, twoFactorVerified: try row.decode("two_factor_verified"),
+                    expiresAt: try row.decode("expires_at")
+                ),
+                user: try User(row: row), company: try Company(row: row)
+            )
+        }
+        guard let principal else { throw DomainError.unauthenticated }
+        return principal
+    }
+
+    /// Revokes one session; true when it was live.
+    @discardableResult
+    public static func revoke(sessionID: UUID, reason: String, in tx: PQTransaction) throws -> Bool {
+        let rows = try tx.query(
+            ("""
+            UPDATE sessions SET revoked_at = now(), revoked_reason = \(reason)
+            WHERE company_id = app_company() AND id = \(sessionID) AND revoked_at IS NULL
+            RETURNING id
+            """ as PQQuery).named("session.revoke")
+        )
+        return !rows.isEmpty
+    }
+}
+
+extension Optional {
+    /// Unwraps a value the database promised (a RETURNING row); its absence is a bug.
+    func orThrow() throws -> Wrapped {
+        guard let value = self else { throw PQError(kind: .usage, message: "the statement returned no row") }
+        return value
+    }
+}

@@ -1,0 +1,59 @@
+/// A refusal the domain decides on. It knows nothing of HTTP: its `code` is the API's error
+/// code (SPEC §4) and one place in TollgateHTTP maps codes to statuses. Messages are safe to
+/// show and never carry a code, token, password or full email address.
+public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case invalidCredentials = "invalid_credentials"
+        case noDashboardAccess = "no_dashboard_access"
+        case rateLimited = "rate_limited"
+        case accountLocked = "account_locked"
+        case unauthenticated
+        case forbidden
+        case dashboardSessionRequired = "dashboard_session_required"
+        case invalidCode = "invalid_code"
+        case codeExpired = "code_expired"
+        case tooManyAttempts = "too_many_attempts"
+        case challengeClosed = "challenge_closed"
+        case challengeNotFound = "challenge_not_found"
+        case resendLimitReached = "resend_limit_reached"
+        case resendTooSoon = "resend_too_soon"
+        case alreadyEnabled = "already_enabled"
+        case alreadyDisabled = "already_disabled"
+        case activationNotVerified = "activation_not_verified"
+        case confirmationRequired = "confirmation_required"
+        case notFound = "not_found"
+        case duplicateEmail = "duplicate_email"
+        case unknownCompany = "unknown_company"
+        case invalidEmail = "invalid_email"
+        case weakPassword = "weak_password"
+        case invalidName = "invalid_name"
+        case busy
+    }
+
+    public let code: Code
+    public let message: String
+    public var retryAfter: Int?
+    public var attemptsRemaining: Int?
+    public var resendsRemaining: Int?
+
+    public init(_ code: Code, _ message: String, retryAfter: Int? = nil, attemptsRemaining: Int? = nil, resendsRemaining: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+        self.attemptsRemaining = attemptsRemaining
+        self.resendsRemaining = resendsRemaining
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    public static let invalidCredentials = DomainError(.invalidCredentials, "The email or password is not right.")
+    public static let unauthenticated = DomainError(.unauthenticated, "A valid session token is required.")
+    public static let forbidden = DomainError(.forbidden, "Your role does not allow this.")
+    public static let noDashboardAccess = DomainError(.noDashboardAccess, "This account uses the phone app only.")
+    public static let dashboardSessionRequired = DomainError(
+        .dashboardSessionRequired, "This needs a dashboard session; phone-app sessions cannot use it."
+    )
+    public static func rateLimited(retryAfter: Int) -> DomainError {
+        DomainError(.rateLimited, "Too many attempts; try again later.", retryAfter: retryAfter)
+    }
+}

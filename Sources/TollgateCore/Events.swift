@@ -1,0 +1,93 @@
+public import Foundation
+public import PQ
+
+/// A value in an event's `detail`.
+public enum EventValue: Codable, Sendable, Equatable {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .int(value)
+        } else {
+            self = .string(try container.decode(String.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        }
+    }
+}
+
+/// One entry of the append-only event log (SPEC §4 `Event`).
+public struct Event: Sendable {
+    public var companyID: UUID
+    public var type: String
+    public var userID: UUID?
+    public var email: String?
+    public var client: ClientInfo?
+    /// What support needs (challenge id, attempts left, reason); never a code or token.
+    public var detail: [String: EventValue]
+
+    public init(
+        companyID: UUID, type: String, userID: UUID? = nil, email: String? = nil, client: ClientInfo? = nil,
+        detail: [String: EventValue] = [:]
+    ) {
+        self.companyID = companyID
+        self.type = type
+        self.userID = userID
+        self.email = email
+        self.client = client
+        self.detail = detail
+    }
+
+    /// Writes the event inside the caller's transaction, so it stands or falls with the
+    /// change it records.
+    public func record(in tx: PQTransaction) throws {
+        try tx.query(
+            ("""
+            INSERT INTO events (company_id, type, user_id, email, ip, user_agent, detail)
+            VALUES (\(companyID), \(type), \(userID), \(email), \(client?.ip), \(client?.userAgent), \(PQJSON(detail)))
+            """ as PQQuery).named("event.record")
+        )
+    }
+}
+
+/// An event as the API lists it.
+public struct EventView: Sendable, Codable, Equatable {
+    public let id: Int
+    public let type: String
+    public let userID: UUID?
+    public let email: String?
+    public let ip: String?
+    public let userAgent: String?
+    public let createdAt: Date
+    public let detail: [String: EventValue]
+
+    /// The company's events, newest first, `limit` of them before the id `before`.
+    public static func list(limit: Int, before: Int?, in tx: PQTransaction) throws -> [EventView] {
+        let rows = try tx.query(
+            ("""
+            SELECT id, type, user_id, email, ip, user_agent, created_at, detail FROM events
+            WHERE company_id = app_company() AND (\(before)::bigint IS NULL OR id < \(before))
+            ORDER BY id DESC LIMIT \(limit)
+            """ as PQQuery).named("event.list")
+        )
+        return try rows.map { row in
+            EventView(
+                id: try row.decode("id"), type: try row.decode("type"), userID: try row.decode("user_id"),
+                email: try row.decode("email"), ip: try row.decode("ip"), userAgent: try row.decode("user_agent"),
+                createdAt: try row.decode("created_at"), detail: try row.decode("detail", as: PQJSON<[String: EventValue]>.self).value
+            )
+        }
+    }
+}

@@ -1,0 +1,16 @@
+public import Hummingbird
+public import NIOCore
+
+/// The context of every request: the client's address for limits and events.
+public struct TollgateRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The socket's peer, before `X-Forwarded-For` is considered.
+    public let remoteAddress: SocketAddress?
+    /// Bodies are read up to 64 KiB (SPEC §4); larger ones answer 413.
+    public var maxUploadSize: Int { 64 * 1024 }
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+}

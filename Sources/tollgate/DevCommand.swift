@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PQ
+import ServiceLifecycle
+import TollgateCore
+import Hummingbird
+import TollgateHTTP
+
+/// `tollgate dev`: the whole product on one machine with no set-up (SPEC §6).
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Run everything locally: a private PostgreSQL, migrations, a demo company, the API and the email worker.",
+        discussion: "Without DATABASE_URL, a private cluster lives in .tollgate/postgres. Emails are written to .tollgate/mail as .eml files."
+    )
+
+    @Option(help: "Folder for the private cluster, secret and mail.") var stateDirectory = ".tollgate"
+
+    func run() async throws {
+        var configuration = try loadConfiguration(requireDatabase: false, requireSecret: false)
+        let logger = Logger(label: "tollgate.dev")
+        let state = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+
+        var cluster: EmbeddedPostgres?
+        var apiOverrides: [(String, String)] = []
+        if configuration.databaseURL == nil {
+            let embedded = EmbeddedPostgres(dataDirectory: state + "/postgres", logger: logger)
+            do {
+                try embedded.start()
+            } catch {
+                throw fail("dev: \(error)")
+            }
+            cluster = embedded
+            let admin = try PQConnection.connect(embedded.conninfo())
+            if try admin.query("SELECT 1 FROM pg_database WHERE datname = 'tollgate'").isEmpty {
+                try admin.execute(unsafeSQL: "CREATE DATABASE tollgate")
+            }
+            configuration.databaseURL = embedded.conninfo(database: "tollgate")
+            // Like production: the API connects as its own role, under row-level security.
+            apiOverrides = [("user", "tollgate_api")]
+        }
+        defer { cluster?.stop() }
+        if configuration.secrets.isEmpty { configuration.secrets = [try Self.devSecret(in: state)] }
+        configuration.mailDirectory = configuration.mailDirectory ?? state + "/mail"
+
+        let ownerPool = PQPool(configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: 1), logger: logger)
+        do {
+            try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: ownerPool)
+            try await DemoData.ensure(pool: ownerPool, logger: logger)
+        } catch {
+            await ownerPool.close()
+            throw fail("dev: \(error)")
+        }
+        await ownerPool.close()
+
+        let pool = PQPool(
+            configuration: PQPoolConfiguration(
+                conninfo: configuration.databaseURL!, overrides: apiOverrides, maxConnections: configuration.databasePoolSize
+            ),
+            logger: logger
+        )
+        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
+        logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
+        try await app.runService()
+    }
+
+    /// A random HMAC secret kept in the state folder, so codes survive a restart.
+    static func devSecret(in state: String) throws -> [UInt8] {
+        let path = state + "/secret"
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8), existing.utf8.count >= 32 {
+            return Array(existing.utf8)
+        }
+        let secret = Base64URL.encode(SecureRandom.bytes(32))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+        return Array(secret.utf8)
+    }
+}
+
+/// The demo company `tollgate dev` creates once and whose credentials it prints.
+enum DemoData {
+    static let accounts: [(email: String, password: String, role: Role, dashboard: Bool, note: String)] = [
+        ("owner@demo.example", "demo-owner-pass", .owner, true, "owner"),
+        ("admin@demo.example", "demo-admin-pass", .admin, true, "admin"),
+        ("member@demo.example", "demo-member-pass", .member, false, "member, phone app only"),
+    ]
+
+    static func ensure(pool: PQPool, logger: Logger) async throws {
+        let provisioning = Provisioning(pool: pool, hasher: PasswordHasher(concurrency: 1))
+        let existing = try await pool.query("SELECT company_id FROM login_lookup(\(accounts[0].email))")
+        var companyID = try existing.first?.decode("company_id", as: UUID?.self)
+        if companyID == nil {
+            let owner = accounts[0]
+            companyID = try await provisioning.createCompany(
+                name: "Demo Company", ownerEmail: owner.email, ownerPassword: owner.password, ownerName: "Olivia Owner"
+            ).companyID
+            for account in accounts.dropFirst() {
+                _ = try await provisioning.addUser(
+                    companyID: companyID!, email: account.email, password: account.password, role: account.role,
+                    dashboardAccess: account.dashboard, name: nil
+                )
+            }
+        }
+        var lines = ["", "Demo company \(companyID!.uuidString.lowercased()) — log in with:"]
+        for account in accounts { lines.append("  \(account.email)  \(account.password)  (\(account.note))") }
+        lines.append("")
+        print(lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import Logging
+import PQ
+import TollgateCore
+
+/// `tollgate migrate`: applies `sql/` in order; safe to run concurrently and repeatedly.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the SQL migrations (as the database owner role).",
+        discussion: "Safe to run concurrently and repeatedly: an advisory lock serialises runs and each file is applied once."
+    )
+
+    func run() async throws {
+        let configuration = try loadConfiguration(requireSecret: false)
+        let logger = Logger(label: "tollgate.migrate")
+        let pool = PQPool(configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: 1), logger: logger)
+        do {
+            let applied = try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: pool)
+            await pool.close()
+            print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
+        } catch {
+            await pool.close()
+            throw fail("migrate: \(error)")
+        }
+    }
+}

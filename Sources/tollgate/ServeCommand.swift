@@ -1,0 +1,27 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import PQ
+import TollgateCore
+import TollgateHTTP
+
+/// `tollgate serve`: the HTTP API.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the HTTP API.")
+
+    @Option(help: "Address to listen on (overrides HOST).") var host: String?
+    @Option(help: "Port to listen on (overrides PORT).") var port: Int?
+
+    func run() async throws {
+        var configuration = try loadConfiguration()
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        let logger = Logger(label: "tollgate.serve")
+        let pool = PQPool(
+            configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: configuration.databasePoolSize),
+            logger: logger
+        )
+        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
+        try await app.runService()
+    }
+}
