@@ -209,7 +209,7 @@ public struct IPNetwork: Sendable, Equatable {
     }
 
     /// Parses an address into its bytes (4 or 16), or nil.
-    static func parse(_ text: String) -> [UInt8]? {
+    public static func parse(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             return withUnsafeBytes(of: &v4) { Array($0) }

@@ -77,6 +77,30 @@ public struct EmbeddedPostgres: Sendable {
         _ = try? run(binaries + "/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], as: owner)
     }
 
+    /// Stops the cluster once process `pid` has gone, however it ends (tests use it: a test
+    /// runner may exit without running `atexit` handlers). A detached shell polls for the
+    /// process once a second; it is a watchdog, not synchronisation.
+    public func stopWhenProcessExits(_ pid: Int32) throws {
+        let binaries = try Self.findBinaries()
+        let stop = "\(binaries)/pg_ctl -D '\(dataDirectory)' -m immediate stop"
+        let asOwner = try Self.clusterUser().map { "/usr/sbin/runuser -u \($0) -- \(stop)" } ?? stop
+        let script = "while [ -d /proc/\(pid) ]; do sleep 1; done; \(asOwner) >/dev/null 2>&1; rm -rf '\(dataDirectory)' '\(socketDirectory)'"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // setsid: the watchdog must not receive the terminal's signals meant for the tests.
+        let words: [String] = ["/usr/bin/setsid", "/bin/sh", "-c", script]
+        let arguments = words.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        var child: pid_t = 0
+        guard posix_spawn(&child, "/usr/bin/setsid", &actions, nil, arguments, environ) == 0 else {
+            throw EmbeddedPostgresError(message: "cannot start the cluster watchdog")
+        }
+    }
+
     /// Restarts the cluster (used by tests that show the pool survives a restart).
     public func restart() throws {
         let binaries = try Self.findBinaries()

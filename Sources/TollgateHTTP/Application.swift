@@ -2,6 +2,8 @@ public import Hummingbird
 public import Logging
 public import PQ
 public import TollgateCore
+import HummingbirdCore
+import HummingbirdTLS
 public import ServiceLifecycle
 
 /// Builds the HTTP application: the routes of SPEC §4 over the given database pool.
@@ -15,23 +17,49 @@ public func buildApplication(
     services: [any Service] = []
 ) throws -> some ApplicationProtocol {
     let router = try buildRouter(configuration: configuration, pool: pool, logger: logger)
+    var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(60)))
+    if let certificatePath = configuration.tlsCertificatePath, let keyPath = configuration.tlsKeyPath {
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
+        )
+        server = try .tls(server, tlsConfiguration: tls)
+    }
     return Application(
         router: router,
-        server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+        server: server,
         configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "tollgate"),
         services: [pool] + services,
         logger: logger
     )
 }
 
-/// The router alone (tests use it with `.router` test framework).
+/// The router alone; tests drive it with Hummingbird's router test framework.
 public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logger: Logger) throws -> Router<TollgateRequestContext> {
     let router = Router(context: TollgateRequestContext.self)
+    let hasher = PasswordHasher(concurrency: configuration.maxConcurrentHashes)
+    let challenges = ChallengeService(pool: pool, configuration: configuration, logger: logger)
+    let services = AppServices(
+        pool: pool,
+        login: LoginService(pool: pool, hasher: hasher, configuration: configuration, challenges: challenges, logger: logger),
+        challenges: challenges,
+        clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies)
+    )
     var routes = RouteTable()
-    routes.add("/health/live")
-    routes.add("/health/ready")
+    for path in [
+        "/health/live", "/health/ready", "/v1/auth/login", "/v1/auth/login/verify", "/v1/auth/login/challenge", "/v1/auth/login/resend",
+        "/v1/auth/logout", "/v1/me", "/v1/company/security", "/v1/company/security/two-factor/activation",
+        "/v1/company/security/two-factor/activation/:id/resend", "/v1/company/security/two-factor/activation/:id/verify",
+        "/v1/company/security/two-factor/enable", "/v1/company/security/two-factor/disable", "/v1/company/security/events",
+    ] { routes.add(path) }
+    router.add(middleware: HeaderMiddleware(corsAllowedOrigins: configuration.corsAllowedOrigins, hsts: configuration.tlsCertificatePath != nil))
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     let migrationsVersion = try Migration.bundled().last?.version ?? 0
     HealthRoutes(pool: pool, expectedMigration: migrationsVersion).register(on: router)
+
+    let v1 = router.group("v1").add(middleware: SessionMiddleware(pool: pool))
+    let authenticated = v1.group(context: AuthenticatedContext.self)
+    AuthRoutes(services: services).register(public: v1, authenticated: authenticated)
+    SecurityRoutes(services: services).register(on: v1.group(context: DashboardContext.self))
     return router
 }

@@ -1,6 +1,7 @@
 import Hummingbird
 import Foundation
 import Logging
+import TollgateCore
 
 /// Turns every failure into the SPEC §4 envelope: our `APIError`s as they are, Hummingbird's
 /// own errors (unknown route, wrong method, body too large) into their envelope, and
@@ -13,6 +14,8 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return try error.response(from: request, context: context)
+        } catch let error as DomainError {
+            return try APIError(error).response(from: request, context: context)
         } catch let error as HTTPError {
             return try envelope(for: error, request: request).response(from: request, context: context)
         } catch {

@@ -1,5 +1,6 @@
 public import Hummingbird
 public import NIOCore
+public import TollgateCore
 
 /// The context of every request: the client's address for limits and events.
 public struct TollgateRequestContext: RequestContext, RemoteAddressRequestContext {
@@ -8,6 +9,8 @@ public struct TollgateRequestContext: RequestContext, RemoteAddressRequestContex
     public let remoteAddress: SocketAddress?
     /// Bodies are read up to 64 KiB (SPEC §4); larger ones answer 413.
     public var maxUploadSize: Int { 64 * 1024 }
+    /// Set by the session middleware when the request carries a valid token.
+    public var principal: Principal?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

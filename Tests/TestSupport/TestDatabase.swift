@@ -40,13 +40,7 @@ public enum TestPostgres {
             let folder = NSTemporaryDirectory() + "tollgate-tests-\(getpid())"
             let embedded = EmbeddedPostgres(dataDirectory: folder, port: 5432, fast: true, logger: logger)
             try embedded.start()
-            clusterToStop.withLockedValue { $0 = embedded }
-            atexit {
-                if let cluster = TestPostgres.clusterToStop.withLockedValue({ $0 }) {
-                    cluster.stop()
-                    try? FileManager.default.removeItem(atPath: cluster.dataDirectory)
-                }
-            }
+            try embedded.stopWhenProcessExits(getpid())
             conninfo = embedded.conninfo()
             cluster = embedded
         }
@@ -64,8 +58,6 @@ public enum TestPostgres {
         await pool.close()
         return Server(conninfo: conninfo, template: template, cluster: cluster)
     }
-
-    static let clusterToStop = NIOLockedValueBox<EmbeddedPostgres?>(nil)
 }
 
 /// A fresh database for one test, cloned from the migrated template.

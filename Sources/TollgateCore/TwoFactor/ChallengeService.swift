@@ -1,0 +1,633 @@
+public import Foundation
+public import Logging
+public import PQ
+
+/// A login challenge as the API shows it (SPEC §4 `Challenge`).
+public struct ChallengeView: Sendable {
+    public let token: String
+    public let codeExpiresAt: Date
+    public let resendsRemaining: Int
+    public let attemptsRemaining: Int
+    public let emailHint: String
+    /// The latest code email's state: queued, sent or failed.
+    public let delivery: String
+}
+
+/// An activation as the API shows it (SPEC §4 `Activation`).
+public struct ActivationView: Sendable {
+    public let id: UUID
+    /// code_sent, verified, used or closed.
+    public let status: String
+    public let codeExpiresAt: Date
+    public let resendsRemaining: Int
+    public let attemptsRemaining: Int
+    public let emailHint: String
+}
+
+/// The company's 2FA setting (SPEC §4 `TwoFactor`).
+public struct TwoFactorView: Sendable, Equatable {
+    public let enabled: Bool
+    public let enabledAt: Date?
+    public let enabledBy: UUID?
+
+    public init(company: Company) {
+        enabled = company.twoFactorEnabled
+        enabledAt = company.twoFactorEnabled ? company.twoFactorChangedAt : nil
+        enabledBy = company.twoFactorEnabled ? company.twoFactorChangedBy : nil
+    }
+}
+
+/// Which challenge a request names: a login challenge by its token, an activation by its id
+/// and the caller (only its own activations exist for it).
+enum ChallengeLocator: Sendable {
+    case loginToken(candidates: [Data])
+    case activation(id: UUID, userID: UUID)
+}
+
+/// The email-code challenge of SPEC §2, one implementation for both flows: start, verify,
+/// resend and view; plus enabling and disabling 2FA (SPEC §3).
+///
+/// Every step is one transaction. The challenge row is locked (`FOR UPDATE`) first, so
+/// concurrent requests on one challenge take turns; the security counters are still single
+/// conditional statements (`attempts < max_attempts`, `state = 'pending'`) so that no
+/// interleaving can count past a limit or consume a code twice. Refusals that must be
+/// remembered (a wrong code, a closed challenge, an event) commit and are thrown after.
+public struct ChallengeService: Sendable {
+    let pool: PQPool
+    let mac: CodeMAC
+    let policy: CodePolicy
+    let limits: AbuseLimits
+    let sessionTTL: Int
+    let logger: Logger
+
+    public init(pool: PQPool, configuration: TollgateConfiguration, logger: Logger) {
+        self.pool = pool
+        self.mac = CodeMAC(secrets: configuration.secrets)
+        self.policy = configuration.codes
+        self.limits = configuration.limits
+        self.sessionTTL = configuration.sessionTTLDashboard
+        self.logger = logger
+    }
+
+    // MARK: Login
+
+    /// Starts a login challenge after a right password (2FA on, dashboard client).
+    public func startLogin(user: User, company: Company, clientInfo: ClientInfo) async throws -> ChallengeView {
+        let token = BearerToken.make(companyID: company.id)
+        let tokenMAC = mac.token(token)
+        let (mac, policy, limits) = (self.mac, self.policy, self.limits)
+        let result = try await pool.withTenant(company.id) { tx -> Result<ChallengeView, DomainError> in
+            if let refusal = try Self.refuseNewChallenge(user: user, purpose: .login, limits: limits, clientInfo: clientInfo, in: tx) {
+                return .failure(refusal)
+            }
+            let (record, delivery) = try Self.issue(
+                purpose: .login, user: user, company: company, tokenMAC: tokenMAC, clientInfo: clientInfo, mac: mac, policy: policy, in: tx
+            )
+            try Self.event(.login, "code_sent", record: record, user: user, clientInfo: clientInfo, in: tx)
+            return .success(Self.view(record, token: token, emailHint: user.emailHint, delivery: delivery))
+        }
+        return try result.get()
+    }
+
+    /// Checks a login code; the right one, once, yields a 2FA-verified dashboard session.
+    public func verifyLogin(token: String, code: String, clientInfo: ClientInfo) async throws -> SessionGrant {
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.challengeNotFound }
+        let locator = ChallengeLocator.loginToken(candidates: mac.tokenCandidates(token))
+        let outcome = try await verify(companyID: companyID, locator: locator, code: code, clientInfo: clientInfo)
+        guard case .session(let grant) = outcome else { throw DomainError.challengeClosed }
+        return grant
+    }
+
+    /// Sends a new login code (the token stays the same).
+    public func resendLogin(token: String, clientInfo: ClientInfo) async throws -> ChallengeView {
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.challengeNotFound }
+        let (record, user, delivery) = try await resend(
+            companyID: companyID, locator: .loginToken(candidates: mac.tokenCandidates(token)), clientInfo: clientInfo
+        )
+        return Self.view(record, token: token, emailHint: user.emailHint, delivery: delivery)
+    }
+
+    /// The state of a login challenge, so the dashboard can show whether the email went out.
+    public func viewLogin(token: String) async throws -> ChallengeView {
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.challengeNotFound }
+        let locator = ChallengeLocator.loginToken(candidates: mac.tokenCandidates(token))
+        let result = try await pool.withTenant(companyID) { tx -> Result<ChallengeView, DomainError> in
+            guard let (record, user) = try Self.locate(locator, in: tx) else { return .failure(.challengeNotFound) }
+            switch record.phase {
+            case .exhausted(let reason):
+                try Self.close(record, reason: reason, user: user, clientInfo: nil, in: tx)
+                return .failure(.challengeClosed)
+            case .closed, .used, .verified:
+                return .failure(.challengeClosed)
+            case .awaitingCode, .codeDead:
+                let delivery = try record.emailID.map { try Outbox.deliveryState(emailID: $0, in: tx) } ?? "queued"
+                return .success(Self.view(record, token: token, emailHint: user.emailHint, delivery: delivery))
+            }
+        }
+        return try result.get()
+    }
+
+    // MARK: Activation
+
+    /// Starts an activation: a code to the caller's own address.
+    public func startActivation(_ principal: Principal, clientInfo: ClientInfo) async throws -> ActivationView {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        let (mac, policy, limits) = (self.mac, self.policy, self.limits)
+        let user = principal.user
+        let result = try await pool.withTenant(principal.company.id) { tx -> Result<ActivationView, DomainError> in
+            let company = try Self.lockCompany(in: tx)
+            guard !company.twoFactorEnabled else { return .failure(DomainError(.alreadyEnabled, "Two-factor authentication is on already.")) }
+            if let refusal = try Self.refuseNewChallenge(user: user, purpose: .activation, limits: limits, clientInfo: clientInfo, in: tx) {
+                return .failure(refusal)
+            }
+            let (record, _) = try Self.issue(
+                purpose: .activation, user: user, company: company, tokenMAC: nil, clientInfo: clientInfo, mac: mac, policy: policy, in: tx
+            )
+            try Self.event(.activation, "started", record: record, user: user, clientInfo: clientInfo, in: tx)
+            return .success(Self.activationView(record, emailHint: user.emailHint))
+        }
+        return try result.get()
+    }
+
+    public func verifyActivation(_ principal: Principal, id: UUID, code: String, clientInfo: ClientInfo) async throws -> ActivationView {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        let outcome = try await verify(
+            companyID: principal.company.id, locator: .activation(id: id, userID: principal.user.id), code: code, clientInfo: clientInfo
+        )
+        guard case .activation(let view) = outcome else { throw DomainError.challengeClosed }
+        return view
+    }
+
+    public func resendActivation(_ principal: Principal, id: UUID, clientInfo: ClientInfo) async throws -> ActivationView {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        let (record, user, _) = try await resend(
+            companyID: principal.company.id, locator: .activation(id: id, userID: principal.user.id), clientInfo: clientInfo
+        )
+        return Self.activationView(record, emailHint: user.emailHint)
+    }
+
+    /// Turns 2FA on with a verified activation of the caller's (within its use window, once).
+    /// Revokes the company's dashboard sessions that were not 2FA-verified, except the
+    /// caller's, which the activation verified; tells every owner.
+    public func enable(_ principal: Principal, activationID: UUID, confirm: Bool, clientInfo: ClientInfo) async throws -> TwoFactorView {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        guard confirm else { throw DomainError.confirmationRequired }
+        let window = policy.activationUseWindow
+        let user = principal.user
+        let sessionID = principal.session.id
+        return try await pool.withTenant(principal.company.id) { tx in
+            let company = try Self.lockCompany(in: tx)
+            guard let (activation, _) = try Self.locate(.activation(id: activationID, userID: user.id), in: tx) else {
+                throw DomainError(.notFound, "There is no such activation.")
+            }
+            guard !company.twoFactorEnabled else { throw DomainError(.alreadyEnabled, "Two-factor authentication is on already.") }
+            let consumed = try tx.query(
+                ("""
+                UPDATE challenges SET state = 'used', used_at = now()
+                WHERE company_id = app_company() AND id = \(activation.id) AND state = 'verified'
+                  AND verified_at + make_interval(secs => \(window)) > now()
+                RETURNING id
+                """ as PQQuery).named("activation.consume")
+            )
+            guard !consumed.isEmpty else {
+                throw DomainError(.activationNotVerified, "Verify a fresh activation code first (a verified activation is usable for 10 minutes, once).")
+            }
+            let updated = try tx.query(
+                ("""
+                UPDATE companies c SET two_factor_enabled = true, two_factor_changed_at = now(), two_factor_changed_by = \(user.id)
+                WHERE id = app_company() AND NOT two_factor_enabled
+                RETURNING \(unsafeSQL: Company.columns)
+                """ as PQQuery).named("company.enable_2fa")
+            )
+            let changed = try Company(row: try updated.first.orThrow())
+            try tx.query(
+                ("UPDATE sessions SET two_factor_verified = true WHERE company_id = app_company() AND id = \(sessionID)" as PQQuery)
+                    .named("session.mark_verified")
+            )
+            let revoked = try tx.query(
+                ("""
+                UPDATE sessions SET revoked_at = now(), revoked_reason = 'two_factor_enabled'
+                WHERE company_id = app_company() AND client = 'dashboard' AND NOT two_factor_verified AND revoked_at IS NULL
+                RETURNING id
+                """ as PQQuery).named("session.revoke_unverified")
+            )
+            try Event(companyID: company.id, type: "two_factor.enabled", userID: user.id, email: user.email, client: clientInfo,
+                      detail: ["activation_id": .string(activation.id.uuidString.lowercased()), "sessions_revoked": .int(revoked.count)])
+                .record(in: tx)
+            if revoked.count > 0 {
+                try Event(companyID: company.id, type: "session.revoked", userID: user.id, email: user.email, client: clientInfo,
+                          detail: ["reason": .string("two_factor_enabled"), "count": .int(revoked.count)]).record(in: tx)
+            }
+            try Self.noticeOwners(enabled: true, actor: user, company: changed, clientInfo: clientInfo, in: tx)
+            return TwoFactorView(company: changed)
+        }
+    }
+
+    /// Turns 2FA off (owners only, with confirmation). A refused attempt is recorded.
+    public func disable(_ principal: Principal, confirm: Bool, clientInfo: ClientInfo) async throws -> TwoFactorView {
+        let user = principal.user
+        let result = try await pool.withTenant(principal.company.id) { tx -> Result<TwoFactorView, DomainError> in
+            guard user.role == .owner else {
+                try Event(companyID: user.companyID, type: "two_factor.disable_denied", userID: user.id, email: user.email, client: clientInfo,
+                          detail: ["role": .string(user.role.rawValue)]).record(in: tx)
+                return .failure(.forbidden)
+            }
+            guard confirm else { return .failure(.confirmationRequired) }
+            _ = try Self.lockCompany(in: tx)
+            let updated = try tx.query(
+                ("""
+                UPDATE companies c SET two_factor_enabled = false, two_factor_changed_at = now(), two_factor_changed_by = \(user.id)
+                WHERE id = app_company() AND two_factor_enabled
+                RETURNING \(unsafeSQL: Company.columns)
+                """ as PQQuery).named("company.disable_2fa")
+            )
+            guard let row = updated.first else {
+                return .failure(DomainError(.alreadyDisabled, "Two-factor authentication is off already."))
+            }
+            let company = try Company(row: row)
+            try Event(companyID: company.id, type: "two_factor.disabled", userID: user.id, email: user.email, client: clientInfo).record(in: tx)
+            try Self.noticeOwners(enabled: false, actor: user, company: company, clientInfo: clientInfo, in: tx)
+            return .success(TwoFactorView(company: company))
+        }
+        return try result.get()
+    }
+
+    // MARK: Shared steps
+
+    enum VerifyOutcome: Sendable {
+        case session(SessionGrant)
+        case activation(ActivationView)
+    }
+
+    private func verify(companyID: UUID, locator: ChallengeLocator, code entry: String, clientInfo: ClientInfo) async throws -> VerifyOutcome {
+        let (mac, limits, sessionTTL) = (self.mac, self.limits, self.sessionTTL)
+        let result = try await pool.withTenant(companyID) { tx -> Result<VerifyOutcome, DomainError> in
+            guard let (record, user) = try Self.locate(locator, in: tx) else { return .failure(.challengeNotFound) }
+            let phase = record.phase
+            if let refusal = phase.refusalForCode(record) {
+                switch phase {
+                case .exhausted(let reason):
+                    try Self.close(record, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+                case .codeDead(.expired):
+                    try Self.event(record.purpose, "code_expired", record: record, user: user, clientInfo: clientInfo, in: tx)
+                default:
+                    break
+                }
+                return .failure(refusal)
+            }
+            if let lockedUntil = try Self.lockedUntil(user: user, in: tx) {
+                return .failure(DomainError(.accountLocked, "This account's dashboard login is locked; contact support.",
+                                            retryAfter: max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))))
+            }
+            // Reserve a wrong-code slot of the account before comparing: past the hourly
+            // limit no guess is even looked at, and the account's challenges close.
+            let accountKey = "wrong_codes:\(user.id)"
+            if try RateLimiter.hit(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx) != nil {
+                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account", in: tx)
+                return .failure(.challengeClosed)
+            }
+            // Count the entry before comparing; the condition makes the limit hold whatever
+            // else runs at the same time.
+            let counted = try tx.query(
+                ("""
+                UPDATE challenges SET attempts = attempts + 1
+                WHERE company_id = app_company() AND id = \(record.id) AND state = 'pending'
+                  AND attempts < max_attempts AND code_expires_at > now()
+                RETURNING attempts
+                """ as PQQuery).named("challenge.count_attempt")
+            )
+            guard let attempts = try counted.first?.decode("attempts", as: Int.self) else { return .failure(.challengeClosed) }
+
+            if let code = normalizedCode(entry), mac.codeMatches(code, challengeID: record.id, stored: record.codeHash) {
+                try RateLimiter.undo(accountKey, in: tx)
+                return .success(try Self.accept(record, user: user, clientInfo: clientInfo, sessionTTL: sessionTTL, in: tx))
+            }
+            return .failure(try Self.reject(record, attempts: attempts, user: user, clientInfo: clientInfo, limits: limits, in: tx))
+        }
+        return try result.get()
+    }
+
+    /// The right code: consume the challenge once and give the flow its result.
+    private static func accept(
+        _ record: ChallengeRecord, user: User, clientInfo: ClientInfo, sessionTTL: Int, in tx: PQTransaction
+    ) throws -> VerifyOutcome {
+        let newState = record.purpose == .login ? "used" : "verified"
+        let consumed = try tx.query(
+            ("""
+            UPDATE challenges SET state = \(newState), verified_at = now(),
+                used_at = CASE WHEN \(newState) = 'used' THEN now() END
+            WHERE company_id = app_company() AND id = \(record.id) AND state = 'pending' AND code_hash = \(record.codeHash)
+            RETURNING \(unsafeSQL: ChallengeRecord.columns)
+            """ as PQQuery).named("challenge.consume")
+        )
+        guard let row = consumed.first else { throw DomainError.challengeClosed }
+        let updated = try ChallengeRecord(row: row)
+        try tx.query(
+            ("UPDATE users SET consecutive_wrong_codes = 0 WHERE company_id = app_company() AND id = \(user.id)" as PQQuery)
+                .named("user.reset_wrong_codes")
+        )
+        switch record.purpose {
+        case .login:
+            let grant = try SessionStore.create(
+                companyID: user.companyID, userID: user.id, client: .dashboard, twoFactorVerified: true, ttl: sessionTTL,
+                clientInfo: clientInfo, in: tx
+            )
+            try Event(companyID: user.companyID, type: "login.succeeded", userID: user.id, email: user.email, client: clientInfo,
+                      detail: ["challenge_id": .string(record.id.uuidString.lowercased()), "client": .string("dashboard"),
+                               "session_id": .string(grant.session.id.uuidString.lowercased())]).record(in: tx)
+            return .session(grant)
+        case .activation:
+            try event(.activation, "verified", record: updated, user: user, clientInfo: clientInfo, in: tx)
+            return .activation(activationView(updated, emailHint: user.emailHint))
+        }
+    }
+
+    /// A wrong code: record it, burn or close as the rules say, and count it against the
+    /// account (100 in a row lock the dashboard login).
+    private static func reject(
+        _ record: ChallengeRecord, attempts: Int, user: User, clientInfo: ClientInfo, limits: AbuseLimits, in tx: PQTransaction
+    ) throws -> DomainError {
+        try tx.query(
+            ("UPDATE challenges SET wrong_total = wrong_total + 1 WHERE company_id = app_company() AND id = \(record.id)" as PQQuery)
+                .named("challenge.count_wrong")
+        )
+        let locked = try tx.query(
+            ("""
+            UPDATE users SET consecutive_wrong_codes = consecutive_wrong_codes + 1,
+                locked_until = CASE WHEN consecutive_wrong_codes + 1 >= \(limits.consecutiveWrongCodesLock)
+                    THEN now() + make_interval(secs => \(limits.lockDuration)) ELSE locked_until END
+            WHERE company_id = app_company() AND id = \(user.id)
+            RETURNING consecutive_wrong_codes >= \(limits.consecutiveWrongCodesLock) AS locked
+            """ as PQQuery).named("user.count_wrong_code")
+        )
+        let attemptsRemaining = max(0, record.maxAttempts - attempts)
+        try event(record.purpose, "code_failed", record: record, user: user, clientInfo: clientInfo,
+                  extra: ["attempts_remaining": .int(attemptsRemaining)], in: tx)
+        if try locked.first?.decode("locked", as: Bool.self) == true {
+            try closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "consecutive_wrong_codes", in: tx)
+            return DomainError(.accountLocked, "Too many wrong codes: this account's dashboard login is locked; contact support.",
+                               retryAfter: limits.lockDuration)
+        }
+        if attemptsRemaining == 0 {
+            if record.resendsRemaining == 0 {
+                try close(record, reason: .burned, user: user, clientInfo: clientInfo, in: tx)
+            }
+            return DomainError(.tooManyAttempts, "That code was wrong too often; ask for a new one.", attemptsRemaining: 0,
+                               resendsRemaining: record.resendsRemaining)
+        }
+        return DomainError(.invalidCode, "That code is not right.", attemptsRemaining: attemptsRemaining,
+                           resendsRemaining: record.resendsRemaining)
+    }
+
+    private func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User, String) {
+        let (mac, policy) = (self.mac, self.policy)
+        let result = try await pool.withTenant(companyID) { tx -> Result<(ChallengeRecord, User, String), DomainError> in
+            guard let (record, user) = try Self.locate(locator, in: tx) else { return .failure(.challengeNotFound) }
+            let phase = record.phase
+            if let refusal = phase.refusalForResend(record, cooldown: policy.resendCooldown) {
+                if case .exhausted(let reason) = phase {
+                    try Self.close(record, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+                } else if refusal.code == .resendTooSoon || refusal.code == .resendLimitReached {
+                    try Event(companyID: user.companyID, type: "\(record.purpose == .login ? "login" : "two_factor").rate_limited",
+                              userID: user.id, email: user.email, client: clientInfo,
+                              detail: ["challenge_id": .string(record.id.uuidString.lowercased()), "limit": .string(refusal.code.rawValue)])
+                        .record(in: tx)
+                }
+                return .failure(refusal)
+            }
+            let code = SecureRandom.sixDigitCode()
+            let renewed = try tx.query(
+                ("""
+                UPDATE challenges SET code_hash = \(mac.code(code, challengeID: record.id)), code_issued_at = now(),
+                    code_expires_at = now() + make_interval(secs => \(policy.ttl)), attempts = 0,
+                    resends_used = resends_used + 1, last_sent_at = now()
+                WHERE company_id = app_company() AND id = \(record.id) AND state = 'pending' AND resends_used < max_resends
+                  AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= now()
+                RETURNING \(unsafeSQL: ChallengeRecord.columns)
+                """ as PQQuery).named("challenge.resend")
+            )
+            guard let row = renewed.first else { return .failure(.challengeClosed) }
+            let updated = try ChallengeRecord(row: row)
+            let company = try Self.lockCompany(in: tx, forUpdate: false)
+            try Self.sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx)
+            try Self.event(record.purpose, "code_resent", record: updated, user: user, clientInfo: clientInfo, in: tx)
+            return .success((updated, user, "queued"))
+        }
+        return try result.get()
+    }
+
+    /// Inserts a challenge with its first code and queues the email, in the caller's transaction.
+    private static func issue(
+        purpose: ChallengePurpose, user: User, company: Company, tokenMAC: Data?, clientInfo: ClientInfo, mac: CodeMAC, policy: CodePolicy,
+        in tx: PQTransaction
+    ) throws -> (ChallengeRecord, String) {
+        // One open challenge per user and purpose: a new one replaces the old.
+        let replaced = try tx.query(
+            ("""
+            UPDATE challenges SET state = 'closed', close_reason = 'replaced', closed_at = now()
+            WHERE company_id = app_company() AND user_id = \(user.id) AND purpose = \(purpose.rawValue) AND state IN ('pending', 'verified')
+            RETURNING id
+            """ as PQQuery).named("challenge.replace")
+        )
+        _ = replaced
+        let id = UUID()
+        let code = SecureRandom.sixDigitCode()
+        let rows = try tx.query(
+            ("""
+            INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
+                                    ip, user_agent)
+            VALUES (\(company.id), \(id), \(user.id), \(purpose.rawValue), \(tokenMAC), \(mac.code(code, challengeID: id)),
+                    now() + make_interval(secs => \(policy.ttl)), \(policy.maxAttempts), \(policy.maxResends), \(clientInfo.ip),
+                    \(clientInfo.userAgent))
+            RETURNING \(unsafeSQL: ChallengeRecord.columns)
+            """ as PQQuery).named("challenge.create")
+        )
+        let record = try ChallengeRecord(row: try rows.first.orThrow())
+        try sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx)
+        return (record, "queued")
+    }
+
+    /// Queues the code's email in this transaction and points the challenge at it.
+    private static func sendCode(
+        _ code: String, record: ChallengeRecord, user: User, company: Company, clientInfo: ClientInfo, in tx: PQTransaction
+    ) throws {
+        let email =
+            record.purpose == .login
+            ? EmailTemplates.loginCode(code: code, expiresAt: record.codeExpiresAt, requestedAt: record.databaseNow, client: clientInfo,
+                                       companyName: company.name)
+            : EmailTemplates.activationCode(code: code, expiresAt: record.codeExpiresAt, requestedAt: record.databaseNow, client: clientInfo,
+                                            companyName: company.name)
+        let emailID = try Outbox.enqueue(
+            companyID: company.id, challengeID: record.id, recipient: user.email,
+            template: record.purpose == .login ? .loginCode : .activationCode, email: email, codeExpiresAt: record.codeExpiresAt, in: tx
+        )
+        try tx.query(
+            ("UPDATE challenges SET email_id = \(emailID) WHERE company_id = app_company() AND id = \(record.id)" as PQQuery)
+                .named("challenge.email")
+        )
+    }
+
+    /// The limits on starting a challenge (SPEC §5): the account's lock, its wrong codes this
+    /// hour, and challenges per hour. A refusal is recorded as an event.
+    private static func refuseNewChallenge(
+        user: User, purpose: ChallengePurpose, limits: AbuseLimits, clientInfo: ClientInfo, in tx: PQTransaction
+    ) throws -> DomainError? {
+        let prefix = purpose == .login ? "login" : "two_factor"
+        func refuse(_ limit: String, _ retryAfter: Int) throws -> DomainError {
+            try Event(companyID: user.companyID, type: "\(prefix).rate_limited", userID: user.id, email: user.email, client: clientInfo,
+                      detail: ["limit": .string(limit), "retry_after": .int(retryAfter)]).record(in: tx)
+            return .rateLimited(retryAfter: retryAfter)
+        }
+        if let lockedUntil = try lockedUntil(user: user, in: tx) {
+            let retryAfter = max(1, Int(lockedUntil.timeIntervalSinceNow.rounded(.up)))
+            _ = try refuse("account_locked", retryAfter)
+            return DomainError(.accountLocked, "This account's dashboard login is locked; contact support.", retryAfter: retryAfter)
+        }
+        if let retryAfter = try RateLimiter.check(
+            "wrong_codes:\(user.id)", limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx
+        ) {
+            return try refuse("wrong_codes_per_account", retryAfter)
+        }
+        if let retryAfter = try RateLimiter.hit(
+            "challenges:\(user.id)", limit: limits.challengesPerAccount, window: limits.challengesPerAccountWindow, in: tx
+        ) {
+            return try refuse("challenges_per_account", retryAfter)
+        }
+        return nil
+    }
+
+    private static func lockedUntil(user: User, in tx: PQTransaction) throws -> Date? {
+        let rows = try tx.query(
+            ("""
+            SELECT locked_until FROM users WHERE company_id = app_company() AND id = \(user.id) AND locked_until > now()
+            """ as PQQuery).named("user.locked_until")
+        )
+        return try rows.first?.decode("locked_until", as: Date.self)
+    }
+
+    /// Finds and locks the challenge a request names, with its user.
+    private static func locate(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
+        var query = PQQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 4)
+        query.appendLiteral("SELECT \(ChallengeRecord.columns) FROM challenges WHERE company_id = app_company() AND ")
+        switch locator {
+        case .loginToken(let candidates):
+            query.appendLiteral("purpose = 'login' AND token_hash IN (")
+            for (index, candidate) in candidates.enumerated() {
+                if index > 0 { query.appendLiteral(", ") }
+                query.appendInterpolation(candidate)
+            }
+            query.appendLiteral(")")
+        case .activation(let id, let userID):
+            query.appendLiteral("purpose = 'activation' AND id = ")
+            query.appendInterpolation(id)
+            query.appendLiteral(" AND user_id = ")
+            query.appendInterpolation(userID)
+        }
+        query.appendLiteral(" FOR UPDATE")
+        guard let row = try tx.query(PQQuery(stringInterpolation: query).named("challenge.locate")).first else { return nil }
+        let record = try ChallengeRecord(row: row)
+        let users = try tx.query(
+            ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(record.userID)" as PQQuery)
+                .named("challenge.user")
+        )
+        return (record, try User(row: try users.first.orThrow()))
+    }
+
+    private static func lockCompany(in tx: PQTransaction, forUpdate: Bool = true) throws -> Company {
+        let rows = try tx.query(
+            ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company() \(unsafeSQL: forUpdate ? "FOR UPDATE" : "")"
+                as PQQuery).named("company.lock")
+        )
+        return try Company(row: try rows.first.orThrow())
+    }
+
+    private static func close(_ record: ChallengeRecord, reason: CloseReason, user: User, clientInfo: ClientInfo?, in tx: PQTransaction) throws {
+        let closed = try tx.query(
+            ("""
+            UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
+            WHERE company_id = app_company() AND id = \(record.id) AND state IN ('pending', 'verified')
+            RETURNING id
+            """ as PQQuery).named("challenge.close")
+        )
+        if !closed.isEmpty {
+            try event(record.purpose, record.purpose == .login ? "challenge_closed" : "closed", record: record, user: user,
+                      clientInfo: clientInfo, extra: ["reason": .string(reason.rawValue)], in: tx)
+        }
+    }
+
+    /// Closes every open challenge of the account (an abuse limit was reached).
+    private static func closeAll(of user: User, reason: CloseReason, clientInfo: ClientInfo, limit: String, in tx: PQTransaction) throws {
+        let closed = try tx.query(
+            ("""
+            UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
+            WHERE company_id = app_company() AND user_id = \(user.id) AND state IN ('pending', 'verified')
+            RETURNING id
+            """ as PQQuery).named("challenge.close_all")
+        )
+        try Event(companyID: user.companyID, type: "login.rate_limited", userID: user.id, email: user.email, client: clientInfo,
+                  detail: ["limit": .string(limit), "challenges_closed": .int(closed.count)]).record(in: tx)
+    }
+
+    private static func noticeOwners(enabled: Bool, actor: User, company: Company, clientInfo: ClientInfo, in tx: PQTransaction) throws {
+        let owners = try tx.query(
+            ("SELECT email FROM users WHERE company_id = app_company() AND role = 'owner' ORDER BY email" as PQQuery).named("company.owners")
+        )
+        let email = EmailTemplates.twoFactorChanged(enabled: enabled, actorEmail: actor.email, at: Date(), client: clientInfo,
+                                                    companyName: company.name)
+        for owner in owners {
+            _ = try Outbox.enqueue(
+                companyID: company.id, challengeID: nil, recipient: try owner.decode("email"),
+                template: enabled ? .twoFactorEnabled : .twoFactorDisabled, email: email, codeExpiresAt: nil, in: tx
+            )
+        }
+    }
+
+    /// Event names per flow: `login.code_sent`, `two_factor.activation_code_resent`, ….
+    private static func event(
+        _ purpose: ChallengePurpose, _ what: String, record: ChallengeRecord, user: User, clientInfo: ClientInfo?,
+        extra: [String: EventValue] = [:], in tx: PQTransaction
+    ) throws {
+        let type: String
+        switch purpose {
+        case .login: type = "login.\(what)"
+        case .activation: type = what == "code_resent" ? "two_factor.activation_code_resent" : "two_factor.activation_\(what)"
+        }
+        var detail: [String: EventValue] = [
+            "challenge_id": .string(record.id.uuidString.lowercased()), "resends_remaining": .int(record.resendsRemaining),
+        ]
+        detail.merge(extra) { $1 }
+        try Event(companyID: user.companyID, type: type, userID: user.id, email: user.email, client: clientInfo, detail: detail).record(in: tx)
+    }
+
+    static func view(_ record: ChallengeRecord, token: String, emailHint: String, delivery: String) -> ChallengeView {
+        ChallengeView(token: token, codeExpiresAt: record.codeExpiresAt, resendsRemaining: record.resendsRemaining,
+                      attemptsRemaining: record.attemptsRemaining, emailHint: emailHint, delivery: delivery)
+    }
+
+    static func activationView(_ record: ChallengeRecord, emailHint: String) -> ActivationView {
+        let status: String
+        switch record.phase {
+        case .awaitingCode, .codeDead: status = "code_sent"
+        case .verified: status = "verified"
+        case .used: status = "used"
+        case .exhausted, .closed: status = "closed"
+        }
+        return ActivationView(id: record.id, status: status, codeExpiresAt: record.codeExpiresAt, resendsRemaining: record.resendsRemaining,
+                              attemptsRemaining: record.attemptsRemaining, emailHint: emailHint)
+    }
+
+    /// An activation of the caller's, as it stands.
+    public func viewActivation(_ principal: Principal, id: UUID) async throws -> ActivationView {
+        let userID = principal.user.id
+        return try await pool.withTenant(principal.company.id) { tx in
+            guard let (record, user) = try Self.locate(.activation(id: id, userID: userID), in: tx) else {
+                throw DomainError(.notFound, "There is no such activation.")
+            }
+            return Self.activationView(record, emailHint: user.emailHint)
+        }
+    }
+}
+
+extension DomainError {
+    static let confirmationRequired = DomainError(.confirmationRequired, "Send \"confirm\": true to do this.")
+}

@@ -1,0 +1,56 @@
+import Hummingbird
+import PQ
+import TollgateCore
+
+/// Finds the session of a `Bearer` token and keeps it on the request context; the child
+/// contexts below then guarantee it to their handlers.
+struct SessionMiddleware: RouterMiddleware {
+    typealias Context = TollgateRequestContext
+    let pool: PQPool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        if let header = request.headers[.authorization], header.count <= 512 {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" {
+                context.principal = try await SessionStore.authenticate(token: String(parts[1]), pool: pool)
+            }
+        }
+        return try await next(request, context)
+    }
+}
+
+/// A request with a live session of either kind.
+struct AuthenticatedContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let principal: Principal
+    let parent: TollgateRequestContext
+    var maxUploadSize: Int { parent.maxUploadSize }
+
+    init(context: TollgateRequestContext) throws {
+        guard let principal = context.principal else { throw DomainError.unauthenticated }
+        // Defence in depth: with 2FA on, a dashboard session must have passed the code.
+        if principal.session.client == .dashboard && principal.company.twoFactorEnabled && !principal.session.twoFactorVerified {
+            throw DomainError.unauthenticated
+        }
+        self.coreContext = context.coreContext
+        self.principal = principal
+        self.parent = context
+    }
+}
+
+/// A request with a dashboard session: phone-app sessions are refused here, in one place.
+struct DashboardContext: ChildRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let principal: Principal
+    let parent: TollgateRequestContext
+    var maxUploadSize: Int { parent.maxUploadSize }
+
+    init(context: TollgateRequestContext) throws {
+        let authenticated = try AuthenticatedContext(context: context)
+        guard authenticated.principal.session.client == .dashboard else { throw DomainError.dashboardSessionRequired }
+        self.coreContext = context.coreContext
+        self.principal = authenticated.principal
+        self.parent = context
+    }
+}

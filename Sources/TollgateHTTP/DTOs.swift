@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import TollgateCore
+
+/// JSON answers. Keys are snake_case, times RFC 3339 UTC, and absent values are `null`
+/// (not missing), as SPEC §4 shows them.
+struct JSONAnswer: ResponseGenerator {
+    let status: HTTPResponse.Status
+    let body: [String: JSONOut]
+
+    init(_ status: HTTPResponse.Status = .ok, _ body: [String: JSONOut]) {
+        self.status = status
+        self.body = body
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(JSONOut.object(body))
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}
+
+/// An answer value; `nil` Swift optionals become JSON null.
+indirect enum JSONOut: Encodable, Sendable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case string(String)
+    case array([JSONOut])
+    case object([String: JSONOut])
+
+    static func string(_ value: String?) -> JSONOut { value.map { .string($0) } ?? .null }
+    static func date(_ value: Date?) -> JSONOut { value.map { .string(rfc3339($0)) } ?? .null }
+    static func uuid(_ value: UUID?) -> JSONOut { value.map { .string($0.uuidString.lowercased()) } ?? .null }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+}
+
+extension SessionGrant {
+    var json: JSONOut {
+        .object(["token": .string(token), "expires_at": .date(session.expiresAt), "client": .string(session.client.rawValue)])
+    }
+}
+
+extension ChallengeView {
+    var json: JSONOut {
+        .object([
+            "token": .string(token), "code_expires_at": .date(codeExpiresAt), "resends_remaining": .int(resendsRemaining),
+            "attempts_remaining": .int(attemptsRemaining), "email_hint": .string(emailHint), "delivery": .string(delivery),
+        ])
+    }
+}
+
+extension ActivationView {
+    var json: JSONOut {
+        .object([
+            "id": .uuid(id), "status": .string(status), "code_expires_at": .date(codeExpiresAt), "resends_remaining": .int(resendsRemaining),
+            "attempts_remaining": .int(attemptsRemaining), "email_hint": .string(emailHint),
+        ])
+    }
+}
+
+extension TwoFactorView {
+    var json: JSONOut {
+        .object(["enabled": .bool(enabled), "enabled_at": .date(enabledAt), "enabled_by": .uuid(enabledBy)])
+    }
+}
+
+extension EventView {
+    var json: JSONOut {
+        var detailObject: [String: JSONOut] = [:]
+        for (key, value) in detail {
+            switch value {
+            case .string(let text): detailObject[key] = .string(text)
+            case .int(let number): detailObject[key] = .int(number)
+            case .bool(let flag): detailObject[key] = .bool(flag)
+            }
+        }
+        return .object([
+            "id": .int(id), "type": .string(type), "user_id": .uuid(userID), "email": .string(email), "ip": .string(ip),
+            "user_agent": .string(userAgent), "created_at": .date(createdAt), "detail": .object(detailObject),
+        ])
+    }
+}

@@ -1,0 +1,39 @@
+import HTTPTypes
+import Hummingbird
+
+/// `Cache-Control: no-store` on every API answer (they carry tokens and account state),
+/// HSTS when serving HTTPS, and CORS for exactly the configured origins (preflights answered).
+struct HeaderMiddleware<Context: RequestContext>: RouterMiddleware {
+    let allowedOrigins: Set<String>
+    let allowAnyOrigin: Bool
+    let hsts: Bool
+
+    init(corsAllowedOrigins: [String], hsts: Bool) {
+        self.allowedOrigins = Set(corsAllowedOrigins.filter { $0 != "*" })
+        self.allowAnyOrigin = corsAllowedOrigins.contains("*")
+        self.hsts = hsts
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let origin = request.headers[.origin]
+        let originAllowed = origin.map { allowAnyOrigin || allowedOrigins.contains($0) } ?? false
+        if request.method == .options, originAllowed, request.headers[.accessControlRequestMethod] != nil {
+            var response = Response(status: .noContent)
+            decorate(&response, origin: origin)
+            response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+            response.headers[.accessControlAllowHeaders] = "Authorization, Content-Type"
+            response.headers[.accessControlMaxAge] = "600"
+            return response
+        }
+        var response = try await next(request, context)
+        if originAllowed { decorate(&response, origin: origin) }
+        if request.uri.path.hasPrefix("/v1/") { response.headers[.cacheControl] = "no-store" }
+        if hsts { response.headers[.strictTransportSecurity] = "max-age=31536000; includeSubDomains" }
+        return response
+    }
+
+    private func decorate(_ response: inout Response, origin: String?) {
+        response.headers[.accessControlAllowOrigin] = allowAnyOrigin ? "*" : origin
+        response.headers[.vary] = "Origin"
+    }
+}

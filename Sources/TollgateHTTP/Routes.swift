@@ -1,0 +1,172 @@
+import Foundation
+import Hummingbird
+import PQ
+import TollgateCore
+
+/// What the handlers share.
+struct AppServices: Sendable {
+    let pool: PQPool
+    let login: LoginService
+    let challenges: ChallengeService
+    let clientAddress: ClientAddress
+}
+
+/// Errors a handler throws that are domain refusals become their API answer here.
+func answering<T>(_ work: () async throws -> T) async throws -> T {
+    do {
+        return try await work()
+    } catch let error as DomainError {
+        throw APIError(error)
+    }
+}
+
+/// `/v1/auth/*` and `/v1/me` (SPEC §3.2, §4).
+struct AuthRoutes {
+    let services: AppServices
+
+    func register(public group: RouterGroup<TollgateRequestContext>, authenticated: RouterGroup<AuthenticatedContext>) {
+        let services = self.services
+        group.post("auth/login") { request, context -> JSONAnswer in
+            let body = try await RequestBody.read(request, context: context)
+            let email = try body.string("email", maxLength: 320)
+            let password = try body.string("password", maxLength: 1024)
+            let clientName = try body.string("client", maxLength: 32)
+            guard let client = SessionClient(rawValue: clientName) else {
+                throw APIError.invalidRequest(field: "client", "The field client must be \"dashboard\" or \"phone_app\".")
+            }
+            let info = services.clientAddress.clientInfo(for: request, context: context)
+            return try await answering {
+                switch try await services.login.login(email: email, password: password, client: client, clientInfo: info) {
+                case .session(let grant): return JSONAnswer(.ok, ["session": grant.json])
+                case .challenge(let challenge): return JSONAnswer(.accepted, ["challenge": challenge.json])
+                }
+            }
+        }
+        group.post("auth/login/verify") { request, context -> JSONAnswer in
+            let body = try await RequestBody.read(request, context: context)
+            let token = try body.string("challenge_token", maxLength: 256)
+            let code = try body.string("code", maxLength: 64)
+            let info = services.clientAddress.clientInfo(for: request, context: context)
+            return try await answering {
+                JSONAnswer(.ok, ["session": try await services.challenges.verifyLogin(token: token, code: code, clientInfo: info).json])
+            }
+        }
+        group.post("auth/login/challenge") { request, context -> JSONAnswer in
+            let body = try await RequestBody.read(request, context: context)
+            let token = try body.string("challenge_token", maxLength: 256)
+            return try await answering { JSONAnswer(.ok, ["challenge": try await services.challenges.viewLogin(token: token).json]) }
+        }
+        group.post("auth/login/resend") { request, context -> JSONAnswer in
+            let body = try await RequestBody.read(request, context: context)
+            let token = try body.string("challenge_token", maxLength: 256)
+            let info = services.clientAddress.clientInfo(for: request, context: context)
+            return try await answering {
+                JSONAnswer(.accepted, ["challenge": try await services.challenges.resendLogin(token: token, clientInfo: info).json])
+            }
+        }
+        authenticated.post("auth/logout") { request, context -> Response in
+            let info = services.clientAddress.clientInfo(for: request, context: context.parent)
+            try await answering { try await services.login.logout(context.principal, clientInfo: info) }
+            return Response(status: .noContent)
+        }
+        authenticated.get("me") { _, context -> JSONAnswer in
+            let principal = context.principal
+            let user = principal.user
+            return JSONAnswer(.ok, [
+                "user": .object([
+                    "id": .uuid(user.id), "email": .string(user.email), "name": .string(user.name), "role": .string(user.role.rawValue),
+                    "dashboard_access": .bool(user.hasDashboardAccess),
+                ]),
+                "company": .object([
+                    "id": .uuid(principal.company.id), "name": .string(principal.company.name),
+                    "two_factor_enabled": .bool(principal.company.twoFactorEnabled),
+                ]),
+                "session": .object([
+                    "client": .string(principal.session.client.rawValue), "expires_at": .date(principal.session.expiresAt),
+                    "two_factor_verified": .bool(principal.session.twoFactorVerified),
+                ]),
+            ])
+        }
+    }
+}
+
+/// `/v1/company/security/*` (SPEC §3.1, §3.3, §4): dashboard sessions only.
+struct SecurityRoutes {
+    let services: AppServices
+
+    func register(on group: RouterGroup<DashboardContext>) {
+        let services = self.services
+        group.get("company/security") { _, context -> JSONAnswer in
+            guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
+            return JSONAnswer(.ok, ["two_factor": TwoFactorView(company: context.principal.company).json])
+        }
+        group.post("company/security/two-factor/activation") { request, context -> JSONAnswer in
+            let info = services.clientAddress.clientInfo(for: request, context: context.parent)
+            return try await answering {
+                JSONAnswer(.accepted, ["activation": try await services.challenges.startActivation(context.principal, clientInfo: info).json])
+            }
+        }
+        group.post("company/security/two-factor/activation/:id/resend") { request, context -> JSONAnswer in
+            let id = try activationID(context)
+            let info = services.clientAddress.clientInfo(for: request, context: context.parent)
+            return try await answering {
+                JSONAnswer(.accepted, ["activation": try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info).json])
+            }
+        }
+        group.post("company/security/two-factor/activation/:id/verify") { request, context -> JSONAnswer in
+            let id = try activationID(context)
+            let body = try await RequestBody.read(request, context: context.parent)
+            let code = try body.string("code", maxLength: 64)
+            let info = services.clientAddress.clientInfo(for: request, context: context.parent)
+            return try await answering {
+                JSONAnswer(.ok, ["activation": try await services.challenges.verifyActivation(context.principal, id: id, code: code, clientInfo: info).json])
+            }
+        }
+        group.post("company/security/two-factor/enable") { request, context -> JSONAnswer in
+            let body = try await RequestBody.read(request, context: context.parent)
+            guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
+            guard try body.optionalBool("confirm") == true else { throw APIError(DomainError(.confirmationRequired, "Send \"confirm\": true to do this.")) }
+            let idText = try body.string("activation_id", maxLength: 64)
+            guard let id = UUID(uuidString: idText) else { throw APIError(DomainError(.notFound, "There is no such activation.")) }
+            let info = services.clientAddress.clientInfo(for: request, context: context.parent)
+            return try await answering {
+                JSONAnswer(.ok, ["two_factor": try await services.challenges.enable(context.principal, activationID: id, confirm: true, clientInfo: info).json])
+            }
+        }
+        group.post("company/security/two-factor/disable") { request, context -> JSONAnswer in
+            let body = try await RequestBody.read(request, context: context.parent)
+            let confirm = try body.optionalBool("confirm") == true
+            let info = services.clientAddress.clientInfo(for: request, context: context.parent)
+            return try await answering {
+                JSONAnswer(.ok, ["two_factor": try await services.challenges.disable(context.principal, confirm: confirm, clientInfo: info).json])
+            }
+        }
+        group.get("company/security/events") { request, context -> JSONAnswer in
+            guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
+            let limit = try queryInteger(request, "limit", range: 1...100) ?? 50
+            let before = try queryInteger(request, "before", range: 1...Int(Int64.max))
+            let events = try await services.pool.withTenant(context.principal.company.id) { tx in
+                try EventView.list(limit: limit, before: before, in: tx)
+            }
+            let next: JSONOut = events.count == limit ? (events.last.map { .int($0.id) } ?? .null) : .null
+            return JSONAnswer(.ok, ["events": .array(events.map(\.json)), "next_before": next])
+        }
+    }
+
+    /// A malformed id names nothing that exists: 404, like another company's id.
+    private func activationID(_ context: DashboardContext) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw APIError(DomainError(.challengeNotFound, "There is no such activation."))
+        }
+        return id
+    }
+}
+
+/// An optional whole-number query parameter within `range`, else 400 naming it.
+func queryInteger(_ request: Request, _ name: String, range: ClosedRange<Int>) throws -> Int? {
+    guard let text = request.uri.queryParameters.get(name) else { return nil }
+    guard let value = Int(text), range.contains(value) else {
+        throw APIError.invalidRequest(field: name, "The parameter \(name) must be a whole number from \(range.lowerBound) to \(range.upperBound).")
+    }
+    return value
+}
