@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Any JSON value; bodies are read as an object of these so that a missing or mistyped field
 /// is reported by name (`invalid_request` with `error.field`), and unknown fields ignored.
@@ -56,6 +57,8 @@ struct RequestBody {
         do {
             buffer = try await request.collectBody(upTo: maximumSize)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge
+        } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge
         }
         let data = Data(buffer.readableBytesView)

@@ -1,0 +1,211 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import PQ
+import Testing
+import TollgateCore
+
+/// Password login, sessions, logout and `/v1/me` (SPEC §1, §3.2 without 2FA, §4, §5).
+@Suite struct LoginTests {
+    @Test func aDashboardLoginGivesASessionThatMeDescribes() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let login = try await client.login(seed.admin, client: "dashboard")
+            #expect(login.status == .ok)
+            #expect(try login.string("session", "client") == "dashboard")
+            #expect(login.headers[.cacheControl] == "no-store")
+            let me = try await client.get("/v1/me", token: try login.sessionToken())
+            #expect(me.status == .ok)
+            #expect(try me.string("user", "email") == seed.admin.email)
+            #expect(try me.string("user", "role") == "admin")
+            #expect(me.value("user", "dashboard_access") as? Bool == true)
+            #expect(try me.string("company", "id") == seed.companyID.uuidString.lowercased())
+            #expect(me.value("company", "two_factor_enabled") as? Bool == false)
+            #expect(me.value("session", "two_factor_verified") as? Bool == false)
+        }
+    }
+
+    @Test func emailsCompareCaseInsensitively() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let login = try await client.post(
+                "/v1/auth/login", ["email": "  ADMIN@Acme.Test ", "password": seed.admin.password, "client": "dashboard"]
+            )
+            #expect(login.status == .ok)
+        }
+    }
+
+    @Test func aMemberWithoutDashboardAccessUsesThePhoneAppOnly() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let dashboard = try await client.login(seed.phoneOnly, client: "dashboard")
+            #expect(dashboard.status == .forbidden)
+            #expect(dashboard.errorCode == "no_dashboard_access")
+            let phone = try await client.login(seed.phoneOnly, client: "phone_app")
+            #expect(phone.status == .ok)
+            #expect(try phone.string("session", "client") == "phone_app")
+            let me = try await client.get("/v1/me", token: try phone.sessionToken())
+            #expect(me.value("session", "two_factor_verified") as? Bool == false)
+            #expect(me.value("user", "dashboard_access") as? Bool == false)
+        }
+    }
+
+    @Test func unknownEmailAndWrongPasswordAnswerAlikeInBodyAndTime() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            var wrong: [Double] = []
+            var unknown: [Double] = []
+            var bodies: Set<Data> = []
+            let clock = ContinuousClock()
+            for round in 0..<6 {
+                // Interleaved, so machine noise falls on both alike.
+                let start = clock.now
+                let a = try await client.post("/v1/auth/login", ["email": seed.member.email, "password": "wrong-\(round)", "client": "dashboard"])
+                wrong.append(Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds))
+                let start2 = clock.now
+                let b = try await client.post("/v1/auth/login", ["email": "nobody-\(round)@acme.test", "password": "wrong", "client": "dashboard"])
+                unknown.append(Double((clock.now - start2).components.attoseconds) / 1e18 + Double((clock.now - start2).components.seconds))
+                #expect(a.status == .unauthorized && b.status == .unauthorized)
+                bodies.insert(a.body)
+                bodies.insert(b.body)
+            }
+            #expect(bodies.count == 1, "unknown email and wrong password must answer the same body")
+            // Both spend one Argon2id verification; without the dummy hash the unknown email
+            // would answer about ten times faster. The bound is loose on purpose (noisy machines).
+            let medianWrong = wrong.sorted()[3]
+            let medianUnknown = unknown.sorted()[3]
+            #expect(medianUnknown > medianWrong / 3, "unknown email answered much faster: \(medianUnknown) vs \(medianWrong)")
+        }
+    }
+
+    @Test func logoutRevokesTheSessionAndExpiredSessionsAreRefused() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let token = try await client.login(seed.owner, client: "dashboard").sessionToken()
+            #expect(try await client.post("/v1/auth/logout", token: token).status == .noContent)
+            let after = try await client.get("/v1/me", token: token)
+            #expect(after.status == .unauthorized)
+            #expect(after.errorCode == "unauthenticated")
+            #expect(try await client.post("/v1/auth/logout", token: token).status == .unauthorized)
+
+            let second = try await client.login(seed.owner, client: "phone_app").sessionToken()
+            try await app.sql("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE revoked_at IS NULL")
+            #expect(try await client.get("/v1/me", token: second).status == .unauthorized)
+            #expect(try await client.get("/v1/me", token: "not-a-token").status == .unauthorized)
+            #expect(try await client.get("/v1/me").status == .unauthorized)
+        }
+    }
+
+    @Test func sessionsLastAsConfiguredPerClient() async throws {
+        try await TestApp.with({ $0.sessionTTLDashboard = 3600; $0.sessionTTLPhoneApp = 7200 }) { app, client in
+            let seed = try await app.seed()
+            for (kind, ttl) in [("dashboard", 3600.0), ("phone_app", 7200.0)] {
+                let login = try await client.login(seed.owner, client: kind)
+                let expires = try #require(ISO8601DateFormatter().date(from: try login.string("session", "expires_at")))
+                #expect(abs(expires.timeIntervalSinceNow - ttl) < 120)
+            }
+        }
+    }
+
+    @Test func tokensAreStoredOnlyAsHashes() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let token = try await client.login(seed.owner, client: "dashboard").sessionToken()
+            let rows = try await app.sql("SELECT count(*) AS n FROM sessions WHERE position(\(Data(token.utf8)) IN token_hash) > 0 OR token_hash = \(Data(token.utf8))")
+            #expect(try rows.first?.decode("n", as: Int.self) == 0)
+            let hashed = try await app.sql("SELECT count(*) AS n FROM sessions WHERE token_hash = \(BearerToken.hash(token))")
+            #expect(try hashed.first?.decode("n", as: Int.self) == 1)
+        }
+    }
+
+    @Test func tenFailedPasswordsLockTheAccountFor15MinutesEvenForTheRightPassword() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            for _ in 0..<10 {
+                let reply = try await client.post("/v1/auth/login", ["email": seed.admin.email, "password": "wrong-password", "client": "dashboard"])
+                #expect(reply.status == .unauthorized)
+            }
+            let limited = try await client.login(seed.admin, client: "dashboard")
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.errorCode == "rate_limited")
+            let retryAfter = try #require(limited.headers[.retryAfter].flatMap(Int.init))
+            #expect(retryAfter > 0 && retryAfter <= 900)
+            let events = try await app.sql("SELECT count(*) AS n FROM events WHERE type = 'login.rate_limited' AND user_id = \(seed.admin.id)")
+            #expect(try events.first?.decode("n", as: Int.self) == 1)
+            // Another account is unaffected.
+            #expect(try await client.login(seed.owner, client: "dashboard").status == .ok)
+        }
+    }
+
+    @Test func concurrentWrongPasswordsNeverGetMoreThanTheLimit() async throws {
+        try await TestApp.with({ $0.limits.failedPasswords = 5; $0.maxConcurrentHashes = 4 }) { app, client in
+            let seed = try await app.seed()
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<25 {
+                    group.addTask {
+                        try await client.post("/v1/auth/login", ["email": seed.admin.email, "password": "wrong-\(index)", "client": "dashboard"]).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .unauthorized }.count == 5, "exactly the limit of guesses were checked")
+            #expect(statuses.filter { $0 == .tooManyRequests }.count == 20)
+        }
+    }
+
+    @Test func loginsPerIPAreLimited() async throws {
+        try await TestApp.with({ $0.limits.loginsPerIP = 3 }) { app, client in
+            let seed = try await app.seed()
+            for _ in 0..<3 { #expect(try await client.login(seed.owner, client: "phone_app").status == .ok) }
+            let limited = try await client.post("/v1/auth/login", ["email": "someone@else.test", "password": "whatever1", "client": "dashboard"])
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.errorCode == "rate_limited")
+            #expect(limited.headers[.retryAfter] != nil)
+        }
+    }
+
+    @Test func fiftyConcurrentLoginsAllGetTheirOwnSession() async throws {
+        try await TestApp.with({ $0.limits.loginsPerIP = 1000 }) { app, client in
+            let seed = try await app.seed()
+            let provisioning = Provisioning(pool: app.owner, hasher: PasswordHasher(concurrency: 2))
+            var accounts = [seed.owner, seed.admin, seed.member]
+            for index in 0..<47 {
+                let email = "user\(index)@acme.test"
+                let id = try await provisioning.addUser(
+                    companyID: seed.companyID, email: email, password: "password-\(index)", role: .member, dashboardAccess: true, name: nil
+                )
+                accounts.append(Seed.Account(id: id, email: email, password: "password-\(index)"))
+            }
+            let tokens = try await withThrowingTaskGroup(of: String?.self) { group in
+                for account in accounts {
+                    group.addTask { try? await client.login(account, client: "dashboard").sessionToken() }
+                }
+                return try await group.reduce(into: [String]()) { if let token = $1 { $0.append(token) } }
+            }
+            #expect(tokens.count == 50)
+            #expect(Set(tokens).count == 50)
+            let rows = try await app.sql("SELECT count(DISTINCT user_id) AS n FROM sessions")
+            #expect(try rows.first?.decode("n", as: Int.self) == 50)
+        }
+    }
+
+    @Test func eventsRecordLoginsWithIPAndUserAgent() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            _ = try await client.post("/v1/auth/login", ["email": seed.admin.email, "password": "wrong-password", "client": "dashboard"],
+                                      headers: [.userAgent: "TestBrowser/1.0"])
+            let token = try await client.login(seed.admin, client: "dashboard", headers: [.userAgent: "TestBrowser/1.0"]).sessionToken()
+            let events = try await client.get("/v1/company/security/events", token: token)
+            #expect(events.status == .ok)
+            let list = try #require(events.json["events"] as? [[String: Any]])
+            let types = list.compactMap { $0["type"] as? String }
+            #expect(types == ["login.succeeded", "login.password_succeeded", "login.password_failed"])
+            #expect(list.allSatisfy { ($0["user_agent"] as? String) == "TestBrowser/1.0" && $0["ip"] is String })
+            #expect(list.allSatisfy { ($0["email"] as? String) == seed.admin.email })
+            // The log is append-only, even for the owner of the table.
+            await #expect(throws: PQError.self) { try await app.sql("DELETE FROM events") }
+        }
+    }
+}
