@@ -13,7 +13,9 @@ public enum CloseReason: String, Sendable {
     case accountLimit = "account_limit"
 }
 
-/// A challenge as stored, with the database's clock at the time it was read.
+/// A challenge as stored, with the database's clock when it was read. That is
+/// `clock_timestamp()`, not `now()`: the row is read under a lock that may have waited for
+/// another transaction, and `now()` is when this transaction began.
 struct ChallengeRecord: Sendable {
     let id: UUID
     let companyID: UUID
@@ -33,7 +35,7 @@ struct ChallengeRecord: Sendable {
 
     static let columns = """
         id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, verified_at, email_id, now() AS database_now
+        last_sent_at, verified_at, email_id, clock_timestamp() AS database_now
         """
 
     init(row: PQRow) throws {

@@ -400,9 +400,9 @@ public struct ChallengeService: Sendable {
                 ("""
                 UPDATE challenges SET code_hash = \(mac.code(code, challengeID: record.id)), code_issued_at = now(),
                     code_expires_at = now() + make_interval(secs => \(policy.ttl)), attempts = 0,
-                    resends_used = resends_used + 1, last_sent_at = now()
+                    resends_used = resends_used + 1, last_sent_at = clock_timestamp()
                 WHERE company_id = app_company() AND id = \(record.id) AND state = 'pending' AND resends_used < max_resends
-                  AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= now()
+                  AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= clock_timestamp()
                 RETURNING \(unsafeSQL: ChallengeRecord.columns)
                 """ as PQQuery).named("challenge.resend")
             )

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import TollgateCore
+
+/// The code generator is uniform (SPEC §2: no modulo bias) and codes are bound to their challenge.
+@Suite struct CodeGeneratorTests {
+    @Test func aMillionCodesPassAChiSquareUniformityTestPerDigit() {
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: 10), count: 6)
+        for _ in 0..<1_000_000 {
+            let code = SecureRandom.sixDigitCode()
+            for (position, character) in code.utf8.enumerated() { counts[position][Int(character) - 48] += 1 }
+        }
+        // 9 degrees of freedom: the 0.999 quantile is 27.88. A biased generator (say, one
+        // taking a 32-bit draw modulo 10⁶) would push the leading digit far past it.
+        for position in 0..<6 {
+            let expected = 100_000.0
+            let chiSquare = counts[position].reduce(0.0) { $0 + pow(Double($1) - expected, 2) / expected }
+            #expect(chiSquare < 27.88, "digit \(position): χ² = \(chiSquare)")
+        }
+    }
+
+    @Test func codesAreSixDigitsWithLeadingZerosKept() {
+        let codes = (0..<10_000).map { _ in SecureRandom.sixDigitCode() }
+        #expect(codes.allSatisfy { $0.count == 6 && $0.allSatisfy(\.isNumber) })
+        #expect(codes.contains { $0.hasPrefix("0") })
+    }
+
+    @Test func spacesAndDashesAreIgnoredAndAnythingElseIsWrong() {
+        #expect(normalizedCode("123 456") == "123456")
+        #expect(normalizedCode("123-456") == "123456")
+        #expect(normalizedCode(" 1-2 3-4 5-6 ") == "123456")
+        for bad in ["12345", "1234567", "12a456", "１２３４５６", "123.456", "", "123_456"] { #expect(normalizedCode(bad) == nil, "\(bad)") }
+    }
+
+    @Test func aCodeMACIsBoundToItsChallengeAndSurvivesRotation() {
+        let old = CodeMAC(secrets: [Array("old-secret-old-secret-old-secret-00".utf8)])
+        let rotated = CodeMAC(secrets: [Array("new-secret-new-secret-new-secret-00".utf8), Array("old-secret-old-secret-old-secret-00".utf8)])
+        let challenge = UUID()
+        let stored = old.code("123456", challengeID: challenge)
+        #expect(rotated.codeMatches("123456", challengeID: challenge, stored: stored))
+        #expect(!rotated.codeMatches("123457", challengeID: challenge, stored: stored))
+        #expect(!rotated.codeMatches("123456", challengeID: UUID(), stored: stored))
+    }
+}
