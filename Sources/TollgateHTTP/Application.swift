@@ -47,15 +47,17 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     )
     var routes = RouteTable()
     for path in [
-        "/health/live", "/health/ready", "/v1/auth/login", "/v1/auth/login/verify", "/v1/auth/login/challenge", "/v1/auth/login/resend",
+        "/health/live", "/health/ready", "/metrics", "/openapi.yaml", "/v1/auth/login", "/v1/auth/login/verify", "/v1/auth/login/challenge", "/v1/auth/login/resend",
         "/v1/auth/logout", "/v1/me", "/v1/company/security", "/v1/company/security/two-factor/activation",
         "/v1/company/security/two-factor/activation/:id/resend", "/v1/company/security/two-factor/activation/:id/verify",
         "/v1/company/security/two-factor/enable", "/v1/company/security/two-factor/disable", "/v1/company/security/events",
     ] { routes.add(path) }
     router.add(middleware: HeaderMiddleware(corsAllowedOrigins: configuration.corsAllowedOrigins, hsts: configuration.tlsCertificatePath != nil))
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
+    router.add(middleware: MetricsMiddleware())
     let migrationsVersion = try Migration.bundled().last?.version ?? 0
     HealthRoutes(pool: pool, expectedMigration: migrationsVersion).register(on: router)
+    OperationsRoutes(pool: pool, openAPI: try OperationsRoutes.loadOpenAPI()).register(on: router)
 
     let v1 = router.group("v1").add(middleware: SessionMiddleware(pool: pool))
     let authenticated = v1.group(context: AuthenticatedContext.self)

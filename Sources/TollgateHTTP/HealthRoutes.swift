@@ -17,7 +17,7 @@ struct HealthRoutes {
                 let rows = try await pool.query("SELECT coalesce(max(version), 0) AS version FROM schema_migrations")
                 let version = try rows.first?.decode("version", as: Int.self) ?? 0
                 guard version >= expectedMigration else {
-                    throw APIError(.serviceUnavailable, "not_ready", "The database schema is not migrated.")
+                    throw APIError(.serviceUnavailable, "not_ready", "The database schema is not migrated.", retryAfter: 5)
                 }
                 return Response(
                     status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#))
@@ -26,7 +26,7 @@ struct HealthRoutes {
                 throw error
             } catch {
                 context.logger.warning("health.not_ready", metadata: ["error": "\(error)"])
-                throw APIError(.serviceUnavailable, "not_ready", "The database is not reachable.")
+                throw APIError(.serviceUnavailable, "not_ready", "The database is not reachable.", retryAfter: 5)
             }
         }
     }

@@ -123,8 +123,8 @@ struct SecurityRoutes {
             }
         }
         group.post("company/security/two-factor/enable") { request, context -> JSONAnswer in
-            let body = try await RequestBody.read(request, context: context.parent)
             guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
+            let body = try await RequestBody.read(request, context: context.parent)
             guard try body.optionalBool("confirm") == true else { throw APIError(DomainError(.confirmationRequired, "Send \"confirm\": true to do this.")) }
             let idText = try body.string("activation_id", maxLength: 64)
             guard let id = UUID(uuidString: idText) else { throw APIError(DomainError(.notFound, "There is no such activation.")) }

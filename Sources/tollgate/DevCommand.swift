@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import PQ
 import ServiceLifecycle
 import TollgateCore
@@ -19,6 +21,7 @@ struct DevCommand: AsyncParsableCommand {
 
     func run() async throws {
         var configuration = try loadConfiguration(requireDatabase: false, requireSecret: false)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory())
         let logger = Logger(label: "tollgate.dev")
         let state = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import PQ
 import TollgateCore
 import TollgateHTTP
@@ -16,6 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = try loadConfiguration()
         if let host { configuration.host = host }
         if let port { configuration.port = port }
+        MetricsSystem.bootstrap(PrometheusMetricsFactory())
         let logger = Logger(label: "tollgate.serve")
         let pool = PQPool(
             configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: configuration.databasePoolSize),

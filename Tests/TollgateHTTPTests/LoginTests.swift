@@ -95,6 +95,12 @@ import TollgateCore
             #expect(try await client.get("/v1/me", token: second).status == .unauthorized)
             #expect(try await client.get("/v1/me", token: "not-a-token").status == .unauthorized)
             #expect(try await client.get("/v1/me").status == .unauthorized)
+            // A stale token does not get in the way of logging in again.
+            let again = try await client.request(
+                .post, "/v1/auth/login", body: ByteBuffer(string: #"{"email":"\#(seed.owner.email)","password":"\#(seed.owner.password)","client":"dashboard"}"#),
+                token: token
+            )
+            #expect(again.status == .ok)
         }
     }
 
