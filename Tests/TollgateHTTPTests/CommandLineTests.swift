@@ -1,0 +1,167 @@
+import Foundation
+import PQ
+import TestSupport
+import Testing
+import TollgateCore
+
+/// The built `tollgate` binary, run as a user runs it (SPEC §6, §7).
+@Suite struct CommandLineTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binary = repository.appendingPathComponent(".build/debug/tollgate").path
+
+    struct Run {
+        let status: Int32
+        let output: String
+        let error: String
+    }
+
+    /// Runs the binary to completion with the given environment (nothing inherited but PATH).
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { a, _ in a }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        async let output = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
+        async let error = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        let (o, e) = await (output, error)
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: o, as: UTF8.self), error: String(decoding: e, as: UTF8.self))
+    }
+
+    /// An empty database (not migrated) on the test server.
+    static func withEmptyDatabase(_ body: (String) async throws -> Void) async throws {
+        let server = try await TestPostgres.server()
+        let name = "e_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let admin = try PQConnection.connect(server.conninfo)
+        try admin.execute(unsafeSQL: "CREATE DATABASE \(name)")
+        defer { _ = try? admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        try await body(server.conninfo + " dbname=\(name)")
+    }
+
+    @Test func fourMigrateProcessesStartedTogetherApplyEachFileOnce() async throws {
+        try await Self.withEmptyDatabase { url in
+            let runs = try await withThrowingTaskGroup(of: Run.self) { group in
+                for _ in 0..<4 { group.addTask { try await Self.run(["migrate"], environment: ["DATABASE_URL": url]) } }
+                return try await group.reduce(into: [Run]()) { $0.append($1) }
+            }
+            #expect(runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.error))")
+            #expect(runs.filter { $0.output.contains("applied") }.count == 1)
+            let connection = try PQConnection.connect(url)
+            let rows = try connection.query("SELECT version, count(*) AS n FROM schema_migrations GROUP BY version")
+            #expect(rows.count == (try Migration.bundled().count))
+            #expect(try rows.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
+            let again = try await Self.run(["migrate"], environment: ["DATABASE_URL": url])
+            #expect(again.status == 0 && again.output.contains("up to date"))
+        }
+    }
+
+    @Test func provisioningPrintsJSONAndRefusesClearly() async throws {
+        try await TestDatabase.with { database in
+            let env = ["DATABASE_URL": database.conninfo(role: "tollgate_api")]
+            let created = try await Self.run(
+                ["company", "create", "--name", "Acme", "--owner-email", "Owner@Acme.test", "--owner-password", "long-enough-1", "--json"],
+                environment: env
+            )
+            #expect(created.status == 0, "\(created.error)")
+            let ids = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: String])
+            let companyID = try #require(ids["company_id"])
+            #expect(ids["owner_id"] != nil)
+
+            let added = try await Self.run(
+                ["user", "add", "--company-id", companyID, "--email", "m@acme.test", "--password", "long-enough-2", "--role", "member", "--json"],
+                environment: env
+            )
+            #expect(added.status == 0, "\(added.error)")
+            #expect((try JSONSerialization.jsonObject(with: Data(added.output.utf8)) as? [String: String])?["user_id"] != nil)
+
+            let refusals: [([String], String)] = [
+                (["user", "add", "--company-id", companyID, "--email", "owner@acme.test", "--password", "long-enough-3", "--role", "admin"], "exists"),
+                (["user", "add", "--company-id", UUID().uuidString, "--email", "x@acme.test", "--password", "long-enough-3", "--role", "admin"], "company"),
+                (["user", "add", "--company-id", companyID, "--email", "y@acme.test", "--password", "long-enough-3", "--role", "boss"], "role"),
+                (["user", "add", "--company-id", companyID, "--email", "z@acme.test", "--password", "short", "--role", "admin"], "password"),
+                (["user", "add", "--company-id", companyID, "--email", "not-an-email", "--password", "long-enough-3", "--role", "admin"], "email"),
+                (["user", "unlock", "--email", "nobody@acme.test"], "No account"),
+            ]
+            for (arguments, words) in refusals {
+                let refused = try await Self.run(arguments, environment: env)
+                #expect(refused.status != 0, "\(arguments)")
+                #expect(refused.error.contains(words), "\(arguments): \(refused.error)")
+                #expect(!refused.error.contains("long-enough"), "a password must not be echoed")
+            }
+            #expect(try await Self.run(["user", "unlock", "--email", "m@acme.test"], environment: env).status == 0)
+        }
+    }
+
+    @Test func aBadOrMissingSettingStopsTheProgramNamingTheVariable() async throws {
+        let base = ["DATABASE_URL": "host=/nonexistent dbname=x", "TOLLGATE_SECRET": String(repeating: "s", count: 40)]
+        let cases: [([String: String], String)] = [
+            (["PORT": "eighty"], "PORT"), (["CODE_TTL": "-5"], "CODE_TTL"), (["TOLLGATE_SECRET": "short"], "TOLLGATE_SECRET"),
+            (["TRUSTED_PROXIES": "10.0.0.0/99"], "TRUSTED_PROXIES"), (["LIMIT_LOGINS_PER_IP": "1.5"], "LIMIT_LOGINS_PER_IP"),
+            (["SMTP_URL": "http://mail"], "SMTP_URL"), (["TLS_CERT_PATH": "/x.pem"], "TLS_"), (["LOG_LEVEL": "loud"], "LOG_LEVEL"),
+        ]
+        for (change, variable) in cases {
+            let run = try await Self.run(["serve"], environment: base.merging(change) { $1 })
+            #expect(run.status == 78, "\(change)")
+            #expect(run.error.contains(variable) && run.error.split(separator: "\n").count == 1, "\(change): \(run.error)")
+        }
+        let noSecret = try await Self.run(["serve"], environment: ["DATABASE_URL": "host=/x"])
+        #expect(noSecret.status == 78 && noSecret.error.contains("TOLLGATE_SECRET"))
+        let noDatabase = try await Self.run(["migrate"], environment: [:])
+        #expect(noDatabase.status == 78 && noDatabase.error.contains("DATABASE_URL"))
+    }
+
+    @Test func everySubcommandHasHelp() async throws {
+        for command in [["serve"], ["worker"], ["migrate"], ["company", "create"], ["user", "add"], ["user", "unlock"], ["dev"]] {
+            let run = try await Self.run(command + ["--help"])
+            #expect(run.status == 0, "\(command)")
+            #expect(run.output.contains("USAGE"), "\(command)")
+        }
+    }
+
+    @Test func serveAnswersAndStopsOnSIGTERM() async throws {
+        try await TestDatabase.with { database in
+            let port = Int.random(in: 20_000...40_000)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = ["serve"]
+            process.environment = [
+                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                "PORT": "\(port)", "PATH": "/usr/bin:/bin",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+            // Wait until it answers (bounded), then ask it a real question.
+            let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
+            var ready = false
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !ready && ContinuousClock.now < deadline {
+                ready = (try? await Self.status(of: url)) == 200
+                if !ready { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(ready)
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        }
+    }
+
+    /// A GET with curl, so the test does not depend on an HTTP client library.
+    static func status(of url: URL) async throws -> Int {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url.absoluteString]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Int(String(decoding: data, as: UTF8.self)) ?? 0
+    }
+}
