@@ -114,18 +114,29 @@ extension Data: PQDecodable {
 }
 
 /// Conversions between `Date` and PostgreSQL timestamps (microseconds since 2000-01-01 UTC).
+///
+/// `Date` stores seconds since 2001-01-01 as a `Double`. Going through 1970 adds two more
+/// roundings, and truncating instead of rounding turned about one value in six read from the
+/// server into the previous microsecond when bound again. So: integer offsets to the
+/// reference date, one division on the way in, one multiplication and a rounding on the way out.
 enum PQTimestamp {
-    /// Seconds from 1970-01-01 to 2000-01-01.
-    static let postgresEpoch: Double = 946_684_800
+    /// Microseconds from 2000-01-01 (PostgreSQL's epoch) to 2001-01-01 (`Date`'s reference date).
+    static let referenceDateOffset: Int64 = 31_622_400_000_000
+    /// Microseconds from 1970-01-01 to 2000-01-01.
+    static let unixToPostgres: Int64 = 946_684_800_000_000
 
     static func date(fromMicroseconds micros: Int64) -> Date {
-        Date(timeIntervalSince1970: postgresEpoch + Double(micros) / 1_000_000)
+        Date(timeIntervalSinceReferenceDate: Double(micros - referenceDateOffset) / 1_000_000)
+    }
+
+    /// The microsecond since the PostgreSQL epoch nearest to `date`.
+    static func microseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSinceReferenceDate * 1_000_000).rounded()) + referenceDateOffset
     }
 
     /// An ISO 8601 UTC literal with microseconds, which PostgreSQL reads whatever its DateStyle.
     static func format(_ date: Date) -> String {
-        let totalMicros = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
-        let micros = Int64(totalMicros)
+        let micros = microseconds(date) + unixToPostgres
         var seconds = micros / 1_000_000
         var fraction = micros % 1_000_000
         if fraction < 0 {
