@@ -68,6 +68,9 @@ import Testing
                 #expect(!error.message.contains("98765"), "\(query.sql): \(error.message)")
                 #expect(!error.description.contains("98765"), "\(query.sql)")
             }
+            // The sentence that says what went wrong survives.
+            let range = try await #require(throws: PQError.self) { try await pool.query("SELECT \("98765432109")::int4") }
+            #expect(range.message == "value (value redacted) is out of range for type integer")
             await pool.close()
         }
     }
