@@ -69,11 +69,11 @@ public struct PQQuery: Sendable, ExpressibleByStringInterpolation {
     }
 }
 
-/// A bound parameter: its PostgreSQL type and its value (text, or raw bytes for bytea).
+/// A bound parameter: its PostgreSQL type and its value (text format, or binary for bytea and text).
 public struct PQBind: Sendable {
     public let type: PQType
     public let value: [UInt8]?
-    /// Binary format (bytea) rather than text.
+    /// Binary format (bytea, text) rather than text format.
     public let binary: Bool
 
     public init(type: PQType, value: [UInt8]?, binary: Bool = false) {
@@ -119,7 +119,10 @@ public protocol PQEncodable: Sendable {
 
 extension String: PQEncodable {
     public static var pqType: PQType { .text }
-    public var pqBind: PQBind { PQBind(type: .text, text: self) }
+    /// Sent in binary format (for text, the UTF-8 bytes with a length): in text format libpq
+    /// stops at the first NUL and would silently store a shortened value, whereas the server
+    /// refuses a NUL it is given (22021).
+    public var pqBind: PQBind { PQBind(type: .text, value: Array(utf8), binary: true) }
 }
 
 extension Int: PQEncodable {
