@@ -75,16 +75,24 @@ extension Double: PQDecodable {
 }
 
 extension String: PQDecodable {
-    /// Text-like columns (text, varchar, name, enums, json) decode as their UTF-8 text.
+    /// Text-like columns (text, varchar, char, name, json, jsonb, xml, and user-defined types
+    /// such as enums and citext) decode as their UTF-8 text.
+    ///
+    /// Other built-in types (numeric, date, interval, inet, arrays, …) have binary formats that
+    /// are not text; reading them as text gave garbage, so they are a decoding error: cast
+    /// them to text in SQL when text is wanted.
     public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
         switch type {
-        case .bytea, .bool, .int2, .int4, .int8, .float4, .float8, .uuid, .timestamp, .timestamptz, .oid:
-            throw PQError.decodingFailed(column: column, into: "String")
+        case .text, .varchar, .bpchar, .name, .char, .json, .xml, .unknown:
+            self = String(decoding: bytes, as: UTF8.self)
         case .jsonb:
             guard bytes.first == 1 else { throw PQError.decodingFailed(column: column, into: "String") }
             self = String(decoding: bytes.dropFirst(), as: UTF8.self)
-        default:
+        case _ where type.rawValue >= PQType.firstUserDefined:
+            // Enums (and extension types such as citext) send their text as the binary format.
             self = String(decoding: bytes, as: UTF8.self)
+        default:
+            throw PQError.decodingFailed(column: column, into: "String")
         }
     }
 }

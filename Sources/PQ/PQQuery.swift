@@ -93,6 +93,14 @@ public struct PQType: RawRepresentable, Hashable, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     public static let bool = PQType(rawValue: 16)
+    /// The single-byte internal type `"char"`.
+    public static let char = PQType(rawValue: 18)
+    public static let name = PQType(rawValue: 19)
+    public static let xml = PQType(rawValue: 142)
+    /// An untyped literal (`SELECT 'abc'`).
+    public static let unknown = PQType(rawValue: 705)
+    /// `char(n)`.
+    public static let bpchar = PQType(rawValue: 1042)
     public static let bytea = PQType(rawValue: 17)
     public static let int8 = PQType(rawValue: 20)
     public static let int2 = PQType(rawValue: 21)
@@ -109,6 +117,8 @@ public struct PQType: RawRepresentable, Hashable, Sendable {
     public static let jsonb = PQType(rawValue: 3802)
     /// Let the server infer the type from context.
     public static let unspecified = PQType(rawValue: 0)
+    /// OIDs from here on belong to types created in a database (enums, extension types).
+    static let firstUserDefined: UInt32 = 16_384
 }
 
 /// A Swift value that can be bound as a query parameter.

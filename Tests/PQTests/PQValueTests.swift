@@ -293,6 +293,30 @@ import Testing
         }
     }
 
+    @Test func textLikeColumnsIncludingEnumsDecodeAsString() async throws {
+        try await TestDatabase.with { database in
+            let pool = database.pool(role: nil)
+            try await pool.query("CREATE TYPE mood AS ENUM ('happy', 'sad')")
+            let row = try #require(
+                try await pool.query(
+                    """
+                    SELECT 'sad'::mood AS mood, 'ab'::char(4) AS padded, current_user AS role, 'lit' AS literal,
+                           'x'::"char" AS byte, '<a/>'::xml AS doc, '{"k": 1}'::json AS j, 'v'::varchar(5) AS v
+                    """
+                ).first
+            )
+            #expect(try row.decode("mood", as: String.self) == "sad")
+            #expect(try row.decode("padded", as: String.self) == "ab  ")
+            #expect(try row.decode("role", as: String.self) == "tollgate")
+            #expect(try row.decode("literal", as: String.self) == "lit")
+            #expect(try row.decode("byte", as: String.self) == "x")
+            #expect(try row.decode("doc", as: String.self) == "<a/>")
+            #expect(try row.decode("j", as: String.self) == #"{"k": 1}"#)
+            #expect(try row.decode("v", as: String.self) == "v")
+            await pool.close()
+        }
+    }
+
     @Test func aBoundValueIsNeverInterpretedAsSQL() async throws {
         try await TestDatabase.with { database in
             let pool = database.pool(role: nil)
