@@ -126,6 +126,9 @@ public final class PQConnection: @unchecked Sendable {
         }
     }
 
+    /// True when a statement of the open transaction failed: it can only roll back now.
+    var isInFailedTransaction: Bool { PQtransactionStatus(handle) == PQTRANS_INERROR }
+
     /// The server's process id for this connection (used by tests to terminate it).
     public var backendPID: Int { Int(PQbackendPID(handle)) }
 

@@ -140,6 +140,15 @@ public final class PQPool: Service, Sendable {
                     try connection.query(PQQuery(stringInterpolation: query).named("transaction.settings"))
                 }
                 let value = try body(PQTransaction(connection: connection))
+                // PostgreSQL answers COMMIT of a failed transaction with a quiet ROLLBACK, so a
+                // body that caught a statement's error and returned would look committed.
+                if connection.isInFailedTransaction {
+                    throw PQError(
+                        kind: .server, sqlState: "25P02",
+                        message: "a statement of the transaction failed, so it was rolled back instead of committed",
+                        statement: "commit"
+                    )
+                }
                 try connection.execute(unsafeSQL: "COMMIT", statement: "commit")
                 return value
             } catch {
