@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import PQ
 import TestSupport
@@ -81,21 +82,29 @@ import Testing
         await pool.close()
     }
 
-    /// 100 slow queries on a pool of 4 take about 5 s; an unrelated async task must finish
-    /// while they are still running, because the blocking libpq calls stay on the pool's own
-    /// threads. The signal is the count of finished queries when the other task is done.
+    /// 100 slow queries on a pool of 4 first wait for an advisory lock that only a pure-Swift
+    /// async task releases, after it has done its work. If the blocking libpq calls ran on a
+    /// strictly sized cooperative pool (as on Darwin), the queries stuck on the lock would occupy
+    /// it, the task could never run, and only the safety valve (10 s) would open the lock: the
+    /// test checks who did. Linux's libdispatch adds threads when its workers block, which hides
+    /// that, so the bodies also check that they run outside any Swift task.
     @Test func slowQueriesDoNotStarveTheCooperativePool() async throws {
         try await TestDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4242) }
+            gate.openAfter(seconds: 10)
             let pool = database.pool(maxConnections: 4, acquireTimeout: .seconds(60))
             let finished = Counter()
             let started = Counter()
+            let bodiesOnSwiftTasks = Counter()
             let (firstStarted, firstStartedSignal) = AsyncStream<Void>.makeStream()
             let finishedWhenOtherWorkDone = try await withThrowingTaskGroup(of: Int?.self) { group in
                 for _ in 0..<100 {
                     group.addTask {
                         try await pool.withConnection { connection in
                             if started.increment() == 1 { firstStartedSignal.yield() }
-                            try connection.query("SELECT pg_sleep(0.2)")
+                            // A body running inside a Swift task would be blocking a cooperative thread.
+                            if withUnsafeCurrentTask(body: { $0 != nil }) { bodiesOnSwiftTasks.increment() }
+                            try connection.query("SELECT pg_advisory_xact_lock_shared(4242), pg_sleep(0.2)")
                         }
                         finished.increment()
                         return nil
@@ -117,7 +126,9 @@ import Testing
                     }
                     #expect(sum == 1_999_000)
                     #expect(squares == 40_425)
-                    return finished.current
+                    let snapshot = finished.current
+                    try await blocking { gate.open(byValve: false) }
+                    return snapshot
                 }
                 var snapshot: Int?
                 for try await result in group {
@@ -125,10 +136,41 @@ import Testing
                 }
                 return snapshot
             }
-            let doneAt = try #require(finishedWhenOtherWorkDone)
-            #expect(doneAt < 100, "the other task only finished after \(doneAt) of 100 queries")
+            #expect(bodiesOnSwiftTasks.current == 0, "libpq calls ran on Swift's cooperative threads")
+            #expect(gate.openedByValve == false, "the async task could not run while the queries waited")
+            #expect(try #require(finishedWhenOtherWorkDone) == 0)
             #expect(finished.current == 100)
             await pool.close()
         }
     }
+}
+
+/// An exclusive advisory lock held on a connection of its own, released once, either by the
+/// test or by a safety valve; it remembers which.
+final class LockGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var connection: PQConnection?
+    private var valve: Bool?
+
+    init(conninfo: String, key: Int) throws {
+        let connection = try PQConnection.connect(conninfo)
+        try connection.query("SELECT pg_advisory_lock(\(key))")
+        self.connection = connection
+    }
+
+    /// Opens the gate from a dispatch thread after `seconds`, so a starved test still ends.
+    func openAfter(seconds: Int) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) { self.open(byValve: true) }
+    }
+
+    func open(byValve: Bool) {
+        lock.withLock {
+            guard let connection else { return }
+            _ = try? connection.query("SELECT pg_advisory_unlock_all()")
+            self.connection = nil
+            valve = byValve
+        }
+    }
+
+    var openedByValve: Bool? { lock.withLock { valve } }
 }
