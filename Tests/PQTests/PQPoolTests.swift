@@ -37,6 +37,81 @@ import Testing
         }
     }
 
+    /// Holds the only connection of `pool` until `gate` opens; returns once it is held.
+    static func occupy(_ pool: PQPool, until gate: LockGate, key: Int) async throws -> Task<Void, any Error> {
+        let (holding, holdingSignal) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            try await pool.withConnection { connection in
+                holdingSignal.yield()
+                try connection.query("SELECT pg_advisory_xact_lock_shared(\(key))")
+            }
+        }
+        _ = try await withTimeout(.seconds(10), "the holder to get its connection") {
+            var iterator = holding.makeAsyncIterator()
+            return await iterator.next() != nil
+        }
+        return holder
+    }
+
+    /// A caller whose task is already cancelled when it starts to wait must not wait for the
+    /// acquire timeout (nor run its query once a connection frees up).
+    @Test func aCancelledCallerStopsWaitingForAConnection() async throws {
+        try await TestDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4343) }
+            gate.openAfter(seconds: 30)
+            let pool = database.pool(maxConnections: 1, acquireTimeout: .seconds(20))
+            let holder = try await Self.occupy(pool, until: gate, key: 4343)
+            let ran = Counter()
+            let caller = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                _ = try await pool.withConnection { _ in ran.increment() }
+            }
+            let outcome = try await withTimeout(.seconds(10), "the cancelled caller to give up") { () -> String in
+                do {
+                    try await caller.value
+                    return "ran"
+                } catch is CancellationError {
+                    return "cancelled"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            #expect(outcome == "cancelled")
+            try await blocking { gate.open(byValve: false) }
+            try await holder.value
+            #expect(ran.current == 0)
+            // The pool still works, with its one connection.
+            #expect(try await pool.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1)
+            #expect(pool.usage.waiting == 0)
+            await pool.close()
+        }
+    }
+
+    /// With a zero acquire timeout a caller fails at once instead of waiting forever (the timer
+    /// could fire before the waiter was queued).
+    @Test func aZeroAcquireTimeoutFailsAtOnceWhenBusy() async throws {
+        try await TestDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4444) }
+            gate.openAfter(seconds: 30)
+            let pool = database.pool(maxConnections: 1, acquireTimeout: .zero)
+            let holder = try await Self.occupy(pool, until: gate, key: 4444)
+            for attempt in 1...20 {
+                let kind = try await withTimeout(.seconds(10), "attempt \(attempt) to give up") { () -> PQError.Kind? in
+                    do {
+                        try await pool.query("SELECT 1")
+                        return nil
+                    } catch let error as PQError {
+                        return error.kind
+                    }
+                }
+                #expect(kind == .poolExhausted)
+            }
+            try await blocking { gate.open(byValve: false) }
+            try await holder.value
+            await pool.close()
+        }
+    }
+
     @Test func aTerminatedConnectionIsReplacedAndTheNextQuerySucceeds() async throws {
         try await TestDatabase.with { database in
             let pool = database.pool(maxConnections: 1)
