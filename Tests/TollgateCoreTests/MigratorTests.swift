@@ -138,6 +138,23 @@ import Testing
         }
     }
 
+    /// A list built in code is applied in version order, whatever order it was written in.
+    @Test func migrationsApplyInVersionOrderAndDuplicateVersionsAreRefused() async throws {
+        try await Self.withEmptyDatabase { server, name in
+            let pool = Self.pool(server, name)
+            let create = Migration(version: 1, name: "create_widgets", sql: "CREATE TABLE widgets (id int)")
+            let alter = Migration(version: 2, name: "add_colour", sql: "ALTER TABLE widgets ADD COLUMN colour text")
+            let clash = Migration(version: 2, name: "other", sql: "CREATE TABLE other (id int)")
+            let error = try await #require(throws: MigrationError.self) {
+                try await Migrator(migrations: [create, alter, clash], logger: TestPostgres.logger).migrate(pool: pool)
+            }
+            #expect(error.message.contains("0002"), "\(error.message)")
+            #expect(try await Migrator(migrations: [alter, create], logger: TestPostgres.logger).migrate(pool: pool) == [1, 2])
+            #expect(try await Self.recorded(on: pool) == [1, 2])
+            await pool.close()
+        }
+    }
+
     @Test func theBundledFilesAreNumberedInOrder() throws {
         let migrations = try Migration.bundled()
         #expect(!migrations.isEmpty)
