@@ -60,6 +60,9 @@ public final class PQConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ query: PQQuery) throws -> PQRows {
         let binds = query.binds
+        if let failure = binds.lazy.compactMap(\.encodingFailure).first {
+            throw PQError(kind: .usage, message: failure, statement: query.name)
+        }
         let count = binds.count
         var types = binds.map { Oid($0.type.rawValue) }
         var lengths = binds.map { Int32($0.value?.count ?? 0) }

@@ -76,10 +76,22 @@ public struct PQBind: Sendable {
     /// Binary format (bytea, text) rather than text format.
     public let binary: Bool
 
+    /// Why the value could not be encoded; the statement then fails before it is sent.
+    let encodingFailure: String?
+
     public init(type: PQType, value: [UInt8]?, binary: Bool = false) {
         self.type = type
         self.value = value
         self.binary = binary
+        self.encodingFailure = nil
+    }
+
+    /// A bind for a value that could not be encoded (`reason` must not contain the value).
+    init(type: PQType, failure reason: String) {
+        self.type = type
+        self.value = nil
+        self.binary = false
+        self.encodingFailure = reason
     }
 
     init(type: PQType, text: String) {
@@ -194,7 +206,10 @@ public struct PQJSON<Value: Codable & Sendable>: PQEncodable, PQDecodable, Senda
 
     public static var pqType: PQType { .jsonb }
     public var pqBind: PQBind {
-        let data = (try? PQJSONCoding.encoder.encode(value)) ?? Data("null".utf8)
+        // Never a silent JSON null in place of a value that would not encode (NaN, say).
+        guard let data = try? PQJSONCoding.encoder.encode(value) else {
+            return PQBind(type: .jsonb, failure: "a \(Value.self) value could not be encoded as JSON")
+        }
         return PQBind(type: .jsonb, value: [UInt8](data))
     }
 

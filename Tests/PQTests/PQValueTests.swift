@@ -218,6 +218,27 @@ import Testing
         }
     }
 
+    struct Measurement: Codable, Sendable {
+        var value: Double
+    }
+
+    /// JSON cannot hold NaN: a value that cannot be encoded must fail the statement, not be
+    /// stored as JSON null.
+    @Test func aValueThatCannotBeEncodedAsJSONFailsTheStatement() async throws {
+        try await TestDatabase.with { database in
+            let pool = database.pool(role: nil)
+            try await pool.query("CREATE TABLE readings (body jsonb)")
+            let error = try await #require(throws: PQError.self) {
+                try await pool.query(("INSERT INTO readings VALUES (\(PQJSON(Measurement(value: .nan))))" as PQQuery).named("readings.insert"))
+            }
+            #expect(error.kind == .usage)
+            #expect(error.statement == "readings.insert")
+            let stored = try #require(try await pool.query("SELECT count(*) AS n FROM readings").first).decode("n", as: Int.self)
+            #expect(stored == 0)
+            await pool.close()
+        }
+    }
+
     @Test func nullsDecodeIntoOptionalsAndNilBindsAsNull() async throws {
         try await TestDatabase.with { database in
             let pool = database.pool()
