@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import PQ
+import TestSupport
 
 /// A wait that did not end in time: the test fails instead of hanging.
 struct TimedOut: Error, CustomStringConvertible {
@@ -27,11 +28,7 @@ func withTimeout<T: Sendable>(
 /// Runs blocking work (process spawning, a direct libpq connection) on a thread outside
 /// Swift's cooperative pool, so that tests do not stall each other.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
-            continuation.resume(with: Result { try body() })
-        }
-    }
+    try await offCooperativePool(body)
 }
 
 /// A one-shot rendezvous for blocking code on pool threads: each party waits until all

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import PQ
 import TestSupport
@@ -34,9 +33,7 @@ import Testing
 
     /// Blocking libpq work, kept off Swift's cooperative threads.
     static func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
+        try await offCooperativePool(work)
     }
 
     static func pool(_ server: TestPostgres.Server, _ name: String, maxConnections: Int = 1) -> PQPool {
