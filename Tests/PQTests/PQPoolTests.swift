@@ -8,14 +8,18 @@ import Testing
 /// The pool bounds its waiters, replaces broken connections, survives a server restart and
 /// never blocks Swift's cooperative threads.
 @Suite struct PQPoolTests {
+    /// The holder sleeps 2 s after taking the only connection (and, so that a slow machine
+    /// cannot let it finish first, also waits for a lock released only after the check).
     @Test func aCallerGivesUpWithPoolExhaustedWhileTheOnlyConnectionIsBusy() async throws {
         try await TestDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4545) }
+            gate.openAfter(seconds: 30)
             let pool = database.pool(maxConnections: 1, acquireTimeout: .milliseconds(300))
             let (holding, holdingSignal) = AsyncStream<Void>.makeStream()
             let holder = Task {
                 try await pool.withConnection { connection in
                     holdingSignal.yield()
-                    try connection.query("SELECT pg_sleep(2)")
+                    try connection.query("SELECT pg_sleep(2), pg_advisory_xact_lock_shared(4545)")
                 }
             }
             // Wait until the holder really has the connection.
@@ -28,9 +32,10 @@ import Testing
             let error = try await #require(throws: PQError.self) { try await pool.query("SELECT 1") }
             let waited = clock.now - started
             #expect(error.kind == .poolExhausted)
-            // It gave up before the holder finished (a generous bound: the holder sleeps 2 s).
+            // Bounded: it gave up long before the holder could have finished.
             #expect(waited < .milliseconds(1800))
-            try await holder.value
+            try await blocking { gate.open(byValve: false) }
+            _ = try await holder.value
             // Once the holder is done the pool serves again.
             #expect(try await pool.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1)
             await pool.close()
