@@ -105,23 +105,23 @@ public struct PQType: RawRepresentable, Hashable, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     public static let bool = PQType(rawValue: 16)
+    public static let bytea = PQType(rawValue: 17)
     /// The single-byte internal type `"char"`.
     public static let char = PQType(rawValue: 18)
     public static let name = PQType(rawValue: 19)
-    public static let xml = PQType(rawValue: 142)
-    /// An untyped literal (`SELECT 'abc'`).
-    public static let unknown = PQType(rawValue: 705)
-    /// `char(n)`.
-    public static let bpchar = PQType(rawValue: 1042)
-    public static let bytea = PQType(rawValue: 17)
     public static let int8 = PQType(rawValue: 20)
     public static let int2 = PQType(rawValue: 21)
     public static let int4 = PQType(rawValue: 23)
     public static let text = PQType(rawValue: 25)
     public static let oid = PQType(rawValue: 26)
     public static let json = PQType(rawValue: 114)
+    public static let xml = PQType(rawValue: 142)
     public static let float4 = PQType(rawValue: 700)
     public static let float8 = PQType(rawValue: 701)
+    /// An untyped literal (`SELECT 'abc'`).
+    public static let unknown = PQType(rawValue: 705)
+    /// `char(n)`.
+    public static let bpchar = PQType(rawValue: 1042)
     public static let varchar = PQType(rawValue: 1043)
     public static let timestamp = PQType(rawValue: 1114)
     public static let timestamptz = PQType(rawValue: 1184)

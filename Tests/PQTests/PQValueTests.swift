@@ -64,7 +64,8 @@ import Testing
         try await TestDatabase.with { database in
             let pool = database.pool()
             let strings = [
-                "", "plain ascii", "👩‍👩‍👧‍👦 family emoji", "e\u{301} combining acute", "\u{0645}\u{0631}\u{062D}\u{0628}\u{0627} RTL",
+                "", "plain ascii", "👩‍👩‍👧‍👦 family emoji", "e\u{301} combining acute",
+                "\u{0645}\u{0631}\u{062D}\u{0628}\u{0627} RTL",
                 "\u{202E}override", "日本語テキスト", "line\nbreak\ttab", String(repeating: "ü", count: 10_000),
             ]
             for value in strings {
