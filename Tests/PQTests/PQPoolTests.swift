@@ -117,6 +117,58 @@ import Testing
         }
     }
 
+    /// A borrower that leaves a transaction open must not hand it to the next one.
+    @Test func aConnectionReturnedInsideATransactionIsNotReused() async throws {
+        try await TestDatabase.with { database in
+            let pool = database.pool(role: nil, maxConnections: 1)
+            try await pool.query("CREATE TABLE drafts (body text)")
+            let leaked = try await pool.withConnection { connection in
+                try connection.execute(unsafeSQL: "BEGIN")
+                try connection.query("INSERT INTO drafts VALUES (\("never committed"))")
+                return connection.backendPID
+            }
+            let row = try #require(
+                try await pool.query("SELECT pg_backend_pid() AS pid, (SELECT count(*) FROM drafts) AS n")
+                    .first
+            )
+            #expect(try row.decode("pid", as: Int.self) != leaked)
+            #expect(try row.decode("n", as: Int.self) == 0)
+            await pool.close()
+        }
+    }
+
+    @Test func aClosedPoolFailsItsWaitersAndLaterCallers() async throws {
+        try await TestDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4646) }
+            gate.openAfter(seconds: 30)
+            let pool = database.pool(maxConnections: 1, acquireTimeout: .seconds(20))
+            let holder = try await Self.occupy(pool, until: gate, key: 4646)
+            let (queued, queuedSignal) = AsyncStream<Void>.makeStream()
+            let waiter = Task { () -> PQError.Kind? in
+                queuedSignal.yield()
+                do {
+                    try await pool.query("SELECT 1")
+                    return nil
+                } catch let error as PQError {
+                    return error.kind
+                }
+            }
+            _ = try await withTimeout(.seconds(10), "the waiter to start") {
+                var iterator = queued.makeAsyncIterator()
+                return await iterator.next() != nil
+            }
+            // The waiter may not have queued yet; either way it must end with .poolClosed.
+            let closing = Task { await pool.close() }
+            let kind = try await withTimeout(.seconds(10), "the waiter to be failed") { try await waiter.value }
+            #expect(kind == .poolClosed)
+            try await blocking { gate.open(byValve: false) }
+            _ = try await holder.value
+            await closing.value
+            let later = try await #require(throws: PQError.self) { try await pool.query("SELECT 1") }
+            #expect(later.kind == .poolClosed)
+        }
+    }
+
     @Test func aTerminatedConnectionIsReplacedAndTheNextQuerySucceeds() async throws {
         try await TestDatabase.with { database in
             let pool = database.pool(maxConnections: 1)
