@@ -60,6 +60,9 @@ public final class PQConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ query: PQQuery) throws -> PQRows {
         let binds = query.binds
+        if let failure = binds.lazy.compactMap(\.encodingFailure).first {
+            throw PQError(kind: .usage, message: failure, statement: query.name)
+        }
         let count = binds.count
         var types = binds.map { Oid($0.type.rawValue) }
         var lengths = binds.map { Int32($0.value?.count ?? 0) }
@@ -125,6 +128,9 @@ public final class PQConnection: @unchecked Sendable {
             )
         }
     }
+
+    /// True when a statement of the open transaction failed: it can only roll back now.
+    var isInFailedTransaction: Bool { PQtransactionStatus(handle) == PQTRANS_INERROR }
 
     /// The server's process id for this connection (used by tests to terminate it).
     public var backendPID: Int { Int(PQbackendPID(handle)) }

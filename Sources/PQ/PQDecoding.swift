@@ -75,16 +75,24 @@ extension Double: PQDecodable {
 }
 
 extension String: PQDecodable {
-    /// Text-like columns (text, varchar, name, enums, json) decode as their UTF-8 text.
+    /// Text-like columns (text, varchar, char, name, json, jsonb, xml, and user-defined types
+    /// such as enums and citext) decode as their UTF-8 text.
+    ///
+    /// Other built-in types (numeric, date, interval, inet, arrays, …) have binary formats that
+    /// are not text; reading them as text gave garbage, so they are a decoding error: cast
+    /// them to text in SQL when text is wanted.
     public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
         switch type {
-        case .bytea, .bool, .int2, .int4, .int8, .float4, .float8, .uuid, .timestamp, .timestamptz, .oid:
-            throw PQError.decodingFailed(column: column, into: "String")
+        case .text, .varchar, .bpchar, .name, .char, .json, .xml, .unknown:
+            self = String(decoding: bytes, as: UTF8.self)
         case .jsonb:
             guard bytes.first == 1 else { throw PQError.decodingFailed(column: column, into: "String") }
             self = String(decoding: bytes.dropFirst(), as: UTF8.self)
-        default:
+        case _ where type.rawValue >= PQType.firstUserDefined:
+            // Enums (and extension types such as citext) send their text as the binary format.
             self = String(decoding: bytes, as: UTF8.self)
+        default:
+            throw PQError.decodingFailed(column: column, into: "String")
         }
     }
 }
@@ -114,18 +122,29 @@ extension Data: PQDecodable {
 }
 
 /// Conversions between `Date` and PostgreSQL timestamps (microseconds since 2000-01-01 UTC).
+///
+/// `Date` stores seconds since 2001-01-01 as a `Double`. Going through 1970 adds two more
+/// roundings, and truncating instead of rounding turned about one value in six read from the
+/// server into the previous microsecond when bound again. So: integer offsets to the
+/// reference date, one division on the way in, one multiplication and a rounding on the way out.
 enum PQTimestamp {
-    /// Seconds from 1970-01-01 to 2000-01-01.
-    static let postgresEpoch: Double = 946_684_800
+    /// Microseconds from 2000-01-01 (PostgreSQL's epoch) to 2001-01-01 (`Date`'s reference date).
+    static let referenceDateOffset: Int64 = 31_622_400_000_000
+    /// Microseconds from 1970-01-01 to 2000-01-01.
+    static let unixToPostgres: Int64 = 946_684_800_000_000
 
     static func date(fromMicroseconds micros: Int64) -> Date {
-        Date(timeIntervalSince1970: postgresEpoch + Double(micros) / 1_000_000)
+        Date(timeIntervalSinceReferenceDate: Double(micros - referenceDateOffset) / 1_000_000)
+    }
+
+    /// The microsecond since the PostgreSQL epoch nearest to `date`.
+    static func microseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSinceReferenceDate * 1_000_000).rounded()) + referenceDateOffset
     }
 
     /// An ISO 8601 UTC literal with microseconds, which PostgreSQL reads whatever its DateStyle.
     static func format(_ date: Date) -> String {
-        let totalMicros = (date.timeIntervalSince1970 * 1_000_000).rounded(.down)
-        let micros = Int64(totalMicros)
+        let micros = microseconds(date) + unixToPostgres
         var seconds = micros / 1_000_000
         var fraction = micros % 1_000_000
         if fraction < 0 {

@@ -58,12 +58,28 @@ public struct PQError: Error, CustomStringConvertible, Sendable {
         return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
     }
 
+    /// Data exceptions quote the input that failed, after a colon (`invalid input syntax for
+    /// type uuid: "…"`) or inside the sentence (`value "…" is out of range for type integer`):
+    /// keep the sentence, drop what follows a colon and every quoted part.
     static func redacted(message: String, sqlState: String?) -> String {
         guard let sqlState, sqlState.hasPrefix("22") else { return message }
-        // Data exceptions quote the input that failed; keep the sentence, drop the value.
-        if let colon = message.firstIndex(of: ":") {
-            return String(message[..<colon]) + ": (value redacted)"
+        var sentence = Substring(message)
+        var cut = false
+        if let colon = sentence.firstIndex(of: ":") {
+            sentence = sentence[..<colon]
+            cut = true
         }
-        return message
+        var text = ""
+        var quoted = false
+        for character in sentence {
+            if character == "\"" {
+                if !quoted { text += "(value redacted)" }
+                quoted.toggle()
+            } else if !quoted {
+                text.append(character)
+            }
+        }
+        // An unbalanced quote hides the rest, which is what we want.
+        return cut ? text + ": (value redacted)" : text
     }
 }

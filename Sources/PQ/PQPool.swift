@@ -140,6 +140,15 @@ public final class PQPool: Service, Sendable {
                     try connection.query(PQQuery(stringInterpolation: query).named("transaction.settings"))
                 }
                 let value = try body(PQTransaction(connection: connection))
+                // PostgreSQL answers COMMIT of a failed transaction with a quiet ROLLBACK, so a
+                // body that caught a statement's error and returned would look committed.
+                if connection.isInFailedTransaction {
+                    throw PQError(
+                        kind: .server, sqlState: "25P02",
+                        message: "a statement of the transaction failed, so it was rolled back instead of committed",
+                        statement: "commit"
+                    )
+                }
                 try connection.execute(unsafeSQL: "COMMIT", statement: "commit")
                 return value
             } catch {
@@ -251,9 +260,11 @@ public final class PQPool: Service, Sendable {
             return state.nextWaiterID
         }
         let timeout = configuration.acquireTimeout
+        let deadline = ContinuousClock.now + timeout
+        let exhausted = PQError(kind: .poolExhausted, message: "no database connection came free within \(timeout)")
         let timer = Task {
-            try await Task.sleep(for: timeout)
-            self.failWaiter(id, with: PQError(kind: .poolExhausted, message: "no database connection came free within \(timeout)"))
+            try await Task.sleep(until: deadline)
+            self.failWaiter(id, with: exhausted)
         }
         defer { timer.cancel() }
         let connection = try await withTaskCancellationHandler {
@@ -263,7 +274,17 @@ public final class PQPool: Service, Sendable {
                     state.waiters.append(Waiter(id: id, continuation: continuation))
                     return true
                 }
-                if !enqueued { continuation.resume(throwing: PQError(kind: .poolClosed, message: "the pool is closed")) }
+                if !enqueued {
+                    continuation.resume(throwing: PQError(kind: .poolClosed, message: "the pool is closed"))
+                    return
+                }
+                // The timer and the cancellation handler may both have fired before the waiter
+                // was queued, when there was nothing for them to fail yet.
+                if Task.isCancelled {
+                    failWaiter(id, with: CancellationError())
+                } else if ContinuousClock.now >= deadline {
+                    failWaiter(id, with: exhausted)
+                }
             }
         } onCancel: {
             self.failWaiter(id, with: CancellationError())

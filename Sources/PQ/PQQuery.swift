@@ -69,17 +69,29 @@ public struct PQQuery: Sendable, ExpressibleByStringInterpolation {
     }
 }
 
-/// A bound parameter: its PostgreSQL type and its value (text, or raw bytes for bytea).
+/// A bound parameter: its PostgreSQL type and its value (text format, or binary for bytea and text).
 public struct PQBind: Sendable {
     public let type: PQType
     public let value: [UInt8]?
-    /// Binary format (bytea) rather than text.
+    /// Binary format (bytea, text) rather than text format.
     public let binary: Bool
+
+    /// Why the value could not be encoded; the statement then fails before it is sent.
+    let encodingFailure: String?
 
     public init(type: PQType, value: [UInt8]?, binary: Bool = false) {
         self.type = type
         self.value = value
         self.binary = binary
+        self.encodingFailure = nil
+    }
+
+    /// A bind for a value that could not be encoded (`reason` must not contain the value).
+    init(type: PQType, failure reason: String) {
+        self.type = type
+        self.value = nil
+        self.binary = false
+        self.encodingFailure = reason
     }
 
     init(type: PQType, text: String) {
@@ -94,14 +106,22 @@ public struct PQType: RawRepresentable, Hashable, Sendable {
 
     public static let bool = PQType(rawValue: 16)
     public static let bytea = PQType(rawValue: 17)
+    /// The single-byte internal type `"char"`.
+    public static let char = PQType(rawValue: 18)
+    public static let name = PQType(rawValue: 19)
     public static let int8 = PQType(rawValue: 20)
     public static let int2 = PQType(rawValue: 21)
     public static let int4 = PQType(rawValue: 23)
     public static let text = PQType(rawValue: 25)
     public static let oid = PQType(rawValue: 26)
     public static let json = PQType(rawValue: 114)
+    public static let xml = PQType(rawValue: 142)
     public static let float4 = PQType(rawValue: 700)
     public static let float8 = PQType(rawValue: 701)
+    /// An untyped literal (`SELECT 'abc'`).
+    public static let unknown = PQType(rawValue: 705)
+    /// `char(n)`.
+    public static let bpchar = PQType(rawValue: 1042)
     public static let varchar = PQType(rawValue: 1043)
     public static let timestamp = PQType(rawValue: 1114)
     public static let timestamptz = PQType(rawValue: 1184)
@@ -109,6 +129,8 @@ public struct PQType: RawRepresentable, Hashable, Sendable {
     public static let jsonb = PQType(rawValue: 3802)
     /// Let the server infer the type from context.
     public static let unspecified = PQType(rawValue: 0)
+    /// OIDs from here on belong to types created in a database (enums, extension types).
+    static let firstUserDefined: UInt32 = 16_384
 }
 
 /// A Swift value that can be bound as a query parameter.
@@ -119,7 +141,10 @@ public protocol PQEncodable: Sendable {
 
 extension String: PQEncodable {
     public static var pqType: PQType { .text }
-    public var pqBind: PQBind { PQBind(type: .text, text: self) }
+    /// Sent in binary format (for text, the UTF-8 bytes with a length): in text format libpq
+    /// stops at the first NUL and would silently store a shortened value, whereas the server
+    /// refuses a NUL it is given (22021).
+    public var pqBind: PQBind { PQBind(type: .text, value: Array(utf8), binary: true) }
 }
 
 extension Int: PQEncodable {
@@ -181,7 +206,10 @@ public struct PQJSON<Value: Codable & Sendable>: PQEncodable, PQDecodable, Senda
 
     public static var pqType: PQType { .jsonb }
     public var pqBind: PQBind {
-        let data = (try? PQJSONCoding.encoder.encode(value)) ?? Data("null".utf8)
+        // Never a silent JSON null in place of a value that would not encode (NaN, say).
+        guard let data = try? PQJSONCoding.encoder.encode(value) else {
+            return PQBind(type: .jsonb, failure: "a \(Value.self) value could not be encoded as JSON")
+        }
         return PQBind(type: .jsonb, value: [UInt8](data))
     }
 

@@ -8,6 +8,11 @@ public struct Migration: Sendable {
     public let version: Int
     public let name: String
     public let sql: String
+    /// `NNNN_name.sql`, as errors and logs name it.
+    public var fileName: String {
+        let digits = String(version)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits + "_" + name + ".sql"
+    }
     /// SHA-256 of the file, hex; a landed file must never change.
     public var checksum: String { SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined() }
 
@@ -76,7 +81,7 @@ public struct Migrator: Sendable {
     /// Applies what is missing and returns the versions applied by this call.
     @discardableResult
     public func migrate(pool: PQPool) async throws -> [Int] {
-        let migrations = self.migrations
+        let migrations = try Self.ordered(self.migrations)
         let logger = self.logger
         return try await pool.withConnection { connection in
             // A session-level lock: held across the per-file transactions, released below
@@ -100,7 +105,7 @@ public struct Migrator: Sendable {
             }
             var done: [Int] = []
             for migration in migrations {
-                let fileName = String(format: "%04d_%@.sql", migration.version, migration.name)
+                let fileName = migration.fileName
                 if let checksum = applied[migration.version] {
                     guard checksum == migration.checksum else {
                         throw MigrationError(message: "migration \(fileName) was changed after it was applied (checksum differs)")
@@ -131,9 +136,19 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// The migrations in version order; two with one version are an error, found before
+    /// anything is applied (a list built in code need not come sorted, as `load` makes it).
+    static func ordered(_ migrations: [Migration]) throws -> [Migration] {
+        let sorted = migrations.sorted { $0.version < $1.version }
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.version == next.version {
+            throw MigrationError(message: "migrations \(previous.fileName) and \(next.fileName) have the same version")
+        }
+        return sorted
+    }
+
     /// True when every bundled migration is applied (for readiness checks).
     public func isCurrent(pool: PQPool) async throws -> Bool {
-        let expected = migrations.last?.version ?? 0
+        let expected = migrations.map(\.version).max() ?? 0
         let rows = try await pool.query(
             ("SELECT coalesce(max(version), 0) AS version FROM schema_migrations" as PQQuery).named("migrate.current")
         )

@@ -39,15 +39,19 @@ public enum TestPostgres {
         if conninfo.isEmpty {
             let folder = NSTemporaryDirectory() + "tollgate-tests-\(getpid())"
             let embedded = EmbeddedPostgres(dataDirectory: folder, port: 5432, fast: true, logger: logger)
-            try embedded.start()
-            try embedded.stopWhenProcessExits(getpid())
+            try await offCooperativePool {
+                try embedded.start()
+                try embedded.stopWhenProcessExits(getpid())
+            }
             conninfo = embedded.conninfo()
             cluster = embedded
         }
         let template = "tollgate_template_\(getpid())"
-        let admin = try PQConnection.connect(conninfo)
-        try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(template)")
-        try admin.execute(unsafeSQL: "CREATE DATABASE \(template)")
+        try await offCooperativePool { [conninfo] in
+            let admin = try PQConnection.connect(conninfo)
+            try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(template)")
+            try admin.execute(unsafeSQL: "CREATE DATABASE \(template)")
+        }
         let pool = PQPool(configuration: PQPoolConfiguration(conninfo: conninfo, overrides: [("dbname", template)], maxConnections: 1), logger: logger)
         do {
             try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: pool)
@@ -94,16 +98,31 @@ public struct TestDatabase: Sendable {
     public static func with<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
         let server = try await TestPostgres.server()
         let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let admin = try PQConnection.connect(server.conninfo)
-        try admin.execute(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(server.template)")
+        let admin = try await offCooperativePool {
+            let admin = try PQConnection.connect(server.conninfo)
+            try admin.execute(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(server.template)")
+            return admin
+        }
+        let drop: @Sendable () async -> Void = {
+            _ = try? await offCooperativePool { try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        }
         let database = TestDatabase(server: server, name: name)
         do {
             let value = try await body(database)
-            _ = try? admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            await drop()
             return value
         } catch {
-            _ = try? admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            await drop()
             throw error
         }
+    }
+}
+
+/// Runs blocking work (initdb, CREATE DATABASE from a template) on a thread of its own: on
+/// Swift's few cooperative threads it stalled every other test of the process, timers included.
+/// (Not a dispatch queue: on Linux those are the threads Swift's executor runs on.)
+public func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }
