@@ -73,6 +73,8 @@ public struct TollgateConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// Password hashes computed at once; more wait briefly, then get 503.
     public var maxConcurrentHashes: Int = 4
+    /// Seconds a client has to send a complete request head (`HTTP_HEADER_TIMEOUT`).
+    public var headerTimeout: Int = 10
     /// Folder for `.eml` files in development mode.
     public var mailDirectory: String?
 
@@ -149,6 +151,7 @@ public struct TollgateConfiguration: Sendable {
         }
         config.maxConcurrentHashes = try reader.integer("PASSWORD_HASH_CONCURRENCY", default: 4, range: 1...64)
         config.mailDirectory = reader.string("MAIL_DIRECTORY")
+        config.headerTimeout = try reader.integer("HTTP_HEADER_TIMEOUT", default: 10, range: 1...300)
         return config
     }
 }

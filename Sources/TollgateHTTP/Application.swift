@@ -1,4 +1,5 @@
 public import Hummingbird
+import NIOCore
 public import Logging
 public import PQ
 public import TollgateCore
@@ -17,7 +18,16 @@ public func buildApplication(
     services: [any Service] = []
 ) throws -> some ApplicationProtocol {
     let router = try buildRouter(configuration: configuration, pool: pool, logger: logger)
-    var server: HTTPServerBuilder = .http1(configuration: .init(idleTimeout: .seconds(60)))
+    // Slow or idle clients cannot hold a connection: a deadline for each request head, an idle
+    // timeout, and far smaller header limits than the defaults (80 KiB, 1000 fields).
+    let headerDeadline = TimeAmount.seconds(Int64(configuration.headerTimeout))
+    var server: HTTPServerBuilder = .http1(
+        configuration: .init(
+            additionalChannelHandlers: [HeaderDeadlineHandler(deadline: headerDeadline)],
+            idleTimeout: .seconds(60),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
+        )
+    )
     if let certificatePath = configuration.tlsCertificatePath, let keyPath = configuration.tlsKeyPath {
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },

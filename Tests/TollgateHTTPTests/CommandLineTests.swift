@@ -16,21 +16,34 @@ import TollgateCore
     }
 
     /// Runs the binary to completion with the given environment (nothing inherited but PATH).
+    /// The waiting happens on a thread of its own, never on Swift's cooperative threads.
     static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { a, _ in a }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        async let output = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let error = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
-        let (o, e) = await (output, error)
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: o, as: UTF8.self), error: String(decoding: e, as: UTF8.self))
+        try await offCooperativePool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            process.environment = environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { a, _ in a }
+            // Files rather than pipes: nothing can fill up and block while we wait.
+            let directory = NSTemporaryDirectory() + "tollgate-cli-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            _ = FileManager.default.createFile(atPath: directory + "/out", contents: nil)
+            _ = FileManager.default.createFile(atPath: directory + "/err", contents: nil)
+            let out = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/out"))
+            let err = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/err"))
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            try? out.close()
+            try? err.close()
+            return Run(
+                status: process.terminationStatus,
+                output: (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? "",
+                error: (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? ""
+            )
+        }
     }
 
     /// An empty database (not migrated) on the test server.
@@ -147,13 +160,17 @@ import TollgateCore
             }
             #expect(ready)
             kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+            try await offCooperativePool { process.waitUntilExit() }
             #expect(process.terminationReason == .exit && process.terminationStatus == 0)
         }
     }
 
     /// A GET with curl, so the test does not depend on an HTTP client library.
     static func status(of url: URL) async throws -> Int {
+        try await offCooperativePool { try statusNow(of: url) }
+    }
+
+    static func statusNow(of url: URL) throws -> Int {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url.absoluteString]

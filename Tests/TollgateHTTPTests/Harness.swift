@@ -45,18 +45,24 @@ struct TestApp: Sendable {
     static func with(
         _ adjust: @escaping (inout TollgateConfiguration) -> Void = { _ in },
         framework: TestingSetup = .router,
+        fullServer: Bool = false,
         _ body: @escaping @Sendable (TestApp, Client) async throws -> Void
     ) async throws {
         try await TestDatabase.with { database in
-            let configuration = Self.configuration(adjust)
+            var configuration = Self.configuration(adjust)
             let api = database.pool(role: "tollgate_api", maxConnections: 8)
             let owner = database.pool(role: nil, maxConnections: 2)
             let app = TestApp(database: database, configuration: configuration, owner: owner, api: api)
-            let router = try buildRouter(configuration: configuration, pool: api, logger: TestPostgres.logger)
-            let application = Application(router: router, logger: TestPostgres.logger)
             do {
-                try await application.test(framework) { client in
-                    try await body(app, Client(client: client))
+                if fullServer {
+                    // The server exactly as `serve` builds it, on a free port, over real sockets.
+                    configuration.port = 0
+                    let application = try buildApplication(configuration: configuration, pool: api, logger: TestPostgres.logger)
+                    try await application.test(.live) { client in try await body(app, Client(client: client)) }
+                } else {
+                    let router = try buildRouter(configuration: configuration, pool: api, logger: TestPostgres.logger)
+                    let application = Application(router: router, logger: TestPostgres.logger)
+                    try await application.test(framework) { client in try await body(app, Client(client: client)) }
                 }
             } catch {
                 await api.close()
