@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fails when openapi.yaml and the routes the server registers disagree.
 
-The server's route list is the `for path in [...]` array in
+The server's route list is the `for (method, path) in [...]` array in
 Sources/TollgateHTTP/Application.swift (it also feeds the 404/405 decision). Hummingbird
 writes parameters as `:id`, OpenAPI as `{id}`. Paths the server adds outside that array
 (`/metrics`, `/openapi.yaml`) are accepted when the Swift sources of TollgateHTTP name them.
@@ -26,14 +26,15 @@ EXTRA_PATHS = {"/metrics", "/openapi.yaml"}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def swift_routes(source: str) -> list[str]:
-    match = re.search(r"for\s+path\s+in\s+\[(.*?)\]\s*\{", source, re.S)
+def swift_routes(source: str) -> list[tuple[str, str]]:
+    """The (method, path) pairs of the `for (method, path) in [...]` array in Application.swift."""
+    match = re.search(r"for\s+\(method,\s*path\)\s+in\s+\[(.*?)\]\s*\{", source, re.S)
     if not match:
-        sys.exit("check-openapi: no `for path in [...]` route array in Application.swift")
-    paths = re.findall(r'"([^"]+)"', match.group(1))
-    if not paths:
+        sys.exit("check-openapi: no `for (method, path) in [...]` route array in Application.swift")
+    pairs = re.findall(r'\(\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*\)', match.group(1))
+    if not pairs:
         sys.exit("check-openapi: the route array in Application.swift is empty")
-    return [re.sub(r":([A-Za-z_][A-Za-z0-9_]*)", r"{\1}", path) for path in paths]
+    return [(method.lower(), re.sub(r":([A-Za-z_][A-Za-z0-9_]*)", r"{\1}", path)) for method, path in pairs]
 
 
 def main() -> int:
@@ -47,10 +48,19 @@ def main() -> int:
     if not str(document.get("openapi", "")).startswith("3.1"):
         problems.append(f"openapi.yaml declares openapi {document.get('openapi')!r}, expected 3.1.x")
 
-    routes = swift_routes(application)
-    duplicates = {path for path in routes if routes.count(path) > 1}
+    pairs = swift_routes(application)
+    duplicates = {pair for pair in pairs if pairs.count(pair) > 1}
     if duplicates:
         problems.append(f"Application.swift lists these routes twice: {sorted(duplicates)}")
+    for method, path in pairs:
+        item = (document.get("paths") or {}).get(path) or {}
+        if item and method not in item:
+            problems.append(f"{method.upper()} {path} is served but openapi.yaml does not document that method")
+    for path, item in (document.get("paths") or {}).items():
+        for method in (m for m in item if m in METHODS):
+            if (method, path) not in pairs and path in {p for _, p in pairs}:
+                problems.append(f"{method.upper()} {path} is documented but not served")
+    routes = [path for _, path in pairs]
 
     documented = set(document.get("paths") or {})
     served = set(routes)

@@ -13,6 +13,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var extra: [String: ExtraValue] = [:]
     /// Seconds for a `Retry-After` header.
     public var retryAfter: Int?
+    /// The methods for an `Allow` header (405 answers).
+    public var allow: String?
 
     /// A value of an extra field.
     public enum ExtraValue: Sendable, Encodable, Equatable {
@@ -39,6 +41,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
         if let retryAfter { headers[.retryAfter] = String(max(1, retryAfter)) }
+        if let allow { headers[.allow] = allow }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body())))
     }
 

@@ -56,12 +56,14 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
         clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies)
     )
     var routes = RouteTable()
-    for path in [
-        "/health/live", "/health/ready", "/metrics", "/openapi.yaml", "/v1/auth/login", "/v1/auth/login/verify", "/v1/auth/login/challenge", "/v1/auth/login/resend",
-        "/v1/auth/logout", "/v1/me", "/v1/company/security", "/v1/company/security/two-factor/activation",
-        "/v1/company/security/two-factor/activation/:id/resend", "/v1/company/security/two-factor/activation/:id/verify",
-        "/v1/company/security/two-factor/enable", "/v1/company/security/two-factor/disable", "/v1/company/security/events",
-    ] { routes.add(path) }
+    for (method, path) in [
+        ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics"), ("GET", "/openapi.yaml"),
+        ("POST", "/v1/auth/login"), ("POST", "/v1/auth/login/verify"), ("POST", "/v1/auth/login/challenge"),
+        ("POST", "/v1/auth/login/resend"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me"), ("GET", "/v1/company/security"),
+        ("POST", "/v1/company/security/two-factor/activation"), ("POST", "/v1/company/security/two-factor/activation/:id/resend"),
+        ("POST", "/v1/company/security/two-factor/activation/:id/verify"), ("POST", "/v1/company/security/two-factor/enable"),
+        ("POST", "/v1/company/security/two-factor/disable"), ("GET", "/v1/company/security/events"),
+    ] { routes.add(method, path) }
     router.add(middleware: HeaderMiddleware(corsAllowedOrigins: configuration.corsAllowedOrigins, hsts: configuration.tlsCertificatePath != nil))
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     router.add(middleware: MetricsMiddleware())

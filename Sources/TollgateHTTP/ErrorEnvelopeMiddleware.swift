@@ -28,7 +28,10 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
     private func envelope(for error: HTTPError, request: Request) -> APIError {
         switch error.status {
         case .notFound:
-            return routes.knowsPath(request.uri.path) ? .methodNotAllowed : .notFound
+            guard let methods = routes.methods(forPath: request.uri.path) else { return .notFound }
+            var answer = APIError.methodNotAllowed
+            answer.allow = methods
+            return answer
         case .contentTooLarge:
             return .payloadTooLarge
         case .unsupportedMediaType:
@@ -41,19 +44,28 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// The paths the API serves, so that a known path with the wrong method answers 405.
+/// The paths the API serves with their methods, so that a known path with the wrong method
+/// answers 405 with `Allow` (RFC 9110) rather than 404.
 struct RouteTable: Sendable {
-    /// Path patterns split into components; `*` matches one component.
-    private(set) var patterns: [[Substring]] = []
+    /// Path patterns split into components (`*` matches one component) and their methods.
+    private(set) var routes: [(pattern: [Substring], methods: [String])] = []
 
-    mutating func add(_ path: String) {
-        patterns.append(path.split(separator: "/").map { $0.hasPrefix(":") ? "*" : $0 })
+    mutating func add(_ method: String, _ path: String) {
+        let pattern = path.split(separator: "/").map { $0.hasPrefix(":") ? "*" : $0 }
+        if let index = routes.firstIndex(where: { $0.pattern == pattern }) {
+            routes[index].methods.append(method)
+        } else {
+            routes.append((pattern, [method]))
+        }
     }
 
-    func knowsPath(_ path: String) -> Bool {
+    /// The methods a path accepts (`GET` implies `HEAD`), or nil for an unknown path.
+    func methods(forPath path: String) -> String? {
         let parts = path.split(separator: "/")
-        return patterns.contains { pattern in
-            pattern.count == parts.count && zip(pattern, parts).allSatisfy { $0 == "*" || $0 == $1 }
-        }
+        guard let route = routes.first(where: { route in
+            route.pattern.count == parts.count && zip(route.pattern, parts).allSatisfy { $0 == "*" || $0 == $1 }
+        }) else { return nil }
+        let methods = route.methods.contains("GET") ? route.methods + ["HEAD"] : route.methods
+        return methods.joined(separator: ", ")
     }
 }
