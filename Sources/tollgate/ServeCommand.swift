@@ -24,6 +24,15 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: configuration.databasePoolSize),
             logger: logger
         )
+        do {
+            if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
+                await pool.close()
+                throw fail("serve: \(problem); connect as tollgate_api (see docs/operations.md)")
+            }
+        } catch let error as PQError {
+            await pool.close()
+            throw fail("serve: cannot reach the database: \(error)")
+        }
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
         try await app.runService()
     }

@@ -128,6 +128,16 @@ import TollgateCore
         #expect(noDatabase.status == 78 && noDatabase.error.contains("DATABASE_URL"))
     }
 
+    @Test func serveRefusesAPrivilegedDatabaseRole() async throws {
+        try await TestDatabase.with { database in
+            let run = try await Self.run(
+                ["serve"], environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
+            )
+            #expect(run.status != 0)
+            #expect(run.error.contains("superuser"), "\(run.error)")
+        }
+    }
+
     @Test func everySubcommandHasHelp() async throws {
         for command in [["serve"], ["worker"], ["migrate"], ["company", "create"], ["user", "add"], ["user", "unlock"], ["dev"]] {
             let run = try await Self.run(command + ["--help"])
