@@ -64,6 +64,8 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
         ("POST", "/v1/company/security/two-factor/activation/:id/verify"), ("POST", "/v1/company/security/two-factor/enable"),
         ("POST", "/v1/company/security/two-factor/disable"), ("GET", "/v1/company/security/events"),
     ] { routes.add(method, path) }
+    // One line per request with its request id (`hb.request.id`); no headers, so no tokens.
+    router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: HeaderMiddleware(corsAllowedOrigins: configuration.corsAllowedOrigins, hsts: configuration.tlsCertificatePath != nil))
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     router.add(middleware: MetricsMiddleware())

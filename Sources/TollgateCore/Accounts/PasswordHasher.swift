@@ -82,7 +82,8 @@ public final class PasswordHasher: Sendable {
             }
         }
         guard status == 0 else { throw PasswordHasherBusy() }
-        return String(cString: output)
+        let length = output.firstIndex(of: 0) ?? output.count
+        return String(decoding: output[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     static func verifyNow(_ password: String, against hash: String) -> Bool {
