@@ -77,6 +77,42 @@ public struct EmbeddedPostgres: Sendable {
         _ = try? run(binaries + "/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], as: owner)
     }
 
+    /// Starts pgbouncer in transaction-pooling mode in front of this cluster, on a unix socket
+    /// in `directory`, and returns its connection string (any database, the cluster's roles).
+    /// For tests that show Tollgate works behind a transaction pooler.
+    public func startPgbouncer(in directory: String, port: Int = 6432) throws -> String {
+        let owner = try Self.clusterUser()
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Self.giveOwnership(of: directory, to: owner)
+        let roles = [superuser, "tollgate_api", "tollgate_worker", "tollgate_support"].map { "\"\($0)\" \"\"" }.joined(separator: "\n")
+        let configuration = """
+            [databases]
+            * = host=\(socketDirectory) port=\(self.port)
+            [pgbouncer]
+            listen_addr =
+            listen_port = \(port)
+            unix_socket_dir = \(directory)
+            auth_type = trust
+            auth_file = \(directory)/users.txt
+            pool_mode = transaction
+            max_client_conn = 1000
+            default_pool_size = 20
+            ignore_startup_parameters = extra_float_digits
+            pidfile = \(directory)/pgbouncer.pid
+            logfile = \(directory)/pgbouncer.log
+            """
+        for (name, text) in [("pgbouncer.ini", configuration), ("users.txt", roles)] {
+            let path = directory + "/" + name
+            guard fileManager.createFile(atPath: path, contents: Data(text.utf8)) else {
+                throw EmbeddedPostgresError(message: "cannot write \(path)")
+            }
+            try Self.giveOwnership(of: path, to: owner)
+        }
+        try run("/usr/sbin/pgbouncer", ["-d", directory + "/pgbouncer.ini"], as: owner)
+        return "host=\(directory) port=\(port) user=\(superuser) dbname=postgres"
+    }
+
     /// Stops the cluster once process `pid` has gone, however it ends (tests use it: a test
     /// runner may exit without running `atexit` handlers). A detached shell polls for the
     /// process once a second; it is a watchdog, not synchronisation.
@@ -84,7 +120,10 @@ public struct EmbeddedPostgres: Sendable {
         let binaries = try Self.findBinaries()
         let stop = "\(binaries)/pg_ctl -D '\(dataDirectory)' -m immediate stop"
         let asOwner = try Self.clusterUser().map { "/usr/sbin/runuser -u \($0) -- \(stop)" } ?? stop
-        let script = "while [ -d /proc/\(pid) ]; do sleep 1; done; \(asOwner) >/dev/null 2>&1; rm -rf '\(dataDirectory)' '\(socketDirectory)'"
+        // A pgbouncer started beside the cluster keeps its pid in the data folder's sibling.
+        let pgbouncer = "[ -f '\(dataDirectory)-pgbouncer/pgbouncer.pid' ] && kill $(cat '\(dataDirectory)-pgbouncer/pgbouncer.pid');"
+        let script = "while [ -d /proc/\(pid) ]; do sleep 1; done; \(pgbouncer) \(asOwner) >/dev/null 2>&1; "
+            + "rm -rf '\(dataDirectory)' '\(dataDirectory)-pgbouncer' '\(socketDirectory)'"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -184,7 +223,9 @@ public struct EmbeddedPostgres: Sendable {
         guard chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid) == 0 else {
             throw EmbeddedPostgresError(message: "cannot hand \(path) to user \(owner)")
         }
-        chmod(path, 0o700)
+        var info = stat()
+        // Folders: only the owner; the pooler's socket folder must stay reachable by clients.
+        if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { chmod(path, path.hasSuffix("-pgbouncer") ? 0o755 : 0o700) }
     }
 
     /// The cluster user must be able to walk down to the data folder.

@@ -14,6 +14,9 @@ public enum TestPostgres {
         public let conninfo: String
         public let template: String
         public let cluster: EmbeddedPostgres?
+        /// With `TEST_THROUGH_PGBOUNCER=1`: pgbouncer in transaction mode in front of the
+        /// cluster, which every API-role pool then goes through (as in a scaled deployment).
+        public let pooledConninfo: String?
     }
 
     public static let logger: Logger = {
@@ -60,7 +63,11 @@ public enum TestPostgres {
             throw error
         }
         await pool.close()
-        return Server(conninfo: conninfo, template: template, cluster: cluster)
+        var pooled: String?
+        if let cluster, ProcessInfo.processInfo.environment["TEST_THROUGH_PGBOUNCER"] == "1" {
+            pooled = try await offCooperativePool { try cluster.startPgbouncer(in: cluster.dataDirectory + "-pgbouncer") }
+        }
+        return Server(conninfo: conninfo, template: template, cluster: cluster, pooledConninfo: pooled)
     }
 }
 
@@ -79,9 +86,10 @@ public struct TestDatabase: Sendable {
     public func pool(role: String? = "tollgate_api", maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5)) -> PQPool {
         var overrides = [("dbname", name)]
         if let role { overrides.append(("user", role)) }
+        let throughPooler = role == "tollgate_api" ? server.pooledConninfo : nil
         return PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: server.conninfo, overrides: overrides, maxConnections: maxConnections, acquireTimeout: acquireTimeout
+                conninfo: throughPooler ?? server.conninfo, overrides: overrides, maxConnections: maxConnections, acquireTimeout: acquireTimeout
             ),
             logger: TestPostgres.logger
         )
