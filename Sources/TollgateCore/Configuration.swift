@@ -75,6 +75,8 @@ public struct TollgateConfiguration: Sendable {
     public var maxConcurrentHashes: Int = 4
     /// Folder for `.eml` files in development mode.
     public var mailDirectory: String?
+    /// How the email worker drains the queue.
+    public var worker = WorkerSettings()
 
     public init() {}
 
@@ -149,6 +151,7 @@ public struct TollgateConfiguration: Sendable {
         }
         config.maxConcurrentHashes = try reader.integer("PASSWORD_HASH_CONCURRENCY", default: 4, range: 1...64)
         config.mailDirectory = reader.string("MAIL_DIRECTORY")
+        config.worker = try WorkerSettings(reader: reader)
         return config
     }
 }

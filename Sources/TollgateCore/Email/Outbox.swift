@@ -1,0 +1,51 @@
+public import Foundation
+public import PQ
+
+/// The outbound email queue as the API sees it: emails are written in the caller's
+/// transaction (so nothing is sent for a transaction that rolls back) and read back as a
+/// delivery state. The worker's side is ``OutboxQueue``.
+public enum Outbox {
+    /// Inserts one email into email_outbox inside the caller's transaction (tenant = companyID is already set
+    /// via app.company_id), with a stable Message-ID, and returns its id. The insert trigger notifies the workers at commit.
+    public static func enqueue(
+        companyID: UUID, challengeID: UUID?, recipient: String, template: EmailTemplate, email: RenderedEmail, codeExpiresAt: Date?,
+        in tx: PQTransaction
+    ) throws -> UUID {
+        let id = UUID()
+        // Fixed once here, so every retry of this email carries the same Message-ID and a
+        // receiving system can drop the duplicates an at-least-once queue may produce.
+        let messageID = messageID(for: id)
+        try tx.query(
+            ("""
+            INSERT INTO email_outbox (company_id, id, challenge_id, recipient, template, subject, body_text, body_html,
+                                      code_expires_at, message_id)
+            VALUES (\(companyID), \(id), \(challengeID), \(recipient), \(template.rawValue), \(email.subject), \(email.text),
+                    \(email.html), \(codeExpiresAt), \(messageID))
+            """ as PQQuery).named("outbox.enqueue")
+        )
+        return id
+    }
+
+    /// "queued" | "sent" | "failed" for the API's `delivery` field (sending→queued, expired→failed).
+    public static func deliveryState(emailID: UUID, in tx: PQTransaction) throws -> String {
+        let rows = try tx.query(("SELECT status FROM email_outbox WHERE id = \(emailID)" as PQQuery).named("outbox.delivery_state"))
+        guard let status = try rows.first?.decode("status", as: String.self) else {
+            throw DomainError(.notFound, "No such email.")
+        }
+        return publicState(status)
+    }
+
+    /// Maps a stored status to the three states the API shows.
+    public static func publicState(_ status: String) -> String {
+        switch status {
+        case "sent": "sent"
+        case "failed", "expired": "failed"
+        default: "queued"
+        }
+    }
+
+    /// The Message-ID (without angle brackets) of the email with this id.
+    public static func messageID(for id: UUID) -> String {
+        "\(id.uuidString.lowercased())@tollgate"
+    }
+}
