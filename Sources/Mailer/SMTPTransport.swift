@@ -138,10 +138,12 @@ final class CurlSession: @unchecked Sendable {
         }
     }
 
-    /// What libcurl's debug callback saw: the server's replies and the verbs we sent.
+    /// What libcurl's debug callback saw: the server's first refusal (4xx/5xx) and the verb
+    /// of the command it answered (libcurl goes on to QUIT, whose reply would hide it).
     final class Transcript {
-        var lastReply = ""
         var lastVerb = ""
+        var refusal: String?
+        var refusedVerb: String?
     }
 
     /// The message being uploaded and how far libcurl has read it.
@@ -208,7 +210,10 @@ final class CurlSession: @unchecked Sendable {
                         let text = String(decoding: UnsafeRawBufferPointer(start: data, count: size), as: UTF8.self)
                         let line = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last.map(String.init) ?? ""
                         if type == CURLINFO_HEADER_IN {
-                            transcript.lastReply = String(MIMEMessage.oneLine(line).prefix(300))
+                            if transcript.refusal == nil, let first = line.first, first == "4" || first == "5" {
+                                transcript.refusal = String(MIMEMessage.oneLine(line).prefix(300))
+                                transcript.refusedVerb = transcript.lastVerb
+                            }
                         } else {
                             transcript.lastVerb = line.split(separator: " ").first.map { String($0.prefix(10)).uppercased() } ?? ""
                         }
@@ -227,14 +232,14 @@ final class CurlSession: @unchecked Sendable {
         let curlText = String(decoding: errorBuffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let detail = curlText.isEmpty ? String(cString: curl_easy_strerror(result)) : curlText
         var reason = detail
-        if !transcript.lastReply.isEmpty, (400...599).contains(responseCode) {
-            reason = "\(detail) (server said: \(transcript.lastReply))"
+        if let refusal = transcript.refusal {
+            reason = "\(detail) (server said: \(refusal.trimmingCharacters(in: .whitespaces)))"
         }
-        let status = (200...599).contains(responseCode) ? responseCode : nil
+        let status = (400...599).contains(responseCode) ? responseCode : nil
         // Only a 5xx to one of this message's own commands condemns the message; a 5xx to
         // EHLO, STARTTLS or AUTH is the server's or our configuration's problem and may pass.
         let messageVerbs: Set<String> = ["MAIL", "RCPT", "DATA"]
-        if let status, (500...599).contains(status), result != CURLE_LOGIN_DENIED, messageVerbs.contains(transcript.lastVerb) {
+        if let status, (500...599).contains(status), result != CURLE_LOGIN_DENIED, messageVerbs.contains(transcript.refusedVerb ?? "") {
             throw MailDeliveryError(kind: .permanent, smtpStatus: status, reason: reason)
         }
         throw MailDeliveryError(kind: .transient, smtpStatus: status, reason: reason)

@@ -2,9 +2,10 @@
 """A controllable SMTP server for Tollgate's mailer tests (needs `pip install aiosmtpd`).
 
     smtp_sink.py --dir DIR [--port 0] [--mode accept|tempfail|permfail] [--mode-file FILE]
-                 [--starttls] [--auth USER:PASSWORD] [--delay-ms N]
+                 [--starttls] [--auth USER:PASSWORD] [--delay-ms N] [--info FILE]
 
-Prints `PORT <n>` (and `CAFILE <path>` with --starttls), then `READY`, on stdout.
+Prints `PORT <n>` (and `CAFILE <path>` with --starttls), then `READY`, on stdout; with
+--info, also writes {"port", "cafile"} as JSON to FILE (by rename) when ready.
 Each accepted message is written to DIR as `<id>.eml` (the raw bytes) and `<id>.json`
 (envelope, decoded headers, text and HTML parts, whether TLS and AUTH were used); the JSON
 file appears last, by rename, so a reader never sees half a message.
@@ -103,6 +104,7 @@ def main():
     parser.add_argument("--starttls", action="store_true")
     parser.add_argument("--auth")
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--info", help="also write {port, cafile} as JSON to this file when ready")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
 
@@ -135,6 +137,10 @@ def main():
         print(f"PORT {port}", flush=True)
         if cafile:
             print(f"CAFILE {cafile}", flush=True)
+        if args.info:
+            with open(args.info + ".tmp", "w") as f:
+                json.dump({"port": port, "cafile": cafile}, f)
+            os.rename(args.info + ".tmp", args.info)
         print("READY", flush=True)
         async with server:
             await server.serve_forever()
