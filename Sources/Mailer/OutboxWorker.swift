@@ -216,7 +216,7 @@ public final class OutboxWorker: Service {
             logger.info("email.sent", metadata: metadata)
         case .retry(let after, _, _):
             metrics.retries.increment()
-            logger.warning("email.retry", metadata: metadata.merging(["retry.after": "\(after)"]) { $1 })
+            logger.notice("email.retry", metadata: metadata.merging(["retry.after": "\(after)"]) { $1 })
         case .failed(_, let reason):
             metrics.failed.increment()
             logger.error("email.failed", metadata: metadata.merging(["reason": "\(reason)"]) { $1 })

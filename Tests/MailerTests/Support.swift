@@ -233,7 +233,7 @@ struct MailFixture {
         settings(&configuration.worker)
         let pool = database.pool(role: "tollgate_worker", maxConnections: 2)
         var logger = Logger(label: "tollgate.tests.worker")
-        logger.logLevel = .warning
+        logger.logLevel = .critical
         return (try makeOutboxWorker(configuration: configuration, pool: pool, logger: logger, transport: transport), pool)
     }
 
