@@ -210,7 +210,11 @@ struct MailFixture {
 
     /// One email row, read as the owner.
     func row(_ id: UUID) async throws -> PQRow {
-        try #require(try await owner.query("SELECT * FROM email_outbox WHERE id = \(id)").first)
+        try #require(
+            try await owner.query(
+                "SELECT *, extract(epoch FROM sent_at - created_at)::float8 AS latency FROM email_outbox WHERE id = \(id)"
+            ).first
+        )
     }
 
     func status(_ id: UUID) async throws -> String {
