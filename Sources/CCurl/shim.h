@@ -20,6 +20,10 @@ typedef size_t (*tg_curl_read_callback)(char *buffer, size_t size, size_t nitems
 static inline CURLcode tg_curl_setopt_read_function(CURL *curl, tg_curl_read_callback callback) {
     return curl_easy_setopt(curl, CURLOPT_READFUNCTION, callback);
 }
+typedef int (*tg_curl_debug_callback)(CURL *handle, curl_infotype type, char *data, size_t size, void *userdata);
+static inline CURLcode tg_curl_setopt_debug_function(CURL *curl, tg_curl_debug_callback callback) {
+    return curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, callback);
+}
 static inline CURLcode tg_curl_getinfo_long(CURL *curl, CURLINFO info, long *value) {
     return curl_easy_getinfo(curl, info, value);
 }

@@ -77,6 +77,8 @@ public struct TollgateConfiguration: Sendable {
     public var headerTimeout: Int = 10
     /// Folder for `.eml` files in development mode.
     public var mailDirectory: String?
+    /// How the email worker drains the queue.
+    public var worker = WorkerSettings()
 
     public init() {}
 
@@ -152,6 +154,7 @@ public struct TollgateConfiguration: Sendable {
         config.maxConcurrentHashes = try reader.integer("PASSWORD_HASH_CONCURRENCY", default: 4, range: 1...64)
         config.mailDirectory = reader.string("MAIL_DIRECTORY")
         config.headerTimeout = try reader.integer("HTTP_HEADER_TIMEOUT", default: 10, range: 1...300)
+        config.worker = try WorkerSettings(reader: reader)
         return config
     }
 }

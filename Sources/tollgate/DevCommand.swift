@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import Mailer
 import PQ
 import ServiceLifecycle
 import TollgateCore
@@ -64,7 +65,17 @@ struct DevCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
-        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
+        // The email worker runs in this process, as the worker role, writing .eml files to the
+        // mail folder (or sending by SMTP when SMTP_URL is set).
+        let workerPool = PQPool(
+            configuration: PQPoolConfiguration(
+                conninfo: configuration.databaseURL!, overrides: apiOverrides.isEmpty ? [] : [("user", "tollgate_worker")],
+                maxConnections: 2, applicationName: "tollgate-worker"
+            ),
+            logger: logger
+        )
+        let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger)
+        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker])
         logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
         try await app.runService()
     }

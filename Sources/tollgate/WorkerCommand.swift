@@ -1,10 +1,48 @@
 import ArgumentParser
+import Logging
+import Mailer
+import PQ
+import ServiceLifecycle
+import UnixSignals
+import TollgateCore
 
 /// `tollgate worker`: drains the outbound email queue and sends it by SMTP.
 struct WorkerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "Send queued emails by SMTP.")
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Send queued emails by SMTP.",
+        discussion: """
+            Reads DATABASE_URL (as the tollgate_worker role), SMTP_URL, MAIL_FROM, and optionally \
+            WORKER_LISTEN_DATABASE_URL (a direct connection for LISTEN when DATABASE_URL goes through a pooler), \
+            WORKER_BATCH_SIZE, WORKER_LEASE, WORKER_POLL_INTERVAL, WORKER_MAX_ATTEMPTS, WORKER_RETRY_BASE, WORKER_RETRY_MAX.
+            """
+    )
 
     func run() async throws {
-        throw fail("worker: the email worker is not built yet")
+        let configuration = try loadConfiguration(requireSecret: false)
+        let logger = Logger(label: "tollgate.worker")
+        let pool = PQPool(
+            configuration: PQPoolConfiguration(
+                conninfo: configuration.databaseURL!, maxConnections: 2, applicationName: "tollgate-worker"
+            ),
+            logger: logger
+        )
+        let worker: OutboxWorker
+        do {
+            worker = try makeOutboxWorker(configuration: configuration, pool: pool, logger: logger)
+        } catch let error as ConfigurationError {
+            await pool.close()
+            throw fail("configuration error: \(error)", code: 78)
+        }
+        // A ServiceGroup stops services in reverse order: the worker first (finishing the
+        // message in hand and releasing the rest of its batch), then the pool it needed.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: pool), .init(service: worker)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
     }
 }

@@ -1,83 +1,51 @@
 public import Foundation
 public import PQ
 
-/// The emails Tollgate sends.
-public enum EmailTemplate: String, Sendable {
-    case loginCode = "login_code"
-    case activationCode = "activation_code"
-    case twoFactorEnabled = "two_factor_enabled"
-    case twoFactorDisabled = "two_factor_disabled"
-}
-
-/// A rendered email: subject, plain text and HTML.
-public struct RenderedEmail: Sendable {
-    public let subject: String
-    public let text: String
-    public let html: String
-}
-
-/// Plain templates (the mail issue replaces these with the full MIME-ready set).
-public enum EmailTemplates {
-    public static func loginCode(code: String, expiresAt: Date, requestedAt: Date, client: ClientInfo, companyName: String) -> RenderedEmail {
-        codeEmail(purpose: "sign in to \(companyName)", code: code, expiresAt: expiresAt, requestedAt: requestedAt, client: client)
-    }
-
-    public static func activationCode(code: String, expiresAt: Date, requestedAt: Date, client: ClientInfo, companyName: String) -> RenderedEmail {
-        codeEmail(purpose: "turn on two-factor authentication for \(companyName)", code: code, expiresAt: expiresAt, requestedAt: requestedAt, client: client)
-    }
-
-    public static func twoFactorChanged(enabled: Bool, actorEmail: String, at: Date, client: ClientInfo, companyName: String) -> RenderedEmail {
-        let state = enabled ? "turned on" : "turned off"
-        let text = "Two-factor authentication was \(state) for \(companyName) by \(actorEmail) at \(utc(at)) from \(client.ip)."
-        return RenderedEmail(subject: "Two-factor authentication \(state)", text: text, html: "<p>\(escape(text))</p>")
-    }
-
-    static func codeEmail(purpose: String, code: String, expiresAt: Date, requestedAt: Date, client: ClientInfo) -> RenderedEmail {
-        let text = """
-            Your code to \(purpose) is \(code).
-            It expires at \(utc(expiresAt)).
-            Requested at \(utc(requestedAt)) from \(client.ip) (\(client.userAgent ?? "unknown browser")).
-            """
-        return RenderedEmail(subject: "Your verification code", text: text, html: "<pre>\(escape(text))</pre>")
-    }
-
-    static func utc(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
-        return formatter.string(from: date)
-    }
-
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-    }
-}
-
-/// The outbound email queue, written inside the transaction that decides to send.
+/// The outbound email queue as the API sees it: emails are written in the caller's
+/// transaction (so nothing is sent for a transaction that rolls back) and read back as a
+/// delivery state. The worker's side is ``OutboxQueue``.
 public enum Outbox {
+    /// Inserts one email into email_outbox inside the caller's transaction (tenant = companyID is already set
+    /// via app.company_id), with a stable Message-ID, and returns its id. The insert trigger notifies the workers at commit.
     public static func enqueue(
         companyID: UUID, challengeID: UUID?, recipient: String, template: EmailTemplate, email: RenderedEmail, codeExpiresAt: Date?,
         in tx: PQTransaction
     ) throws -> UUID {
         let id = UUID()
+        // Fixed once here, so every retry of this email carries the same Message-ID and a
+        // receiving system can drop the duplicates an at-least-once queue may produce.
+        let messageID = messageID(for: id)
         try tx.query(
             ("""
-            INSERT INTO email_outbox (company_id, id, challenge_id, recipient, template, subject, body_text, body_html, code_expires_at, message_id)
-            VALUES (\(companyID), \(id), \(challengeID), \(recipient), \(template.rawValue), \(email.subject), \(email.text), \(email.html),
-                    \(codeExpiresAt), \("<\(id.uuidString.lowercased())@tollgate>"))
+            INSERT INTO email_outbox (company_id, id, challenge_id, recipient, template, subject, body_text, body_html,
+                                      code_expires_at, message_id)
+            VALUES (\(companyID), \(id), \(challengeID), \(recipient), \(template.rawValue), \(email.subject), \(email.text),
+                    \(email.html), \(codeExpiresAt), \(messageID))
             """ as PQQuery).named("outbox.enqueue")
         )
         return id
     }
 
+    /// "queued" | "sent" | "failed" for the API's `delivery` field (sending→queued, expired→failed).
     public static func deliveryState(emailID: UUID, in tx: PQTransaction) throws -> String {
-        let rows = try tx.query(("SELECT status FROM email_outbox WHERE id = \(emailID)" as PQQuery).named("outbox.state"))
-        switch try rows.first?.decode("status", as: String.self) {
-        case "sent": return "sent"
-        case "failed", "expired": return "failed"
-        default: return "queued"
+        let rows = try tx.query(("SELECT status FROM email_outbox WHERE id = \(emailID)" as PQQuery).named("outbox.delivery_state"))
+        guard let status = try rows.first?.decode("status", as: String.self) else {
+            throw DomainError(.notFound, "No such email.")
         }
+        return publicState(status)
+    }
+
+    /// Maps a stored status to the three states the API shows.
+    public static func publicState(_ status: String) -> String {
+        switch status {
+        case "sent": "sent"
+        case "failed", "expired": "failed"
+        default: "queued"
+        }
+    }
+
+    /// The Message-ID (without angle brackets) of the email with this id.
+    public static func messageID(for id: UUID) -> String {
+        "\(id.uuidString.lowercased())@tollgate"
     }
 }

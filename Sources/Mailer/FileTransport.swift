@@ -1,0 +1,49 @@
+public import Foundation
+public import Logging
+import TollgateCore
+
+/// Development delivery (`tollgate dev`): each email becomes `<message-id>.eml` in a folder,
+/// and the code of a code email is logged at notice level so a developer can sign in without
+/// opening the file. Never used with an SMTP URL configured.
+public final class FileTransport: MailTransport {
+    public let directory: URL
+    let logger: Logger
+
+    public init(directory: String, logger: Logger) throws {
+        self.directory = URL(fileURLWithPath: directory, isDirectory: true)
+        self.logger = logger
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+    }
+
+    public func send(_ email: OutgoingEmail) async throws {
+        let bytes = MIMEMessage.render(email)
+        let file = directory.appendingPathComponent("\(email.messageID).eml")
+        do {
+            // Written whole under a temporary name, then renamed: a reader never sees half a file.
+            try Data(bytes).write(to: file, options: .atomic)
+        } catch {
+            throw MailDeliveryError(kind: .transient, reason: "could not write \(file.lastPathComponent): \(error.localizedDescription)")
+        }
+        var metadata: Logger.Metadata = ["email.message_id": "\(email.messageID)", "email.file": "\(file.path)"]
+        if email.template.carriesCode, let code = Self.code(in: email.text) {
+            metadata["dev.code"] = "\(code)"
+        }
+        logger.notice("dev.email_written", metadata: metadata)
+    }
+
+    public func shutdown() async {}
+
+    /// The first run of exactly six digits in a code email's text.
+    static func code(in text: String) -> String? {
+        var run = ""
+        for character in text + " " {
+            if character.isASCII && character.isNumber {
+                run.append(character)
+            } else {
+                if run.count == 6 { return run }
+                run = ""
+            }
+        }
+        return nil
+    }
+}

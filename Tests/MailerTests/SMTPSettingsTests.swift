@@ -1,0 +1,51 @@
+import Foundation
+import Mailer
+import Testing
+import TollgateCore
+
+/// `SMTP_URL` parsing: the security default, the options, and credentials kept out of the URL.
+@Suite struct SMTPSettingsTests {
+    @Test func credentialsAreDecodedAndKeptOutOfTheURL() throws {
+        let settings = try SMTPSettings(url: "smtp://mailer:p%40ss%20word@mail.example:587/tollgate.example?timeout=12")
+        #expect(settings.username == "mailer")
+        #expect(settings.password == "p@ss word")
+        #expect(settings.url == "smtp://mail.example:587/tollgate.example")
+        #expect(settings.timeoutSeconds == 12)
+        // Credentials never travel in clear: STARTTLS is required by default with them.
+        #expect(settings.security == .startTLSRequired)
+    }
+
+    @Test func theSecurityModeFollowsTheSchemeAndTheOption() throws {
+        #expect(try SMTPSettings(url: "smtp://relay.local:25").security == .startTLSOptional)
+        #expect(try SMTPSettings(url: "smtp://relay.local:25?starttls=never").security == SMTPSettings.Security.none)
+        #expect(try SMTPSettings(url: "smtps://mail.example").security == .implicitTLS)
+        #expect(try SMTPSettings(url: "smtp://relay.local?cafile=/etc/ca.pem").caFile == "/etc/ca.pem")
+    }
+
+    @Test func badURLsNameTheVariable() {
+        for url in ["http://mail.example", "smtp://", "smtp://h?starttls=maybe", "smtps://h?starttls=required", "smtp://h?timeout=0", "smtp://h?x=1"] {
+            #expect(throws: ConfigurationError.self, "\(url)") { try SMTPSettings(url: url) }
+            #expect((try? SMTPSettings(url: url)) == nil)
+        }
+    }
+
+    @Test func theSubjectIsEncodedAndNeverCarriesTheCode() throws {
+        let email = EmailTemplates.activationCode(
+            code: "123456", expiresAt: .now, requestedAt: .now, client: ClientInfo(ip: "198.51.100.1", userAgent: "a\r\nBcc: x@y.z"),
+            companyName: "Ünïcode\r\nBcc: evil@example.com"
+        )
+        #expect(!email.subject.contains("123456"))
+        #expect(!email.subject.contains("\n"))
+        #expect(!email.text.contains("\nBcc:"))
+        let rendered = String(decoding: MIMEMessage.render(
+            OutgoingEmail(
+                from: try #require(Mailbox("Tollgate <a@b.example>")), to: try #require(Mailbox(address: "c@d.example")),
+                messageID: "m@tollgate", date: .now, subject: email.subject, text: email.text, html: email.html, template: .activationCode
+            )
+        ), as: UTF8.self)
+        let headers = rendered.components(separatedBy: "\r\n\r\n")[0]
+        #expect(headers.contains("Subject: =?UTF-8?B?"))
+        #expect(!headers.contains("\r\nBcc:"))
+        #expect(!headers.contains("123456"))
+    }
+}
