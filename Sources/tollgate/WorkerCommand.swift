@@ -27,6 +27,15 @@ struct WorkerCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
+        do {
+            if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
+                await pool.close()
+                throw fail("worker: \(problem); connect as tollgate_worker (see docs/operations.md)")
+            }
+        } catch let error as PQError {
+            await pool.close()
+            throw fail("worker: cannot reach the database: \(error)")
+        }
         let worker: OutboxWorker
         do {
             worker = try makeOutboxWorker(configuration: configuration, pool: pool, logger: logger)

@@ -83,8 +83,15 @@ final class SMTPSink: @unchecked Sendable {
         if starttls { arguments.append("--starttls") }
         if let auth { arguments += ["--auth", auth] }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
+        // The test tools live in the repository's .venv (scripts/test); else python3 on PATH.
+        let venv = packageRoot.appendingPathComponent(".venv/bin/python3").path
+        if FileManager.default.isExecutableFile(atPath: venv) {
+            process.executableURL = URL(fileURLWithPath: venv)
+            process.arguments = arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3"] + arguments
+        }
         let log = folder.appendingPathComponent("sink.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

@@ -128,13 +128,15 @@ import TollgateCore
         #expect(noDatabase.status == 78 && noDatabase.error.contains("DATABASE_URL"))
     }
 
-    @Test func serveRefusesAPrivilegedDatabaseRole() async throws {
+    @Test func serveAndWorkerRefuseAPrivilegedDatabaseRole() async throws {
         try await TestDatabase.with { database in
-            let run = try await Self.run(
-                ["serve"], environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
-            )
-            #expect(run.status != 0)
-            #expect(run.error.contains("superuser"), "\(run.error)")
+            for command in ["serve", "worker"] {
+                let run = try await Self.run(
+                    [command], environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
+                )
+                #expect(run.status != 0, "\(command)")
+                #expect(run.error.contains("superuser"), "\(command): \(run.error)")
+            }
         }
     }
 
