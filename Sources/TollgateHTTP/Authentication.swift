@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import PQ
 import TollgateCore
 
@@ -16,6 +17,11 @@ struct SessionMiddleware: RouterMiddleware {
                 // A stale token only matters where a session is required (the child contexts
                 // refuse there); public routes such as login must not fail because of it.
                 context.principal = try? await SessionStore.authenticate(token: String(parts[1]), pool: pool)
+                if let principal = context.principal {
+                    // Ids (never emails or tokens) on every log line of this request.
+                    context.logger[metadataKey: "company.id"] = "\(principal.company.id)"
+                    context.logger[metadataKey: "user.id"] = "\(principal.user.id)"
+                }
             }
         }
         return try await next(request, context)

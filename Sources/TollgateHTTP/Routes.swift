@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Metrics
 import PQ
 import TollgateCore
 
@@ -11,11 +12,15 @@ struct AppServices: Sendable {
     let clientAddress: ClientAddress
 }
 
-/// Errors a handler throws that are domain refusals become their API answer here.
-func answering<T>(_ work: () async throws -> T) async throws -> T {
+/// Errors a handler throws that are domain refusals become their API answer here; when a
+/// `step` is named, its outcome is counted (`tollgate_auth_outcomes_total{step, outcome}`).
+func answering<T>(step: String? = nil, _ work: () async throws -> T) async throws -> T {
     do {
-        return try await work()
+        let value = try await work()
+        if let step { Counter(label: "tollgate_auth_outcomes_total", dimensions: [("step", step), ("outcome", "success")]).increment() }
+        return value
     } catch let error as DomainError {
+        if let step { Counter(label: "tollgate_auth_outcomes_total", dimensions: [("step", step), ("outcome", error.code.rawValue)]).increment() }
         throw APIError(error)
     }
 }
@@ -35,7 +40,7 @@ struct AuthRoutes {
                 throw APIError.invalidRequest(field: "client", "The field client must be \"dashboard\" or \"phone_app\".")
             }
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            return try await answering {
+            return try await answering(step: "password") {
                 switch try await services.login.login(email: email, password: password, client: client, clientInfo: info) {
                 case .session(let grant): return JSONAnswer(.ok, ["session": grant.json])
                 case .challenge(let challenge): return JSONAnswer(.accepted, ["challenge": challenge.json])
@@ -47,7 +52,7 @@ struct AuthRoutes {
             let token = try body.string("challenge_token", maxLength: 256)
             let code = try body.string("code", maxLength: 64)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            return try await answering {
+            return try await answering(step: "login_code") {
                 JSONAnswer(.ok, ["session": try await services.challenges.verifyLogin(token: token, code: code, clientInfo: info).json])
             }
         }
@@ -60,7 +65,7 @@ struct AuthRoutes {
             let body = try await RequestBody.read(request, context: context)
             let token = try body.string("challenge_token", maxLength: 256)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            return try await answering {
+            return try await answering(step: "login_resend") {
                 JSONAnswer(.accepted, ["challenge": try await services.challenges.resendLogin(token: token, clientInfo: info).json])
             }
         }
@@ -118,7 +123,7 @@ struct SecurityRoutes {
             let body = try await RequestBody.read(request, context: context.parent)
             let code = try body.string("code", maxLength: 64)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            return try await answering {
+            return try await answering(step: "activation_code") {
                 JSONAnswer(.ok, ["activation": try await services.challenges.verifyActivation(context.principal, id: id, code: code, clientInfo: info).json])
             }
         }

@@ -29,11 +29,13 @@ import Testing
         #expect(Self.metricsReady)
         try await TestApp.with { app, client in
             _ = try await client.get("/health/ready")
+            _ = try await client.post("/v1/auth/login", ["email": "nobody@acme.test", "password": "wrong-password", "client": "dashboard"])
             let reply = try await client.get("/metrics")
             #expect(reply.status == .ok)
             let text = String(decoding: reply.body, as: UTF8.self)
             #expect(text.contains("tollgate_db_pool_open"))
             #expect(text.contains("hb_requests"))
+            #expect(text.contains(#"tollgate_auth_outcomes_total{step="password",outcome="invalid_credentials"}"#) || text.contains(#"tollgate_auth_outcomes_total{outcome="invalid_credentials",step="password"}"#))
         }
     }
 }
