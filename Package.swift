@@ -151,6 +151,7 @@ let package = Package(
                 "TollgateHTTP", "TollgateCore", "Mailer", "PQ", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -60,7 +60,8 @@ public struct EmbeddedPostgres: Sendable {
             )
         }
         if try isRunning(binaries: binaries, owner: owner) { return }
-        var options = "-k \(socketDirectory) -p \(port) -c listen_addresses='' -c max_connections=200"
+        // Tests run many databases, pools and child processes at once: more connections.
+        var options = "-k \(socketDirectory) -p \(port) -c listen_addresses='' -c max_connections=\(fast ? 800 : 200)"
         if fast { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         logger.info("postgres.start", metadata: ["path": "\(dataDirectory)"])
         try run(
