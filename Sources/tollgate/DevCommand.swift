@@ -120,5 +120,7 @@ enum DemoData {
         for account in accounts { lines.append("  \(account.email)  \(account.password)  (\(account.note))") }
         lines.append("")
         print(lines.joined(separator: "\n"))
+        // Shown at once even when the output is a file or a pipe (not line-buffered).
+        fflush(stdout)
     }
 }
