@@ -119,8 +119,8 @@ enum DemoData {
         var lines = ["", "Demo company \(companyID!.uuidString.lowercased()) — log in with:"]
         for account in accounts { lines.append("  \(account.email)  \(account.password)  (\(account.note))") }
         lines.append("")
-        print(lines.joined(separator: "\n"))
-        // Shown at once even when the output is a file or a pipe (not line-buffered).
-        fflush(stdout)
+        // Written straight to the descriptor, so it shows at once even when the output is a file
+        // or a pipe (print is buffered there until exit).
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }
