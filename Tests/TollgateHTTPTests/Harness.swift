@@ -97,8 +97,14 @@ struct TestApp: Sendable {
 
     /// The code in the newest email queued for `recipient`, as its reader would see it.
     func latestCode(for recipient: String) async throws -> String {
+        // The email the challenge points at carries its current code. (Not the newest by
+        // created_at: that is each transaction's start, and concurrent resends commit in
+        // another order; last_sent_at is taken under the challenge's row lock.)
         let rows = try await owner.query(
-            "SELECT body_text FROM email_outbox WHERE recipient = \(recipient) AND template IN ('login_code', 'activation_code') ORDER BY created_at DESC, id LIMIT 1"
+            """
+            SELECT o.body_text FROM challenges c JOIN email_outbox o ON o.id = c.email_id
+            WHERE o.recipient = \(recipient) ORDER BY c.last_sent_at DESC, c.created_at DESC LIMIT 1
+            """
         )
         let text = try #require(try rows.first?.decode("body_text", as: String.self))
         return try #require(Self.code(in: text), "no code in the email")

@@ -43,11 +43,15 @@ import TollgateCore
         return (Int(response.status.code), object)
     }
 
-    /// The code of the newest code email to `recipient`, read from the delivered message (the
-    /// workers scrub the stored copy right after delivery).
+    /// The current code of `recipient`'s login challenge, read from the delivered message (the
+    /// workers scrub the stored copy right after delivery). The challenge names its current
+    /// email; the newest by created_at may be a code a concurrent resend already replaced.
     static func deliveredCode(for recipient: String, app: TestApp, mail: String) async throws -> String {
         let rows = try await app.sql(
-            "SELECT message_id FROM email_outbox WHERE recipient = \(recipient) AND template = 'login_code' ORDER BY created_at DESC, id LIMIT 1"
+            """
+            SELECT o.message_id FROM challenges c JOIN email_outbox o ON o.id = c.email_id
+            WHERE o.recipient = \(recipient) AND c.purpose = 'login' ORDER BY c.last_sent_at DESC LIMIT 1
+            """
         )
         let messageID = try #require(try rows.first?.decode("message_id", as: String.self))
         let deadline = ContinuousClock.now + .seconds(30)
