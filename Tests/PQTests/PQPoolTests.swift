@@ -32,8 +32,10 @@ import Testing
             let error = try await #require(throws: PQError.self) { try await pool.query("SELECT 1") }
             let waited = clock.now - started
             #expect(error.kind == .poolExhausted)
-            // Bounded: it gave up long before the holder could have finished.
-            #expect(waited < .milliseconds(1800))
+            // Bounded: the holder cannot finish before the gate opens (after this check), so
+            // `.poolExhausted` already shows the caller gave up; the loose bound says it did not
+            // hang either, without timing the machine (a loaded CI delays timers by seconds).
+            #expect(waited < .seconds(10))
             try await blocking { gate.open(byValve: false) }
             _ = try await holder.value
             // Once the holder is done the pool serves again.
