@@ -16,7 +16,12 @@ struct SessionMiddleware: RouterMiddleware {
             if parts.count == 2, parts[0].lowercased() == "bearer" {
                 // A stale token only matters where a session is required (the child contexts
                 // refuse there); public routes such as login must not fail because of it.
-                context.principal = try? await SessionStore.authenticate(token: String(parts[1]), pool: pool)
+                do {
+                    context.principal = try await SessionStore.authenticate(token: String(parts[1]), pool: pool)
+                } catch let error as DomainError where error.code == .unauthenticated {
+                    // No live session: left unset. Any other failure (the database is away)
+                    // must not look like a revoked token to the dashboard.
+                }
                 if let principal = context.principal {
                     // Ids (never emails or tokens) on every log line of this request.
                     context.logger[metadataKey: "company.id"] = "\(principal.company.id)"

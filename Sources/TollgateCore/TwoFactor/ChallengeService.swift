@@ -422,14 +422,12 @@ public struct ChallengeService: Sendable {
         in tx: PQTransaction
     ) throws -> (ChallengeRecord, String) {
         // One open challenge per user and purpose: a new one replaces the old.
-        let replaced = try tx.query(
+        try tx.query(
             ("""
             UPDATE challenges SET state = 'closed', close_reason = 'replaced', closed_at = now()
             WHERE company_id = app_company() AND user_id = \(user.id) AND purpose = \(purpose.rawValue) AND state IN ('pending', 'verified')
-            RETURNING id
             """ as PQQuery).named("challenge.replace")
         )
-        _ = replaced
         let id = UUID()
         let code = SecureRandom.sixDigitCode()
         let rows = try tx.query(
