@@ -35,15 +35,29 @@ import TollgateCore
             process.standardError = err
             process.standardInput = FileHandle.nullDevice
             try process.run()
-            process.waitUntilExit()
+            let status = Self.waitForExit(process)
             try? out.close()
             try? err.close()
             return Run(
-                status: process.terminationStatus,
+                status: status,
                 output: (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? "",
                 error: (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? ""
             )
         }
+    }
+
+    /// Reaps a child with waitpid and returns its exit status (128 + signal when killed).
+    /// Foundation's `waitUntilExit` sometimes misses the exit and waits for ever on a zombie.
+    static func waitForExit(_ process: Process) -> Int32 {
+        var status: Int32 = 0
+        var result: Int32
+        repeat { result = waitpid(process.processIdentifier, &status, 0) } while result < 0 && errno == EINTR
+        guard result == process.processIdentifier else {
+            // Foundation reaped it first; then its own status is set.
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     /// An empty database (not migrated) on the test server.
@@ -172,8 +186,8 @@ import TollgateCore
             }
             #expect(ready)
             kill(process.processIdentifier, SIGTERM)
-            try await offCooperativePool { process.waitUntilExit() }
-            #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+            let status = try await offCooperativePool { Self.waitForExit(process) }
+            #expect(status == 0, "serve must exit cleanly on SIGTERM")
         }
     }
 
@@ -190,7 +204,7 @@ import TollgateCore
         process.standardOutput = out
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        _ = waitForExit(process)
         return Int(String(decoding: data, as: UTF8.self)) ?? 0
     }
 }

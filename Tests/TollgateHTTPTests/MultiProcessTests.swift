@@ -25,10 +25,7 @@ import TollgateCore
 
         func stop() async throws -> Int32 {
             kill(process.processIdentifier, SIGTERM)
-            return try await offCooperativePool {
-                self.process.waitUntilExit()
-                return self.process.terminationStatus
-            }
+            return try await offCooperativePool { CommandLineTests.waitForExit(self.process) }
         }
     }
 

@@ -116,8 +116,7 @@ import Glibc
             openssl.standardOutput = FileHandle.nullDevice
             openssl.standardError = FileHandle.nullDevice
             try openssl.run()
-            openssl.waitUntilExit()
-            return openssl.terminationStatus
+            return CommandLineTests.waitForExit(openssl)
         }
         #expect(made == 0)
         try await TestApp.with({ $0.tlsCertificatePath = folder + "/cert.pem"; $0.tlsKeyPath = folder + "/key.pem" }, fullServer: true) {
@@ -131,7 +130,7 @@ import Glibc
                 curl.standardOutput = out
                 try curl.run()
                 let data = out.fileHandleForReading.readDataToEndOfFile()
-                curl.waitUntilExit()
+                _ = CommandLineTests.waitForExit(curl)
                 return String(decoding: data, as: UTF8.self)
             }
             #expect(headers.hasPrefix("HTTP/1.1 200"), "\(headers)")
