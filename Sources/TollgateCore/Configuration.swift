@@ -56,6 +56,8 @@ public struct TollgateConfiguration: Sendable {
     /// A direct (not pooled) connection for the worker's LISTEN; defaults to `databaseURL`.
     public var listenDatabaseURL: String?
     public var databasePoolSize: Int = 4
+    /// The role names `migrate` grants to (`DATABASE_ROLE_PREFIX`); nil: as first migrated.
+    public var databaseRoles: DatabaseRoles?
     public var host: String = "127.0.0.1"
     public var port: Int = 8080
     public var tlsCertificatePath: String?
@@ -79,6 +81,9 @@ public struct TollgateConfiguration: Sendable {
     public var mailDirectory: String?
     /// How the email worker drains the queue.
     public var worker = WorkerSettings()
+    /// Where `tollgate worker` serves `/metrics` and health checks (`WORKER_METRICS_PORT`), on
+    /// `host`; nil: nowhere.
+    public var workerMetricsPort: Int?
 
     public init() {}
 
@@ -96,6 +101,7 @@ public struct TollgateConfiguration: Sendable {
             throw ConfigurationError(variable: "DATABASE_URL", problem: "is required (a libpq connection string or URI)")
         }
         config.listenDatabaseURL = reader.string("WORKER_LISTEN_DATABASE_URL")
+        config.databaseRoles = try reader.string("DATABASE_ROLE_PREFIX").map { try DatabaseRoles(prefix: $0) }
         config.databasePoolSize = try reader.integer("DATABASE_POOL_SIZE", default: 4, range: 1...100)
         config.host = reader.string("HOST") ?? config.host
         config.port = try reader.integer("PORT", default: 8080, range: 0...65535)
@@ -155,6 +161,9 @@ public struct TollgateConfiguration: Sendable {
         config.mailDirectory = reader.string("MAIL_DIRECTORY")
         config.headerTimeout = try reader.integer("HTTP_HEADER_TIMEOUT", default: 10, range: 1...300)
         config.worker = try WorkerSettings(reader: reader)
+        if reader.string("WORKER_METRICS_PORT") != nil {
+            config.workerMetricsPort = try reader.integer("WORKER_METRICS_PORT", default: 0, range: 1...65535)
+        }
         return config
     }
 }

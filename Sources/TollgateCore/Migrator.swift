@@ -69,12 +69,16 @@ public struct MigrationError: Error, CustomStringConvertible, Sendable {
 /// under an advisory lock so that concurrent runs apply each file exactly once.
 public struct Migrator: Sendable {
     public let migrations: [Migration]
+    /// The role names to grant to; nil takes what the database was first migrated with
+    /// (or the default names on a new database).
+    public let roles: DatabaseRoles?
     let logger: Logger
     /// The advisory lock key: "tollgate" as a number, so other users of locks don't collide.
     static let lockKey: Int = 0x746F_6C6C_6761_7465
 
-    public init(migrations: [Migration], logger: Logger) {
+    public init(migrations: [Migration], roles: DatabaseRoles? = nil, logger: Logger) {
         self.migrations = migrations
+        self.roles = roles
         self.logger = logger
     }
 
@@ -83,6 +87,7 @@ public struct Migrator: Sendable {
     public func migrate(pool: PQPool) async throws -> [Int] {
         let migrations = try Self.ordered(self.migrations)
         let logger = self.logger
+        let requestedRoles = self.roles
         return try await pool.withConnection { connection in
             // A session-level lock: held across the per-file transactions, released below
             // (or by the server when the connection dies).
@@ -94,15 +99,29 @@ public struct Migrator: Sendable {
                         version integer PRIMARY KEY,
                         name text NOT NULL,
                         checksum text NOT NULL,
-                        applied_at timestamptz NOT NULL DEFAULT now()
+                        applied_at timestamptz NOT NULL DEFAULT now(),
+                        role_prefix text
                     )
                     """,
                 statement: "migrate.bookkeeping"
             )
-            var applied: [Int: String] = [:]
-            for row in try connection.query(("SELECT version, checksum FROM schema_migrations" as PQQuery).named("migrate.applied")) {
-                applied[try row.decode("version", as: Int.self)] = try row.decode("checksum", as: String.self)
+            // Databases migrated before role names were configurable lack the column; they
+            // used the default names, which is what a missing prefix means below.
+            let hasPrefixColumn: PQQuery = """
+                SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'schema_migrations'::regclass
+                               AND attname = 'role_prefix' AND NOT attisdropped) AS present
+                """
+            if try connection.query(hasPrefixColumn.named("migrate.prefix_column")).first?.decode("present", as: Bool.self) != true {
+                try connection.execute(unsafeSQL: "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS role_prefix text", statement: "migrate.bookkeeping")
             }
+            var applied: [Int: String] = [:]
+            var recordedPrefixes: Set<String> = []
+            let appliedRows: PQQuery = "SELECT version, checksum, coalesce(role_prefix, \(DatabaseRoles.defaultPrefix)) AS role_prefix FROM schema_migrations"
+            for row in try connection.query(appliedRows.named("migrate.applied")) {
+                applied[try row.decode("version", as: Int.self)] = try row.decode("checksum", as: String.self)
+                recordedPrefixes.insert(try row.decode("role_prefix", as: String.self))
+            }
+            let roles = try Self.roles(requested: requestedRoles, recorded: recordedPrefixes)
             var done: [Int] = []
             for migration in migrations {
                 let fileName = migration.fileName
@@ -114,10 +133,10 @@ public struct Migrator: Sendable {
                 }
                 do {
                     try connection.execute(unsafeSQL: "BEGIN", statement: "begin")
-                    try connection.execute(unsafeSQL: migration.sql, statement: fileName)
+                    try connection.execute(unsafeSQL: roles.render(migration.sql), statement: fileName)
                     let record: PQQuery = """
-                        INSERT INTO schema_migrations (version, name, checksum)
-                        VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                        INSERT INTO schema_migrations (version, name, checksum, role_prefix)
+                        VALUES (\(migration.version), \(migration.name), \(migration.checksum), \(roles.prefix))
                         """
                     try connection.query(record.named("migrate.record"))
                     try connection.execute(unsafeSQL: "COMMIT", statement: "commit")
@@ -125,7 +144,7 @@ public struct Migrator: Sendable {
                     _ = try? connection.execute(unsafeSQL: "ROLLBACK")
                     throw MigrationError(message: "migration \(fileName) failed: \(error)")
                 }
-                logger.info("migrate.applied", metadata: ["migration": "\(fileName)"])
+                logger.info("migrate.applied", metadata: ["migration": "\(fileName)", "role_prefix": "\(roles.prefix)"])
                 done.append(migration.version)
             }
             // Migrations applied by a newer build are unknown to this one.
@@ -134,6 +153,22 @@ public struct Migrator: Sendable {
             }
             return done
         }
+    }
+
+    /// The role names to migrate with. The grants of applied files name the roles they were
+    /// applied with, so a database keeps its first prefix: asking for another is an error.
+    static func roles(requested: DatabaseRoles?, recorded: Set<String>) throws -> DatabaseRoles {
+        guard let first = recorded.first else { return requested ?? .default }
+        guard recorded.count == 1 else {
+            throw MigrationError(message: "schema_migrations records several role prefixes (\(recorded.sorted().joined(separator: ", "))); fix it by hand")
+        }
+        if let requested, requested.prefix != first {
+            throw MigrationError(
+                message: "this database was migrated with DATABASE_ROLE_PREFIX=\(first) and its grants name those roles; "
+                    + "migrate it with that prefix (or unset DATABASE_ROLE_PREFIX), not \(requested.prefix)"
+            )
+        }
+        return try DatabaseRoles(prefix: first)
     }
 
     /// The migrations in version order; two with one version are an error, found before

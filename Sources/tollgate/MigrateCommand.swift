@@ -8,7 +8,11 @@ struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Apply the SQL migrations (as the database owner role).",
-        discussion: "Safe to run concurrently and repeatedly: an advisory lock serialises runs and each file is applied once."
+        discussion: """
+            Safe to run concurrently and repeatedly: an advisory lock serialises runs and each file is applied once. \
+            Creates the roles the API, the worker and support connect as: <prefix>_api, <prefix>_worker and \
+            <prefix>_support, with DATABASE_ROLE_PREFIX (default tollgate) fixed at the first run.
+            """
     )
 
     func run() async throws {
@@ -16,7 +20,7 @@ struct MigrateCommand: AsyncParsableCommand {
         let logger = Logger(label: "tollgate.migrate")
         let pool = PQPool(configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: 1), logger: logger)
         do {
-            let applied = try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: pool)
+            let applied = try await Migrator(migrations: try Migration.bundled(), roles: configuration.databaseRoles, logger: logger).migrate(pool: pool)
             await pool.close()
             print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
         } catch {

@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
                 await pool.close()
-                throw fail("serve: \(problem); connect as tollgate_api (see docs/operations.md)")
+                throw fail("serve: \(problem); connect as the API role migrate creates (<prefix>_api, tollgate_api by default; see docs/operations.md)")
             }
         } catch let error as PQError {
             await pool.close()

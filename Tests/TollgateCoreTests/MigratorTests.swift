@@ -157,4 +157,115 @@ import Testing
         #expect(!migrations.isEmpty)
         #expect(migrations.map(\.version) == Array(1...migrations.count))
     }
+
+    @Test func rolePrefixesRenameEveryWholeRoleNameAndNothingElse() throws {
+        let roles = try DatabaseRoles(prefix: "staging")
+        let sql = """
+            GRANT SELECT ON users TO tollgate_api, tollgate_worker;
+            ALTER VIEW v OWNER TO tollgate_support_reader; GRANT USAGE ON SCHEMA support TO tollgate_support;
+            SELECT FROM pg_roles WHERE rolname = 'tollgate_api';
+            PERFORM pg_notify('tollgate_outbox', ''); SELECT current_setting('tollgate.support_reader_granted', true);
+            SELECT my_tollgate_api, tollgate_apis, tollgate_api2;
+            """
+        #expect(roles.render(sql) == """
+            GRANT SELECT ON users TO staging_api, staging_worker;
+            ALTER VIEW v OWNER TO staging_support_reader; GRANT USAGE ON SCHEMA support TO staging_support;
+            SELECT FROM pg_roles WHERE rolname = 'staging_api';
+            PERFORM pg_notify('tollgate_outbox', ''); SELECT current_setting('tollgate.support_reader_granted', true);
+            SELECT my_tollgate_api, tollgate_apis, tollgate_api2;
+            """)
+        #expect(DatabaseRoles.default.render(sql) == sql)
+        for bad in ["", "Staging", "1st", "a-b", "a b", "x\"; DROP ROLE postgres; --", String(repeating: "a", count: 41)] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try DatabaseRoles(prefix: bad) }
+        }
+    }
+
+    /// Roles are cluster-wide; a prefix keeps two deployments on one cluster apart. Every grant,
+    /// policy and ownership of the bundled files goes to the prefixed roles, and a database
+    /// keeps the prefix it was first migrated with.
+    @Test func aRolePrefixNamesEveryRoleAndSticksToTheDatabase() async throws {
+        try await Self.withEmptyDatabase { server, name in
+            let prefix = "p" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
+            let roles = try DatabaseRoles(prefix: prefix)
+            // Migrate as production does: the database's owner, with CREATEROLE, not a superuser.
+            let migrator = "o" + prefix
+            try await Self.onThread {
+                let admin = try PQConnection.connect(server.conninfo)
+                try admin.execute(unsafeSQL: "CREATE ROLE \(migrator) LOGIN CREATEROLE")
+                try admin.execute(unsafeSQL: "ALTER DATABASE \(name) OWNER TO \(migrator)")
+            }
+            let pool = PQPool(
+                configuration: PQPoolConfiguration(conninfo: server.conninfo, overrides: [("dbname", name), ("user", migrator)], maxConnections: 1),
+                logger: TestPostgres.logger
+            )
+            let migrations = try Migration.bundled()
+            #expect(try await Migrator(migrations: migrations, roles: roles, logger: TestPostgres.logger).migrate(pool: pool) == migrations.map(\.version))
+
+            let created = try await pool.query(
+                "SELECT rolname, rolcanlogin, rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb AS privileged FROM pg_roles WHERE starts_with(rolname, \(prefix + "_")) ORDER BY rolname"
+            ).map { (try $0.decode("rolname", as: String.self), try $0.decode("rolcanlogin", as: Bool.self), try $0.decode("privileged", as: Bool.self)) }
+            #expect(created.map(\.0) == [roles.api, roles.support, roles.supportReader, roles.worker])
+            #expect(created.map(\.1) == [true, true, false, true])
+            #expect(created.allSatisfy { !$0.2 })
+
+            // What each role may do here, against what the default roles may (nothing).
+            let checks: [(String, Bool)] = [
+                ("has_table_privilege('\(roles.api)', 'public.users', 'SELECT')", true),
+                ("has_table_privilege('\(roles.api)', 'public.email_outbox', 'UPDATE')", false),
+                ("has_function_privilege('\(roles.api)', 'public.open_challenges()', 'EXECUTE')", true),
+                ("has_function_privilege('\(roles.api)', 'public.login_lookup(text)', 'EXECUTE')", true),
+                ("has_table_privilege('\(roles.worker)', 'public.email_outbox', 'UPDATE')", true),
+                ("has_table_privilege('\(roles.worker)', 'public.users', 'SELECT')", false),
+                ("has_table_privilege('\(roles.support)', 'support.users', 'SELECT')", true),
+                ("has_table_privilege('\(roles.support)', 'public.users', 'SELECT')", false),
+                ("has_function_privilege('\(roles.support)', 'public.open_challenges()', 'EXECUTE')", false),
+                ("has_database_privilege('\(roles.api)', current_database(), 'CONNECT')", true),
+                ("has_table_privilege('tollgate_api', 'public.users', 'SELECT')", false),
+                ("has_table_privilege('tollgate_worker', 'public.email_outbox', 'SELECT')", false),
+                ("has_table_privilege('tollgate_support', 'support.users', 'SELECT')", false),
+                ("(SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'support.users'::regclass) = '\(roles.supportReader)'", true),
+                ("(SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'public.open_challenges()'::regprocedure) = '\(roles.supportReader)'", true),
+                ("EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'worker' AND tablename = 'email_outbox' AND '\(roles.worker)' = ANY (roles))", true),
+                // The membership taken for the ownership changes was given back.
+                ("pg_has_role(current_user, '\(roles.supportReader)', 'MEMBER')", false),
+                ("(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", false),
+            ]
+            for (check, expected) in checks {
+                let row = try await pool.query(PQQuery(unsafeSQL: "SELECT (\(check)) AS ok"))
+                #expect(try row.first?.decode("ok", as: Bool.self) == expected, "\(check)")
+            }
+
+            // Another prefix would grant new files to roles the old ones never heard of.
+            let other = try await #require(throws: MigrationError.self) {
+                try await Migrator(migrations: migrations, roles: try DatabaseRoles(prefix: "other"), logger: TestPostgres.logger).migrate(pool: pool)
+            }
+            #expect(other.message.contains("DATABASE_ROLE_PREFIX=\(prefix)"), "\(other.message)")
+            // Without a prefix the database's own is used.
+            let again = Migrator(migrations: migrations + [Migration(version: 99, name: "later", sql: "GRANT SELECT ON users TO tollgate_support_reader")], logger: TestPostgres.logger)
+            #expect(try await again.migrate(pool: pool) == [99])
+            let recorded = try await pool.query("SELECT DISTINCT role_prefix FROM schema_migrations").map { try $0.decode("role_prefix", as: String.self) }
+            #expect(recorded == [prefix])
+            await pool.close()
+        }
+    }
+
+    /// Databases migrated before prefixes existed used the default names.
+    @Test func aDatabaseMigratedBeforePrefixesKeepsTheDefaultNames() async throws {
+        try await Self.withEmptyDatabase { server, name in
+            let pool = Self.pool(server, name)
+            let migrations = try Migration.bundled()
+            try await Migrator(migrations: Array(migrations.prefix(5)), logger: TestPostgres.logger).migrate(pool: pool)
+            try await pool.query("ALTER TABLE schema_migrations DROP COLUMN role_prefix")
+            let error = try await #require(throws: MigrationError.self) {
+                try await Migrator(migrations: migrations, roles: try DatabaseRoles(prefix: "fresh"), logger: TestPostgres.logger).migrate(pool: pool)
+            }
+            #expect(error.message.contains("DATABASE_ROLE_PREFIX=tollgate"), "\(error.message)")
+            #expect(try await Migrator(migrations: migrations, logger: TestPostgres.logger).migrate(pool: pool) == Array(migrations.map(\.version).dropFirst(5)))
+            let owner = try await pool.query(
+                "SELECT pg_get_userbyid(proowner) AS owner FROM pg_proc WHERE oid = 'public.open_challenges()'::regprocedure"
+            )
+            #expect(try owner.first?.decode("owner", as: String.self) == "tollgate_support_reader")
+            await pool.close()
+        }
+    }
 }
