@@ -44,6 +44,30 @@ public func buildApplication(
     )
 }
 
+/// The email worker's own small HTTP server (`WORKER_METRICS_PORT`): `/metrics` and the two
+/// health checks, so that a worker running as a process of its own can be scraped and probed.
+/// It listens on `HOST`; the worker runs as one of `services`, stopped after the server.
+public func buildWorkerApplication(
+    configuration: TollgateConfiguration,
+    port: Int,
+    pool: PQPool,
+    logger: Logger,
+    services: [any Service]
+) throws -> some ApplicationProtocol {
+    let router = Router(context: TollgateRequestContext.self)
+    var routes = RouteTable()
+    for (method, path) in [("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics")] { routes.add(method, path) }
+    router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
+    HealthRoutes(pool: pool, expectedMigration: try Migration.bundled().last?.version ?? 0).register(on: router)
+    MetricsRoute(pool: pool, countsChallenges: false).register(on: router)
+    return Application(
+        router: router,
+        configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: port), serverName: "tollgate-worker"),
+        services: [pool] + services,
+        logger: logger
+    )
+}
+
 /// The router alone; tests drive it with Hummingbird's router test framework.
 public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logger: Logger) throws -> Router<TollgateRequestContext> {
     let router = Router(context: TollgateRequestContext.self)

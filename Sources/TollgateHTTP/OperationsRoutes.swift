@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import Metrics
 import PQ
 import Prometheus
@@ -21,23 +22,64 @@ struct OperationsRoutes {
     }
 
     func register(on router: Router<TollgateRequestContext>) {
+        MetricsRoute(pool: pool, countsChallenges: true).register(on: router)
+        let document = openAPI
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: document))
+        }
+    }
+}
+
+/// `/metrics` in Prometheus text: what this process recorded (requests, outcomes, the email
+/// worker's queue), its pool, and for the API the challenges open in the whole database,
+/// counted at each scrape.
+struct MetricsRoute {
+    let pool: PQPool
+    /// Only the API role may call `open_challenges()`.
+    let countsChallenges: Bool
+
+    func register(on router: Router<TollgateRequestContext>) {
         let pool = self.pool
+        let countsChallenges = self.countsChallenges
         let inUse = Gauge(label: "tollgate_db_pool_in_use")
         let waiting = Gauge(label: "tollgate_db_pool_waiting")
         let open = Gauge(label: "tollgate_db_pool_open")
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { _, context in
             let usage = pool.usage
             inUse.record(usage.inUse)
             waiting.record(usage.waiting)
             open.record(usage.open)
-            let text = PrometheusMetricsFactory.defaultRegistry.emitToBuffer()
+            var text = PrometheusMetricsFactory.defaultRegistry.emitToBuffer()
+            if countsChallenges {
+                // A registry of this scrape's own: the counts belong to this request, not to
+                // process state another scrape could overwrite before it is written out.
+                let scrape = PrometheusCollectorRegistry()
+                let counts = await Self.openChallenges(pool: pool, logger: context.logger)
+                for purpose in ["activation", "login"] {
+                    scrape.makeGauge(
+                        name: "tollgate_challenges_open", labels: [("purpose", purpose)],
+                        help: "Challenges of every company waiting for a code that has not expired (NaN: the database did not answer)"
+                    ).set(counts.map { Double($0[purpose] ?? 0) } ?? .nan)
+                }
+                scrape.emit(into: &text)
+            }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: text))
             )
         }
-        let document = openAPI
-        router.get("/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: document))
+    }
+
+    /// Open challenges by purpose, or nil when the database cannot say.
+    static func openChallenges(pool: PQPool, logger: Logger) async -> [String: Int]? {
+        do {
+            var counts: [String: Int] = [:]
+            for row in try await pool.query(("SELECT purpose, challenges FROM open_challenges()" as PQQuery).named("metrics.open_challenges")) {
+                counts[try row.decode("purpose", as: String.self)] = try row.decode("challenges", as: Int.self)
+            }
+            return counts
+        } catch {
+            logger.warning("metrics.open_challenges_failed", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 }

@@ -1,10 +1,14 @@
 import ArgumentParser
+import Hummingbird
 import Logging
 import Mailer
+import Metrics
+import Prometheus
 import PQ
 import ServiceLifecycle
 import UnixSignals
 import TollgateCore
+import TollgateHTTP
 
 /// `tollgate worker`: drains the outbound email queue and sends it by SMTP.
 struct WorkerCommand: AsyncParsableCommand {
@@ -12,9 +16,10 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Send queued emails by SMTP.",
         discussion: """
-            Reads DATABASE_URL (as the tollgate_worker role), SMTP_URL, MAIL_FROM, and optionally \
+            Reads DATABASE_URL (as the worker role, tollgate_worker by default), SMTP_URL, MAIL_FROM, and optionally \
             WORKER_LISTEN_DATABASE_URL (a direct connection for LISTEN when DATABASE_URL goes through a pooler), \
-            WORKER_BATCH_SIZE, WORKER_LEASE, WORKER_POLL_INTERVAL, WORKER_MAX_ATTEMPTS, WORKER_RETRY_BASE, WORKER_RETRY_MAX.
+            WORKER_BATCH_SIZE, WORKER_LEASE, WORKER_POLL_INTERVAL, WORKER_MAX_ATTEMPTS, WORKER_RETRY_BASE, WORKER_RETRY_MAX, \
+            and WORKER_METRICS_PORT (serve /metrics, /health/live and /health/ready there, on HOST).
             """
     )
 
@@ -30,7 +35,7 @@ struct WorkerCommand: AsyncParsableCommand {
         do {
             if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
                 await pool.close()
-                throw fail("worker: \(problem); connect as tollgate_worker (see docs/operations.md)")
+                throw fail("worker: \(problem); connect as the worker role migrate creates (<prefix>_worker, tollgate_worker by default; see docs/operations.md)")
             }
         } catch let error as PQError {
             await pool.close()
@@ -42,6 +47,13 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             await pool.close()
             throw fail("configuration error: \(error)", code: 78)
+        }
+        if let port = configuration.workerMetricsPort {
+            MetricsSystem.bootstrap(PrometheusMetricsFactory())
+            // Application stops its HTTP server first, then the services in reverse order.
+            let app = try buildWorkerApplication(configuration: configuration, port: port, pool: pool, logger: logger, services: [worker])
+            try await app.runService()
+            return
         }
         // A ServiceGroup stops services in reverse order: the worker first (finishing the
         // message in hand and releasing the rest of its batch), then the pool it needed.
