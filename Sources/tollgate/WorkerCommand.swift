@@ -26,6 +26,8 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try loadConfiguration(requireSecret: false)
         let logger = Logger(label: "tollgate.worker")
+        // Before anything makes a metric: one made earlier would record into the no-op backend.
+        if configuration.workerMetricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory()) }
         let pool = PQPool(
             configuration: PQPoolConfiguration(
                 conninfo: configuration.databaseURL!, maxConnections: 2, applicationName: "tollgate-worker"
@@ -49,7 +51,6 @@ struct WorkerCommand: AsyncParsableCommand {
             throw fail("configuration error: \(error)", code: 78)
         }
         if let port = configuration.workerMetricsPort {
-            MetricsSystem.bootstrap(PrometheusMetricsFactory())
             // Application stops its HTTP server first, then the services in reverse order.
             let app = try buildWorkerApplication(configuration: configuration, port: port, pool: pool, logger: logger, services: [worker])
             try await app.runService()

@@ -130,6 +130,7 @@ import TollgateCore
             (["PORT": "eighty"], "PORT"), (["CODE_TTL": "-5"], "CODE_TTL"), (["TOLLGATE_SECRET": "short"], "TOLLGATE_SECRET"),
             (["TRUSTED_PROXIES": "10.0.0.0/99"], "TRUSTED_PROXIES"), (["LIMIT_LOGINS_PER_IP": "1.5"], "LIMIT_LOGINS_PER_IP"),
             (["SMTP_URL": "http://mail"], "SMTP_URL"), (["TLS_CERT_PATH": "/x.pem"], "TLS_"), (["LOG_LEVEL": "loud"], "LOG_LEVEL"),
+            (["DATABASE_ROLE_PREFIX": "Prod-1"], "DATABASE_ROLE_PREFIX"), (["WORKER_METRICS_PORT": "0"], "WORKER_METRICS_PORT"),
         ]
         for (change, variable) in cases {
             let run = try await Self.run(["serve"], environment: base.merging(change) { $1 })
@@ -191,20 +192,84 @@ import TollgateCore
         }
     }
 
-    /// A GET with curl, so the test does not depend on an HTTP client library.
-    static func status(of url: URL) async throws -> Int {
-        try await offCooperativePool { try statusNow(of: url) }
+    /// A worker running as a process of its own can be scraped and probed: its queue and
+    /// delivery metrics were recorded but, before WORKER_METRICS_PORT, served nowhere.
+    @Test func aWorkerOnItsOwnServesMetricsAndHealthChecks() async throws {
+        try await TestDatabase.with { database in
+            let owner = database.pool(role: nil, maxConnections: 1)
+            let provisioning = Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1))
+            let (companyID, _) = try await provisioning.createCompany(
+                name: "Acme", ownerEmail: "owner@acme.test", ownerPassword: "owner-password-1", ownerName: nil
+            )
+            try await owner.query(
+                """
+                INSERT INTO email_outbox (company_id, recipient, template, subject, body_text, body_html, message_id)
+                VALUES (\(companyID), 'owner@acme.test', 'two_factor_enabled', 'Two-factor authentication is on',
+                        'It is on.', '<p>It is on.</p>', \("<\(UUID().uuidString)@tollgate.test>"))
+                """
+            )
+            await owner.close()
+            let mail = NSTemporaryDirectory() + "tollgate-worker-mail-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: mail) }
+            let port = Int.random(in: 20_000...40_000)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = ["worker"]
+            process.environment = [
+                "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
+                "PATH": "/usr/bin:/bin",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { process.terminate() } }
+
+            // Wait (bounded) until the queued email shows as sent on the worker's own page.
+            let metrics = URL(string: "http://127.0.0.1:\(port)/metrics")!
+            var page = ""
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !page.contains("\ntollgate_emails_sent_total 1") && ContinuousClock.now < deadline {
+                page = (try? await Self.fetch(metrics))?.body ?? ""
+                if !page.contains("\ntollgate_emails_sent_total 1") { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(page.contains("\ntollgate_emails_sent_total 1"), "\(page)")
+            #expect(page.contains("tollgate_email_queue_depth") && page.contains("tollgate_db_pool_open"))
+            #expect(!page.contains("tollgate_challenges_open"), "the worker role may not count challenges")
+            let files = try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasSuffix(".eml") }
+            #expect(files.count == 1)
+            #expect(try await Self.status(of: URL(string: "http://127.0.0.1:\(port)/health/ready")!) == 200)
+            let unknown = try await Self.fetch(URL(string: "http://127.0.0.1:\(port)/v1/me")!)
+            #expect(unknown.status == 404 && unknown.body.contains(#""error""#), "\(unknown.body)")
+
+            kill(process.processIdentifier, SIGTERM)
+            let status = try await offCooperativePool { Self.waitForExit(process) }
+            #expect(status == 0, "the worker must exit cleanly on SIGTERM")
+        }
     }
 
-    static func statusNow(of url: URL) throws -> Int {
+    /// A GET with curl, so the test does not depend on an HTTP client library.
+    static func status(of url: URL) async throws -> Int {
+        try await fetch(url).status
+    }
+
+    static func fetch(_ url: URL) async throws -> (status: Int, body: String) {
+        try await offCooperativePool { try fetchNow(url) }
+    }
+
+    /// Status and body; curl writes the status after the body, on a line of its own.
+    static func fetchNow(_ url: URL) throws -> (status: Int, body: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", url.absoluteString]
+        process.arguments = ["-s", "-w", "\n%{http_code}", "--max-time", "2", url.absoluteString]
         let out = Pipe()
         process.standardOutput = out
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         _ = waitForExit(process)
-        return Int(String(decoding: data, as: UTF8.self)) ?? 0
+        var text = String(decoding: data, as: UTF8.self)
+        guard let newline = text.lastIndex(of: "\n") else { return (0, "") }
+        let status = Int(text[text.index(after: newline)...]) ?? 0
+        text.removeSubrange(newline...)
+        return (status, text)
     }
 }

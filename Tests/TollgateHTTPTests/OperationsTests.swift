@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Metrics
+import PQ
 import Prometheus
 import Testing
 
@@ -36,6 +37,53 @@ import Testing
             #expect(text.contains("tollgate_db_pool_open"))
             #expect(text.contains("hb_requests"))
             #expect(text.contains(#"tollgate_auth_outcomes_total{step="password",outcome="invalid_credentials"}"#) || text.contains(#"tollgate_auth_outcomes_total{outcome="invalid_credentials",step="password"}"#))
+        }
+    }
+
+    /// The value of one sample line of a Prometheus text page (nil when absent).
+    static func sample(_ line: String, in text: String) -> Double? {
+        for candidate in text.split(separator: "\n") where candidate.hasPrefix(line + " ") {
+            return Double(candidate.dropFirst(line.count + 1))
+        }
+        return nil
+    }
+
+    @Test func metricsCountTheChallengesOpenInEveryCompany() async throws {
+        #expect(Self.metricsReady)
+        try await TestApp.with { app, client in
+            let login = #"tollgate_challenges_open{purpose="login"}"#
+            let activation = #"tollgate_challenges_open{purpose="activation"}"#
+            let empty = String(decoding: try await client.get("/metrics").body, as: UTF8.self)
+            #expect(Self.sample(login, in: empty) == 0 && Self.sample(activation, in: empty) == 0, "\(empty)")
+
+            // Two companies with 2FA on, each with a dashboard login waiting for its code, and
+            // a third starting activation: the API role counts across companies.
+            let acme = try await app.seed()
+            let beta = try await app.seed(name: "Beta", domain: "beta.test")
+            let gamma = try await app.seed(name: "Gamma", domain: "gamma.test")
+            _ = try await app.enableTwoFactor(acme, client: client)
+            _ = try await app.enableTwoFactor(beta, client: client)
+            _ = try await client.login(acme.admin, client: "dashboard").challengeToken()
+            let betaChallenge = try await client.login(beta.admin, client: "dashboard").challengeToken()
+            let session = try await client.login(gamma.owner, client: "dashboard").sessionToken()
+            #expect(try await client.post("/v1/company/security/two-factor/activation", token: session).status == .accepted)
+            let open = String(decoding: try await client.get("/metrics").body, as: UTF8.self)
+            #expect(Self.sample(login, in: open) == 2, "\(open)")
+            #expect(Self.sample(activation, in: open) == 1)
+
+            // A used challenge is no longer open, nor one whose code expired.
+            let code = try await app.latestCode(for: beta.admin.email)
+            #expect(try await client.post("/v1/auth/login/verify", ["challenge_token": betaChallenge, "code": code]).status == .ok)
+            try await app.sql("UPDATE challenges SET code_expires_at = now() - interval '1 second' WHERE purpose = 'activation'")
+            let later = String(decoding: try await client.get("/metrics").body, as: UTF8.self)
+            #expect(Self.sample(login, in: later) == 1, "\(later)")
+            #expect(Self.sample(activation, in: later) == 0)
+
+            // When the count cannot be read the page still answers, saying so with NaN.
+            try await app.sql("REVOKE EXECUTE ON FUNCTION open_challenges() FROM tollgate_api")
+            let failed = try await client.get("/metrics")
+            #expect(failed.status == .ok)
+            #expect(Self.sample(login, in: String(decoding: failed.body, as: UTF8.self))?.isNaN == true)
         }
     }
 }
