@@ -11,6 +11,8 @@ import Glibc
 /// used from two threads at once.
 public final class PQConnection: @unchecked Sendable {
     let handle: OpaquePointer
+    /// What `cancelRunningStatement` needs, made with the connection while nothing runs on it.
+    private let cancelHandle: OpaquePointer?
     /// Statements that succeeded since the pool last lent this connection out; a failure
     /// with none before it cannot have changed anything and may be retried elsewhere.
     var statementsSucceeded = 0
@@ -41,10 +43,21 @@ public final class PQConnection: @unchecked Sendable {
 
     init(handle: OpaquePointer) {
         self.handle = handle
+        self.cancelHandle = PQgetCancel(handle)
     }
 
     deinit {
+        if let cancelHandle { PQfreeCancel(cancelHandle) }
         PQfinish(handle)
+    }
+
+    /// Asks the server to cancel what this connection is running, if anything; the statement
+    /// then fails with 57014. Callable from any thread while another uses the connection
+    /// (libpq's PQcancel is thread-safe); it blocks while it reaches the server.
+    public func cancelRunningStatement() {
+        guard let cancelHandle else { return }
+        var message = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancelHandle, &message, Int32(message.count))
     }
 
     /// True when libpq knows the connection is unusable.

@@ -1,4 +1,5 @@
 import DequeModule
+import Dispatch
 public import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -70,6 +71,8 @@ public final class PQPool: Service, Sendable {
         var open = 0
         var waiters: Deque<Waiter> = []
         var nextWaiterID = 0
+        /// Connections running a caller's work right now, cancelled if the pool closes meanwhile.
+        var working: [ObjectIdentifier: PQConnection] = [:]
         var closed = false
         var inUse: Int { open - idle.count }
     }
@@ -93,7 +96,9 @@ public final class PQPool: Service, Sendable {
         await close()
     }
 
-    /// Refuses new work, fails the waiters, closes idle connections and stops the threads.
+    /// Refuses new work, fails the waiters, closes idle connections and stops the threads once
+    /// the statements still running end. If the closing task is cancelled meanwhile (a
+    /// shutdown past its deadline), the server is asked to cancel those statements.
     public func close() async {
         let (waiters, idle) = state.withLockedValue { state -> (Deque<Waiter>, [PQConnection]) in
             state.closed = true
@@ -106,7 +111,20 @@ public final class PQPool: Service, Sendable {
         }
         for waiter in waiters { waiter.continuation.resume(throwing: PQError(kind: .poolClosed, message: "the pool is closed")) }
         _ = idle
-        try? await threadPool.shutdownGracefully()
+        await withTaskCancellationHandler {
+            try? await threadPool.shutdownGracefully()
+        } onCancel: {
+            self.cancelRunningStatements()
+        }
+    }
+
+    /// Asks the server to cancel every statement the pool's connections are running.
+    private func cancelRunningStatements() {
+        let working = state.withLockedValue { Array($0.working.values) }
+        guard !working.isEmpty else { return }
+        logger.warning("pq.pool.cancelling", metadata: ["statements": "\(working.count)"])
+        // Not on the pool's threads, which the statements occupy; PQcancel blocks briefly.
+        DispatchQueue.global().async { for connection in working { connection.cancelRunningStatement() } }
     }
 
     // MARK: Units of work
@@ -194,6 +212,8 @@ public final class PQPool: Service, Sendable {
         while true {
             let connection = try await acquire()
             do {
+                state.withLockedValue { $0.working[ObjectIdentifier(connection)] = connection }
+                defer { _ = state.withLockedValue { $0.working.removeValue(forKey: ObjectIdentifier(connection)) } }
                 let value = try await threadPool.runIfActive { try body(connection) }
                 release(connection)
                 return value

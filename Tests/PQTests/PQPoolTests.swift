@@ -171,6 +171,35 @@ import Testing
         }
     }
 
+    /// A shutdown that stops waiting (its task cancelled) must not hang on a statement stuck
+    /// behind a lock: the pool asks the server to cancel it.
+    @Test func aCancelledCloseCancelsTheStatementsStillRunning() async throws {
+        try await TestDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4747) }
+            gate.openAfter(seconds: 30)
+            let pool = database.pool(maxConnections: 1, acquireTimeout: .seconds(20))
+            let holder = try await Self.occupy(pool, until: gate, key: 4747)
+            // Wait until the holder's statement really waits for the lock, not merely about to.
+            let observer = database.pool(role: nil, maxConnections: 1)
+            _ = try await withTimeout(.seconds(10), "the statement to wait for the lock") {
+                while try await observer.query(
+                    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4747 AND NOT granted"
+                ).first?.decode("n", as: Int.self) != 1 {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                return true
+            }
+            await observer.close()
+            let closing = Task { await pool.close() }
+            closing.cancel()
+            let error = try await #require(throws: PQError.self) { try await holder.value }
+            #expect(error.sqlState == "57014", "\(error)")
+            await closing.value
+            #expect(gate.openedByValve == nil, "the lock was still held: the statement was cancelled, not released")
+            try await blocking { gate.open(byValve: false) }
+        }
+    }
+
     @Test func aTerminatedConnectionIsReplacedAndTheNextQuerySucceeds() async throws {
         try await TestDatabase.with { database in
             let pool = database.pool(maxConnections: 1)
