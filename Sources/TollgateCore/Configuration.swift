@@ -56,6 +56,8 @@ public struct TollgateConfiguration: Sendable {
     /// A direct (not pooled) connection for the worker's LISTEN; defaults to `databaseURL`.
     public var listenDatabaseURL: String?
     public var databasePoolSize: Int = 4
+    /// Seconds any one statement of `serve` or `worker` may run (`DATABASE_STATEMENT_TIMEOUT`).
+    public var statementTimeout: Int = 10
     /// The role names `migrate` grants to (`DATABASE_ROLE_PREFIX`); nil: as first migrated.
     public var databaseRoles: DatabaseRoles?
     public var host: String = "127.0.0.1"
@@ -77,6 +79,9 @@ public struct TollgateConfiguration: Sendable {
     public var maxConcurrentHashes: Int = 4
     /// Seconds a client has to send a complete request head (`HTTP_HEADER_TIMEOUT`).
     public var headerTimeout: Int = 10
+    /// Seconds `serve` and `worker` have, after SIGTERM, to finish what is in flight before it
+    /// is cancelled (`SHUTDOWN_TIMEOUT`).
+    public var shutdownTimeout: Int = 25
     /// Folder for `.eml` files in development mode.
     public var mailDirectory: String?
     /// How the email worker drains the queue.
@@ -102,6 +107,7 @@ public struct TollgateConfiguration: Sendable {
         }
         config.listenDatabaseURL = reader.string("WORKER_LISTEN_DATABASE_URL")
         config.databaseRoles = try reader.string("DATABASE_ROLE_PREFIX").map { try DatabaseRoles(prefix: $0) }
+        config.statementTimeout = try reader.integer("DATABASE_STATEMENT_TIMEOUT", default: 10, range: 1...3600)
         config.databasePoolSize = try reader.integer("DATABASE_POOL_SIZE", default: 4, range: 1...100)
         config.host = reader.string("HOST") ?? config.host
         config.port = try reader.integer("PORT", default: 8080, range: 0...65535)
@@ -160,6 +166,7 @@ public struct TollgateConfiguration: Sendable {
         config.maxConcurrentHashes = try reader.integer("PASSWORD_HASH_CONCURRENCY", default: 4, range: 1...64)
         config.mailDirectory = reader.string("MAIL_DIRECTORY")
         config.headerTimeout = try reader.integer("HTTP_HEADER_TIMEOUT", default: 10, range: 1...300)
+        config.shutdownTimeout = try reader.integer("SHUTDOWN_TIMEOUT", default: 25, range: 1...3600)
         config.worker = try WorkerSettings(reader: reader)
         if reader.string("WORKER_METRICS_PORT") != nil {
             config.workerMetricsPort = try reader.integer("WORKER_METRICS_PORT", default: 0, range: 1...65535)

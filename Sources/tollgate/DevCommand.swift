@@ -61,7 +61,8 @@ struct DevCommand: AsyncParsableCommand {
 
         let pool = PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!, overrides: apiOverrides, maxConnections: configuration.databasePoolSize
+                conninfo: configuration.databaseURL!, overrides: apiOverrides, maxConnections: configuration.databasePoolSize,
+                statementTimeoutMilliseconds: configuration.statementTimeout * 1000
             ),
             logger: logger
         )
@@ -70,14 +71,14 @@ struct DevCommand: AsyncParsableCommand {
         let workerPool = PQPool(
             configuration: PQPoolConfiguration(
                 conninfo: configuration.databaseURL!, overrides: apiOverrides.isEmpty ? [] : [("user", "tollgate_worker")],
-                maxConnections: 2, applicationName: "tollgate-worker"
+                maxConnections: 2, statementTimeoutMilliseconds: configuration.statementTimeout * 1000, applicationName: "tollgate-worker"
             ),
             logger: logger
         )
         let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger)
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker])
         logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
-        try await app.runService()
+        try await runUntilSignalled([app], configuration: configuration, logger: logger)
     }
 
     /// A random HMAC secret kept in the state folder, so codes survive a restart.

@@ -21,7 +21,10 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory())
         let logger = Logger(label: "tollgate.serve")
         let pool = PQPool(
-            configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: configuration.databasePoolSize),
+            configuration: PQPoolConfiguration(
+                conninfo: configuration.databaseURL!, maxConnections: configuration.databasePoolSize,
+                statementTimeoutMilliseconds: configuration.statementTimeout * 1000
+            ),
             logger: logger
         )
         do {
@@ -34,6 +37,6 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail("serve: cannot reach the database: \(error)")
         }
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
-        try await app.runService()
+        try await runUntilSignalled([app], configuration: configuration, logger: logger)
     }
 }

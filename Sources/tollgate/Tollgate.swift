@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
+import UnixSignals
 import TollgateCore
 
 /// `tollgate`: one executable, a subcommand per process of SPEC §6.
@@ -40,4 +42,18 @@ func bootstrapLogging(level: Logger.Level) {
 func fail(_ message: String, code: Int32 = 1) -> ExitCode {
     FileHandle.standardError.write(Data("tollgate: \(message)\n".utf8))
     return ExitCode(code)
+}
+
+/// Runs `services` until SIGTERM or SIGINT, then stops them in reverse order: an HTTP server
+/// stops accepting and finishes the requests in flight, the worker the message in hand, then
+/// the pool closes. What is still running after `SHUTDOWN_TIMEOUT` seconds is cancelled.
+func runUntilSignalled(_ services: [any Service], configuration: TollgateConfiguration, logger: Logger) async throws {
+    var group = ServiceGroupConfiguration(
+        services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    )
+    group.maximumGracefulShutdownDuration = .seconds(configuration.shutdownTimeout)
+    group.maximumCancellationDuration = .seconds(5)
+    try await ServiceGroup(configuration: group).run()
 }

@@ -30,7 +30,8 @@ struct WorkerCommand: AsyncParsableCommand {
         if configuration.workerMetricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory()) }
         let pool = PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!, maxConnections: 2, applicationName: "tollgate-worker"
+                conninfo: configuration.databaseURL!, maxConnections: 2, statementTimeoutMilliseconds: configuration.statementTimeout * 1000,
+                applicationName: "tollgate-worker"
             ),
             logger: logger
         )
@@ -53,18 +54,11 @@ struct WorkerCommand: AsyncParsableCommand {
         if let port = configuration.workerMetricsPort {
             // Application stops its HTTP server first, then the services in reverse order.
             let app = try buildWorkerApplication(configuration: configuration, port: port, pool: pool, logger: logger, services: [worker])
-            try await app.runService()
+            try await runUntilSignalled([app], configuration: configuration, logger: logger)
             return
         }
-        // A ServiceGroup stops services in reverse order: the worker first (finishing the
-        // message in hand and releasing the rest of its batch), then the pool it needed.
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: pool), .init(service: worker)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
-        )
-        try await group.run()
+        // The worker stops first (finishing the message in hand and releasing the rest of its
+        // batch), then the pool it needed.
+        try await runUntilSignalled([pool, worker], configuration: configuration, logger: logger)
     }
 }

@@ -131,6 +131,7 @@ import TollgateCore
             (["TRUSTED_PROXIES": "10.0.0.0/99"], "TRUSTED_PROXIES"), (["LIMIT_LOGINS_PER_IP": "1.5"], "LIMIT_LOGINS_PER_IP"),
             (["SMTP_URL": "http://mail"], "SMTP_URL"), (["TLS_CERT_PATH": "/x.pem"], "TLS_"), (["LOG_LEVEL": "loud"], "LOG_LEVEL"),
             (["DATABASE_ROLE_PREFIX": "Prod-1"], "DATABASE_ROLE_PREFIX"), (["WORKER_METRICS_PORT": "0"], "WORKER_METRICS_PORT"),
+            (["SHUTDOWN_TIMEOUT": "0"], "SHUTDOWN_TIMEOUT"), (["DATABASE_STATEMENT_TIMEOUT": "ten"], "DATABASE_STATEMENT_TIMEOUT"),
         ]
         for (change, variable) in cases {
             let run = try await Self.run(["serve"], environment: base.merging(change) { $1 })
@@ -190,6 +191,106 @@ import TollgateCore
             let status = try await offCooperativePool { Self.waitForExit(process) }
             #expect(status == 0, "serve must exit cleanly on SIGTERM")
         }
+    }
+
+    /// SIGTERM: the server stops accepting connections at once, still answers the request in
+    /// flight (here held up by a lock), then exits cleanly.
+    @Test func serveFinishesTheRequestInFlightOnSIGTERMButTakesNoNewOnes() async throws {
+        try await Self.withServeAndALoginInFlight(shutdownTimeout: 60) { process, base, login, releaseLock in
+            kill(process.processIdentifier, SIGTERM)
+            // No new connections: the listening socket closes while the login still waits.
+            #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/live")!)) == 0 })
+            #expect(process.isRunning, "serve must wait for the request in flight")
+            try await releaseLock()
+            let answer = try await login.value
+            #expect(answer.status == 200, "the request in flight gets its answer: \(answer.body)")
+            #expect(answer.body.contains(#""token""#))
+            let status = try await offCooperativePool { Self.waitForExit(process) }
+            #expect(status == 0, "serve must exit cleanly on SIGTERM")
+        }
+    }
+
+    /// The wait for requests in flight is bounded: past SHUTDOWN_TIMEOUT the server cuts the
+    /// connection, cancels the statement still waiting for the lock and exits, while the lock
+    /// is still held (the statement timeout is far away).
+    @Test func serveCutsOffARequestStillRunningAfterTheShutdownTimeout() async throws {
+        try await Self.withServeAndALoginInFlight(shutdownTimeout: 1) { process, _, login, releaseLock in
+            kill(process.processIdentifier, SIGTERM)
+            // A valve, not a clock: a serve that never stops is killed, and the test fails.
+            let pid = process.processIdentifier
+            let valve = Task {
+                try await Task.sleep(for: .seconds(60))
+                kill(pid, SIGKILL)
+            }
+            let status = try await offCooperativePool { Self.waitForExit(process) }
+            valve.cancel()
+            // 0: shut down in order, not killed by the valve nor crashed by the service group's
+            // last resort (a fatal error when cancellation does not end the services).
+            #expect(status == 0, "serve must exit cleanly by itself while the request is stuck")
+            let answer = try await login.value
+            #expect(answer.status == 0, "cut off, not answered: \(answer.status) \(answer.body)")
+            try await releaseLock()
+        }
+    }
+
+    /// Runs `serve` on a database with one company, starts a phone-app login of its owner and
+    /// holds it up on a lock of the sessions table until `releaseLock` is called.
+    static func withServeAndALoginInFlight(
+        shutdownTimeout: Int,
+        _ body: (Process, String, Task<(status: Int, body: String), any Error>, () async throws -> Void) async throws -> Void
+    ) async throws {
+        try await TestDatabase.with { database in
+            let owner = database.pool(role: nil, maxConnections: 1)
+            _ = try await Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1)).createCompany(
+                name: "Acme", ownerEmail: "owner@acme.test", ownerPassword: "owner-password-1", ownerName: nil
+            )
+            let port = Int.random(in: 20_000...40_000)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = ["serve"]
+            process.environment = [
+                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                "PORT": "\(port)", "SHUTDOWN_TIMEOUT": "\(shutdownTimeout)", "DATABASE_STATEMENT_TIMEOUT": "300", "PATH": "/usr/bin:/bin",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let base = "http://127.0.0.1:\(port)"
+            #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/ready")!)) == 200 })
+
+            let blocker = try await offCooperativePool { () -> PQConnection in
+                let connection = try PQConnection.connect(database.conninfo())
+                try connection.execute(unsafeSQL: "BEGIN; LOCK TABLE sessions IN SHARE MODE")
+                return connection
+            }
+            let login = Task {
+                try await Self.fetch(
+                    URL(string: base + "/v1/auth/login")!,
+                    curlArguments: ["--max-time", "60", "-H", "Content-Type: application/json",
+                                    "-d", #"{"email":"owner@acme.test","password":"owner-password-1","client":"phone_app"}"#]
+                )
+            }
+            let waitingOnLock: PQQuery = """
+                SELECT count(*) AS n FROM pg_stat_activity
+                WHERE datname = current_database() AND usename = 'tollgate_api' AND wait_event_type = 'Lock'
+                """
+            #expect(try await Self.waitUntil { try await owner.query(waitingOnLock).first?.decode("n", as: Int.self) == 1 })
+            await owner.close()
+            try await body(process, base, login) {
+                _ = try await offCooperativePool { try blocker.execute(unsafeSQL: "COMMIT") }
+            }
+        }
+    }
+
+    /// Polls `condition` every 100 ms for up to 30 s; true when it held.
+    static func waitUntil(_ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
     }
 
     /// A worker running as a process of its own can be scraped and probed: its queue and
@@ -252,15 +353,15 @@ import TollgateCore
         try await fetch(url).status
     }
 
-    static func fetch(_ url: URL) async throws -> (status: Int, body: String) {
-        try await offCooperativePool { try fetchNow(url) }
+    static func fetch(_ url: URL, curlArguments: [String] = ["--max-time", "2"]) async throws -> (status: Int, body: String) {
+        try await offCooperativePool { try fetchNow(url, curlArguments: curlArguments) }
     }
 
     /// Status and body; curl writes the status after the body, on a line of its own.
-    static func fetchNow(_ url: URL) throws -> (status: Int, body: String) {
+    static func fetchNow(_ url: URL, curlArguments: [String] = ["--max-time", "2"]) throws -> (status: Int, body: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-w", "\n%{http_code}", "--max-time", "2", url.absoluteString]
+        process.arguments = ["-s", "-w", "\n%{http_code}"] + curlArguments + [url.absoluteString]
         let out = Pipe()
         process.standardOutput = out
         try process.run()
