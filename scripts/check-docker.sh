@@ -49,6 +49,21 @@ if env -i PATH="$PATH" "$compose" --project-directory docker -f docker/compose.y
 fi
 echo "ok -- compose refuses to run without secrets"
 
+echo "== Dockerfile builds as the README says"
+# Every command of the README's "Building for production" appears in the Dockerfile as written.
+"$python" - <<'PY'
+import re, sys
+readme = open("README.md", encoding="utf-8").read()
+section = readme.split("## Building for production", 1)[1]
+block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+commands = [re.sub(r"\s+", " ", line).strip() for line in block.splitlines() if line.strip()]
+dockerfile = re.sub(r"\s+", " ", open("docker/Dockerfile", encoding="utf-8").read().replace("\\\n", " "))
+missing = [command for command in commands if command not in dockerfile]
+if len(commands) < 3 or missing:
+    sys.exit("check-docker: the Dockerfile does not run the README's build steps: %s" % (missing or "no steps found"))
+print("ok -- the Dockerfile runs the README's %d build steps" % len(commands))
+PY
+
 echo "== Dockerfile lint"
 "$hadolint" --ignore DL3008 --failure-threshold info docker/Dockerfile
 echo "ok -- hadolint"
