@@ -167,26 +167,14 @@ import TollgateCore
     @Test func serveAnswersAndStopsOnSIGTERM() async throws {
         try await TestDatabase.with { database in
             let port = Int.random(in: 20_000...40_000)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = ["serve"]
-            process.environment = [
+            let process = try Self.launch(["serve"], environment: [
                 "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
-                "PORT": "\(port)", "PATH": "/usr/bin:/bin",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+                "PORT": "\(port)",
+            ])
             defer { if process.isRunning { process.terminate() } }
             // Wait until it answers (bounded), then ask it a real question.
             let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
-            var ready = false
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !ready && ContinuousClock.now < deadline {
-                ready = (try? await Self.status(of: url)) == 200
-                if !ready { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            #expect(ready)
+            #expect(try await Self.waitUntil { (try? await Self.status(of: url)) == 200 })
             kill(process.processIdentifier, SIGTERM)
             let status = try await offCooperativePool { Self.waitForExit(process) }
             #expect(status == 0, "serve must exit cleanly on SIGTERM")
@@ -245,16 +233,10 @@ import TollgateCore
                 name: "Acme", ownerEmail: "owner@acme.test", ownerPassword: "owner-password-1", ownerName: nil
             )
             let port = Int.random(in: 20_000...40_000)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = ["serve"]
-            process.environment = [
+            let process = try Self.launch(["serve"], environment: [
                 "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
-                "PORT": "\(port)", "SHUTDOWN_TIMEOUT": "\(shutdownTimeout)", "DATABASE_STATEMENT_TIMEOUT": "300", "PATH": "/usr/bin:/bin",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+                "PORT": "\(port)", "SHUTDOWN_TIMEOUT": "\(shutdownTimeout)", "DATABASE_STATEMENT_TIMEOUT": "300",
+            ])
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
             let base = "http://127.0.0.1:\(port)"
             #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/ready")!)) == 200 })
@@ -281,6 +263,18 @@ import TollgateCore
                 _ = try await offCooperativePool { try blocker.execute(unsafeSQL: "COMMIT") }
             }
         }
+    }
+
+    /// Starts the binary in the background (output discarded; PATH added), for a test to talk to.
+    static func launch(_ arguments: [String], environment: [String: String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
     }
 
     /// Polls `condition` every 100 ms for up to 30 s; true when it held.
@@ -313,27 +307,19 @@ import TollgateCore
             let mail = NSTemporaryDirectory() + "tollgate-worker-mail-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: mail) }
             let port = Int.random(in: 20_000...40_000)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = ["worker"]
-            process.environment = [
+            let process = try Self.launch(["worker"], environment: [
                 "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
-                "PATH": "/usr/bin:/bin",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            ])
             defer { if process.isRunning { process.terminate() } }
 
             // Wait (bounded) until the queued email shows as sent on the worker's own page.
             let metrics = URL(string: "http://127.0.0.1:\(port)/metrics")!
             var page = ""
-            let deadline = ContinuousClock.now + .seconds(30)
-            while !page.contains("\ntollgate_emails_sent_total 1") && ContinuousClock.now < deadline {
+            let sent = try await Self.waitUntil {
                 page = (try? await Self.fetch(metrics))?.body ?? ""
-                if !page.contains("\ntollgate_emails_sent_total 1") { try await Task.sleep(for: .milliseconds(100)) }
+                return page.contains("\ntollgate_emails_sent_total 1")
             }
-            #expect(page.contains("\ntollgate_emails_sent_total 1"), "\(page)")
+            #expect(sent, "\(page)")
             #expect(page.contains("tollgate_email_queue_depth") && page.contains("tollgate_db_pool_open"))
             #expect(!page.contains("tollgate_challenges_open"), "the worker role may not count challenges")
             let files = try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasSuffix(".eml") }
