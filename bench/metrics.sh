@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The cost of a Prometheus scrape: GET /metrics, which counts the open challenges of every
+# company at each scrape (open_challenges()), against GET /health/live, in one run of one
+# server, with many ended challenges in the table (ENDED, default 200000) and some open
+# ones (OPEN, default 1000).
+#
+#   bench/metrics.sh              # 10 s per case; DURATION, CONNECTIONS, PORT, ENDED, OPEN
+#
+# Scrapers ask every 15 s or so; the number that matters is that a scrape stays cheap as
+# the table grows, which is what the partial index challenges_awaiting_code is for. The
+# plan of the counting query is printed too.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+duration="${DURATION:-10s}"
+connections="${CONNECTIONS:-4}"
+port="${PORT:-18082}"
+ended="${ENDED:-200000}"
+open="${OPEN:-1000}"
+
+start_tollgate "$port"
+cd "$bench_root"
+
+fill() {
+    psql_superuser "INSERT INTO challenges (company_id, user_id, purpose, code_hash, code_expires_at, max_attempts, max_resends, state)
+                    SELECT u.company_id, u.id, 'login', sha256(g::text::bytea), $2, 5, 3, '$3'
+                    FROM users u, generate_series(1, $1) g WHERE u.email = 'owner@demo.example'" >/dev/null
+}
+fill "$ended" "now() - interval '1 day'" used
+fill "$open" "now() + interval '1 day'" pending
+psql_superuser "ANALYZE challenges" >/dev/null
+scraped="$(curl -fsS "$BENCH_URL/metrics" | grep '^tollgate_challenges_open{purpose="login"}')"
+echo "bench: $scraped (expected $open)" >&2
+
+echo "bench: the counting query's plan:" >&2
+psql_superuser "EXPLAIN (ANALYZE, COSTS OFF) SELECT c.purpose, count(*) FROM public.challenges c
+                WHERE c.state = 'pending' AND c.code_expires_at > now() GROUP BY c.purpose" >&2
+
+results="$BENCH_STATE/results.txt"
+: >"$results"
+run_wrk health_live -t2 -c"$connections" -d"$duration" -s bench/get.lua "$BENCH_URL/health/live" | tee -a "$results"
+run_wrk metrics -t2 -c"$connections" -d"$duration" -s bench/get.lua "$BENCH_URL/metrics" | tee -a "$results"
+
+value() { grep "name=$1 " "$results" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
+echo
+awk -v m="$(value metrics rps)" -v h="$(value health_live rps)" \
+    -v m50="$(value metrics p50_ms)" -v h50="$(value health_live p50_ms)" 'BEGIN {
+        printf "ratios (one run, one server): metrics / health: throughput %.3f, p50 %.1fx\n", m / h, m50 / h50
+    }'
