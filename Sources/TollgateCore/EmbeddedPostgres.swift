@@ -136,7 +136,8 @@ public struct EmbeddedPostgres: Sendable {
         let arguments = words.map { strdup($0) } + [nil]
         defer { arguments.forEach { free($0) } }
         var child: pid_t = 0
-        guard posix_spawn(&child, "/usr/bin/setsid", &actions, nil, arguments, environ) == 0 else {
+        let spawned = Self.withDefaultSignals { posix_spawn(&child, "/usr/bin/setsid", &actions, &$0, arguments, environ) }
+        guard spawned == 0 else {
             throw EmbeddedPostgresError(message: "cannot start the cluster watchdog")
         }
     }
@@ -181,7 +182,7 @@ public struct EmbeddedPostgres: Sendable {
         let cArguments = arguments.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, cArguments, environ)
+        let spawned = withDefaultSignals { posix_spawn(&pid, arguments[0], &actions, &$0, cArguments, environ) }
         guard spawned == 0 else {
             throw EmbeddedPostgresError(message: "cannot start \(arguments[0]) (error \(spawned))")
         }
@@ -191,6 +192,25 @@ public struct EmbeddedPostgres: Sendable {
         }
         // WIFEXITED / WEXITSTATUS, which Swift does not import as macros.
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// Spawn attributes for an empty signal mask and default handling of the usual signals.
+    /// Without them a child inherits the spawning thread's mask, and Swift's threads block
+    /// SIGTERM and SIGINT: pgbouncer, started as a daemon, then ignored `kill` for ever and
+    /// outlived every test run.
+    static func withDefaultSignals<T>(_ body: (inout posix_spawnattr_t) -> T) -> T {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        var usual = sigset_t()
+        sigemptyset(&usual)
+        for signal in [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1, SIGUSR2, SIGCHLD] { sigaddset(&usual, signal) }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &usual)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        return body(&attributes)
     }
 
     /// The folder of `initdb`/`pg_ctl`: PATH first, then Debian's versioned folders.
