@@ -97,3 +97,17 @@ run_wrk() {
     shift
     BENCH_DIR="$bench_root/bench" BENCH_NAME="$name" wrk --latency "$@" | tee -a "$BENCH_STATE/wrk.log" | grep '^BENCH '
 }
+
+# bench_value RESULTS NAME FIELD: one field (rps, p50_ms, statuses, ...) of a BENCH line.
+bench_value() {
+    grep "name=$2 " "$1" | tr ' ' '\n' | grep "^$3=" | cut -d= -f2
+}
+
+# print_ratio RESULTS A B: case A against case B of the same run (throughput and p50).
+print_ratio() {
+    echo
+    awk -v a="$2" -v b="$3" -v ar="$(bench_value "$1" "$2" rps)" -v br="$(bench_value "$1" "$3" rps)" \
+        -v a50="$(bench_value "$1" "$2" p50_ms)" -v b50="$(bench_value "$1" "$3" p50_ms)" 'BEGIN {
+            printf "ratios (one run, one server): %s / %s: throughput %.3f, p50 %.1fx\n", a, b, ar / br, a50 / b50
+        }'
+}

@@ -27,7 +27,7 @@ BENCH_EMAIL=owner@demo.example BENCH_PASSWORD=wrong-password \
 BENCH_EMAIL=nobody@demo.example BENCH_PASSWORD=wrong-password \
     run_wrk unknown_email -t2 -c"$connections" -d"$duration" -s bench/login.lua "$BENCH_URL" | tee -a "$results"
 
-value() { grep "name=$1 " "$results" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
+value() { bench_value "$results" "$1" "$2"; }
 echo
 echo "ratios (one run, one server):"
 awk -v wm="$(value wrong_password mean_ms)" -v um="$(value unknown_email mean_ms)" \

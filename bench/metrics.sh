@@ -41,9 +41,4 @@ results="$BENCH_STATE/results.txt"
 run_wrk health_live -t2 -c"$connections" -d"$duration" -s bench/get.lua "$BENCH_URL/health/live" | tee -a "$results"
 run_wrk metrics -t2 -c"$connections" -d"$duration" -s bench/get.lua "$BENCH_URL/metrics" | tee -a "$results"
 
-value() { grep "name=$1 " "$results" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
-echo
-awk -v m="$(value metrics rps)" -v h="$(value health_live rps)" \
-    -v m50="$(value metrics p50_ms)" -v h50="$(value health_live p50_ms)" 'BEGIN {
-        printf "ratios (one run, one server): metrics / health: throughput %.3f, p50 %.1fx\n", m / h, m50 / h50
-    }'
+print_ratio "$results" metrics health_live

@@ -31,9 +31,4 @@ run_wrk health_live -t2 -c"$connections" -d"$duration" -s bench/get.lua "$BENCH_
 BENCH_CHALLENGE_TOKEN="$token" BENCH_CODE=000000 \
     run_wrk verify_wrong_code -t2 -c"$connections" -d"$duration" -s bench/verify.lua "$BENCH_URL" | tee -a "$results"
 
-value() { grep "name=$1 " "$results" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
-echo
-awk -v v="$(value verify_wrong_code rps)" -v h="$(value health_live rps)" \
-    -v v50="$(value verify_wrong_code p50_ms)" -v h50="$(value health_live p50_ms)" 'BEGIN {
-        printf "ratios (one run, one server): verify / health: throughput %.3f, p50 %.1fx\n", v / h, v50 / h50
-    }'
+print_ratio "$results" verify_wrong_code health_live
