@@ -27,15 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
-        do {
-            if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
-                await pool.close()
-                throw fail("serve: \(problem); connect as the API role migrate creates (<prefix>_api, tollgate_api by default; see docs/operations.md)")
-            }
-        } catch let error as PQError {
-            await pool.close()
-            throw fail("serve: cannot reach the database: \(error)")
-        }
+        try await requireUnprivilegedRole(pool: pool, command: "serve", role: "api")
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
         try await runUntilSignalled([app], configuration: configuration, logger: logger)
     }

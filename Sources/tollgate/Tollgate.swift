@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PQ
 import ServiceLifecycle
 import UnixSignals
 import TollgateCore
@@ -56,4 +57,18 @@ func runUntilSignalled(_ services: [any Service], configuration: TollgateConfigu
     group.maximumGracefulShutdownDuration = .seconds(configuration.shutdownTimeout)
     group.maximumCancellationDuration = .seconds(5)
     try await ServiceGroup(configuration: group).run()
+}
+
+/// Refuses to run `command` as a role that row-level security does not bind (SPEC §9), or
+/// when the database cannot be reached; closes the pool before failing.
+func requireUnprivilegedRole(pool: PQPool, command: String, role: String) async throws {
+    do {
+        if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
+            await pool.close()
+            throw fail("\(command): \(problem); connect as the \(role) role migrate creates (<prefix>_\(role), tollgate_\(role) by default; see docs/operations.md)")
+        }
+    } catch let error as PQError {
+        await pool.close()
+        throw fail("\(command): cannot reach the database: \(error)")
+    }
 }

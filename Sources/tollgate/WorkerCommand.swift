@@ -35,15 +35,7 @@ struct WorkerCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
-        do {
-            if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
-                await pool.close()
-                throw fail("worker: \(problem); connect as the worker role migrate creates (<prefix>_worker, tollgate_worker by default; see docs/operations.md)")
-            }
-        } catch let error as PQError {
-            await pool.close()
-            throw fail("worker: cannot reach the database: \(error)")
-        }
+        try await requireUnprivilegedRole(pool: pool, command: "worker", role: "worker")
         let worker: OutboxWorker
         do {
             worker = try makeOutboxWorker(configuration: configuration, pool: pool, logger: logger)

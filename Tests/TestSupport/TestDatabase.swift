@@ -102,13 +102,14 @@ public struct TestDatabase: Sendable {
         return text
     }
 
-    /// Runs `body` with a database of its own, dropped afterwards.
-    public static func with<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
+    /// Runs `body` with a database of its own, dropped afterwards: a clone of the migrated
+    /// template, or with `migrated: false` an empty one (for tests of the migrations).
+    public static func with<T>(migrated: Bool = true, _ body: (TestDatabase) async throws -> T) async throws -> T {
         let server = try await TestPostgres.server()
-        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let name = (migrated ? "t_" : "e_") + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let admin = try await offCooperativePool {
             let admin = try PQConnection.connect(server.conninfo)
-            try admin.execute(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(server.template)")
+            try admin.execute(unsafeSQL: "CREATE DATABASE \(name)" + (migrated ? " TEMPLATE \(server.template)" : ""))
             return admin
         }
         let drop: @Sendable () async -> Void = {

@@ -9,26 +9,7 @@ import Testing
 @Suite struct MigratorTests {
     /// An empty database of its own on the test server (not cloned from the migrated template).
     static func withEmptyDatabase<T>(_ body: (_ server: TestPostgres.Server, _ name: String) async throws -> T) async throws -> T {
-        let server = try await TestPostgres.server()
-        let name = "m_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await onThread {
-            let admin = try PQConnection.connect(server.conninfo)
-            try admin.execute(unsafeSQL: "CREATE DATABASE \(name)")
-        }
-        let drop: @Sendable () async -> Void = {
-            _ = try? await onThread {
-                let admin = try PQConnection.connect(server.conninfo)
-                try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-            }
-        }
-        do {
-            let value = try await body(server, name)
-            await drop()
-            return value
-        } catch {
-            await drop()
-            throw error
-        }
+        try await TestDatabase.with(migrated: false) { try await body($0.server, $0.name) }
     }
 
     /// Blocking libpq work, kept off Swift's cooperative threads.

@@ -62,12 +62,7 @@ import TollgateCore
 
     /// An empty database (not migrated) on the test server.
     static func withEmptyDatabase(_ body: (String) async throws -> Void) async throws {
-        let server = try await TestPostgres.server()
-        let name = "e_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let admin = try PQConnection.connect(server.conninfo)
-        try admin.execute(unsafeSQL: "CREATE DATABASE \(name)")
-        defer { _ = try? admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
-        try await body(server.conninfo + " dbname=\(name)")
+        try await TestDatabase.with(migrated: false) { try await body($0.conninfo()) }
     }
 
     @Test func fourMigrateProcessesStartedTogetherApplyEachFileOnce() async throws {
