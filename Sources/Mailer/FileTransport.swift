@@ -2,15 +2,17 @@ public import Foundation
 public import Logging
 import TollgateCore
 
-/// Development delivery (`tollgate dev`): each email becomes `<message-id>.eml` in a folder,
-/// and the code of a code email is logged at notice level so a developer can sign in without
-/// opening the file. Never used with an SMTP URL configured.
+/// Development delivery (`MAIL_DIRECTORY`): each email becomes `<message-id>.eml` in a folder.
+/// In `tollgate dev` (`logCodes`) the code of a code email is also logged at notice level, so a
+/// developer can sign in without opening the file; nowhere else. Never used with an SMTP URL.
 public final class FileTransport: MailTransport {
     public let directory: URL
+    let logCodes: Bool
     let logger: Logger
 
-    public init(directory: String, logger: Logger) throws {
+    public init(directory: String, logCodes: Bool = false, logger: Logger) throws {
         self.directory = URL(fileURLWithPath: directory, isDirectory: true)
+        self.logCodes = logCodes
         self.logger = logger
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
     }
@@ -25,7 +27,7 @@ public final class FileTransport: MailTransport {
             throw MailDeliveryError(kind: .transient, reason: "could not write \(file.lastPathComponent): \(error.localizedDescription)")
         }
         var metadata: Logger.Metadata = ["email.message_id": "\(email.messageID)", "email.file": "\(file.path)"]
-        if email.template.carriesCode, let code = Self.code(in: email.text) {
+        if logCodes, email.template.carriesCode, let code = Self.code(in: email.text) {
             metadata["dev.code"] = "\(code)"
         }
         logger.notice("dev.email_written", metadata: metadata)

@@ -29,13 +29,10 @@ public struct Mailbox: Sendable, Equatable {
         self.displayName = nil
     }
 
-    /// One `@`, no spaces, controls or angle brackets: safe on an SMTP command line and in a header.
+    /// An address the accounts would accept (ASCII, one `@`, no spaces, controls or brackets),
+    /// written without surrounding spaces: safe on an SMTP command line and in a header.
     static func isPlausibleAddress(_ text: String) -> Bool {
-        let scalars = text.unicodeScalars
-        guard text.utf8.count <= 254, scalars.filter({ $0 == "@" }).count == 1, !text.hasPrefix("@"), !text.hasSuffix("@") else {
-            return false
-        }
-        return scalars.allSatisfy { $0.value > 0x20 && $0.value != 0x7F && $0 != "<" && $0 != ">" && $0 != "," }
+        EmailAddress(text) != nil && !text.unicodeScalars.contains { $0.value <= 0x20 }
     }
 
     /// The header form, with a non-ASCII display name encoded per RFC 2047.
@@ -132,9 +129,7 @@ public enum MIMEMessage {
     }
 
     /// Control characters (line breaks included) become spaces: a value never adds a header.
-    static func oneLine(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
-    }
+    static func oneLine(_ text: String) -> String { EmailTemplates.oneLine(text) }
 
     private static func normalizedNewlines(_ text: String) -> String {
         text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")

@@ -155,6 +155,13 @@ public final class OutboxWorker: Service {
             await record(email, .expired(reason: "the code expired before the email could be sent"), startedAt: nil, metadata: metadata)
             return
         }
+        // Claims abandoned by stopped workers count as attempts: an email that kills every
+        // worker that sends it must not be sent for ever.
+        if email.previousAttempts >= settings.maxAttempts {
+            let reason = "gave up after \(email.previousAttempts) attempts, the last abandoned by a stopped worker"
+            await record(email, .failed(smtpStatus: nil, reason: reason), startedAt: nil, metadata: metadata)
+            return
+        }
         guard let recipient = Mailbox(address: email.recipient) else {
             await record(email, .failed(smtpStatus: nil, reason: "the recipient address is not valid"), startedAt: nil, metadata: metadata)
             return
@@ -299,14 +306,12 @@ final class Doorbell: Sendable {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
 
 /// Builds the worker `tollgate worker` and `tollgate dev` run: SMTP when `smtpURL` is set,
-/// otherwise `.eml` files in `mailDirectory`.
+/// otherwise `.eml` files in `mailDirectory`. Only `dev` passes `logCodes`: a worker that
+/// writes files in any other setting must not put codes in its log.
 public func makeOutboxWorker(
-    configuration: TollgateConfiguration, pool: PQPool, logger: Logger, transport: (any MailTransport)? = nil
+    configuration: TollgateConfiguration, pool: PQPool, logger: Logger, transport: (any MailTransport)? = nil, logCodes: Bool = false
 ) throws -> OutboxWorker {
     guard let mailFrom = Mailbox(configuration.mailFrom) else {
         throw ConfigurationError(variable: "MAIL_FROM", problem: "must be an address or Name <address>")
@@ -316,12 +321,16 @@ public func makeOutboxWorker(
         chosen = transport
     } else if let url = configuration.smtpURL {
         let settings = try SMTPSettings(url: url)
-        guard configuration.worker.leaseSeconds > settings.timeoutSeconds else {
-            throw ConfigurationError(variable: "WORKER_LEASE", problem: "must be longer than the SMTP timeout (\(settings.timeoutSeconds) s)")
+        // The lease is renewed once a third of it has passed, between sends: a send that starts
+        // just before that must still end inside the lease, or another worker sends it too.
+        guard configuration.worker.leaseSeconds >= 2 * settings.timeoutSeconds else {
+            throw ConfigurationError(
+                variable: "WORKER_LEASE", problem: "must be at least twice the SMTP timeout (\(settings.timeoutSeconds) s)"
+            )
         }
         chosen = SMTPTransport(settings: settings, logger: logger)
     } else if let directory = configuration.mailDirectory {
-        chosen = try FileTransport(directory: directory, logger: logger)
+        chosen = try FileTransport(directory: directory, logCodes: logCodes, logger: logger)
     } else {
         throw ConfigurationError(variable: "SMTP_URL", problem: "is required (smtp:// or smtps://)")
     }

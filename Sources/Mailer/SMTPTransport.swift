@@ -162,6 +162,7 @@ final class CurlSession: @unchecked Sendable {
         let recipients: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "<\(email.to.address)>")
         defer { curl_slist_free_all(recipients) }
 
+        var responseCode = 0
         let result: CURLcode = withExtendedLifetime((upload, transcript)) {
             errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
                 // reset keeps the connection cache: the next message reuses the connection.
@@ -222,24 +223,34 @@ final class CurlSession: @unchecked Sendable {
                 }
                 tg_curl_setopt_pointer(curl, CURLOPT_DEBUGDATA, Unmanaged.passUnretained(transcript).toOpaque())
                 tg_curl_setopt_pointer(curl, CURLOPT_ERRORBUFFER, errorPointer.baseAddress)
-                return curl_easy_perform(curl)
+                let result = curl_easy_perform(curl)
+                tg_curl_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &responseCode)
+                // The options point at this call's objects: clear them before the objects go (a
+                // QUIT at shutdown would otherwise run the debug callback on freed memory).
+                curl_easy_reset(curl)
+                return result
             }
         }
         if result == CURLE_OK { return }
 
-        var responseCode = 0
-        tg_curl_getinfo_long(curl, CURLINFO_RESPONSE_CODE, &responseCode)
         let curlText = String(decoding: errorBuffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let detail = curlText.isEmpty ? String(cString: curl_easy_strerror(result)) : curlText
         var reason = detail
         if let refusal = transcript.refusal {
-            reason = "\(detail) (server said: \(refusal.trimmingCharacters(in: .whitespaces)))"
+            // Servers repeat the recipient when they refuse it ("550 <bob@acme.com>: …"); the
+            // reason reaches the logs, which carry only the address's hint.
+            let hint = EmailAddress(email.to.address)?.hint ?? "***"
+            let redacted = refusal.replacingOccurrences(of: email.to.address, with: hint, options: .caseInsensitive)
+            reason = "\(detail) (server said: \(redacted.trimmingCharacters(in: .whitespaces)))"
         }
         let status = (400...599).contains(responseCode) ? responseCode : nil
         // Only a 5xx to one of this message's own commands condemns the message; a 5xx to
         // EHLO, STARTTLS or AUTH is the server's or our configuration's problem and may pass.
         let messageVerbs: Set<String> = ["MAIL", "RCPT", "DATA"]
-        if let status, (500...599).contains(status), result != CURLE_LOGIN_DENIED, messageVerbs.contains(transcript.refusedVerb ?? "") {
+        // 530 to MAIL means "authenticate first" or "STARTTLS first": SMTP_URL is wrong, not the message.
+        if let status, (500...599).contains(status), status != 530, result != CURLE_LOGIN_DENIED,
+            messageVerbs.contains(transcript.refusedVerb ?? "")
+        {
             throw MailDeliveryError(kind: .permanent, smtpStatus: status, reason: reason)
         }
         throw MailDeliveryError(kind: .transient, smtpStatus: status, reason: reason)

@@ -75,7 +75,7 @@ struct DevCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
-        let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger)
+        let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger, logCodes: true)
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker])
         logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
         try await runUntilSignalled([app], configuration: configuration, logger: logger)

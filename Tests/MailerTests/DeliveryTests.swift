@@ -102,6 +102,9 @@ import TollgateCore
             let error = try #require(try row.decode("last_error", as: String?.self))
             #expect(error.contains("550"))
             #expect(error.contains("No such user"))
+            // The server named the recipient; the reason (which is logged too) carries its hint only.
+            #expect(!error.lowercased().contains("jane.doe@acme.example"), "\(error)")
+            #expect(error.contains("j***@acme.example"), "\(error)")
             #expect(try row.decode("attempts", as: Int.self) == 1)
             #expect(try row.decode("scrubbed", as: Bool.self))
             #expect(

@@ -131,7 +131,7 @@ import Glibc
         let ids = try await fixture.enqueueMany(total)
         let environment = [
             "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "SMTP_URL": "smtp://127.0.0.1:\(sink.port)/?timeout=2",
-            "MAIL_FROM": MailFixture.mailFrom, "WORKER_LEASE": "3", "WORKER_BATCH_SIZE": "5", "LOG_LEVEL": "error",
+            "MAIL_FROM": MailFixture.mailFrom, "WORKER_LEASE": "4", "WORKER_BATCH_SIZE": "5", "LOG_LEVEL": "error",
         ]
         let kills = 3
         // The kill loop runs on a thread of its own: the test's tasks share a small

@@ -59,7 +59,7 @@ class Handler:
         if mode == "tempfail":
             return "451 4.3.0 Mailbox temporarily unavailable, try again later"
         if mode == "permfail":
-            return "550 5.1.1 No such user here"
+            return f"550 5.1.1 <{address}>: No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

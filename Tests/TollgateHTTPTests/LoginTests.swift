@@ -145,6 +145,27 @@ import TollgateCore
         }
     }
 
+    /// The failed-password limit must not tell which addresses have accounts: after the limit,
+    /// an unknown address answers 429 exactly as a real one does, body and headers alike.
+    @Test func theFailedPasswordLimitAnswersUnknownAddressesAlike() async throws {
+        try await TestApp.with({ $0.limits.failedPasswords = 3 }) { app, client in
+            let seed = try await app.seed()
+            var answers: [String: [String]] = [:]
+            for email in [seed.admin.email, "nobody@acme.test"] {
+                for _ in 0..<4 {
+                    let reply = try await client.post("/v1/auth/login", ["email": email, "password": "wrong-password", "client": "dashboard"])
+                    answers[email, default: []].append("\(reply.status.code) \(reply.errorCode ?? "-") \(reply.headers[.retryAfter] != nil)")
+                }
+            }
+            #expect(answers[seed.admin.email] == ["401 invalid_credentials false", "401 invalid_credentials false",
+                                                  "401 invalid_credentials false", "429 rate_limited true"])
+            #expect(answers["nobody@acme.test"] == answers[seed.admin.email], "\(answers)")
+            // The shared limits table names no address.
+            let keys = try await app.sql("SELECT key FROM rate_limits").map { try $0.decode("key", as: String.self) }
+            #expect(!keys.contains { $0.contains("@") }, "\(keys)")
+        }
+    }
+
     @Test func concurrentWrongPasswordsNeverGetMoreThanTheLimit() async throws {
         try await TestApp.with({ $0.limits.failedPasswords = 5; $0.maxConcurrentHashes = 4 }) { app, client in
             let seed = try await app.seed()

@@ -95,12 +95,19 @@ import TollgateCore
             _ = try await app.enableTwoFactor(seed, client: client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
             var previous = try await app.latestCode(for: seed.member.email)
+            let emailOfChallenge: PQQuery = "SELECT email_id FROM challenges WHERE purpose = 'login'"
+            var previousEmail = try await app.sql(emailOfChallenge).first?.decode("email_id", as: UUID?.self)
             for remaining in [2, 1, 0] {
                 let resent = try await client.post("/v1/auth/login/resend", ["challenge_token": token])
                 #expect(resent.status == .accepted)
                 #expect(try resent.challengeToken() == token)
                 #expect(resent.int("challenge", "resends_remaining") == remaining)
+                // A resend queues a new email with a new code...
+                let currentEmail = try await app.sql(emailOfChallenge).first?.decode("email_id", as: UUID?.self)
+                #expect(currentEmail != nil && currentEmail != previousEmail, "a resend must send a new email")
+                previousEmail = currentEmail
                 let current = try await app.latestCode(for: seed.member.email)
+                // ...and the old code stops working (unless the new one is by chance the same: 1 in 10^6).
                 if current != previous {
                     let old = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": previous])
                     #expect(old.errorCode == "invalid_code", "a replaced code must not work")
@@ -167,7 +174,7 @@ import TollgateCore
             // Wait until the database itself says the code is past its expiry (a condition, not a guess).
             let deadline = ContinuousClock.now + .seconds(10)
             while try await app.sql("SELECT 1 FROM challenges WHERE purpose = 'login' AND code_expires_at > now()").count > 0 {
-                #expect(ContinuousClock.now < deadline)
+                try #require(ContinuousClock.now < deadline, "the code never expired")
                 try await Task.sleep(for: .milliseconds(100))
             }
             let reply = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 public import Logging
 public import PQ
@@ -39,23 +40,27 @@ public struct LoginService: Sendable {
         let limits = configuration.limits
         let email = EmailAddress(text)
         let ipKey = "login_ip:\(clientInfo.ip)"
+        let failedKey = Self.failedPasswordKey(email: email?.value ?? text.lowercased(), secret: configuration.secrets.first ?? [])
         let found = try await email.asyncMap { email in try await pool.withTransaction { tx in try LoginDirectory.find(email, in: tx) } } ?? nil
 
         guard let (companyID, userID) = found else {
-            // Unknown account: count the IP, spend the hashing time, answer like a wrong password.
-            if let retryAfter = try await pool.withTransaction({ tx in
-                try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx)
+            // Unknown account: the same limits, hashing time and answer as a wrong password, so
+            // neither the 401 nor the 429 after LIMIT_FAILED_PASSWORDS tells whether it exists.
+            if let retryAfter = try await pool.withTransaction({ tx -> Int? in
+                if let retryAfter = try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx) {
+                    return retryAfter
+                }
+                return try RateLimiter.hit(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx)
             }) {
                 throw DomainError.rateLimited(retryAfter: retryAfter)
             }
-            _ = try await verify(password, against: nil)
+            _ = try await verify(password, against: nil, reservedSlot: failedKey)
             logger.info("login.unknown_account")
             throw DomainError.invalidCredentials
         }
 
         // Count the attempt against the IP and reserve one failed-password slot, atomically;
         // the reservation is given back if the password turns out right.
-        let failedKey = "failed_password:\(userID)"
         let reserved = try await pool.withTenant(companyID) { tx -> Result<Account, DomainError> in
             let account = try Self.account(userID: userID, in: tx)
             var refusal: (limit: String, retryAfter: Int)?
@@ -77,7 +82,7 @@ public struct LoginService: Sendable {
         }
         let account = try reserved.get()
 
-        guard try await verify(password, against: account.passwordHash) else {
+        guard try await verify(password, against: account.passwordHash, reservedSlot: failedKey) else {
             try await pool.withTenant(companyID) { tx in
                 try Event(
                     companyID: companyID, type: "login.password_failed", userID: userID, email: account.user.email, client: clientInfo,
@@ -127,12 +132,22 @@ public struct LoginService: Sendable {
         return .challenge(try await challenges.startLogin(user: user, company: account.company, clientInfo: clientInfo))
     }
 
-    private func verify(_ password: String, against hash: String?) async throws -> Bool {
+    /// Verifies the password; when the hasher is too busy to, the failed-password slot
+    /// reserved for this attempt is given back (a flood must not lock out the right password).
+    private func verify(_ password: String, against hash: String?, reservedSlot: String) async throws -> Bool {
         do {
             return try await hasher.verify(password, against: hash)
         } catch is PasswordHasherBusy {
+            try await pool.withTransaction { tx in try RateLimiter.undo(reservedSlot, in: tx) }
             throw DomainError(.busy, "Too many logins at once; try again shortly.", retryAfter: 1)
         }
+    }
+
+    /// The failed-password counter of an address, known or not: keyed by a MAC of the address
+    /// (`rate_limits` is shared by all companies and must not list who tried which address).
+    static func failedPasswordKey(email: String, secret: [UInt8]) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(email.utf8), using: SymmetricKey(data: secret))
+        return "failed_password:" + mac.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
     private static func account(userID: UUID, in tx: PQTransaction) throws -> Account {

@@ -152,7 +152,7 @@ public enum EmailTemplates {
 
     /// One line of text: control characters (newlines included) become spaces, so a value
     /// cannot add lines to a text body or headers to a subject.
-    static func oneLine(_ text: String) -> String {
+    public static func oneLine(_ text: String) -> String {
         String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 }

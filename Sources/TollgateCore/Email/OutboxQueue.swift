@@ -54,7 +54,7 @@ public enum OutboxQueue {
     /// sending ones whose lease ran out (their worker died; that attempt is recorded as
     /// `abandoned`, since the message may or may not have been accepted).
     public static func claim(worker: String, limit: Int, lease: Duration, in tx: PQTransaction) throws -> [ClaimedEmail] {
-        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let leaseSeconds = lease.seconds
         let rows = try tx.query(
             ("""
             WITH due AS (
@@ -114,7 +114,7 @@ public enum OutboxQueue {
         case .sent: status = "sent"
         case .retry(let after, let code, let text):
             status = "queued"
-            retryDelay = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
+            retryDelay = after.seconds
             smtpStatus = code
             reason = text
         case .failed(let code, let text):
@@ -173,7 +173,7 @@ public enum OutboxQueue {
     /// Extends the lease on emails still held by `worker` (a long batch).
     public static func renewLease(_ ids: [UUID], worker: String, lease: Duration, in tx: PQTransaction) throws {
         guard !ids.isEmpty else { return }
-        let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let seconds = lease.seconds
         try tx.query(
             ("""
             UPDATE email_outbox SET lease_expires_at = now() + make_interval(secs => \(seconds))
@@ -222,4 +222,9 @@ public enum OutboxQueue {
     private static func uuidArray(_ ids: [UUID]) -> String {
         "{" + ids.map { $0.uuidString }.joined(separator: ",") + "}"
     }
+}
+
+extension Duration {
+    /// The duration in seconds, fractions included.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
