@@ -81,7 +81,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     )
     public static let internalError = APIError(.internalServerError, "internal_error", "Something went wrong on our side.")
     public static func unavailable(retryAfter: Int) -> APIError {
-        APIError(.serviceUnavailable, "unavailable", "The service is busy; try again shortly.", retryAfter: retryAfter)
+        APIError(.serviceUnavailable, "unavailable", "The service cannot answer right now; try again shortly.", retryAfter: retryAfter)
     }
 }
 

@@ -61,7 +61,7 @@ public func buildWorkerApplication(
     routes.add("GET", "/health/ready")
     routes.add("GET", "/metrics")
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
-    HealthRoutes(pool: pool, expectedMigration: try Migration.bundled().last?.version ?? 0).register(on: router)
+    HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
     MetricsRoute(pool: pool, countsChallenges: false).register(on: router)
     return Application(
         router: router,
@@ -96,8 +96,7 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     router.add(middleware: HeaderMiddleware(corsAllowedOrigins: configuration.corsAllowedOrigins, hsts: configuration.tlsCertificatePath != nil))
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     router.add(middleware: MetricsMiddleware())
-    let migrationsVersion = try Migration.bundled().last?.version ?? 0
-    HealthRoutes(pool: pool, expectedMigration: migrationsVersion).register(on: router)
+    HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
     OperationsRoutes(pool: pool, openAPI: try OperationsRoutes.loadOpenAPI()).register(on: router)
 
     let v1 = router.group("v1").add(middleware: SessionMiddleware(pool: pool))

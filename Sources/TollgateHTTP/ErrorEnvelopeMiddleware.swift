@@ -1,6 +1,7 @@
 import Hummingbird
 import Foundation
 import Logging
+import PQ
 import TollgateCore
 
 /// Turns every failure into the SPEC §4 envelope: our `APIError`s as they are, Hummingbird's
@@ -18,6 +19,11 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
             return try APIError(error).response(from: request, context: context)
         } catch let error as HTTPError {
             return try envelope(for: error, request: request).response(from: request, context: context)
+        } catch let error as PQError where error.meansTryAgain {
+            // The database is down, failing over, out of connections, too slow, or the
+            // transaction lost a race: nothing changed, and the same request may succeed soon.
+            context.logger.warning("http.database_unavailable", metadata: ["pq.kind": "\(error.kind)", "pq.sqlstate": "\(error.sqlState ?? "-")"])
+            return try APIError.unavailable(retryAfter: 1).response(from: request, context: context)
         } catch {
             // The type name only: error descriptions may carry values.
             context.logger.error("http.unexpected_error", metadata: ["error.type": "\(type(of: error))"])
@@ -41,6 +47,14 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
         default:
             return APIError(error.status, error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"), error.status.reasonPhrase)
         }
+    }
+}
+
+extension PQError {
+    /// A failure of the moment rather than of the request: answered 503 with Retry-After.
+    var meansTryAgain: Bool {
+        isConnectionFailure || isRetryableTransactionFailure || kind == .poolExhausted || kind == .poolClosed
+            || sqlState == "57014"  // statement timeout
     }
 }
 

@@ -1,12 +1,14 @@
 import Hummingbird
 import Logging
 import PQ
+import TollgateCore
 
 /// `/health/live` (the process answers) and `/health/ready` (the database answers and its
 /// migrations are current).
 struct HealthRoutes {
     let pool: PQPool
-    let expectedMigration: Int
+    /// The migrations this build ships; ready once the database has them all.
+    let migrator: Migrator
 
     func register(on router: Router<TollgateRequestContext>) {
         router.get("/health/live") { _, _ in
@@ -14,9 +16,7 @@ struct HealthRoutes {
         }
         router.get("/health/ready") { _, context in
             do {
-                let rows = try await pool.query("SELECT coalesce(max(version), 0) AS version FROM schema_migrations")
-                let version = try rows.first?.decode("version", as: Int.self) ?? 0
-                guard version >= expectedMigration else {
+                guard try await migrator.isCurrent(pool: pool) else {
                     throw APIError(.serviceUnavailable, "not_ready", "The database schema is not migrated.", retryAfter: 5)
                 }
                 return Response(

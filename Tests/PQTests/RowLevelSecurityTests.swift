@@ -111,6 +111,26 @@ import Testing
         }
     }
 
+    /// The worker reaches every company's email events, and no other kind of event.
+    @Test func theWorkerMayAppendEmailEventsOnly() async throws {
+        try await TestDatabase.with { database in
+            let owner = database.pool(role: nil)
+            let a = try await Self.createTenant("Alpha", on: owner)
+            let worker = database.pool(role: "tollgate_worker")
+            try await worker.query("INSERT INTO events (company_id, type, detail) VALUES (\(a.company), 'email.sent', '{}')")
+            for forged in ["two_factor.enabled", "login.succeeded"] {
+                let refused = try await #require(throws: PQError.self) {
+                    try await worker.query("INSERT INTO events (company_id, type, detail) VALUES (\(a.company), \(forged), '{}')")
+                }
+                #expect(refused.sqlState == "42501", "\(forged)")
+            }
+            let types = try await owner.query("SELECT type FROM events").map { try $0.decode("type", as: String.self) }
+            #expect(types == ["email.sent"])
+            await worker.close()
+            await owner.close()
+        }
+    }
+
     @Test func theEventLogRejectsUpdateAndDeleteEvenForTheOwner() async throws {
         try await TestDatabase.with { database in
             let owner = database.pool(role: nil)

@@ -5,10 +5,35 @@ import HummingbirdTesting
 import NIOCore
 import PQ
 import Testing
+import TestSupport
 import TollgateCore
+import TollgateHTTP
 
 /// Hostile and malformed input gets the SPEC §4 envelope, never a 5xx, and changes nothing.
 @Suite struct BadInputTests {
+    /// With the database unreachable every endpoint answers 503 `unavailable` with
+    /// Retry-After (documented for each operation), never a 500.
+    @Test func aDatabaseThatCannotBeReachedAnswers503NotA500() async throws {
+        let pool = PQPool(
+            configuration: PQPoolConfiguration(conninfo: "host=/nonexistent-tollgate-socket connect_timeout=1", maxConnections: 1),
+            logger: TestPostgres.logger
+        )
+        let router = try buildRouter(configuration: TestApp.configuration(), pool: pool, logger: TestPostgres.logger)
+        try await Application(router: router, logger: TestPostgres.logger).test(.router) { testClient in
+            let client = Client(client: testClient)
+            let replies = [
+                try await client.post("/v1/auth/login", ["email": "a@b.test", "password": "whatever1", "client": "dashboard"]),
+                try await client.get("/v1/me", token: BearerToken.make(companyID: UUID())),
+            ]
+            for reply in replies {
+                #expect(reply.status == .serviceUnavailable, "\(reply.status) \(String(decoding: reply.body, as: UTF8.self))")
+                #expect(reply.errorCode == "unavailable")
+                #expect(reply.headers[.retryAfter] == "1")
+            }
+        }
+        await pool.close()
+    }
+
     @Test func malformedBodiesAnswer400NamingTheField() async throws {
         try await TestApp.with { app, client in
             _ = try await app.seed()
