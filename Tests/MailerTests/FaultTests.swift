@@ -12,7 +12,7 @@ import Glibc
 /// Faults: the SMTP server away, the database connection cut, workers killed, workers racing.
 /// Serialized: several of these measure timing, and on a 2-core machine a dozen parallel
 /// tests (each cloning a database with blocking calls) starve the in-process worker.
-@Suite(.serialized) struct FaultTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct FaultTests {
     @Test func emailsQueuedWhileTheServerIsDownAreAllDeliveredWhenItComesBack() async throws {
         try await TestDatabase.with { database in
             let fixture = try await MailFixture.make(database)
@@ -86,7 +86,8 @@ import Glibc
                 // Queued to recorded as sent, by the database's clock (the test's own polling
                 // may lag on a busy machine; the worker's latency is what matters).
                 let latency = try await fixture.row(second).decode("latency", as: Double.self)
-                #expect(latency < 3, "commit to accepted took \(latency) s")
+                // Loose on purpose (shared machine): far below the 60 s poll it would otherwise wait.
+                #expect(latency < 10, "commit to accepted took \(latency) s")
             }
             await fixture.close()
         }

@@ -5,7 +5,7 @@ import Testing
 import TollgateCore
 
 /// The built `tollgate` binary, run as a user runs it (SPEC §6, §7).
-@Suite struct CommandLineTests {
+@Suite(.timeLimit(.minutes(5))) struct CommandLineTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let binary = repository.appendingPathComponent(".build/debug/tollgate").path
 

@@ -9,7 +9,7 @@ import TollgateCore
 
 /// Two `serve` and two `worker` processes on one database: the races and the limits hold
 /// across processes because they live in PostgreSQL (issue: several instances).
-@Suite struct MultiProcessTests {
+@Suite(.timeLimit(.minutes(5))) struct MultiProcessTests {
     /// A child process of the built binary, stopped with SIGTERM at the end.
     final class Child: @unchecked Sendable {
         let process = Process()
@@ -142,7 +142,11 @@ import TollgateCore
                 #expect(pending == 0)
                 let queued = try await app.sql("SELECT count(*) AS n FROM email_outbox").first?.decode("n", as: Int.self) ?? 0
                 let files = try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasSuffix(".eml") }
-                #expect(files.count == queued, "each queued email written once")
+                #expect(files.count == queued, "each queued email written")
+                // Files are named by Message-ID, so a second send would overwrite the first: the
+                // attempts table is where a double send would show.
+                let attempts = try await app.sql("SELECT count(*) AS n FROM email_attempts").first?.decode("n", as: Int.self)
+                #expect(attempts == queued, "each queued email sent exactly once")
             } catch {
                 Issue.record("\(error)")
             }
