@@ -164,6 +164,29 @@ import TollgateCore
         }
     }
 
+    /// Once the account's hourly wrong-code limit is used up, a resend sends no new code: the
+    /// account's challenges close (SPEC §5).
+    @Test func aResendAfterTheAccountsWrongCodeLimitClosesInsteadOfSending() async throws {
+        try await TestApp.with({ $0.limits.wrongCodesPerAccount = 3; $0.codes.resendCooldown = 0 }) { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            let real = try await app.latestCode(for: seed.member.email)
+            for guess in ["000000", "000001", "000002", "000003"].filter({ $0 != real }).prefix(3) {
+                let reply = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": guess])
+                #expect(reply.errorCode == "invalid_code")
+            }
+            let emails = try await app.sql("SELECT count(*) AS n FROM email_outbox WHERE recipient = \(seed.member.email)")
+            let resent = try await client.post("/v1/auth/login/resend", ["challenge_token": token])
+            #expect(resent.status == .gone, "\(resent.status)")
+            #expect(resent.errorCode == "challenge_closed")
+            let state = try await app.sql("SELECT state, close_reason FROM challenges WHERE purpose = 'login' AND user_id = \(seed.member.id)")
+            #expect(try state.first?.decode("close_reason", as: String?.self) == "account_limit")
+            let after = try await app.sql("SELECT count(*) AS n FROM email_outbox WHERE recipient = \(seed.member.email)")
+            #expect(try after.first?.decode("n", as: Int.self) == emails.first?.decode("n", as: Int.self), "no new code was mailed")
+        }
+    }
+
     @Test func codesExpireByTheDatabaseClockWithAShortTTL() async throws {
         try await TestApp.with({ $0.codes.ttl = 1 }) { app, client in
             let seed = try await app.seed()

@@ -380,9 +380,17 @@ public struct ChallengeService: Sendable {
     }
 
     private func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User, String) {
-        let (mac, policy) = (self.mac, self.policy)
+        let (mac, policy, limits) = (self.mac, self.policy, self.limits)
         let result = try await pool.withTenant(companyID) { tx -> Result<(ChallengeRecord, User, String), DomainError> in
             guard let (record, user) = try Self.locate(locator, in: tx) else { return .failure(.challengeNotFound) }
+            // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
+            // code goes out for one that the last wrong code left open.
+            if try RateLimiter.check(
+                "wrong_codes:\(user.id)", limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx
+            ) != nil {
+                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account", in: tx)
+                return .failure(.challengeClosed)
+            }
             let phase = record.phase
             if let refusal = phase.refusalForResend(record, cooldown: policy.resendCooldown) {
                 if case .exhausted(let reason) = phase {
