@@ -230,7 +230,8 @@ public struct IPNetwork: Sendable, Equatable {
         return true
     }
 
-    /// Parses an address into its bytes (4 or 16), or nil.
+    /// Parses an address into its bytes (4 or 16), or nil. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.0.0.1`, as a dual-stack socket reports IPv4 peers) is its IPv4 address.
     public static func parse(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
@@ -238,8 +239,18 @@ public struct IPNetwork: Sendable, Equatable {
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, text, &v6) == 1 {
-            return withUnsafeBytes(of: &v6) { Array($0) }
+            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF { return Array(bytes[12...]) }
+            return bytes
         }
         return nil
+    }
+
+    /// Who a per-IP limit counts: an IPv4 address, or the /64 of an IPv6 one (a subscriber
+    /// holds a whole /64, so counting single addresses would let one client use billions).
+    public static func rateLimitSubject(_ text: String) -> String {
+        guard let bytes = parse(text) else { return text }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        return stride(from: 0, to: 8, by: 2).map { String(format: "%02x%02x", bytes[$0], bytes[$0 + 1]) }.joined(separator: ":") + "::/64"
     }
 }

@@ -87,6 +87,22 @@ import Glibc
         }
     }
 
+    /// One IPv6 subscriber holds a /64: the per-IP login limit counts the /64, so changing
+    /// the low bits of the address does not buy new attempts. A different /64 is apart.
+    @Test func thePerIPLoginLimitCountsAnIPv6ClientByItsSlash64() async throws {
+        try await TestApp.with({ $0.trustedProxies = [IPNetwork("127.0.0.0/8")!]; $0.limits.loginsPerIP = 2 }, fullServer: true) { app, client in
+            var statuses: [Int] = []
+            for address in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:db8:1:3::1"] {
+                let reply = try await client.post(
+                    "/v1/auth/login", ["email": "nobody@acme.test", "password": "whatever1", "client": "dashboard"],
+                    headers: [HTTPField.Name("X-Forwarded-For")!: address]
+                )
+                statuses.append(reply.status.code)
+            }
+            #expect(statuses == [401, 401, 429, 401], "\(statuses)")
+        }
+    }
+
     @Test func xForwardedForIsBelievedOnlyFromTrustedProxies() async throws {
         for trusted in [true, false] {
             try await TestApp.with({ if trusted { $0.trustedProxies = [IPNetwork("127.0.0.0/8")!] } }, fullServer: true) { app, client in

@@ -39,7 +39,7 @@ public struct LoginService: Sendable {
     public func login(email text: String, password: String, client: SessionClient, clientInfo: ClientInfo) async throws -> LoginOutcome {
         let limits = configuration.limits
         let email = EmailAddress(text)
-        let ipKey = "login_ip:\(clientInfo.ip)"
+        let ipKey = "login_ip:\(IPNetwork.rateLimitSubject(clientInfo.ip))"
         let failedKey = Self.failedPasswordKey(email: email?.value ?? text.lowercased(), secret: configuration.secrets.first ?? [])
         let found = try await email.asyncMap { email in try await pool.withTransaction { tx in try LoginDirectory.find(email, in: tx) } } ?? nil
 
