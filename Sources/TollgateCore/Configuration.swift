@@ -47,6 +47,11 @@ public struct AbuseLimits: Sendable, Equatable {
     public var consecutiveWrongCodesLock: Int = 100
     public var lockDuration: Int = 86_400
 
+    /// The longest counting window: a counter older than this counts nothing any more.
+    public var longestWindow: Int {
+        max(failedPasswordsWindow, loginsPerIPWindow, challengesPerAccountWindow, wrongCodesPerAccountWindow)
+    }
+
     public init() {}
 }
 

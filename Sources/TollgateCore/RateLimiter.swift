@@ -38,6 +38,19 @@ public enum RateLimiter {
         try tx.query(("UPDATE rate_limits SET count = greatest(count - 1, 0) WHERE key = \(key)" as PQQuery).named("rate_limit.undo"))
     }
 
+    /// Deletes counters whose window started more than `seconds` ago (longer than any window):
+    /// every new address and every unknown email adds a row, and nothing else removes them.
+    /// Returns how many went.
+    @discardableResult
+    public static func purge(olderThan seconds: Int, pool: PQPool) async throws -> Int {
+        try await pool.query(
+            ("""
+            WITH gone AS (DELETE FROM rate_limits WHERE window_started_at < now() - make_interval(secs => \(seconds)) RETURNING 1)
+            SELECT count(*) AS n FROM gone
+            """ as PQQuery).named("rate_limit.purge")
+        ).first?.decode("n", as: Int.self) ?? 0
+    }
+
     private static func retryAfter(_ key: String, window: Int, in tx: PQTransaction) throws -> Int {
         let rows = try tx.query(
             ("""

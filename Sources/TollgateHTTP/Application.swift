@@ -39,9 +39,39 @@ public func buildApplication(
         router: router,
         server: server,
         configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "tollgate"),
-        services: [pool] + services,
+        services: [pool, RateLimitPurger(pool: pool, olderThan: configuration.limits.longestWindow * 2, logger: logger)] + services,
         logger: logger
     )
+}
+
+/// Removes rate-limit counters long past their window, every ten minutes, in each API
+/// process (the DELETE is idempotent, so several processes do no harm).
+public struct RateLimitPurger: Service {
+    let pool: PQPool
+    let olderThan: Int
+    let every: Duration
+    let logger: Logger
+
+    public init(pool: PQPool, olderThan: Int, every: Duration = .seconds(600), logger: Logger) {
+        self.pool = pool
+        self.olderThan = olderThan
+        self.every = every
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let removed = try await RateLimiter.purge(olderThan: olderThan, pool: pool)
+                    if removed > 0 { logger.debug("rate_limits.purged", metadata: ["rows": "\(removed)"]) }
+                } catch {
+                    logger.warning("rate_limits.purge_failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: every)
+            }
+        }
+    }
 }
 
 /// The email worker's own small HTTP server (`WORKER_METRICS_PORT`): `/metrics` and the two

@@ -5,7 +5,9 @@ import HummingbirdTesting
 import NIOCore
 import PQ
 import Testing
+import TestSupport
 import TollgateCore
+import TollgateHTTP
 
 /// Password login, sessions, logout and `/v1/me` (SPEC §1, §3.2 without 2FA, §4, §5).
 @Suite struct LoginTests {
@@ -163,6 +165,30 @@ import TollgateCore
             // The shared limits table names no address.
             let keys = try await app.sql("SELECT key FROM rate_limits").map { try $0.decode("key", as: String.self) }
             #expect(!keys.contains { $0.contains("@") }, "\(keys)")
+        }
+    }
+
+    /// Each new address and unknown email adds a counter; the purger removes those long past
+    /// their window, as the API role, and leaves the live ones.
+    @Test func thePurgerRemovesCountersLongPastTheirWindow() async throws {
+        try await TestApp.with { app, client in
+            try await app.sql(
+                """
+                INSERT INTO rate_limits (key, window_started_at, count)
+                VALUES ('login_ip:192.0.2.1', now() - interval '3 hours', 5), ('login_ip:192.0.2.2', now(), 1)
+                """
+            )
+            let purger = RateLimitPurger(pool: app.api, olderThan: app.configuration.limits.longestWindow * 2, every: .milliseconds(50),
+                                         logger: TestPostgres.logger)
+            let running = Task { try await purger.run() }
+            let deadline = ContinuousClock.now + .seconds(30)
+            var keys: [String] = []
+            repeat {
+                keys = try await app.sql("SELECT key FROM rate_limits ORDER BY key").map { try $0.decode("key", as: String.self) }
+                if keys.count != 1 { try await Task.sleep(for: .milliseconds(50)) }
+            } while keys.count != 1 && ContinuousClock.now < deadline
+            running.cancel()
+            #expect(keys == ["login_ip:192.0.2.2"])
         }
     }
 
