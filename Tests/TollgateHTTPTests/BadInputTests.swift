@@ -30,6 +30,10 @@ import TollgateHTTP
                 #expect(reply.errorCode == "unavailable")
                 #expect(reply.headers[.retryAfter] == "1")
             }
+            // Readiness says so too (a load balancer takes the server out), and liveness does not.
+            let ready = try await client.get("/health/ready")
+            #expect(ready.status == .serviceUnavailable && ready.errorCode == "not_ready")
+            #expect(try await client.get("/health/live").status == .ok)
         }
         await pool.close()
     }

@@ -46,6 +46,7 @@ struct TestApp: Sendable {
         _ adjust: @escaping (inout TollgateConfiguration) -> Void = { _ in },
         framework: TestingSetup = .router,
         fullServer: Bool = false,
+        logger: Logger = TestPostgres.logger,
         _ body: @escaping @Sendable (TestApp, Client) async throws -> Void
     ) async throws {
         try await TestDatabase.with { database in
@@ -57,11 +58,11 @@ struct TestApp: Sendable {
                 if fullServer {
                     // The server exactly as `serve` builds it, on a free port, over real sockets.
                     configuration.port = 0
-                    let application = try buildApplication(configuration: configuration, pool: api, logger: TestPostgres.logger)
+                    let application = try buildApplication(configuration: configuration, pool: api, logger: logger)
                     try await application.test(.live) { client in try await body(app, Client(client: client)) }
                 } else {
-                    let router = try buildRouter(configuration: configuration, pool: api, logger: TestPostgres.logger)
-                    let application = Application(router: router, logger: TestPostgres.logger)
+                    let router = try buildRouter(configuration: configuration, pool: api, logger: logger)
+                    let application = Application(router: router, logger: logger)
                     try await application.test(framework) { client in try await body(app, Client(client: client)) }
                 }
             } catch {
