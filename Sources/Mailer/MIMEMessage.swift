@@ -111,12 +111,14 @@ public enum MIMEMessage {
         return encodedWords(clean).joined(separator: "\r\n ")
     }
 
-    /// Encoded-words of at most 75 characters, never splitting a character between two.
+    /// Encoded-words of at most 75 characters, never splitting a scalar's UTF-8 between two.
+    /// (Scalars, not characters: one character can be any number of combining marks long, and
+    /// RFC 2047 allows a character to continue in the next word.)
     static func encodedWords(_ text: String) -> [String] {
         var words: [String] = []
         var chunk: [UInt8] = []
-        for character in text {
-            let bytes = Array(String(character).utf8)
+        for scalar in text.unicodeScalars {
+            let bytes = Array(String(scalar).utf8)
             // 45 bytes of UTF-8 become 60 base64 characters; with "=?UTF-8?B?" and "?=", 72.
             if chunk.count + bytes.count > 45 && !chunk.isEmpty {
                 words.append("=?UTF-8?B?\(Data(chunk).base64EncodedString())?=")

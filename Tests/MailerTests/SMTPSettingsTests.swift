@@ -48,4 +48,32 @@ import TollgateCore
         #expect(!headers.contains("\r\nBcc:"))
         #expect(!headers.contains("123456"))
     }
+
+    /// A company name of one letter and 500 combining marks is one character: split by
+    /// character it made a single header line far past SMTP's 998-octet limit.
+    @Test func longCharactersStillFoldIntoShortEncodedWords() throws {
+        let name = "A" + String(repeating: "\u{0301}", count: 500) + " Ltd"
+        let rendered = String(decoding: MIMEMessage.render(
+            OutgoingEmail(
+                from: try #require(Mailbox("Tollgate <a@b.example>")), to: try #require(Mailbox(address: "c@d.example")),
+                messageID: "m@tollgate", date: .now, subject: "Code for " + name, text: "x", html: "x", template: .loginCode
+            )
+        ), as: UTF8.self)
+        let headers = rendered.components(separatedBy: "\r\n\r\n")[0]
+        let lines = headers.components(separatedBy: "\r\n")
+        #expect(lines.allSatisfy { $0.utf8.count <= 998 }, "longest header line: \(lines.map(\.utf8.count).max() ?? 0)")
+        let words = lines.flatMap { $0.split(separator: " ") }.filter { $0.hasPrefix("=?UTF-8?B?") }
+        #expect(words.count > 10 && words.allSatisfy { $0.count <= 75 }, "RFC 2047: encoded-words of at most 75 characters")
+        // The words decode back to the subject.
+        var subject = [UInt8]()
+        var inSubject = false
+        for line in lines {
+            if line.hasPrefix("Subject: ") { inSubject = true } else if !line.hasPrefix(" ") { inSubject = false }
+            guard inSubject else { continue }
+            for word in line.split(separator: " ") where word.hasPrefix("=?UTF-8?B?") {
+                subject += try #require(Data(base64Encoded: String(word.dropFirst(10).dropLast(2))))
+            }
+        }
+        #expect(String(decoding: subject, as: UTF8.self) == "Code for " + name)
+    }
 }
