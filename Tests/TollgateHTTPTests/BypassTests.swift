@@ -117,7 +117,20 @@ import TollgateCore
             #expect(try await client.login(seed.member, client: "phone_app").status == .ok)
             let provisioning = Provisioning(pool: app.owner, hasher: PasswordHasher(concurrency: 1))
             #expect(try await provisioning.unlock(email: seed.member.email))
-            #expect(try await client.login(seed.member, client: "dashboard").status == .accepted)
+            let reopened = try await client.login(seed.member, client: "dashboard")
+            #expect(reopened.status == .accepted)
+            // Locked while a challenge is open: its codes are refused too, and the refusal is recorded.
+            try await app.sql("UPDATE users SET locked_until = now() + interval '1 hour' WHERE id = \(seed.member.id)")
+            let lockEvents: PQQuery = """
+                SELECT count(*) AS n FROM events
+                WHERE type = 'login.rate_limited' AND detail->>'limit' = 'account_locked' AND user_id = \(seed.member.id)
+                """
+            let before = try await app.sql(lockEvents).first?.decode("n", as: Int.self) ?? 0
+            let refused = try await client.post(
+                "/v1/auth/login/verify", ["challenge_token": try reopened.challengeToken(), "code": try await app.latestCode(for: seed.member.email)]
+            )
+            #expect(refused.status == .forbidden && refused.errorCode == "account_locked")
+            #expect(try await app.sql(lockEvents).first?.decode("n", as: Int.self) == before + 1)
         }
     }
 

@@ -275,9 +275,12 @@ public struct ChallengeService: Sendable {
                 }
                 return .failure(refusal)
             }
-            if let lockedUntil = try Self.lockedUntil(user: user, in: tx) {
-                return .failure(DomainError(.accountLocked, "This account's dashboard login is locked; contact support.",
-                                            retryAfter: max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))))
+            if let lockedUntil = user.lockedUntil, lockedUntil > record.databaseNow {
+                // Refused for a limit, so recorded (SPEC §5), like the other refusals.
+                let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))
+                try Self.event(record.purpose, "rate_limited", record: record, user: user, clientInfo: clientInfo,
+                               extra: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)], in: tx)
+                return .failure(DomainError(.accountLocked, "This account's dashboard login is locked; contact support.", retryAfter: retryAfter))
             }
             // Reserve a wrong-code slot of the account before comparing: past the hourly
             // limit no guess is even looked at, and the account's challenges close.
