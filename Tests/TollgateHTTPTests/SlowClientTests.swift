@@ -61,10 +61,18 @@ import Glibc
             let port = try #require(client.client.port)
             let connection = try RawConnection(port: port)
             connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\n")
-            // Still one header short of a request; one more byte now and then would not help.
+            // Still one header short of a request, and one more byte every 300 ms: activity
+            // must not extend the deadline for the whole head (an idle timeout would be fooled).
             connection.send("X-Slow: a")
+            let trickle = Task {
+                for _ in 0..<40 {
+                    try await Task.sleep(for: .milliseconds(300))
+                    connection.send("a")
+                }
+            }
             let outcome = try await connection.closedByServer(within: 10)
-            #expect(outcome.closed, "the server kept a half-sent request open")
+            trickle.cancel()
+            #expect(outcome.closed, "the server kept a trickled request open")
             // A prompt request on a new connection is still served.
             let prompt = try RawConnection(port: port)
             prompt.send("GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
