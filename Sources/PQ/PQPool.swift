@@ -198,7 +198,8 @@ public final class PQPool: Service, Sendable {
         }
     }
 
-    /// Runs one statement in autocommit mode.
+    /// Runs one statement in autocommit mode. For reads and idempotent writes only: if the
+    /// connection drops after the server ran it, the retry of ``withConnection`` runs it again.
     @discardableResult
     public func query(_ query: PQQuery) async throws -> PQRows {
         try await withConnection { try $0.query(query) }
