@@ -3,3 +3,7 @@
 DROP POLICY worker ON events;
 CREATE POLICY worker ON events FOR INSERT TO tollgate_worker
     WITH CHECK (type IN ('email.sent', 'email.failed', 'email.expired'));
+
+-- Nobody reads email_attempts through the API or the worker: the worker appends, operators
+-- read it as the owner. Take back the reads 0005 granted.
+REVOKE SELECT ON email_attempts FROM tollgate_api, tollgate_worker;
