@@ -161,7 +161,7 @@ import TollgateCore
 
     @Test func serveAnswersAndStopsOnSIGTERM() async throws {
         try await TestDatabase.with { database in
-            let port = Int.random(in: 20_000...40_000)
+            let port = Self.freePortCandidate()
             let process = try Self.launch(["serve"], environment: [
                 "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
                 "PORT": "\(port)",
@@ -227,7 +227,7 @@ import TollgateCore
             _ = try await Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1)).createCompany(
                 name: "Acme", ownerEmail: "owner@acme.test", ownerPassword: "owner-password-1", ownerName: nil
             )
-            let port = Int.random(in: 20_000...40_000)
+            let port = Self.freePortCandidate()
             let process = try Self.launch(["serve"], environment: [
                 "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
                 "PORT": "\(port)", "SHUTDOWN_TIMEOUT": "\(shutdownTimeout)", "DATABASE_STATEMENT_TIMEOUT": "300",
@@ -259,6 +259,10 @@ import TollgateCore
             }
         }
     }
+
+    /// A port for a child server, below Linux's ephemeral range (32768–60999) from which the
+    /// tests' own port-0 servers and outgoing connections are given theirs.
+    static func freePortCandidate() -> Int { Int.random(in: 20_000...32_000) }
 
     /// Starts the binary in the background (output discarded; PATH added), for a test to talk to.
     static func launch(_ arguments: [String], environment: [String: String]) throws -> Process {
@@ -301,7 +305,7 @@ import TollgateCore
             await owner.close()
             let mail = NSTemporaryDirectory() + "tollgate-worker-mail-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: mail) }
-            let port = Int.random(in: 20_000...40_000)
+            let port = Self.freePortCandidate()
             let process = try Self.launch(["worker"], environment: [
                 "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
             ])
