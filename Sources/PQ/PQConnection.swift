@@ -16,6 +16,9 @@ public final class PQConnection: @unchecked Sendable {
     /// Statements that succeeded since the pool last lent this connection out; a failure
     /// with none before it cannot have changed anything and may be retried elsewhere.
     var statementsSucceeded = 0
+    /// Messages sent to the server and waited for (each `query` or `execute` is one round
+    /// trip) over the connection's life; the pool adds each loan's share to its total.
+    var roundTrips = 0
 
     /// Connects from a libpq connection string or URI (multi-host strings included; libpq
     /// handles them). Parameters go through `PQconnectdbParams`, never a string we built.
@@ -72,6 +75,7 @@ public final class PQConnection: @unchecked Sendable {
     /// Runs one statement with its binds; results come back in binary format.
     @discardableResult
     public func query(_ query: PQQuery) throws -> PQRows {
+        roundTrips += 1
         let binds = query.binds
         if let failure = binds.lazy.compactMap(\.encodingFailure).first {
             throw PQError(kind: .usage, message: failure, statement: query.name)
@@ -114,7 +118,8 @@ public final class PQConnection: @unchecked Sendable {
     /// allowed). Only for text this program wrote: `BEGIN`, migrations, `LISTEN`.
     @discardableResult
     public func execute(unsafeSQL sql: String, statement: String? = nil) throws -> PQRows {
-        try consume(PQexec(handle, sql), statement: statement)
+        roundTrips += 1
+        return try consume(PQexec(handle, sql), statement: statement)
     }
 
     private func consume(_ result: OpaquePointer?, statement: String?) throws -> PQRows {

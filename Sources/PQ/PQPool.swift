@@ -74,6 +74,7 @@ public final class PQPool: Service, Sendable {
         /// Connections running a caller's work right now, cancelled if the pool closes meanwhile.
         var working: [ObjectIdentifier: PQConnection] = [:]
         var closed = false
+        var roundTrips = 0
         var inUse: Int { open - idle.count }
     }
 
@@ -83,6 +84,12 @@ public final class PQPool: Service, Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.maxConnections)
         self.state = NIOLockedValueBox(State())
         threadPool.start()
+    }
+
+    /// Round trips to the server made through this pool so far (every statement, BEGIN and
+    /// COMMIT included): what tests count to hold hot paths to their budget.
+    public var roundTrips: Int {
+        state.withLockedValue { $0.roundTrips }
     }
 
     /// Connections borrowed right now and callers waiting for one (for metrics).
@@ -212,9 +219,15 @@ public final class PQPool: Service, Sendable {
         var retried = false
         while true {
             let connection = try await acquire()
+            let roundTripsBefore = connection.roundTrips
             do {
                 state.withLockedValue { $0.working[ObjectIdentifier(connection)] = connection }
-                defer { _ = state.withLockedValue { $0.working.removeValue(forKey: ObjectIdentifier(connection)) } }
+                defer {
+                    _ = state.withLockedValue { state in
+                        state.roundTrips += connection.roundTrips - roundTripsBefore
+                        state.working.removeValue(forKey: ObjectIdentifier(connection))
+                    }
+                }
                 let value = try await threadPool.runIfActive { try body(connection) }
                 release(connection)
                 return value
