@@ -10,10 +10,11 @@ import TollgateCore
 ///     smtps://[user:password@]host[:port][...]
 ///
 /// - `smtps://` is TLS from the first byte (usually port 465).
-/// - `smtp://` upgrades with STARTTLS: `starttls=required` refuses to go on without it,
-///   `optional` uses it when the server offers it, `never` stays in clear text. The default is
-///   `required` when the URL carries credentials (they never cross the network in clear) and
-///   `optional` otherwise.
+/// - `smtp://` upgrades with STARTTLS: `starttls=required` (the default) refuses to go on
+///   without it, `optional` uses it when the server offers it (anyone on the path can strip
+///   the offer), `never` stays in clear text. Codes are live secrets, so only an explicit
+///   `optional` or `never` sends them unencrypted, and never together with credentials: a URL
+///   that would send a password without TLS is refused at start.
 /// - `timeout` bounds each message, connection included (seconds, default 30).
 /// - `cafile` names a PEM bundle to trust instead of the system's (a private relay's CA).
 /// User and password are percent-decoded and given to libcurl apart from the URL, so the URL
@@ -41,7 +42,7 @@ public struct SMTPSettings: Sendable, Equatable {
         else { throw bad("must be smtp://host[:port] or smtps://host[:port]") }
         username = components.user.flatMap { $0.isEmpty ? nil : $0 }
         password = components.password
-        var security: Security = scheme == "smtps" ? .implicitTLS : (username != nil ? .startTLSRequired : .startTLSOptional)
+        var security: Security = scheme == "smtps" ? .implicitTLS : .startTLSRequired
         var timeout = 30
         var caFile: String?
         for item in components.queryItems ?? [] {
@@ -62,6 +63,9 @@ public struct SMTPSettings: Sendable, Equatable {
             default:
                 throw bad("unknown option \(item.name) (known: starttls, timeout, cafile)")
             }
+        }
+        if username != nil || password != nil, security == .startTLSOptional || security == .none {
+            throw bad("carries credentials but allows no TLS (starttls=\(security.rawValue)): use starttls=required or smtps://")
         }
         components.user = nil
         components.password = nil

@@ -94,6 +94,9 @@ public struct TollgateConfiguration: Sendable {
     /// Where `tollgate worker` serves `/metrics` and health checks (`WORKER_METRICS_PORT`), on
     /// `host`; nil: nowhere.
     public var workerMetricsPort: Int?
+    /// Where `serve` (and `dev`) serve `/metrics` and health checks (`METRICS_PORT`), on `host`;
+    /// nil: nowhere. Never the API's port: the page shows counts across companies.
+    public var metricsPort: Int?
 
     public init() {}
 
@@ -125,8 +128,11 @@ public struct TollgateConfiguration: Sendable {
             )
         }
         config.corsAllowedOrigins = try reader.list("CORS_ALLOWED_ORIGINS").map { origin in
-            guard origin == "*" || origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.hasSuffix("/") else {
-                throw ConfigurationError(variable: "CORS_ALLOWED_ORIGINS", problem: "each origin is scheme://host[:port], without a path")
+            // Exact origins only: `*` would let any site drive the API with a stolen token.
+            guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.hasSuffix("/") else {
+                throw ConfigurationError(
+                    variable: "CORS_ALLOWED_ORIGINS", problem: "each origin is scheme://host[:port], without a path (no wildcard)"
+                )
             }
             return origin
         }
@@ -175,6 +181,12 @@ public struct TollgateConfiguration: Sendable {
         config.worker = try WorkerSettings(reader: reader)
         if reader.string("WORKER_METRICS_PORT") != nil {
             config.workerMetricsPort = try reader.integer("WORKER_METRICS_PORT", default: 0, range: 1...65535)
+        }
+        if reader.string("METRICS_PORT") != nil {
+            config.metricsPort = try reader.integer("METRICS_PORT", default: 0, range: 1...65535)
+            if config.metricsPort == config.port {
+                throw ConfigurationError(variable: "METRICS_PORT", problem: "must differ from PORT (metrics never share the API's port)")
+            }
         }
         return config
     }

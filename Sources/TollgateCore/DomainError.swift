@@ -27,6 +27,8 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidEmail = "invalid_email"
         case weakPassword = "weak_password"
         case invalidName = "invalid_name"
+        case reauthenticationRequired = "reauthentication_required"
+        case passwordRejected = "password_rejected"
         case busy
     }
 
@@ -35,13 +37,19 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
     public var retryAfter: Int?
     public var attemptsRemaining: Int?
     public var resendsRemaining: Int?
+    /// The request field a refusal is about (`error.field`), for refused passwords.
+    public var field: String?
 
-    public init(_ code: Code, _ message: String, retryAfter: Int? = nil, attemptsRemaining: Int? = nil, resendsRemaining: Int? = nil) {
+    public init(
+        _ code: Code, _ message: String, retryAfter: Int? = nil, attemptsRemaining: Int? = nil, resendsRemaining: Int? = nil,
+        field: String? = nil
+    ) {
         self.code = code
         self.message = message
         self.retryAfter = retryAfter
         self.attemptsRemaining = attemptsRemaining
         self.resendsRemaining = resendsRemaining
+        self.field = field
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
@@ -53,6 +61,10 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let dashboardSessionRequired = DomainError(
         .dashboardSessionRequired, "This needs a dashboard session; phone-app sessions cannot use it."
     )
+    public static let reauthenticationRequired = DomainError(.reauthenticationRequired, "Confirm this with your current password.")
+    public static func accountLocked(retryAfter: Int) -> DomainError {
+        DomainError(.accountLocked, "This account's dashboard login is locked; contact support.", retryAfter: retryAfter)
+    }
     public static func rateLimited(retryAfter: Int) -> DomainError {
         DomainError(.rateLimited, "Too many attempts; try again later.", retryAfter: retryAfter)
     }

@@ -1,41 +1,66 @@
 import Foundation
 public import PQ
 
+/// A request refused by a limit: when to try again, and whether it is the first refusal of
+/// the key's window (the only one written to the event log, SPEC §5).
+public struct LimitRefusal: Sendable, Equatable {
+    public let retryAfter: Int
+    /// Refusals of this key in its current window, this one included.
+    public let refusals: Int
+    public var isFirstInWindow: Bool { refusals == 1 }
+}
+
 /// Fixed-window counters in PostgreSQL, so limits hold across every server process. Each
-/// step is one SQL statement: the check and the increment cannot be split by a race.
+/// step is one SQL statement: the check and the increment cannot be split by a race, and a
+/// refusal is counted (`refused`) in the same statement that finds it.
 public enum RateLimiter {
     /// Counts one event against `key` unless `limit` is already reached in the current
-    /// window. Returns nil when counted, or the seconds until the window ends when refused.
-    public static func hit(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> Int? {
+    /// window. Returns nil when counted, or the refusal.
+    public static func hit(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> LimitRefusal? {
+        // One upsert that always writes the key's row: under the limit it counts, at the limit
+        // it counts the refusal instead. The SET reads the latest committed row under its lock,
+        // so concurrent calls take turns and none can count past the limit;
+        // and `last_refused` says which of the two this call did.
         let rows = try tx.query(
             ("""
             INSERT INTO rate_limits AS r (key, window_started_at, count) VALUES (\(key), now(), 1)
             ON CONFLICT (key) DO UPDATE SET
-                count = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 1 ELSE r.count + 1 END,
+                count = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 1
+                             WHEN r.count < \(limit) THEN r.count + 1 ELSE r.count END,
+                refused = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 0
+                               WHEN r.count < \(limit) THEN r.refused ELSE r.refused + 1 END,
                 window_started_at = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now()
-                    THEN now() ELSE r.window_started_at END
-            WHERE r.window_started_at + make_interval(secs => \(window)) <= now() OR r.count < \(limit)
-            RETURNING count
+                    THEN now() ELSE r.window_started_at END,
+                last_refused = r.window_started_at + make_interval(secs => \(window)) > now() AND r.count >= \(limit)
+            RETURNING last_refused, refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
             """ as PQQuery).named("rate_limit.hit")
         )
-        if !rows.isEmpty { return nil }
-        return try retryAfter(key, window: window, in: tx)
+        guard let row = rows.first, try row.decode("last_refused", as: Bool.self) else { return nil }
+        return try refusal(row)
     }
 
-    /// Seconds until `key` is below its limit again, or nil when it is not limited.
-    public static func check(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> Int? {
+    /// The refusal when `key` is at its limit in the current window (counted as a refusal),
+    /// or nil when it is not limited.
+    public static func check(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> LimitRefusal? {
         let rows = try tx.query(
             ("""
-            SELECT count FROM rate_limits
+            UPDATE rate_limits SET refused = refused + 1
             WHERE key = \(key) AND window_started_at + make_interval(secs => \(window)) > now() AND count >= \(limit)
+            RETURNING refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
             """ as PQQuery).named("rate_limit.check")
         )
-        return rows.isEmpty ? nil : try retryAfter(key, window: window, in: tx)
+        return try rows.first.map { try refusal($0) }
     }
 
     /// Takes back one count (a reserved attempt that turned out not to count).
     public static func undo(_ key: String, in tx: PQTransaction) throws {
         try tx.query(("UPDATE rate_limits SET count = greatest(count - 1, 0) WHERE key = \(key)" as PQQuery).named("rate_limit.undo"))
+    }
+
+    /// Rewrites `key`'s row unchanged: one row written and committed, the same database work
+    /// as recording an event, for a path that must not be told apart from one by its timing.
+    public static func touch(_ key: String, in tx: PQTransaction) throws {
+        try tx.query(("UPDATE rate_limits SET count = count WHERE key = \(key)" as PQQuery).named("rate_limit.touch"))
     }
 
     /// Deletes counters whose window started more than `seconds` ago (longer than any window):
@@ -51,13 +76,7 @@ public enum RateLimiter {
         ).first?.decode("n", as: Int.self) ?? 0
     }
 
-    private static func retryAfter(_ key: String, window: Int, in tx: PQTransaction) throws -> Int {
-        let rows = try tx.query(
-            ("""
-            SELECT ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
-            FROM rate_limits WHERE key = \(key)
-            """ as PQQuery).named("rate_limit.retry_after")
-        )
-        return max(1, try rows.first?.decode("seconds", as: Int.self) ?? 1)
+    private static func refusal(_ row: PQRow) throws -> LimitRefusal {
+        LimitRefusal(retryAfter: max(1, try row.decode("seconds", as: Int.self)), refusals: try row.decode("refused", as: Int.self))
     }
 }

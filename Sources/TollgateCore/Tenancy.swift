@@ -1,5 +1,6 @@
 public import Foundation
 public import PQ
+import NIOConcurrencyHelpers
 
 /// What a request tells us about its client, for limits, events and emails.
 public struct ClientInfo: Sendable, Equatable {
@@ -27,10 +28,37 @@ extension PQPool {
 /// (the `login_lookup` security-definer function: one exact address at a time).
 enum LoginDirectory {
     static func find(_ email: EmailAddress, in tx: PQTransaction) throws -> (companyID: UUID, userID: UUID)? {
-        let rows = try tx.query(("SELECT company_id, user_id FROM login_lookup(\(email.value))" as PQQuery).named("login.lookup"))
+        try find(email.value, in: tx)
+    }
+
+    /// Looks up normalised text (an invalid address simply finds nothing, by the same work).
+    static func find(_ address: String, in tx: PQTransaction) throws -> (companyID: UUID, userID: UUID)? {
+        let rows = try tx.query(("SELECT company_id, user_id FROM login_lookup(\(address))" as PQQuery).named("login.lookup"))
         guard let row = rows.first, let company = try row.decode("company_id", as: UUID?.self),
             let user = try row.decode("user_id", as: UUID?.self)
         else { return nil }
         return (company, user)
+    }
+}
+
+/// Entering a company's scope inside a transaction that started without one (the login,
+/// which learns the company from the directory in the same transaction).
+enum Tenancy {
+    static func enter(_ companyID: UUID, in tx: PQTransaction) throws {
+        try tx.query(("SELECT set_config('app.company_id', \(companyID.uuidString), true)" as PQQuery).named("tenant.enter"))
+    }
+}
+
+/// Keys the database keeps for every process (`instance_keys`), read once and cached.
+final class InstanceKeys: Sendable {
+    private let rateLimit = NIOLockedValueBox<[UInt8]?>(nil)
+
+    /// The key of rate-limit counters, stable across `TOLLGATE_SECRET` rotations.
+    func rateLimitKey(in tx: PQTransaction) throws -> [UInt8] {
+        if let key = rateLimit.withLockedValue({ $0 }) { return key }
+        let rows = try tx.query(("SELECT key FROM instance_keys WHERE name = 'rate_limit'" as PQQuery).named("instance_keys.rate_limit"))
+        let key = [UInt8](try rows.first.orThrow().decode("key", as: Data.self))
+        rateLimit.withLockedValue { $0 = key }
+        return key
     }
 }

@@ -74,9 +74,30 @@ public struct RateLimitPurger: Service {
     }
 }
 
-/// The email worker's own small HTTP server (`WORKER_METRICS_PORT`): `/metrics` and the two
-/// health checks, so that a worker running as a process of its own can be scraped and probed.
-/// It listens on `HOST`; the worker runs as one of `services`, stopped after the server.
+/// The operations listener: `/metrics` and the two health checks, on a port of its own so
+/// that cross-tenant counts never reach the public API port. `serve` runs it on
+/// `METRICS_PORT` (with `countsChallenges`), the worker on `WORKER_METRICS_PORT`. It listens
+/// on `HOST`; `services` run with it (the worker's pool and drain), none for `serve`, whose
+/// API application owns the pool.
+public func buildMetricsApplication(
+    configuration: TollgateConfiguration,
+    port: Int,
+    pool: PQPool,
+    countsChallenges: Bool,
+    serverName: String,
+    logger: Logger,
+    services: [any Service]
+) throws -> some ApplicationProtocol {
+    Application(
+        router: try buildMetricsRouter(pool: pool, countsChallenges: countsChallenges, logger: logger),
+        configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: port), serverName: serverName),
+        services: services,
+        logger: logger
+    )
+}
+
+/// The email worker's own small HTTP server (`WORKER_METRICS_PORT`), with the worker as one
+/// of `services`, stopped after the server.
 public func buildWorkerApplication(
     configuration: TollgateConfiguration,
     port: Int,
@@ -84,6 +105,14 @@ public func buildWorkerApplication(
     logger: Logger,
     services: [any Service]
 ) throws -> some ApplicationProtocol {
+    try buildMetricsApplication(
+        configuration: configuration, port: port, pool: pool, countsChallenges: false, serverName: "tollgate-worker", logger: logger,
+        services: [pool] + services
+    )
+}
+
+/// The operations router alone (metrics and health); tests drive it directly.
+public func buildMetricsRouter(pool: PQPool, countsChallenges: Bool, logger: Logger) throws -> Router<TollgateRequestContext> {
     let router = Router(context: TollgateRequestContext.self)
     var routes = RouteTable()
     // One by one: scripts/check-openapi.py reads the API routes from the route array of buildRouter.
@@ -92,13 +121,8 @@ public func buildWorkerApplication(
     routes.add("GET", "/metrics")
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
-    MetricsRoute(pool: pool, countsChallenges: false).register(on: router)
-    return Application(
-        router: router,
-        configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: port), serverName: "tollgate-worker"),
-        services: [pool] + services,
-        logger: logger
-    )
+    MetricsRoute(pool: pool, countsChallenges: countsChallenges).register(on: router)
+    return router
 }
 
 /// The router alone; tests drive it with Hummingbird's router test framework.
@@ -114,10 +138,11 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     )
     var routes = RouteTable()
     for (method, path) in [
-        ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics"), ("GET", "/openapi.yaml"),
+        ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/openapi.yaml"),
         ("POST", "/v1/auth/login"), ("POST", "/v1/auth/login/verify"), ("POST", "/v1/auth/login/challenge"),
         ("POST", "/v1/auth/login/resend"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me"), ("GET", "/v1/company/security"),
-        ("POST", "/v1/company/security/two-factor/activation"), ("POST", "/v1/company/security/two-factor/activation/:id/resend"),
+        ("POST", "/v1/company/security/two-factor/activation"), ("GET", "/v1/company/security/two-factor/activation/:id"),
+        ("POST", "/v1/company/security/two-factor/activation/:id/resend"),
         ("POST", "/v1/company/security/two-factor/activation/:id/verify"), ("POST", "/v1/company/security/two-factor/enable"),
         ("POST", "/v1/company/security/two-factor/disable"), ("GET", "/v1/company/security/events"),
     ] { routes.add(method, path) }

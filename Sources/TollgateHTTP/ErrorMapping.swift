@@ -7,17 +7,18 @@ extension APIError {
         let status: HTTPResponse.Status
         switch error.code {
         case .invalidCredentials, .unauthenticated, .invalidCode, .codeExpired, .tooManyAttempts: status = .unauthorized
-        case .noDashboardAccess, .accountLocked, .forbidden, .dashboardSessionRequired: status = .forbidden
+        case .noDashboardAccess, .accountLocked, .forbidden, .dashboardSessionRequired, .reauthenticationRequired: status = .forbidden
         case .rateLimited, .resendTooSoon: status = .tooManyRequests
         case .challengeClosed: status = .gone
         case .challengeNotFound, .notFound, .unknownCompany: status = .notFound
         case .resendLimitReached, .alreadyEnabled, .alreadyDisabled, .activationNotVerified, .duplicateEmail: status = .conflict
-        case .confirmationRequired, .invalidEmail, .weakPassword, .invalidName: status = .badRequest
+        case .confirmationRequired, .invalidEmail, .weakPassword, .invalidName, .passwordRejected: status = .badRequest
         case .busy: status = .serviceUnavailable
         }
         var extra: [String: ExtraValue] = [:]
         if let value = error.attemptsRemaining { extra["attempts_remaining"] = .int(value) }
         if let value = error.resendsRemaining { extra["resends_remaining"] = .int(value) }
+        if let value = error.field { extra["field"] = .string(value) }
         self.init(status, error.code.rawValue, error.message, extra: extra, retryAfter: error.retryAfter)
     }
 }

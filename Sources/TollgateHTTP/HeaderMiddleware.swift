@@ -2,21 +2,20 @@ import HTTPTypes
 import Hummingbird
 
 /// `Cache-Control: no-store` on every API answer (they carry tokens and account state),
-/// HSTS when serving HTTPS, and CORS for exactly the configured origins (preflights answered).
+/// HSTS when serving HTTPS, and CORS for exactly the configured origins (preflights answered;
+/// `Retry-After` exposed, so a dashboard on another origin can show when to try again).
 struct HeaderMiddleware<Context: RequestContext>: RouterMiddleware {
     let allowedOrigins: Set<String>
-    let allowAnyOrigin: Bool
     let hsts: Bool
 
     init(corsAllowedOrigins: [String], hsts: Bool) {
-        self.allowedOrigins = Set(corsAllowedOrigins.filter { $0 != "*" })
-        self.allowAnyOrigin = corsAllowedOrigins.contains("*")
+        self.allowedOrigins = Set(corsAllowedOrigins)
         self.hsts = hsts
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let origin = request.headers[.origin]
-        let originAllowed = origin.map { allowAnyOrigin || allowedOrigins.contains($0) } ?? false
+        let originAllowed = origin.map { allowedOrigins.contains($0) } ?? false
         if request.method == .options, originAllowed, request.headers[.accessControlRequestMethod] != nil {
             var response = Response(status: .noContent)
             decorate(&response, origin: origin)
@@ -33,7 +32,8 @@ struct HeaderMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func decorate(_ response: inout Response, origin: String?) {
-        response.headers[.accessControlAllowOrigin] = allowAnyOrigin ? "*" : origin
+        response.headers[.accessControlAllowOrigin] = origin
+        response.headers[.accessControlExposeHeaders] = "Retry-After"
         response.headers[.vary] = "Origin"
     }
 }

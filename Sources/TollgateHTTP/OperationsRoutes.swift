@@ -5,7 +5,8 @@ import Metrics
 import PQ
 import Prometheus
 
-/// `/metrics` (Prometheus text) and `/openapi.yaml` (the API document shipped with the build).
+/// `/openapi.yaml` (the API document shipped with the build). `/metrics` is not here: it
+/// shows counts across companies and is served on its own listener (`buildMetricsApplication`).
 struct OperationsRoutes {
     let pool: PQPool
     let openAPI: ByteBuffer
@@ -22,7 +23,6 @@ struct OperationsRoutes {
     }
 
     func register(on router: Router<TollgateRequestContext>) {
-        MetricsRoute(pool: pool, countsChallenges: true).register(on: router)
         let document = openAPI
         router.get("/openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: document))

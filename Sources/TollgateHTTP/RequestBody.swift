@@ -85,6 +85,12 @@ struct RequestBody {
         return text
     }
 
+    /// An optional string field (missing or null: nil), at most `maxLength` characters.
+    func optionalString(_ name: String, maxLength: Int = 1024) throws -> String? {
+        guard let value = fields[name], !isNull(value) else { return nil }
+        return try string(name, maxLength: maxLength)
+    }
+
     /// An optional boolean field (missing or null: nil).
     func optionalBool(_ name: String) throws -> Bool? {
         guard let value = fields[name], !isNull(value) else { return nil }

@@ -102,8 +102,13 @@ struct SecurityRoutes {
     func register(on group: RouterGroup<DashboardContext>) {
         let services = self.services
         group.get("company/security") { _, context -> JSONAnswer in
-            guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
-            return JSONAnswer(.ok, ["two_factor": TwoFactorView(company: context.principal.company).json])
+            try await answering { JSONAnswer(.ok, ["two_factor": try await services.challenges.twoFactorSetting(context.principal).json]) }
+        }
+        group.get("company/security/two-factor/activation/:id") { _, context -> JSONAnswer in
+            let id = try activationID(context)
+            return try await answering {
+                JSONAnswer(.ok, ["activation": try await services.challenges.viewActivation(context.principal, id: id).json])
+            }
         }
         group.post("company/security/two-factor/activation") { request, context -> JSONAnswer in
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
@@ -132,7 +137,7 @@ struct SecurityRoutes {
             let body = try await RequestBody.read(request, context: context.parent)
             guard try body.optionalBool("confirm") == true else { throw APIError(DomainError(.confirmationRequired, "Send \"confirm\": true to do this.")) }
             let idText = try body.string("activation_id", maxLength: 64)
-            guard let id = UUID(uuidString: idText) else { throw APIError(DomainError(.notFound, "There is no such activation.")) }
+            guard let id = UUID(uuidString: idText) else { throw APIError(DomainError.noSuchActivation) }
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
                 JSONAnswer(.ok, ["two_factor": try await services.challenges.enable(context.principal, activationID: id, confirm: true, clientInfo: info).json])
@@ -141,9 +146,14 @@ struct SecurityRoutes {
         group.post("company/security/two-factor/disable") { request, context -> JSONAnswer in
             let body = try await RequestBody.read(request, context: context.parent)
             let confirm = try body.optionalBool("confirm") == true
+            let password = try body.optionalString("password", maxLength: 1024)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(.ok, ["two_factor": try await services.challenges.disable(context.principal, confirm: confirm, clientInfo: info).json])
+                JSONAnswer(.ok, [
+                    "two_factor": try await services.challenges.disable(
+                        context.principal, confirm: confirm, password: password, login: services.login, clientInfo: info
+                    ).json
+                ])
             }
         }
         group.get("company/security/events") { request, context -> JSONAnswer in
@@ -161,7 +171,7 @@ struct SecurityRoutes {
     /// A malformed id names nothing that exists: 404, like another company's id.
     private func activationID(_ context: DashboardContext) throws -> UUID {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-            throw APIError(DomainError(.challengeNotFound, "There is no such activation."))
+            throw APIError(DomainError.noSuchActivation)
         }
         return id
     }

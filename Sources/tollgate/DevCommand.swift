@@ -78,7 +78,7 @@ struct DevCommand: AsyncParsableCommand {
         let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger, logCodes: true)
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker])
         logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
-        try await runUntilSignalled([app], configuration: configuration, logger: logger)
+        try await runUntilSignalled([app] + (try metricsListener(configuration, pool: pool, logger: logger)), configuration: configuration, logger: logger)
     }
 
     /// A random HMAC secret kept in the state folder, so codes survive a restart.
@@ -105,6 +105,15 @@ enum DemoData {
         let provisioning = Provisioning(pool: pool, hasher: PasswordHasher(concurrency: 1))
         let existing = try await pool.query("SELECT company_id FROM login_lookup(\(accounts[0].email))")
         var companyID = try existing.first?.decode("company_id", as: UUID?.self)
+        // Demo accounts have published passwords: they go only into a database with no
+        // company yet, never into one that DATABASE_URL points at and that holds real accounts.
+        if companyID == nil, try await !pool.query("SELECT 1 FROM login_directory LIMIT 1").isEmpty {
+            let text = "\nThis database already has companies, so no demo accounts were created (their passwords are public).\n"
+                + "Log in with an existing account, or create one with `tollgate company create`.\n\n"
+            FileHandle.standardOutput.write(Data(text.utf8))
+            logger.notice("dev.demo_skipped", metadata: ["reason": "database has companies"])
+            return
+        }
         if companyID == nil {
             let owner = accounts[0]
             companyID = try await provisioning.createCompany(

@@ -32,7 +32,7 @@ struct ProvisioningEnvironment {
 }
 
 /// Prints the created ids as one JSON object, or as a sentence.
-func printCreated(_ ids: [String: String], json: Bool, sentence: String) {
+func printCreated<Value: Encodable>(_ ids: [String: Value], json: Bool, sentence: String) {
     if json {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -106,7 +106,7 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             try await ProvisioningEnvironment().run { provisioning in
                 guard try await provisioning.unlock(email: email) else { throw DomainError(.notFound, "No account has that email address.") }
-                printCreated(["unlocked": "true"], json: json, sentence: "Unlocked.")
+                printCreated(["unlocked": true], json: json, sentence: "Unlocked.")
             }
         }
     }

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import Prometheus
 import PQ
+import ServiceLifecycle
 import TollgateCore
 import TollgateHTTP
 
@@ -29,6 +30,17 @@ struct ServeCommand: AsyncParsableCommand {
         )
         try await requireUnprivilegedRole(pool: pool, command: "serve", role: "api")
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
-        try await runUntilSignalled([app], configuration: configuration, logger: logger)
+        try await runUntilSignalled([app] + (try metricsListener(configuration, pool: pool, logger: logger)), configuration: configuration, logger: logger)
     }
+}
+
+/// The `METRICS_PORT` listener of `serve` and `dev`, when one is configured.
+func metricsListener(_ configuration: TollgateConfiguration, pool: PQPool, logger: Logger) throws -> [any Service] {
+    guard let port = configuration.metricsPort else { return [] }
+    return [
+        try buildMetricsApplication(
+            configuration: configuration, port: port, pool: pool, countsChallenges: true, serverName: "tollgate-metrics", logger: logger,
+            services: []
+        )
+    ]
 }

@@ -16,7 +16,7 @@ import TollgateCore
                 "493817", companyName: "Café Ünïcode & Co", userAgent: "<script>alert(1)</script> Evil/1.0"
             )
             let messageID = try await fixture.row(id).decode("message_id", as: String.self)
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)")) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never")) {
                 try await eventually("the email to be sent") { try await fixture.status(id) == "sent" }
             }
             let messages = try sink.received()
@@ -40,9 +40,9 @@ import TollgateCore
             #expect(html.contains("493817"))
             #expect(text.contains("203.0.113.7"))
             #expect(text.range(of: #"until \d\d:\d\d UTC"#, options: .regularExpression) != nil)
-            // The user agent is escaped in HTML.
-            #expect(!html.contains("<script>"))
-            #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+            // Attacker text from the User-Agent never reaches the email: only a short parsed form.
+            #expect(!html.contains("script") && !text.contains("script"))
+            #expect(!html.contains("alert(1)"))
             #expect(html.contains("Café Ünïcode &amp; Co"))
 
             let row = try await fixture.row(id)
@@ -89,13 +89,43 @@ import TollgateCore
         }
     }
 
+    /// Issue 11: a plain `smtp://` URL requires STARTTLS. A server (or a path that strips the
+    /// offer) without it never gets a code in clear: the email waits with the reason.
+    @Test func aServerWithoutStartTLSIsNeverSentACodeInClear() async throws {
+        try await TestDatabase.with { database in
+            let fixture = try await MailFixture.make(database)
+            let plain = try await SMTPSink()
+            defer { plain.stop() }
+            let waiting = try await fixture.enqueueCode("777888")
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(plain.port)/?timeout=3")) {
+                try await eventually("a failed attempt") {
+                    try await fixture.row(waiting).decode("last_error", as: String?.self) != nil
+                }
+            }
+            #expect(try await fixture.status(waiting) == "queued")
+            #expect(plain.receivedCount == 0)
+
+            // The same default URL against a server that offers STARTTLS delivers, encrypted.
+            let secure = try await SMTPSink(starttls: true)
+            defer { secure.stop() }
+            let caFile = try #require(secure.caFile)
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(secure.port)/?cafile=\(caFile)")) {
+                try await eventually("the email to be sent over STARTTLS") { try await fixture.status(waiting) == "sent" }
+            }
+            let message = try #require(try secure.received().first)
+            #expect(message.tls)
+            #expect(message.text?.contains("777888") == true)
+            await fixture.close()
+        }
+    }
+
     @Test func aPermanentRefusalFailsTheEmailWithTheReason() async throws {
         try await TestDatabase.with { database in
             let fixture = try await MailFixture.make(database)
             let sink = try await SMTPSink(mode: "permfail")
             defer { sink.stop() }
             let id = try await fixture.enqueueCode("550550")
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)")) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never")) {
                 try await eventually("the email to fail") { try await fixture.status(id) == "failed" }
             }
             let row = try await fixture.row(id)
@@ -126,7 +156,7 @@ import TollgateCore
             let sink = try await SMTPSink(mode: "tempfail")
             defer { sink.stop() }
             let id = try await fixture.enqueueCode("451451")
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)")) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never")) {
                 try await eventually("a 451 to be recorded") {
                     try await fixture.count("SELECT count(*) FROM email_attempts WHERE email_id = \(id) AND outcome = 'retry' AND smtp_status = 451")
                         >= 1
@@ -149,7 +179,7 @@ import TollgateCore
             defer { sink.stop() }
             let expired = try await fixture.enqueueCode("999000", expiresIn: -5)
             let fresh = try await fixture.enqueueCode("999001")
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)")) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never")) {
                 try await eventually("both emails to be final") {
                     let first = try await fixture.status(expired)
                     let second = try await fixture.status(fresh)
@@ -163,8 +193,9 @@ import TollgateCore
             #expect(try row.decode("scrubbed", as: Bool.self))
             #expect(try row.decode("body_text", as: String.self) == OutboxQueue.scrubbedBody)
             #expect(try await fixture.count("SELECT count(*) FROM events WHERE type = 'email.expired'") == 1)
+            // SPEC §4: the API tells "expired before it was sent" apart from a refused delivery.
             let state = try await fixture.api.withTenant(fixture.companyID) { tx in try Outbox.deliveryState(emailID: expired, in: tx) }
-            #expect(state == "failed")
+            #expect(state == "expired")
             await fixture.close()
         }
     }
@@ -178,7 +209,7 @@ import TollgateCore
             let id = try await fixture.enqueueCode(code)
             // The scan sees the code while it is queued (so it can fail)…
             #expect(try await tablesContaining(code, fixture: fixture).contains("email_outbox.body_text"))
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)")) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never")) {
                 try await eventually("the email to be sent") { try await fixture.status(id) == "sent" }
             }
             #expect(try sink.received().first?.text?.contains(code) == true)

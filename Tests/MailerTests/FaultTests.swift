@@ -21,7 +21,7 @@ import Glibc
             let port = probe.port
             probe.stop()
             let ids = try await fixture.enqueueMany(20)
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(port)/?timeout=2") { $0.maxAttempts = 1000 }) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(port)/?timeout=2&starttls=never") { $0.maxAttempts = 1000 }) {
                 try await eventually("every email to have failed once", timeout: .seconds(40)) {
                     try await fixture.count("SELECT count(*) FROM email_outbox WHERE attempts >= 1") == 20
                 }
@@ -47,7 +47,7 @@ import Glibc
             let sink = try await SMTPSink()
             defer { sink.stop() }
             // A long fallback poll: after the cut, only a re-established LISTEN wakes the worker in time.
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)") { $0.pollIntervalSeconds = 120 }) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never") { $0.pollIntervalSeconds = 120 }) {
                 try await waitForListener(fixture)
                 let first = try await fixture.enqueueCode("100001")
                 try await eventually("the first email") { try await fixture.status(first) == "sent" }
@@ -72,7 +72,7 @@ import Glibc
             let fixture = try await MailFixture.make(database)
             let sink = try await SMTPSink()
             defer { sink.stop() }
-            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)") { $0.pollIntervalSeconds = 60 }) {
+            try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never") { $0.pollIntervalSeconds = 60 }) {
                 try await waitForListener(fixture)
                 // The first email may be found by the rescan that follows LISTEN; the worker is
                 // then idle with a 60 s poll, so the second can only arrive through NOTIFY.
@@ -99,8 +99,8 @@ import Glibc
             let sink = try await SMTPSink()
             defer { sink.stop() }
             _ = try await fixture.enqueueMany(200)
-            let one = try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)") { $0.batchSize = 5 }
-            let two = try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)") { $0.batchSize = 5 }
+            let one = try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never") { $0.batchSize = 5 }
+            let two = try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never") { $0.batchSize = 5 }
             try await running(one) {
                 try await running(two) {
                     try await eventually("all 200 sent", timeout: .seconds(90), every: .milliseconds(200)) {
@@ -131,7 +131,7 @@ import Glibc
         let total = 60
         let ids = try await fixture.enqueueMany(total)
         let environment = [
-            "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "SMTP_URL": "smtp://127.0.0.1:\(sink.port)/?timeout=2",
+            "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "SMTP_URL": "smtp://127.0.0.1:\(sink.port)/?timeout=2&starttls=never",
             "MAIL_FROM": MailFixture.mailFrom, "WORKER_LEASE": "4", "WORKER_BATCH_SIZE": "5", "LOG_LEVEL": "error",
         ]
         let kills = 3
@@ -178,7 +178,7 @@ import Glibc
             defer { sink.stop() }
             _ = try await fixture.enqueueMany(20)
             let worker = try WorkerProcess(environment: [
-                "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "SMTP_URL": "smtp://127.0.0.1:\(sink.port)/?timeout=5",
+                "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "SMTP_URL": "smtp://127.0.0.1:\(sink.port)/?timeout=5&starttls=never",
                 "MAIL_FROM": MailFixture.mailFrom, "WORKER_BATCH_SIZE": "20", "LOG_LEVEL": "error",
             ])
             try await eventually("one email accepted", every: .milliseconds(10)) { sink.receivedCount >= 1 }

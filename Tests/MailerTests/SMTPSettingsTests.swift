@@ -16,10 +16,21 @@ import TollgateCore
     }
 
     @Test func theSecurityModeFollowsTheSchemeAndTheOption() throws {
-        #expect(try SMTPSettings(url: "smtp://relay.local:25").security == .startTLSOptional)
+        // A plain smtp:// URL requires STARTTLS: a path that strips the offer cannot read codes.
+        #expect(try SMTPSettings(url: "smtp://relay.local:25").security == .startTLSRequired)
+        #expect(try SMTPSettings(url: "smtp://relay.local:25?starttls=optional").security == .startTLSOptional)
         #expect(try SMTPSettings(url: "smtp://relay.local:25?starttls=never").security == SMTPSettings.Security.none)
         #expect(try SMTPSettings(url: "smtps://mail.example").security == .implicitTLS)
         #expect(try SMTPSettings(url: "smtp://relay.local?cafile=/etc/ca.pem").caFile == "/etc/ca.pem")
+    }
+
+    @Test func credentialsWithoutTLSAreRefusedNamingTheVariable() throws {
+        for url in ["smtp://u:p@relay.local?starttls=never", "smtp://u:p@relay.local?starttls=optional", "smtp://u@relay.local?starttls=never"] {
+            let error = try #require(throws: ConfigurationError.self, "\(url)") { try SMTPSettings(url: url) }
+            #expect(error.variable == "SMTP_URL")
+            #expect(error.description.contains("credentials"))
+            #expect(!error.description.contains("u:p"))
+        }
     }
 
     @Test func badURLsNameTheVariable() {

@@ -33,7 +33,7 @@ import TollgateCore
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             let ownerSession = try await app.enableTwoFactor(seed, client: client)
-            #expect(try await client.post("/v1/company/security/two-factor/disable", ["confirm": true], token: ownerSession).status == .ok)
+            #expect(try await client.post("/v1/company/security/two-factor/disable", ["confirm": true, "password": seed.owner.password], token: ownerSession).status == .ok)
             // An activation pending for the owner, and a login challenge for the owner.
             let started = try await client.post("/v1/company/security/two-factor/activation", token: ownerSession)
             let activationID = try started.string("activation", "id")

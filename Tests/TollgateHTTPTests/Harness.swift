@@ -75,6 +75,13 @@ struct TestApp: Sendable {
         }
     }
 
+    /// `GET /metrics` from the operations listener (`METRICS_PORT`) over this app's pool.
+    func metrics() async throws -> Reply {
+        let router = try buildMetricsRouter(pool: api, countsChallenges: true, logger: TestPostgres.logger)
+        let application = Application(router: router, logger: TestPostgres.logger)
+        return try await application.test(.router) { client in try await Client(client: client).get("/metrics") }
+    }
+
     /// Creates the standard company (and, when asked, a second one).
     func seed(name: String = "Acme", domain: String = "acme.test") async throws -> Seed {
         let provisioning = Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 2))

@@ -7,7 +7,7 @@ import PQ
 import Prometheus
 import Testing
 
-/// `/openapi.yaml` and `/metrics` (issue: operations).
+/// `/openapi.yaml`, and `/metrics` on its own listener (issues: operations, security).
 @Suite struct OperationsTests {
     /// Bootstraps the Prometheus backend once for the whole test process.
     static let metricsReady: Bool = {
@@ -31,12 +31,22 @@ import Testing
         try await TestApp.with { app, client in
             _ = try await client.get("/health/ready")
             _ = try await client.post("/v1/auth/login", ["email": "nobody@acme.test", "password": "wrong-password", "client": "dashboard"])
-            let reply = try await client.get("/metrics")
+            let reply = try await app.metrics()
             #expect(reply.status == .ok)
             let text = String(decoding: reply.body, as: UTF8.self)
             #expect(text.contains("tollgate_db_pool_open"))
             #expect(text.contains("hb_requests"))
             #expect(text.contains(#"tollgate_auth_outcomes_total{step="password",outcome="invalid_credentials"}"#) || text.contains(#"tollgate_auth_outcomes_total{outcome="invalid_credentials",step="password"}"#))
+        }
+    }
+
+    /// Issue 11: the page counts across companies, so the public API port never serves it.
+    @Test func theAPIPortServesNoMetrics() async throws {
+        try await TestApp.with { app, client in
+            let reply = try await client.get("/metrics")
+            #expect(reply.status == .notFound)
+            #expect(reply.errorCode == "not_found")
+            #expect(try await app.metrics().status == .ok)
         }
     }
 
@@ -53,7 +63,7 @@ import Testing
         try await TestApp.with { app, client in
             let login = #"tollgate_challenges_open{purpose="login"}"#
             let activation = #"tollgate_challenges_open{purpose="activation"}"#
-            let empty = String(decoding: try await client.get("/metrics").body, as: UTF8.self)
+            let empty = String(decoding: try await app.metrics().body, as: UTF8.self)
             #expect(Self.sample(login, in: empty) == 0 && Self.sample(activation, in: empty) == 0, "\(empty)")
 
             // Two companies with 2FA on, each with a dashboard login waiting for its code, and
@@ -67,7 +77,7 @@ import Testing
             let betaChallenge = try await client.login(beta.admin, client: "dashboard").challengeToken()
             let session = try await client.login(gamma.owner, client: "dashboard").sessionToken()
             #expect(try await client.post("/v1/company/security/two-factor/activation", token: session).status == .accepted)
-            let open = String(decoding: try await client.get("/metrics").body, as: UTF8.self)
+            let open = String(decoding: try await app.metrics().body, as: UTF8.self)
             #expect(Self.sample(login, in: open) == 2, "\(open)")
             #expect(Self.sample(activation, in: open) == 1)
 
@@ -75,13 +85,13 @@ import Testing
             let code = try await app.latestCode(for: beta.admin.email)
             #expect(try await client.post("/v1/auth/login/verify", ["challenge_token": betaChallenge, "code": code]).status == .ok)
             try await app.sql("UPDATE challenges SET code_expires_at = now() - interval '1 second' WHERE purpose = 'activation'")
-            let later = String(decoding: try await client.get("/metrics").body, as: UTF8.self)
+            let later = String(decoding: try await app.metrics().body, as: UTF8.self)
             #expect(Self.sample(login, in: later) == 1, "\(later)")
             #expect(Self.sample(activation, in: later) == 0)
 
             // When the count cannot be read the page still answers, saying so with NaN.
             try await app.sql("REVOKE EXECUTE ON FUNCTION open_challenges() FROM tollgate_api")
-            let failed = try await client.get("/metrics")
+            let failed = try await app.metrics()
             #expect(failed.status == .ok)
             #expect(Self.sample(login, in: String(decoding: failed.body, as: UTF8.self))?.isNaN == true)
         }

@@ -18,6 +18,7 @@ public struct LoginService: Sendable {
     let configuration: TollgateConfiguration
     let challenges: ChallengeService
     let logger: Logger
+    let keys = InstanceKeys()
 
     public init(pool: PQPool, hasher: PasswordHasher, configuration: TollgateConfiguration, challenges: ChallengeService, logger: Logger) {
         self.pool = pool
@@ -34,61 +35,62 @@ public struct LoginService: Sendable {
         let passwordHash: String
     }
 
-    /// Checks email and password. Unknown addresses and wrong passwords answer alike, in
-    /// body and in time (both verify one Argon2id hash).
+    /// Checks email and password. Unknown addresses and wrong passwords answer alike, in body
+    /// and in time: every branch, the 429s included, runs the same transactions with the same
+    /// statements (the account is looked for under a company that has no rows when the address
+    /// is unknown), and both paths verify one Argon2id hash when not refused.
     public func login(email text: String, password: String, client: SessionClient, clientInfo: ClientInfo) async throws -> LoginOutcome {
         let limits = configuration.limits
         let email = EmailAddress(text)
+        let address = email?.value ?? text.lowercased()
         let ipKey = "login_ip:\(IPNetwork.rateLimitSubject(clientInfo.ip))"
-        let failedKey = Self.failedPasswordKey(email: email?.value ?? text.lowercased(), secret: configuration.secrets.first ?? [])
-        let found = try await email.asyncMap { email in try await pool.withTransaction { tx in try LoginDirectory.find(email, in: tx) } } ?? nil
+        let keys = self.keys
+        let unknownTenant = UUID()
 
-        guard let (companyID, userID) = found else {
-            // Unknown account: the same limits, hashing time and answer as a wrong password, so
-            // neither the 401 nor the 429 after LIMIT_FAILED_PASSWORDS tells whether it exists.
-            if let retryAfter = try await pool.withTransaction({ tx -> Int? in
-                if let retryAfter = try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx) {
-                    return retryAfter
+        // One transaction: the directory lookup, the account in its company's scope, the IP's
+        // count and one reserved failed-password slot (given back if the password is right).
+        let (account, failedKey, refusal) = try await pool.withTransaction { tx -> (Account?, String, (String, LimitRefusal)?) in
+            let failedKey = Self.failedPasswordKey(email: address, key: try keys.rateLimitKey(in: tx))
+            // Not an address at all (it may hold bytes PostgreSQL refuses in text): the same
+            // lookup of a text no account has.
+            let found = try LoginDirectory.find(email?.value ?? "", in: tx)
+            try Tenancy.enter(found?.companyID ?? unknownTenant, in: tx)
+            let account = try Self.account(userID: found?.userID ?? unknownTenant, in: tx)
+            var refusal: (String, LimitRefusal)?
+            if let limited = try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx) {
+                refusal = ("logins_per_ip", limited)
+            } else if let limited = try RateLimiter.hit(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx) {
+                refusal = ("failed_passwords", limited)
+            }
+            // At most one event per limited key and window (SPEC §5): an attacker's refused
+            // logins cannot fill a company's log, and (after the first) cost what an unknown
+            // address costs.
+            if let (limit, limited) = refusal, limited.isFirstInWindow, let account {
+                try Event(
+                    companyID: account.user.companyID, type: "login.rate_limited", userID: account.user.id, email: account.user.email,
+                    client: clientInfo,
+                    detail: ["limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
+                             "later_refusals": .string("counted, not logged")]
+                ).record(in: tx)
+            }
+            return (account, failedKey, refusal)
+        }
+        if let (_, limited) = refusal { throw DomainError.rateLimited(retryAfter: limited.retryAfter) }
+
+        guard try await verify(password, against: account?.passwordHash, reservedSlot: failedKey), let account else {
+            // The same write either way: the event for an account, the counter's row rewritten
+            // for an unknown address (one row and one commit each).
+            try await pool.withTenant(account?.user.companyID ?? unknownTenant) { tx in
+                if let account {
+                    try Event(
+                        companyID: account.user.companyID, type: "login.password_failed", userID: account.user.id, email: account.user.email,
+                        client: clientInfo, detail: ["client": .string(client.rawValue)]
+                    ).record(in: tx)
+                } else {
+                    try RateLimiter.touch(failedKey, in: tx)
                 }
-                return try RateLimiter.hit(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx)
-            }) {
-                throw DomainError.rateLimited(retryAfter: retryAfter)
             }
-            _ = try await verify(password, against: nil, reservedSlot: failedKey)
-            logger.info("login.unknown_account")
-            throw DomainError.invalidCredentials
-        }
-
-        // Count the attempt against the IP and reserve one failed-password slot, atomically;
-        // the reservation is given back if the password turns out right.
-        let reserved = try await pool.withTenant(companyID) { tx -> Result<Account, DomainError> in
-            let account = try Self.account(userID: userID, in: tx)
-            var refusal: (limit: String, retryAfter: Int)?
-            if let retryAfter = try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx) {
-                refusal = ("logins_per_ip", retryAfter)
-            } else if let retryAfter = try RateLimiter.hit(
-                failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx
-            ) {
-                refusal = ("failed_passwords", retryAfter)
-            }
-            if let refusal {
-                try Event(
-                    companyID: companyID, type: "login.rate_limited", userID: userID, email: account.user.email, client: clientInfo,
-                    detail: ["limit": .string(refusal.limit), "retry_after": .int(refusal.retryAfter), "client": .string(client.rawValue)]
-                ).record(in: tx)
-                return .failure(.rateLimited(retryAfter: refusal.retryAfter))
-            }
-            return .success(account)
-        }
-        let account = try reserved.get()
-
-        guard try await verify(password, against: account.passwordHash, reservedSlot: failedKey) else {
-            try await pool.withTenant(companyID) { tx in
-                try Event(
-                    companyID: companyID, type: "login.password_failed", userID: userID, email: account.user.email, client: clientInfo,
-                    detail: ["client": .string(client.rawValue)]
-                ).record(in: tx)
-            }
+            if account == nil { logger.info("login.unknown_account") }
             throw DomainError.invalidCredentials
         }
         return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey)
@@ -98,9 +100,12 @@ public struct LoginService: Sendable {
         let configuration = self.configuration
         let user = account.user
         let companyID = user.companyID
-        let needsCode = client == .dashboard && account.company.twoFactorEnabled
-        let result = try await pool.withTenant(companyID) { tx -> Result<SessionGrant?, DomainError> in
+        let result = try await pool.withTenant(companyID) { tx -> Result<(SessionGrant?, Company), DomainError> in
             try RateLimiter.undo(failedKey, in: tx)
+            // The company's setting as it is now, held until commit: a login racing "enable"
+            // either sees 2FA on or finishes its session before enable revokes the unverified ones.
+            let company = try Self.companyForShare(in: tx)
+            let needsCode = client == .dashboard && company.twoFactorEnabled
             var detail: [String: EventValue] = ["client": .string(client.rawValue)]
             if client == .dashboard {
                 guard user.hasDashboardAccess else {
@@ -112,24 +117,25 @@ public struct LoginService: Sendable {
                     let retryAfter = Int(lockedUntil.timeIntervalSinceNow.rounded(.up))
                     try Event(companyID: companyID, type: "login.rate_limited", userID: user.id, email: user.email, client: clientInfo,
                               detail: detail.merging(["limit": .string("account_locked"), "retry_after": .int(retryAfter)]) { $1 }).record(in: tx)
-                    return .failure(DomainError(.accountLocked, "This account's dashboard login is locked; contact support.", retryAfter: retryAfter))
+                    return .failure(.accountLocked(retryAfter: retryAfter))
                 }
-            } else if account.company.twoFactorEnabled {
+            } else if company.twoFactorEnabled {
                 detail["two_factor"] = .string("exempt_phone_app")
             }
             try Event(companyID: companyID, type: "login.password_succeeded", userID: user.id, email: user.email, client: clientInfo, detail: detail)
                 .record(in: tx)
-            if needsCode { return .success(nil) }
+            if needsCode { return .success((nil, company)) }
             let ttl = client == .dashboard ? configuration.sessionTTLDashboard : configuration.sessionTTLPhoneApp
             let grant = try SessionStore.create(
                 companyID: companyID, userID: user.id, client: client, twoFactorVerified: false, ttl: ttl, clientInfo: clientInfo, in: tx
             )
             try Event(companyID: companyID, type: "login.succeeded", userID: user.id, email: user.email, client: clientInfo,
                       detail: detail.merging(["session_id": .string(grant.session.id.uuidString.lowercased())]) { $1 }).record(in: tx)
-            return .success(grant)
+            return .success((grant, company))
         }
-        if let grant = try result.get() { return .session(grant) }
-        return .challenge(try await challenges.startLogin(user: user, company: account.company, clientInfo: clientInfo))
+        let (grant, company) = try result.get()
+        if let grant { return .session(grant) }
+        return .challenge(try await challenges.startLogin(user: user, company: company, clientInfo: clientInfo))
     }
 
     /// Verifies the password; when the hasher is too busy to, the failed-password slot
@@ -144,13 +150,16 @@ public struct LoginService: Sendable {
     }
 
     /// The failed-password counter of an address, known or not: keyed by a MAC of the address
-    /// (`rate_limits` is shared by all companies and must not list who tried which address).
-    static func failedPasswordKey(email: String, secret: [UInt8]) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(email.utf8), using: SymmetricKey(data: secret))
+    /// (`rate_limits` is shared by all companies and must not list who tried which address),
+    /// under the database's own key, so that rotating `TOLLGATE_SECRET` resets no counter.
+    static func failedPasswordKey(email: String, key: [UInt8]) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(email.utf8), using: SymmetricKey(data: key))
         return "failed_password:" + mac.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
-    private static func account(userID: UUID, in tx: PQTransaction) throws -> Account {
+    /// The account in the current tenant's scope, or nil (an unknown address looks under a
+    /// company that does not exist, with the same statement).
+    private static func account(userID: UUID, in tx: PQTransaction) throws -> Account? {
         let rows = try tx.query(
             ("""
             SELECT \(unsafeSQL: User.columns), u.password_hash, \(unsafeSQL: Company.columns)
@@ -158,8 +167,37 @@ public struct LoginService: Sendable {
             WHERE u.company_id = app_company() AND u.id = \(userID)
             """ as PQQuery).named("login.account")
         )
-        let row = try rows.first.orThrow()
+        guard let row = rows.first else { return nil }
         return Account(user: try User(row: row), company: try Company(row: row), passwordHash: try row.decode("password_hash"))
+    }
+
+    private static func companyForShare(in tx: PQTransaction) throws -> Company {
+        let rows = try tx.query(
+            ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company() FOR SHARE" as PQQuery).named("login.company")
+        )
+        return try Company(row: try rows.first.orThrow())
+    }
+
+    /// Asks a signed-in user for the current password again before a sensitive change (SPEC
+    /// §3.3, §10). A wrong or missing password counts as a failed password of the address
+    /// (the same limit as logging in) and answers `reauthentication_required`.
+    public func reauthenticate(_ user: User, password: String?) async throws {
+        let limits = configuration.limits
+        let keys = self.keys
+        let (hash, failedKey) = try await pool.withTenant(user.companyID) { tx -> (String, String) in
+            let failedKey = Self.failedPasswordKey(email: user.email, key: try keys.rateLimitKey(in: tx))
+            if let limited = try RateLimiter.hit(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx) {
+                throw DomainError.rateLimited(retryAfter: limited.retryAfter)
+            }
+            let rows = try tx.query(
+                ("SELECT password_hash FROM users WHERE company_id = app_company() AND id = \(user.id)" as PQQuery).named("user.password_hash")
+            )
+            return (try rows.first.orThrow().decode("password_hash"), failedKey)
+        }
+        guard let password, try await verify(password, against: hash, reservedSlot: failedKey) else {
+            throw DomainError.reauthenticationRequired
+        }
+        try await pool.withTransaction { tx in try RateLimiter.undo(failedKey, in: tx) }
     }
 
     /// Logs out: revokes the session and records it.

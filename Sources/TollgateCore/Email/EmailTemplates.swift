@@ -59,7 +59,7 @@ public enum EmailTemplates {
             : "Dashboard users now sign in with their password only."
         let facts: [(String, String)] = [
             ("By", oneLine(actorEmail)), ("When", EmailDates.full(at)), ("IP address", oneLine(client.ip)),
-            ("Browser", oneLine(client.userAgent ?? "unknown")),
+            ("Browser", BrowserSummary.describe(client.userAgent)),
         ]
         let text = """
             Two-factor authentication was \(state) for \(company).
@@ -88,7 +88,7 @@ public enum EmailTemplates {
         let expiry = EmailDates.clock(expiresAt)
         let facts: [(String, String)] = [
             ("Requested", EmailDates.full(requestedAt)), ("IP address", oneLine(client.ip)),
-            ("Browser", oneLine(client.userAgent ?? "unknown")),
+            ("Browser", BrowserSummary.describe(client.userAgent)),
         ]
         let text = """
             Your code to \(purpose):

@@ -26,7 +26,8 @@ public enum Outbox {
         return id
     }
 
-    /// "queued" | "sent" | "failed" for the API's `delivery` field (sending→queued, expired→failed).
+    /// "queued" | "sent" | "failed" | "expired" for the API's `delivery` field (sending→queued;
+    /// expired: the code expired before the email could be sent).
     public static func deliveryState(emailID: UUID, in tx: PQTransaction) throws -> String {
         let rows = try tx.query(("SELECT status FROM email_outbox WHERE id = \(emailID)" as PQQuery).named("outbox.delivery_state"))
         guard let status = try rows.first?.decode("status", as: String.self) else {
@@ -35,11 +36,12 @@ public enum Outbox {
         return publicState(status)
     }
 
-    /// Maps a stored status to the three states the API shows.
+    /// Maps a stored status to the four states the API shows.
     public static func publicState(_ status: String) -> String {
         switch status {
         case "sent": "sent"
-        case "failed", "expired": "failed"
+        case "failed": "failed"
+        case "expired": "expired"
         default: "queued"
         }
     }

@@ -22,6 +22,8 @@ public struct ActivationView: Sendable {
     public let resendsRemaining: Int
     public let attemptsRemaining: Int
     public let emailHint: String
+    /// The latest code email's state, as for a login challenge.
+    public let delivery: String
 }
 
 /// The company's 2FA setting (SPEC §4 `TwoFactor`).
@@ -29,11 +31,25 @@ public struct TwoFactorView: Sendable, Equatable {
     public let enabled: Bool
     public let enabledAt: Date?
     public let enabledBy: UUID?
+    /// Users 2FA applies to (those with dashboard access), for the confirmation screen.
+    public let dashboardUsers: Int
 
-    public init(company: Company) {
+    public init(company: Company, dashboardUsers: Int) {
         enabled = company.twoFactorEnabled
         enabledAt = company.twoFactorEnabled ? company.twoFactorChangedAt : nil
         enabledBy = company.twoFactorEnabled ? company.twoFactorChangedBy : nil
+        self.dashboardUsers = dashboardUsers
+    }
+
+    /// The setting of the tenant in scope, with its count of dashboard users.
+    public static func current(company: Company, in tx: PQTransaction) throws -> TwoFactorView {
+        let rows = try tx.query(
+            ("""
+            SELECT count(*) AS n FROM users
+            WHERE company_id = app_company() AND (role IN ('owner', 'admin') OR dashboard_access)
+            """ as PQQuery).named("user.count_dashboard")
+        )
+        return TwoFactorView(company: company, dashboardUsers: try rows.first.orThrow().decode("n", as: Int.self))
     }
 }
 
@@ -144,7 +160,7 @@ public struct ChallengeService: Sendable {
                 purpose: .activation, user: user, company: company, tokenMAC: nil, clientInfo: clientInfo, mac: mac, policy: policy, in: tx
             )
             try Self.event(.activation, "started", record: record, user: user, clientInfo: clientInfo, in: tx)
-            return .success(Self.activationView(record, emailHint: user.emailHint))
+            return .success(Self.activationView(record, emailHint: user.emailHint, delivery: "queued"))
         }
         return try result.get()
     }
@@ -163,7 +179,7 @@ public struct ChallengeService: Sendable {
         let (record, user, _) = try await resend(
             companyID: principal.company.id, locator: .activation(id: id, userID: principal.user.id), clientInfo: clientInfo
         )
-        return Self.activationView(record, emailHint: user.emailHint)
+        return Self.activationView(record, emailHint: user.emailHint, delivery: "queued")
     }
 
     /// Turns 2FA on with a verified activation of the caller's (within its use window, once).
@@ -178,7 +194,7 @@ public struct ChallengeService: Sendable {
         return try await pool.withTenant(principal.company.id) { tx in
             let company = try Self.lockCompany(in: tx)
             guard let (activation, _) = try Self.locate(.activation(id: activationID, userID: user.id), in: tx) else {
-                throw DomainError(.notFound, "There is no such activation.")
+                throw DomainError.noSuchActivation
             }
             guard !company.twoFactorEnabled else { throw DomainError(.alreadyEnabled, "Two-factor authentication is on already.") }
             let consumed = try tx.query(
@@ -219,20 +235,29 @@ public struct ChallengeService: Sendable {
                           detail: ["reason": .string("two_factor_enabled"), "count": .int(revoked.count)]).record(in: tx)
             }
             try Self.noticeOwners(enabled: true, actor: user, company: changed, clientInfo: clientInfo, in: tx)
-            return TwoFactorView(company: changed)
+            return try TwoFactorView.current(company: changed, in: tx)
         }
     }
 
-    /// Turns 2FA off (owners only, with confirmation). A refused attempt is recorded.
-    public func disable(_ principal: Principal, confirm: Bool, clientInfo: ClientInfo) async throws -> TwoFactorView {
+    /// Turns 2FA off (owners only, with confirmation and the owner's current password, SPEC
+    /// §3.3: a stolen session alone cannot switch the company's protection off). A refused
+    /// attempt is recorded.
+    public func disable(
+        _ principal: Principal, confirm: Bool, password: String?, login: LoginService, clientInfo: ClientInfo
+    ) async throws -> TwoFactorView {
         let user = principal.user
+        guard user.role == .owner else {
+            try await recordDisableDenied(user, reason: "role", clientInfo: clientInfo)
+            throw DomainError.forbidden
+        }
+        guard confirm else { throw DomainError.confirmationRequired }
+        do {
+            try await login.reauthenticate(user, password: password)
+        } catch let error as DomainError where error.code == .reauthenticationRequired {
+            try await recordDisableDenied(user, reason: "wrong_password", clientInfo: clientInfo)
+            throw error
+        }
         let result = try await pool.withTenant(principal.company.id) { tx -> Result<TwoFactorView, DomainError> in
-            guard user.role == .owner else {
-                try Event(companyID: user.companyID, type: "two_factor.disable_denied", userID: user.id, email: user.email, client: clientInfo,
-                          detail: ["role": .string(user.role.rawValue)]).record(in: tx)
-                return .failure(.forbidden)
-            }
-            guard confirm else { return .failure(.confirmationRequired) }
             _ = try Self.lockCompany(in: tx)
             let updated = try tx.query(
                 ("""
@@ -247,9 +272,16 @@ public struct ChallengeService: Sendable {
             let company = try Company(row: row)
             try Event(companyID: company.id, type: "two_factor.disabled", userID: user.id, email: user.email, client: clientInfo).record(in: tx)
             try Self.noticeOwners(enabled: false, actor: user, company: company, clientInfo: clientInfo, in: tx)
-            return .success(TwoFactorView(company: company))
+            return .success(try TwoFactorView.current(company: company, in: tx))
         }
         return try result.get()
+    }
+
+    private func recordDisableDenied(_ user: User, reason: String, clientInfo: ClientInfo) async throws {
+        try await pool.withTenant(user.companyID) { tx in
+            try Event(companyID: user.companyID, type: "two_factor.disable_denied", userID: user.id, email: user.email, client: clientInfo,
+                      detail: ["role": .string(user.role.rawValue), "reason": .string(reason)]).record(in: tx)
+        }
     }
 
     // MARK: Shared steps
@@ -285,8 +317,9 @@ public struct ChallengeService: Sendable {
             // Reserve a wrong-code slot of the account before comparing: past the hourly
             // limit no guess is even looked at, and the account's challenges close.
             let accountKey = "wrong_codes:\(user.id)"
-            if try RateLimiter.hit(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx) != nil {
-                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account", in: tx)
+            if let refusal = try RateLimiter.hit(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx) {
+                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account",
+                                  firstRefusal: refusal.isFirstInWindow, in: tx)
                 return .failure(.challengeClosed)
             }
             // Count the entry before comparing; the condition makes the limit hold whatever
@@ -341,7 +374,8 @@ public struct ChallengeService: Sendable {
             return .session(grant)
         case .activation:
             try event(.activation, "verified", record: updated, user: user, clientInfo: clientInfo, in: tx)
-            return .activation(activationView(updated, emailHint: user.emailHint))
+            let delivery = try updated.emailID.map { try Outbox.deliveryState(emailID: $0, in: tx) } ?? "queued"
+            return .activation(activationView(updated, emailHint: user.emailHint, delivery: delivery))
         }
     }
 
@@ -367,7 +401,7 @@ public struct ChallengeService: Sendable {
         try event(record.purpose, "code_failed", record: record, user: user, clientInfo: clientInfo,
                   extra: ["attempts_remaining": .int(attemptsRemaining)], in: tx)
         if try locked.first?.decode("locked", as: Bool.self) == true {
-            try closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "consecutive_wrong_codes", in: tx)
+            try closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "consecutive_wrong_codes", firstRefusal: true, in: tx)
             return DomainError(.accountLocked, "Too many wrong codes: this account's dashboard login is locked; contact support.",
                                retryAfter: limits.lockDuration)
         }
@@ -388,10 +422,11 @@ public struct ChallengeService: Sendable {
             guard let (record, user) = try Self.locate(locator, in: tx) else { return .failure(.challengeNotFound) }
             // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
             // code goes out for one that the last wrong code left open.
-            if try RateLimiter.check(
+            if let refusal = try RateLimiter.check(
                 "wrong_codes:\(user.id)", limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx
-            ) != nil {
-                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account", in: tx)
+            ) {
+                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account",
+                                  firstRefusal: refusal.isFirstInWindow, in: tx)
                 return .failure(.challengeClosed)
             }
             let phase = record.phase
@@ -482,25 +517,30 @@ public struct ChallengeService: Sendable {
         user: User, purpose: ChallengePurpose, limits: AbuseLimits, clientInfo: ClientInfo, in tx: PQTransaction
     ) throws -> DomainError? {
         let prefix = purpose == .login ? "login" : "two_factor"
-        func refuse(_ limit: String, _ retryAfter: Int) throws -> DomainError {
-            try Event(companyID: user.companyID, type: "\(prefix).rate_limited", userID: user.id, email: user.email, client: clientInfo,
-                      detail: ["limit": .string(limit), "retry_after": .int(retryAfter)]).record(in: tx)
-            return .rateLimited(retryAfter: retryAfter)
+        // Only the first refusal of a limit's window is written to the log (SPEC §5).
+        func refuse(_ limit: String, _ refusal: LimitRefusal) throws -> DomainError {
+            if refusal.isFirstInWindow {
+                try Event(companyID: user.companyID, type: "\(prefix).rate_limited", userID: user.id, email: user.email, client: clientInfo,
+                          detail: ["limit": .string(limit), "retry_after": .int(refusal.retryAfter), "later_refusals": .string("counted, not logged")])
+                    .record(in: tx)
+            }
+            return .rateLimited(retryAfter: refusal.retryAfter)
         }
         if let lockedUntil = try lockedUntil(user: user, in: tx) {
             let retryAfter = max(1, Int(lockedUntil.timeIntervalSinceNow.rounded(.up)))
-            _ = try refuse("account_locked", retryAfter)
-            return DomainError(.accountLocked, "This account's dashboard login is locked; contact support.", retryAfter: retryAfter)
+            try Event(companyID: user.companyID, type: "\(prefix).rate_limited", userID: user.id, email: user.email, client: clientInfo,
+                      detail: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)]).record(in: tx)
+            return DomainError.accountLocked(retryAfter: retryAfter)
         }
-        if let retryAfter = try RateLimiter.check(
+        if let refusal = try RateLimiter.check(
             "wrong_codes:\(user.id)", limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx
         ) {
-            return try refuse("wrong_codes_per_account", retryAfter)
+            return try refuse("wrong_codes_per_account", refusal)
         }
-        if let retryAfter = try RateLimiter.hit(
+        if let refusal = try RateLimiter.hit(
             "challenges:\(user.id)", limit: limits.challengesPerAccount, window: limits.challengesPerAccountWindow, in: tx
         ) {
-            return try refuse("challenges_per_account", retryAfter)
+            return try refuse("challenges_per_account", refusal)
         }
         return nil
     }
@@ -565,7 +605,11 @@ public struct ChallengeService: Sendable {
     }
 
     /// Closes every open challenge of the account (an abuse limit was reached).
-    private static func closeAll(of user: User, reason: CloseReason, clientInfo: ClientInfo, limit: String, in tx: PQTransaction) throws {
+    /// The event is written when challenges closed or when this is the limit's first refusal in
+    /// its window, so repeated refusals cannot flood the log.
+    private static func closeAll(
+        of user: User, reason: CloseReason, clientInfo: ClientInfo, limit: String, firstRefusal: Bool, in tx: PQTransaction
+    ) throws {
         let closed = try tx.query(
             ("""
             UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
@@ -573,6 +617,7 @@ public struct ChallengeService: Sendable {
             RETURNING id
             """ as PQQuery).named("challenge.close_all")
         )
+        guard firstRefusal || !closed.isEmpty else { return }
         try Event(companyID: user.companyID, type: "login.rate_limited", userID: user.id, email: user.email, client: clientInfo,
                   detail: ["limit": .string(limit), "challenges_closed": .int(closed.count)]).record(in: tx)
     }
@@ -613,7 +658,7 @@ public struct ChallengeService: Sendable {
                       attemptsRemaining: record.attemptsRemaining, emailHint: emailHint, delivery: delivery)
     }
 
-    static func activationView(_ record: ChallengeRecord, emailHint: String) -> ActivationView {
+    static func activationView(_ record: ChallengeRecord, emailHint: String, delivery: String) -> ActivationView {
         let status: String
         switch record.phase {
         case .awaitingCode, .codeDead: status = "code_sent"
@@ -622,21 +667,35 @@ public struct ChallengeService: Sendable {
         case .exhausted, .closed: status = "closed"
         }
         return ActivationView(id: record.id, status: status, codeExpiresAt: record.codeExpiresAt, resendsRemaining: record.resendsRemaining,
-                              attemptsRemaining: record.attemptsRemaining, emailHint: emailHint)
+                              attemptsRemaining: record.attemptsRemaining, emailHint: emailHint, delivery: delivery)
     }
 
-    /// An activation of the caller's, as it stands.
+    /// An activation of the caller's, as it stands, with its latest code email's delivery
+    /// (so the dashboard can show whether the email went out).
     public func viewActivation(_ principal: Principal, id: UUID) async throws -> ActivationView {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
         let userID = principal.user.id
         return try await pool.withTenant(principal.company.id) { tx in
             guard let (record, user) = try Self.locate(.activation(id: id, userID: userID), in: tx) else {
-                throw DomainError(.notFound, "There is no such activation.")
+                throw DomainError.noSuchActivation
             }
-            return Self.activationView(record, emailHint: user.emailHint)
+            let delivery = try record.emailID.map { try Outbox.deliveryState(emailID: $0, in: tx) } ?? "queued"
+            return Self.activationView(record, emailHint: user.emailHint, delivery: delivery)
+        }
+    }
+
+    /// The company's 2FA setting as the security screen shows it.
+    public func twoFactorSetting(_ principal: Principal) async throws -> TwoFactorView {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        return try await pool.withTenant(principal.company.id) { tx in
+            try TwoFactorView.current(company: try Self.lockCompany(in: tx, forUpdate: false), in: tx)
         }
     }
 }
 
 extension DomainError {
     static let confirmationRequired = DomainError(.confirmationRequired, "Send \"confirm\": true to do this.")
+    /// An unknown activation, or another user's or company's: the same 404 as every other
+    /// activation route (SPEC §4).
+    public static let noSuchActivation = DomainError(.challengeNotFound, "There is no such activation.")
 }

@@ -1,0 +1,96 @@
+import Foundation
+import PQ
+import TestSupport
+import Testing
+import TollgateCore
+
+/// What the worker and API roles can no longer do (issue 11, migration 0008), each shown by
+/// connecting as the role itself.
+@Suite struct RoleHardeningTests {
+    static func refusal(_ work: () async throws -> Void) async -> PQError? {
+        do {
+            try await work()
+            return nil
+        } catch let error as PQError {
+            return error
+        } catch {
+            return nil
+        }
+    }
+
+    /// The permissive tenant policy applies to every role; the worker's restriction must hold
+    /// even when the worker sets a company itself.
+    @Test func theWorkerCanAppendEmailEventsOnlyEvenInsideACompanysScope() async throws {
+        try await TestDatabase.with { database in
+            let owner = database.pool(role: nil)
+            let tenant = try await RowLevelSecurityTests.createTenant("Alpha", on: owner)
+            let worker = database.pool(role: "tollgate_worker", maxConnections: 1)
+            let scope = [("app.company_id", tenant.company.uuidString)]
+            let forged = await Self.refusal {
+                try await worker.withTransaction(settings: scope) { tx in
+                    _ = try tx.query("INSERT INTO events (company_id, type) VALUES (\(tenant.company), 'two_factor.disabled')")
+                }
+            }
+            #expect(forged?.sqlState == "42501")
+            try await worker.withTransaction(settings: scope) { tx in
+                _ = try tx.query("INSERT INTO events (company_id, type) VALUES (\(tenant.company), 'email.sent')")
+            }
+            let types = try await owner.query("SELECT type FROM events ORDER BY id").map { try $0.decode("type", as: String.self) }
+            #expect(types == ["email.sent"])
+            await worker.close()
+            await owner.close()
+        }
+    }
+
+    /// The API role writes code emails and reads their delivery state, never their text.
+    @Test func theAPIRoleCannotReadEmailBodies() async throws {
+        try await TestDatabase.with { database in
+            let owner = database.pool(role: nil)
+            let tenant = try await RowLevelSecurityTests.createTenant("Alpha", on: owner)
+            let api = database.pool(role: "tollgate_api", maxConnections: 1)
+            let scope = [("app.company_id", tenant.company.uuidString)]
+            let id = UUID()
+            try await api.withTransaction(settings: scope) { tx in
+                _ = try tx.query(
+                    """
+                    INSERT INTO email_outbox (company_id, id, recipient, template, subject, body_text, body_html, message_id)
+                    VALUES (\(tenant.company), \(id), 'a@alpha.example', 'login_code', 'Your code', 'Code 123456', '<p>123456</p>', 'm@t')
+                    """
+                )
+            }
+            let status = try await api.withTransaction(settings: scope) { tx in
+                try tx.query("SELECT status FROM email_outbox WHERE id = \(id)").first?.decode("status", as: String.self)
+            }
+            #expect(status == "queued")
+            for column in ["body_text", "body_html", "subject", "recipient", "*"] {
+                let refused = await Self.refusal {
+                    _ = try await api.withTransaction(settings: scope) { tx in
+                        try tx.query(PQQuery(unsafeSQL: "SELECT \(column) FROM email_outbox"))
+                    }
+                }
+                #expect(refused?.sqlState == "42501", "\(column)")
+            }
+            await api.close()
+            await owner.close()
+        }
+    }
+
+    /// The rate-limit key is made at random by each database's own migration.
+    @Test func eachDatabaseMigratesItsOwnRateLimitKey() async throws {
+        var keys: [Data] = []
+        for _ in 0..<2 {
+            keys.append(try await TestDatabase.with(migrated: false) { database in
+                let owner = database.pool(role: nil, maxConnections: 1)
+                try await Migrator(migrations: try Migration.bundled(), logger: TestPostgres.logger).migrate(pool: owner)
+                await owner.close()
+                let api = database.pool(role: "tollgate_api", maxConnections: 1)
+                let key = try await api.query("SELECT key FROM instance_keys WHERE name = 'rate_limit'").first?.decode("key", as: Data.self)
+                await api.close()
+                return try #require(key)
+            })
+        }
+        #expect(keys[0].count == 32 && keys[1].count == 32)
+        #expect(keys[0] != keys[1])
+    }
+}
+

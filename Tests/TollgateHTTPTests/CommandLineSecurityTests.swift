@@ -1,0 +1,83 @@
+import Foundation
+import PQ
+import TestSupport
+import Testing
+import TollgateCore
+
+/// The binary's side of issue 11: metrics off the API's port, and `dev` never seeding
+/// published passwords into a database that already has companies.
+extension CommandLineTests {
+    /// Starts the binary with its standard output in a file the test can read.
+    static func launchCapturingOutput(_ arguments: [String], environment: [String: String]) throws -> (Process, String) {
+        let output = NSTemporaryDirectory() + "tollgate-out-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, output)
+    }
+
+    @Test func serveShowsMetricsOnlyOnTheMetricsPort() async throws {
+        try await TestDatabase.with { database in
+            let port = Self.freePortCandidate()
+            let metricsPort = port + 1
+            let process = try Self.launch(["serve"], environment: [
+                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                "PORT": "\(port)", "METRICS_PORT": "\(metricsPort)",
+            ])
+            defer { if process.isRunning { process.terminate() } }
+            let metrics = URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!
+            #expect(try await Self.waitUntil { (try? await Self.status(of: metrics)) == 200 })
+            let page = try await Self.fetch(metrics)
+            #expect(page.body.contains("tollgate_challenges_open"))
+            let onAPI = try await Self.fetch(URL(string: "http://127.0.0.1:\(port)/metrics")!)
+            #expect(onAPI.status == 404 && onAPI.body.contains(#""not_found""#), "\(onAPI.body)")
+            #expect(try await Self.status(of: URL(string: "http://127.0.0.1:\(metricsPort)/health/ready")!) == 200)
+            #expect(try await Self.status(of: URL(string: "http://127.0.0.1:\(metricsPort)/v1/me")!) == 404)
+            kill(process.processIdentifier, SIGTERM)
+            #expect(try await offCooperativePool { Self.waitForExit(process) } == 0)
+
+            let same = try await Self.run(["serve"], environment: [
+                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                "PORT": "\(port)", "METRICS_PORT": "\(port)",
+            ])
+            #expect(same.status == 78 && same.error.contains("METRICS_PORT"), "\(same.error)")
+        }
+    }
+
+    /// Demo passwords are published in the README: `dev` pointed at a database that holds
+    /// companies must not add accounts with them.
+    @Test func devSeedsNoDemoAccountsIntoADatabaseWithCompanies() async throws {
+        try await TestDatabase.with { database in
+            let owner = database.pool(role: nil, maxConnections: 1)
+            _ = try await Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1)).createCompany(
+                name: "Real Co", ownerEmail: "boss@real.example", ownerPassword: "a-real-password-1", ownerName: nil
+            )
+            await owner.close()
+            let port = Self.freePortCandidate()
+            let state = NSTemporaryDirectory() + "tollgate-dev-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let (process, output) = try Self.launchCapturingOutput(["dev", "--state-directory", state], environment: [
+                "DATABASE_URL": database.conninfo(), "PORT": "\(port)",
+            ])
+            defer {
+                if process.isRunning { process.terminate() }
+                try? FileManager.default.removeItem(atPath: output)
+            }
+            #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: "http://127.0.0.1:\(port)/health/ready")!)) == 200 })
+            let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            #expect(printed.contains("no demo accounts were created"), "\(printed)")
+            #expect(!printed.contains("demo-owner-pass"))
+            let reader = database.pool(role: nil, maxConnections: 1)
+            let count = try await reader.query("SELECT count(*) AS n FROM login_directory")
+            await reader.close()
+            #expect(try count.first?.decode("n", as: Int.self) == 1)
+            kill(process.processIdentifier, SIGINT)
+            _ = try await offCooperativePool { Self.waitForExit(process) }
+        }
+    }
+}
