@@ -97,7 +97,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("openapi.yaml")],
+            // The API document and the reference dashboard's static files (SPEC §12).
+            resources: [.copy("openapi.yaml"), .copy("Dashboard")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -97,6 +97,11 @@ public struct TollgateConfiguration: Sendable {
     /// Where `serve` (and `dev`) serve `/metrics` and health checks (`METRICS_PORT`), on `host`;
     /// nil: nowhere. Never the API's port: the page shows counts across companies.
     public var metricsPort: Int?
+    /// Where the reference dashboard's files are read from at each request instead of the
+    /// shipped copy (`DASHBOARD_DIRECTORY`, for working on the pages).
+    public var dashboardDirectory: String?
+    /// The API's origin when the dashboard is served from another one (`DASHBOARD_API_URL`).
+    public var dashboardAPIURL: String?
 
     public init() {}
 
@@ -181,6 +186,15 @@ public struct TollgateConfiguration: Sendable {
         config.worker = try WorkerSettings(reader: reader)
         if reader.string("WORKER_METRICS_PORT") != nil {
             config.workerMetricsPort = try reader.integer("WORKER_METRICS_PORT", default: 0, range: 1...65535)
+        }
+        config.dashboardDirectory = reader.string("DASHBOARD_DIRECTORY")
+        if let url = reader.string("DASHBOARD_API_URL") {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://"), !url.hasSuffix("/"), URL(string: url)?.host != nil,
+                url.allSatisfy({ !$0.isWhitespace && $0 != "\"" && $0 != "'" && $0 != ";" })
+            else {
+                throw ConfigurationError(variable: "DASHBOARD_API_URL", problem: "is the API's origin, scheme://host[:port], without a path")
+            }
+            config.dashboardAPIURL = url
         }
         if reader.string("METRICS_PORT") != nil {
             config.metricsPort = try reader.integer("METRICS_PORT", default: 0, range: 1...65535)

@@ -249,6 +249,17 @@ public struct EmbeddedPostgres: Sendable {
         if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { chmod(path, path.hasSuffix("-pgbouncer") ? 0o755 : 0o700) }
     }
 
+    /// Where `tollgate dev` keeps its cluster for a state folder: inside it, unless the
+    /// unprivileged cluster user (when running as root) cannot walk down to it, as in a
+    /// checkout under root's home (mode 700). Then a folder of its own under /var/tmp, named
+    /// after the state folder's path, so each checkout keeps its own data across restarts.
+    public static func dataDirectory(forState state: String) -> String {
+        let inside = state + "/postgres"
+        guard let owner = try? clusterUser(), (try? checkReachable(inside, by: owner)) == nil else { return inside }
+        let hash = state.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        return "/var/tmp/tollgate-dev-\(String(hash, radix: 36))/postgres"
+    }
+
     /// The cluster user must be able to walk down to the data folder.
     private static func checkReachable(_ path: String, by owner: String?) throws {
         guard owner != nil else { return }

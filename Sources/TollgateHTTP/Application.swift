@@ -153,6 +153,11 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     router.add(middleware: MetricsMiddleware())
     HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
     OperationsRoutes(pool: pool, openAPI: try OperationsRoutes.loadOpenAPI()).register(on: router)
+    // The reference dashboard's pages (outside the API's route array: not API operations).
+    let dashboard = try DashboardRoutes(configuration: configuration)
+    for page in DashboardRoutes.pages { routes.add("GET", page) }
+    routes.add("GET", "/assets/:name")
+    dashboard.register(on: router)
 
     let v1 = router.group("v1").add(middleware: SessionMiddleware(pool: pool))
     let authenticated = v1.group(context: AuthenticatedContext.self)

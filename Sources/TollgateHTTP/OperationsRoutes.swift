@@ -11,11 +11,15 @@ struct OperationsRoutes {
     let pool: PQPool
     let openAPI: ByteBuffer
 
-    /// Reads the OpenAPI document from the resource folder SwiftPM puts beside the executable.
-    static func loadOpenAPI() throws -> ByteBuffer {
+    /// The resource folder SwiftPM puts beside the executable (`scripts/stage` copies it).
+    static func resourceFolder() -> URL {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let path = URL(fileURLWithPath: executable).deletingLastPathComponent()
-            .appendingPathComponent("tollgate_TollgateHTTP.resources").appendingPathComponent("openapi.yaml").path
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("tollgate_TollgateHTTP.resources")
+    }
+
+    /// Reads the OpenAPI document from the resource folder.
+    static func loadOpenAPI() throws -> ByteBuffer {
+        let path = resourceFolder().appendingPathComponent("openapi.yaml").path
         guard let data = FileManager.default.contents(atPath: path) else {
             throw APIError(.internalServerError, "internal_error", "the OpenAPI document \(path) is missing")
         }

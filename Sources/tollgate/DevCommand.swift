@@ -30,7 +30,11 @@ struct DevCommand: AsyncParsableCommand {
         var cluster: EmbeddedPostgres?
         var apiOverrides: [(String, String)] = []
         if configuration.databaseURL == nil {
-            let embedded = EmbeddedPostgres(dataDirectory: state + "/postgres", logger: logger)
+            let dataDirectory = EmbeddedPostgres.dataDirectory(forState: state)
+            if dataDirectory != state + "/postgres" {
+                FileHandle.standardOutput.write(Data("dev: the cluster user cannot reach \(state), so the private PostgreSQL lives in \(dataDirectory)\n".utf8))
+            }
+            let embedded = EmbeddedPostgres(dataDirectory: dataDirectory, logger: logger)
             do {
                 try embedded.start()
             } catch {

@@ -80,4 +80,31 @@ extension CommandLineTests {
             _ = try await offCooperativePool { Self.waitForExit(process) }
         }
     }
+
+    /// Issue 14: as root, from a checkout inside a folder only root may enter (root's home is
+    /// mode 700), `dev` still starts: the cluster goes where its unprivileged user can reach.
+    @Test(.enabled(if: geteuid() == 0, "only root hands the cluster to another user"))
+    func devRunsAsRootFromAFolderOthersCannotEnter() async throws {
+        let home = NSTemporaryDirectory() + "tollgate-home-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: home + "/checkout", withIntermediateDirectories: true)
+        chmod(home, 0o700)
+        let state = home + "/checkout/.tollgate"
+        let cluster = EmbeddedPostgres.dataDirectory(forState: state)
+        #expect(cluster.hasPrefix("/var/tmp/tollgate-dev-"))
+        let port = Self.freePortCandidate()
+        let (process, output) = try Self.launchCapturingOutput(["dev", "--state-directory", state], environment: ["PORT": "\(port)"])
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGINT) }
+            _ = Self.waitForExit(process)
+            try? FileManager.default.removeItem(atPath: output)
+            try? FileManager.default.removeItem(atPath: home)
+            try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: cluster).deletingLastPathComponent().path)
+        }
+        let ready = URL(string: "http://127.0.0.1:\(port)/health/ready")!
+        #expect(try await Self.waitUntil { (try? await Self.status(of: ready)) == 200 })
+        let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        #expect(printed.contains(cluster), "\(printed)")
+        #expect(printed.contains("owner@demo.example"))
+        #expect(FileManager.default.fileExists(atPath: cluster + "/PG_VERSION"))
+    }
 }

@@ -78,6 +78,48 @@ import TollgateHTTP
         }
     }
 
+    /// SPEC §12: the page and its assets ship with the binary, under a strict policy.
+    @Test func theDashboardIsServedWithAStrictContentSecurityPolicy() async throws {
+        try await TestApp.with { app, client in
+            for path in ["/", "/reset", "/not-me"] {
+                let page = try await client.get(path)
+                #expect(page.status == .ok, "\(path)")
+                #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+                let policy = try #require(page.headers[.contentSecurityPolicy])
+                #expect(policy.contains("script-src 'self';") && policy.contains("style-src 'self';") && !policy.contains("unsafe"))
+                #expect(policy.contains("frame-ancestors 'none'"))
+                let html = String(decoding: page.body, as: UTF8.self)
+                #expect(html.contains(#"<script type="module" src="/assets/app.js"></script>"#))
+                // No inline script or style anywhere: the policy would block them.
+                #expect(html.components(separatedBy: "<script").count - 1 == html.components(separatedBy: "<script type=\"module\" src=").count - 1)
+                #expect(!html.contains("<style") && !html.contains(" style=") && !html.contains(" onclick="))
+            }
+            let script = try await client.get("/assets/app.js")
+            #expect(script.status == .ok)
+            #expect(script.headers[.contentType] == "text/javascript; charset=utf-8")
+            #expect(try await client.get("/assets/app.css").headers[.contentType] == "text/css; charset=utf-8")
+            for hostile in ["/assets/..%2F..%2FPackage.swift", "/assets/.env", "/assets/missing.js", "/assets/index.html"] {
+                let refused = try await client.get(hostile)
+                #expect(refused.status == .notFound, "\(hostile)")
+                #expect(refused.errorCode == "not_found", "\(hostile)")
+            }
+        }
+    }
+
+    /// Served from another origin, the page names the API's origin and may call only it.
+    @Test func aDashboardOnAnotherOriginKnowsWhereTheAPIIs() async throws {
+        try await TestApp.with({ $0.dashboardAPIURL = "https://api.acme.test:8443" }) { app, client in
+            let page = try await client.get("/")
+            #expect(String(decoding: page.body, as: UTF8.self).contains(#"<meta name="tollgate-api" content="https://api.acme.test:8443">"#))
+            #expect(page.headers[.contentSecurityPolicy]?.contains("connect-src 'self' https://api.acme.test:8443;") == true)
+        }
+        for bad in ["api.acme.test", "https://api.acme.test/v1/", "https://x\"onload=alert(1)"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") {
+                try TollgateConfiguration.fromEnvironment(["DASHBOARD_API_URL": bad, "DATABASE_URL": "x", "TOLLGATE_SECRET": String(repeating: "s", count: 40)])
+            }
+        }
+    }
+
     @Test func aWildcardOriginIsRefusedAtStart() throws {
         let error = try #require(throws: ConfigurationError.self) {
             try TollgateConfiguration.fromEnvironment(["CORS_ALLOWED_ORIGINS": "*", "DATABASE_URL": "x", "TOLLGATE_SECRET": String(repeating: "s", count: 40)])

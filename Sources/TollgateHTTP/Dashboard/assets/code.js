@@ -1,0 +1,302 @@
+// Code entry, shared by the login and the activation flows (SPEC §2, §3.1, §3.2): the masked
+// address, a live countdown to the code's expiry, tries and new codes left, the email's
+// delivery state followed live, "Send a new code" with its cooldown, and the restart message
+// once the challenge is closed.
+//
+// A flow given to `go('code', {flow})` supplies:
+//   kind: 'login' | 'activation'; state: a Challenge or Activation (SPEC §4);
+//   refresh(), resend(): the new state; verify(code): the API's answer;
+//   done(answer): after a right code; restart(), cancel().
+
+import { ApiError } from './api.js';
+import { describe, duration } from './errors.js';
+import { register, go, section, showError, showStatus, clock, minutesSeconds, every } from './ui.js';
+
+const POLL_MS = 2000;
+// When a 429 carries no readable Retry-After (a cross-origin API that does not expose it).
+const FALLBACK_COOLDOWN_S = 30;
+
+const root = section('code');
+const $ = (id) => document.getElementById(id);
+const form = $('code-form');
+const input = $('code-input');
+const resendButton = $('code-resend');
+
+let flow = null;
+let info = null;
+let closed = false;
+let lastSendAt = 0; // when the latest code was sent (ms); the cooldown counts from it
+let learnedCooldown = null; // seconds, once a 429 told us the server's cooldown
+let cooldownUntil = 0;
+let stopTick = () => {};
+let stopPoll = () => {};
+let lastDelivery = '';
+
+const DELIVERY = {
+  queued: ['Sending the email…', ''],
+  sent: ['The email has been sent. It may take a minute to arrive; look in your spam folder too.', 'good'],
+  failed: ['The email could not be delivered. Check with your administrator that your address is right.', 'bad'],
+  expired: ['The email could not be sent before its code expired. Send a new code.', 'bad'],
+};
+
+function plural(n, one, many) {
+  return n === 1 ? one : many.replace('#', String(n));
+}
+
+function secondsLeft(untilMs) {
+  return (untilMs - Date.now()) / 1000;
+}
+
+function codeUsable() {
+  return info.attempts_remaining > 0 && secondsLeft(Date.parse(info.code_expires_at)) > 0;
+}
+
+function render() {
+  $('code-hint').textContent = info.email_hint;
+  const delivery = DELIVERY[info.delivery] || ['', ''];
+  if (info.delivery !== lastDelivery) {
+    // Only on change: the line is a live region, and repeating it would be noise.
+    lastDelivery = info.delivery;
+    $('code-delivery').textContent = delivery[0];
+    $('code-delivery').className = `delivery ${delivery[1]}`;
+  }
+  $('code-attempts').textContent =
+    info.attempts_remaining > 0
+      ? plural(info.attempts_remaining, '1 try left for this code.', '# tries left for this code.')
+      : 'This code cannot be used any more.';
+  $('code-resends').textContent =
+    info.resends_remaining > 0 ? plural(info.resends_remaining, '1 new code left.', '# new codes left.') : 'No new codes left.';
+  tick();
+}
+
+/// Once a second: the expiry countdown and the resend cooldown.
+function tick() {
+  if (!info || closed) return;
+  const left = secondsLeft(Date.parse(info.code_expires_at));
+  $('code-expiry').textContent =
+    left > 0
+      ? `The code expires in ${minutesSeconds(left)} (at ${clock(info.code_expires_at)}).`
+      : `This code has expired.${info.resends_remaining > 0 && info.delivery !== 'expired' ? ' Send a new code.' : ''}`;
+  $('code-expiry').className = left > 0 ? '' : 'bad';
+  // Tries left mean nothing for an expired code.
+  $('code-attempts').hidden = left <= 0;
+  $('code-submit').disabled = !codeUsable();
+  if (left <= 0 && info.resends_remaining === 0) {
+    close('The last code has expired and no new code can be sent.');
+    return;
+  }
+  const wait = secondsLeft(cooldownUntil);
+  if (info.resends_remaining === 0) {
+    resendButton.disabled = true;
+    resendButton.textContent = 'Send a new code';
+    $('code-cooldown').textContent = '';
+  } else if (wait > 0) {
+    resendButton.disabled = true;
+    resendButton.textContent = `Send a new code (${Math.ceil(wait)} s)`;
+    $('code-cooldown').textContent = '';
+  } else {
+    resendButton.disabled = false;
+    resendButton.textContent = 'Send a new code';
+  }
+}
+
+/// Follows the email's delivery state while it is on its way.
+function startPolling() {
+  stopPoll();
+  if (info.delivery !== 'queued') return;
+  stopPoll = every(POLL_MS, async () => {
+    try {
+      info = await flow.refresh();
+      if (info.status === 'closed') {
+        close('It was closed: the codes expired or were entered wrongly too many times, or a newer request replaced it.');
+        return;
+      }
+      render();
+      if (info.delivery !== 'queued') stopPoll();
+    } catch (error) {
+      if (error instanceof ApiError && (error.code === 'challenge_closed' || error.code === 'challenge_not_found')) {
+        close(closedReason(error));
+      }
+      // Anything else (the network, a busy server): the next poll tries again.
+    }
+  });
+}
+
+function closedReason(error) {
+  if (error.code === 'challenge_not_found') return 'It was replaced by a newer request, or it is unknown.';
+  return 'It was closed: the codes expired or were entered wrongly too many times, or a newer request replaced it.';
+}
+
+function close(reason) {
+  if (closed) return;
+  closed = true;
+  stopPoll();
+  $('code-open').hidden = true;
+  $('code-closed').hidden = false;
+  // What was said about the closed challenge's code and email no longer matters.
+  $('code-intro').hidden = true;
+  $('code-delivery').hidden = true;
+  $('code-cancel').hidden = true;
+  const what = flow.kind === 'login' ? 'This login' : 'This check of your email';
+  const again =
+    flow.kind === 'login'
+      ? 'Log in again with your password to get a new code.'
+      : 'Start again to get a new code.';
+  showError(root, `${what} cannot go on. ${reason}`);
+  $('code-closed-text').textContent = again;
+  $('code-closed-title').focus();
+}
+
+function sent(state) {
+  info = state;
+  lastSendAt = Date.now();
+  // The server's cooldown, where a 429 has taught it to us (SPEC §2: 30 s by default).
+  cooldownUntil = learnedCooldown === null ? 0 : lastSendAt + learnedCooldown * 1000;
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (closed) return;
+  // Spaces and dashes are fine ("123 456"); the server ignores them.
+  const code = input.value.trim();
+  if (code === '') {
+    showError(root, 'Enter the 6-digit code from the email.');
+    input.focus();
+    return;
+  }
+  try {
+    const answer = await busy(() => flow.verify(code));
+    stopAll();
+    await flow.done(answer);
+  } catch (error) {
+    refused(error);
+  }
+});
+
+function refused(error) {
+  if (!(error instanceof ApiError)) {
+    showError(root, describe(error));
+    return;
+  }
+  if (error.attemptsRemaining !== null) info.attempts_remaining = error.attemptsRemaining;
+  if (error.resendsRemaining !== null) info.resends_remaining = error.resendsRemaining;
+  switch (error.code) {
+    case 'invalid_code':
+      render();
+      showError(root, describe(error));
+      input.value = '';
+      input.focus();
+      return;
+    case 'too_many_attempts':
+      info.attempts_remaining = 0;
+      if (info.resends_remaining === 0) return close('The code was entered wrongly too many times and no new code can be sent.');
+      render();
+      showError(root, describe(error));
+      resendButton.focus();
+      return;
+    case 'code_expired':
+      info.code_expires_at = new Date(Math.min(Date.now(), Date.parse(info.code_expires_at))).toISOString();
+      if (info.resends_remaining === 0) return close('The last code has expired and no new code can be sent.');
+      render();
+      showError(root, describe(error));
+      return;
+    case 'challenge_closed':
+    case 'challenge_not_found':
+      return close(closedReason(error));
+    default:
+      showError(root, describe(error));
+  }
+}
+
+resendButton.addEventListener('click', async () => {
+  if (closed || resendButton.disabled) return;
+  try {
+    sent(await busy(() => flow.resend()));
+    lastDelivery = '';
+    render();
+    showStatus(root, `We sent a new code to ${info.email_hint}. Earlier codes no longer work.`);
+    input.value = '';
+    input.focus();
+    startPolling();
+  } catch (error) {
+    if (!(error instanceof ApiError)) return showError(root, describe(error));
+    switch (error.code) {
+      case 'resend_too_soon': {
+        const wait = error.retryAfter ?? FALLBACK_COOLDOWN_S;
+        cooldownUntil = Date.now() + wait * 1000;
+        if (error.retryAfter !== null && lastSendAt) learnedCooldown = Math.round((Date.now() - lastSendAt) / 1000) + wait;
+        tick();
+        showError(root, `Please wait before asking for a new code: you can ask again in ${duration(wait)}.`);
+        input.focus();
+        return;
+      }
+      case 'resend_limit_reached':
+        info.resends_remaining = 0;
+        if (!codeUsable()) return close('No new code can be sent for it.');
+        render();
+        showError(root, 'No more new codes can be sent. Enter the latest code, or start again.');
+        return;
+      case 'challenge_closed':
+      case 'challenge_not_found':
+        return close(closedReason(error));
+      default:
+        showError(root, describe(error));
+    }
+  }
+});
+
+/// Disables the form's controls during a request.
+async function busy(work) {
+  const controls = [input, $('code-submit'), resendButton];
+  for (const control of controls) control.disabled = true;
+  root.setAttribute('aria-busy', 'true');
+  try {
+    return await work();
+  } finally {
+    root.removeAttribute('aria-busy');
+    input.disabled = false;
+    tick();
+  }
+}
+
+function stopAll() {
+  stopTick();
+  stopPoll();
+  stopTick = () => {};
+  stopPoll = () => {};
+}
+
+$('code-restart').addEventListener('click', () => flow.restart());
+$('code-cancel').addEventListener('click', () => {
+  stopAll();
+  flow.cancel();
+});
+
+register('code', {
+  enter({ flow: given }) {
+    flow = given;
+    closed = false;
+    lastDelivery = '';
+    sent(flow.state);
+    $('code-title').textContent = flow.kind === 'login' ? 'Check your email' : 'Enter the code';
+    $('code-lead').textContent =
+      flow.kind === 'login' ? 'We sent a 6-digit code to' : 'To make sure our emails reach you, we sent a 6-digit code to';
+    $('code-submit').textContent = flow.kind === 'login' ? 'Log in' : 'Next';
+    $('code-restart').textContent = flow.kind === 'login' ? 'Log in again' : 'Start again';
+    $('code-cancel').textContent = flow.kind === 'login' ? 'Cancel and go back to log in' : 'Cancel';
+    for (const id of ['code-open', 'code-intro', 'code-delivery', 'code-cancel']) $(id).hidden = false;
+    $('code-closed').hidden = true;
+    input.value = '';
+    input.disabled = false;
+    render();
+    stopTick = every(1000, tick);
+    startPolling();
+  },
+  leave() {
+    stopAll();
+  },
+});
+
+export function showCode(given) {
+  return go('code', { flow: given });
+}

@@ -1,0 +1,54 @@
+// Home: who is logged in, their company, this session; the navigation for their role.
+
+import { get } from './api.js';
+import { describe } from './errors.js';
+import { register, section, showError, showStatus, when } from './ui.js';
+
+const root = section('home');
+const $ = (id) => document.getElementById(id);
+
+let me = null;
+
+const ROLES = { owner: 'Owner', admin: 'Admin', member: 'Member' };
+
+/// The logged-in user (GET /v1/me), and the navigation that fits their role.
+export async function loadMe() {
+  me = (await get('/v1/me')).body;
+  $('nav').hidden = false;
+  $('nav-security').hidden = !['owner', 'admin'].includes(me.user.role);
+  return me;
+}
+
+export function currentMe() {
+  return me;
+}
+
+function sessionWords(s) {
+  const kind = s.client === 'dashboard' ? 'Dashboard' : 'Phone app';
+  const how = s.two_factor_verified ? 'confirmed with an email code' : 'password only';
+  return `${kind}, ${how}, until ${when(s.expires_at)}`;
+}
+
+register('home', {
+  async enter({ status = null } = {}) {
+    $('password-error').textContent = '';
+    $('password-status').textContent = '';
+    try {
+      await loadMe();
+    } catch (error) {
+      if (error.code !== 'unauthenticated') showError(root, describe(error));
+      return;
+    }
+    const name = me.user.name || me.user.email;
+    $('home-title').textContent = `Welcome, ${name}`;
+    $('home-user').textContent = me.user.name ? `${me.user.name} (${me.user.email})` : me.user.email;
+    $('home-role').textContent = ROLES[me.user.role] || me.user.role;
+    $('home-company').textContent = me.company.name;
+    $('home-2fa').textContent = me.company.two_factor_enabled
+      ? 'On: dashboard logins need a code from email'
+      : 'Off: dashboard logins need only a password';
+    $('home-session').textContent = sessionWords(me.session);
+    document.title = `${$('home-title').textContent} · Tollgate`;
+    if (status) showStatus(root, status);
+  },
+});

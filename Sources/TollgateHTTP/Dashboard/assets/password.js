@@ -1,0 +1,43 @@
+// Password change on the home screen (SPEC §10): POST /v1/account/password.
+
+import { post } from './api.js';
+import { describe } from './errors.js';
+import { whileBusy } from './ui.js';
+
+const $ = (id) => document.getElementById(id);
+const form = $('password-form');
+const current = $('password-current');
+const next = $('password-new');
+const error = $('password-error');
+const status = $('password-status');
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  error.textContent = '';
+  status.textContent = '';
+  if (current.value === '' || next.value === '') {
+    error.textContent = 'Enter your current password and a new one.';
+    (current.value === '' ? current : next).focus();
+    return;
+  }
+  if (next.value.length < 8 || next.value.length > 128) {
+    error.textContent = 'The new password must be 8 to 128 characters.';
+    next.focus();
+    return;
+  }
+  try {
+    await whileBusy(form, () => post('/v1/account/password', { current_password: current.value, new_password: next.value }));
+    current.value = '';
+    next.value = '';
+    status.textContent = 'Your password has been changed. Your other sessions were logged out.';
+  } catch (failure) {
+    if (failure.code === 'reauthentication_required') {
+      error.textContent = 'Your current password is not right.';
+      current.value = '';
+      current.focus();
+    } else {
+      error.textContent = describe(failure);
+      if (failure.code === 'password_rejected') next.focus();
+    }
+  }
+});
