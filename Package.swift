@@ -61,7 +61,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Migrations")],
+            resources: [.copy("Migrations"), .copy("CommonPasswords")],
             swiftSettings: swiftSettings
         ),
         // The outbound email queue drain and its transports.

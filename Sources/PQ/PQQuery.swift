@@ -228,3 +228,17 @@ public struct PQJSON<Value: Codable & Sendable>: PQEncodable, PQDecodable, Senda
         }
     }
 }
+
+/// A `bytea[]` bind, for `column = ANY(…)` over a list of hashes (one bind instead of an
+/// `IN (…)` list built by hand), written as an array literal of hex strings.
+public struct PQByteaArray: PQEncodable, Sendable {
+    public let values: [Data]
+
+    public init(_ values: [Data]) { self.values = values }
+
+    public static var pqType: PQType { PQType(rawValue: 1001) }
+    public var pqBind: PQBind {
+        let elements = values.map { value in "\"\\\\x" + value.map { String(format: "%02x", $0) }.joined() + "\"" }
+        return PQBind(type: Self.pqType, text: "{" + elements.joined(separator: ",") + "}")
+    }
+}

@@ -102,6 +102,17 @@ public struct TollgateConfiguration: Sendable {
     public var dashboardDirectory: String?
     /// The API's origin when the dashboard is served from another one (`DASHBOARD_API_URL`).
     public var dashboardAPIURL: String?
+    /// Where users reach the dashboard, for the links in emails (`PUBLIC_URL`); nil: this
+    /// server's own address (`http://HOST:PORT`), right for `dev` only.
+    public var publicURL: String?
+    /// How long a reset link works (`PASSWORD_RESET_TTL`, SPEC §10), and an invitation's.
+    public var passwordResetTTL: Int = 1800
+    public var invitationTTL: Int = 604_800
+
+    /// The base of links in emails: the company's own dashboard, else `PUBLIC_URL`, else this server.
+    public func linkBase(for company: Company) -> String {
+        company.dashboardURL ?? publicURL ?? "http://\(host):\(port)"
+    }
 
     public init() {}
 
@@ -188,6 +199,15 @@ public struct TollgateConfiguration: Sendable {
             config.workerMetricsPort = try reader.integer("WORKER_METRICS_PORT", default: 0, range: 1...65535)
         }
         config.dashboardDirectory = reader.string("DASHBOARD_DIRECTORY")
+        if let url = reader.string("PUBLIC_URL") {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://"), !url.hasSuffix("/"), URL(string: url)?.host != nil,
+                url.allSatisfy({ !$0.isWhitespace && $0 != "\"" && $0 != "<" && $0 != ">" })
+            else {
+                throw ConfigurationError(variable: "PUBLIC_URL", problem: "is where users reach the dashboard, scheme://host[:port][/path], without a trailing /")
+            }
+            config.publicURL = url
+        }
+        config.passwordResetTTL = try reader.integer("PASSWORD_RESET_TTL", default: 1800, range: 60...86_400)
         if let url = reader.string("DASHBOARD_API_URL") {
             guard url.hasPrefix("http://") || url.hasPrefix("https://"), !url.hasSuffix("/"), URL(string: url)?.host != nil,
                 url.allSatisfy({ !$0.isWhitespace && $0 != "\"" && $0 != "'" && $0 != ";" })

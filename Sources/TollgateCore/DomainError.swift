@@ -25,10 +25,10 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
         case duplicateEmail = "duplicate_email"
         case unknownCompany = "unknown_company"
         case invalidEmail = "invalid_email"
-        case weakPassword = "weak_password"
         case invalidName = "invalid_name"
         case reauthenticationRequired = "reauthentication_required"
         case passwordRejected = "password_rejected"
+        case tokenInvalid = "token_invalid"
         case busy
     }
 

@@ -130,10 +130,12 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     let router = Router(context: TollgateRequestContext.self)
     let hasher = PasswordHasher(concurrency: configuration.maxConcurrentHashes)
     let challenges = ChallengeService(pool: pool, configuration: configuration, logger: logger)
+    let login = LoginService(pool: pool, hasher: hasher, configuration: configuration, challenges: challenges, logger: logger)
     let services = AppServices(
         pool: pool,
-        login: LoginService(pool: pool, hasher: hasher, configuration: configuration, challenges: challenges, logger: logger),
+        login: login,
         challenges: challenges,
+        passwords: PasswordService(pool: pool, hasher: hasher, configuration: configuration, login: login, logger: logger),
         clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies)
     )
     var routes = RouteTable()
@@ -141,6 +143,8 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
         ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/openapi.yaml"),
         ("POST", "/v1/auth/login"), ("POST", "/v1/auth/login/verify"), ("POST", "/v1/auth/login/challenge"),
         ("POST", "/v1/auth/login/resend"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me"), ("GET", "/v1/company/security"),
+        ("POST", "/v1/auth/password/forgot"), ("POST", "/v1/auth/password/reset"), ("POST", "/v1/auth/not-me"),
+        ("POST", "/v1/account/password"),
         ("POST", "/v1/company/security/two-factor/activation"), ("GET", "/v1/company/security/two-factor/activation/:id"),
         ("POST", "/v1/company/security/two-factor/activation/:id/resend"),
         ("POST", "/v1/company/security/two-factor/activation/:id/verify"), ("POST", "/v1/company/security/two-factor/enable"),

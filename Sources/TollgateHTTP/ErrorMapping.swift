@@ -9,10 +9,10 @@ extension APIError {
         case .invalidCredentials, .unauthenticated, .invalidCode, .codeExpired, .tooManyAttempts: status = .unauthorized
         case .noDashboardAccess, .accountLocked, .forbidden, .dashboardSessionRequired, .reauthenticationRequired: status = .forbidden
         case .rateLimited, .resendTooSoon: status = .tooManyRequests
-        case .challengeClosed: status = .gone
+        case .challengeClosed, .tokenInvalid: status = .gone
         case .challengeNotFound, .notFound, .unknownCompany: status = .notFound
         case .resendLimitReached, .alreadyEnabled, .alreadyDisabled, .activationNotVerified, .duplicateEmail: status = .conflict
-        case .confirmationRequired, .invalidEmail, .weakPassword, .invalidName, .passwordRejected: status = .badRequest
+        case .confirmationRequired, .invalidEmail, .invalidName, .passwordRejected: status = .badRequest
         case .busy: status = .serviceUnavailable
         }
         var extra: [String: ExtraValue] = [:]

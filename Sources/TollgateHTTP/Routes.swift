@@ -9,6 +9,7 @@ struct AppServices: Sendable {
     let pool: PQPool
     let login: LoginService
     let challenges: ChallengeService
+    let passwords: PasswordService
     let clientAddress: ClientAddress
 }
 
@@ -68,6 +69,41 @@ struct AuthRoutes {
             return try await answering(step: "login_resend") {
                 JSONAnswer(.accepted, ["challenge": try await services.challenges.resendLogin(token: token, clientInfo: info).json])
             }
+        }
+        group.post("auth/password/forgot") { request, context -> JSONAnswer in
+            let body = try await RequestBody.read(request, context: context)
+            let email = try body.string("email", maxLength: 320)
+            let info = services.clientAddress.clientInfo(for: request, context: context)
+            // The same answer for every address (SPEC §10): what happens next is not told.
+            try await answering(step: "password_forgot") { try await services.passwords.requestReset(email: email, clientInfo: info) }
+            return JSONAnswer(.accepted, [:])
+        }
+        group.post("auth/password/reset") { request, context -> Response in
+            let body = try await RequestBody.read(request, context: context)
+            let token = try body.string("token", maxLength: 256)
+            let password = try body.string("new_password", maxLength: 1024)
+            let info = services.clientAddress.clientInfo(for: request, context: context)
+            try await answering(step: "password_reset") {
+                try await services.passwords.reset(token: token, newPassword: password, clientInfo: info)
+            }
+            return Response(status: .noContent)
+        }
+        group.post("auth/not-me") { request, context -> Response in
+            let body = try await RequestBody.read(request, context: context)
+            let token = try body.string("token", maxLength: 256)
+            let info = services.clientAddress.clientInfo(for: request, context: context)
+            try await answering(step: "not_me") { try await services.passwords.report(token: token, clientInfo: info) }
+            return Response(status: .noContent)
+        }
+        authenticated.post("account/password") { request, context -> Response in
+            let body = try await RequestBody.read(request, context: context.parent)
+            let current = try body.string("current_password", maxLength: 1024)
+            let new = try body.string("new_password", maxLength: 1024)
+            let info = services.clientAddress.clientInfo(for: request, context: context.parent)
+            try await answering(step: "password_change") {
+                try await services.passwords.change(context.principal, currentPassword: current, newPassword: new, clientInfo: info)
+            }
+            return Response(status: .noContent)
         }
         authenticated.post("auth/logout") { request, context -> Response in
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)

@@ -10,28 +10,6 @@ import TollgateCore
 import Glibc
 #endif
 
-/// Polls `condition` until it holds or `timeout` passes; the wait is bounded, the sync is
-/// the observed condition, never the pause.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(50),
-    _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if try await condition() { return }
-        if ContinuousClock.now > deadline {
-            Issue.record("timed out after \(timeout) waiting for: \(what)")
-            throw TimedOut(what: what)
-        }
-        try await Task.sleep(for: interval)
-    }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
 /// The package's root folder, from this file's place in it.
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

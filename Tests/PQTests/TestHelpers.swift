@@ -3,12 +3,6 @@ import Foundation
 import PQ
 import TestSupport
 
-/// A wait that did not end in time: the test fails instead of hanging.
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
-}
-
 /// Runs `body`, failing with ``TimedOut`` when it has not finished within `limit`.
 func withTimeout<T: Sendable>(
     _ limit: Duration = .seconds(10), _ what: String, _ body: @escaping @Sendable () async throws -> T
@@ -20,7 +14,7 @@ func withTimeout<T: Sendable>(
             return nil
         }
         defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what) }
+        guard let first = try await group.next(), let value = first else { throw TimedOut(what: what, after: limit) }
         return value
     }
 }
@@ -80,7 +74,7 @@ final class EventReader: @unchecked Sendable {
     /// The next event, or ``TimedOut`` after `limit`.
     func next(_ what: String, limit: Duration = .seconds(10)) async throws -> PQListenerEvent {
         try await withTimeout(limit, what) {
-            guard let event = await self.iterator.next() else { throw TimedOut(what: "\(what) (the stream ended)") }
+            guard let event = await self.iterator.next() else { throw TimedOut(what: "\(what) (the stream ended)", after: limit) }
             return event
         }
     }

@@ -164,7 +164,7 @@ public struct LoginService: Sendable {
             ("""
             SELECT \(unsafeSQL: User.columns), u.password_hash, \(unsafeSQL: Company.columns)
             FROM users u JOIN companies c ON c.id = u.company_id
-            WHERE u.company_id = app_company() AND u.id = \(userID)
+            WHERE u.company_id = app_company() AND u.id = \(userID) AND u.active
             """ as PQQuery).named("login.account")
         )
         guard let row = rows.first else { return nil }

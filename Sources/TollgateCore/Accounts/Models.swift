@@ -19,8 +19,11 @@ public struct Company: Sendable, Equatable {
     public let twoFactorEnabled: Bool
     public let twoFactorChangedAt: Date?
     public let twoFactorChangedBy: UUID?
+    /// The company's own dashboard, where its reset links point (SPEC §10, §11); nil: `PUBLIC_URL`.
+    public let dashboardURL: String?
 
-    static let columns = "c.id AS company_id, c.name AS company_name, c.two_factor_enabled, c.two_factor_changed_at, c.two_factor_changed_by"
+    static let columns =
+        "c.id AS company_id, c.name AS company_name, c.two_factor_enabled, c.two_factor_changed_at, c.two_factor_changed_by, c.dashboard_url"
 
     init(row: PQRow) throws {
         id = try row.decode("company_id")
@@ -28,6 +31,15 @@ public struct Company: Sendable, Equatable {
         twoFactorEnabled = try row.decode("two_factor_enabled")
         twoFactorChangedAt = try row.decode("two_factor_changed_at")
         twoFactorChangedBy = try row.decode("two_factor_changed_by")
+        dashboardURL = try row.decode("dashboard_url")
+    }
+
+    /// The addresses of the tenant's active owners, for notices.
+    static func ownerEmails(in tx: PQTransaction) throws -> [String] {
+        try tx.query(
+            ("SELECT email FROM users WHERE company_id = app_company() AND role = 'owner' AND active ORDER BY email" as PQQuery)
+                .named("company.owners")
+        ).map { try $0.decode("email") }
     }
 }
 

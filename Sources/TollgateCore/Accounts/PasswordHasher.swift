@@ -8,12 +8,35 @@ public enum PasswordPolicy {
     public static let minimumLength = 8
     public static let maximumLength = 128
 
-    /// nil when acceptable, otherwise what is wrong with it.
+    /// The shipped list of common passwords (`CommonPasswords/common-passwords.txt`, 30,000
+    /// entries, lower case; its source and licence are in `SOURCE.md` beside it), read once.
+    /// Missing, it is empty and the length rule still holds; `loadedCommonPasswords` says so.
+    static let commonPasswords: Set<String> = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let file = URL(fileURLWithPath: executable).deletingLastPathComponent()
+            .appendingPathComponent("tollgate_TollgateCore.resources/CommonPasswords/common-passwords.txt")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return [] }
+        return Set(text.split(separator: "\n").map(String.init))
+    }()
+
+    /// How many common passwords the rule knows (0 when the list was not shipped).
+    public static var loadedCommonPasswords: Int { commonPasswords.count }
+
+    /// nil when acceptable, otherwise what is wrong with it (SPEC §10: the same rule for
+    /// provisioning, change and reset).
     public static func problem(with password: String) -> String? {
         let count = password.count
         if count < minimumLength { return "a password needs at least \(minimumLength) characters" }
         if count > maximumLength { return "a password may have at most \(maximumLength) characters" }
+        if commonPasswords.contains(password.lowercased()) { return "that password is one of the most common ones; choose another" }
         return nil
+    }
+
+    /// Throws 400 `password_rejected` naming `field` when the password breaks the rule.
+    public static func check(_ password: String, field: String) throws {
+        if let problem = problem(with: password) {
+            throw DomainError(.passwordRejected, "The new password is not allowed: \(problem).", field: field)
+        }
     }
 }
 

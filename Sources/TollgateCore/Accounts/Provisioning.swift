@@ -70,7 +70,7 @@ public struct Provisioning: Sendable {
 
     private func validatedUser(email: String, password: String, name: String?) async throws -> (EmailAddress, String, String) {
         guard let address = EmailAddress(email) else { throw DomainError(.invalidEmail, "That is not a plausible email address.") }
-        if let problem = PasswordPolicy.problem(with: password) { throw DomainError(.weakPassword, problem) }
+        if let problem = PasswordPolicy.problem(with: password) { throw DomainError(.passwordRejected, problem, field: "password") }
         let name = (name ?? "").trimmingSpaces()
         guard name.count <= 200 else { throw DomainError(.invalidName, "A name has at most 200 characters.") }
         return (address, try await hasher.hash(password), name)

@@ -79,7 +79,7 @@ public enum SessionStore {
                 FROM sessions s
                 JOIN users u ON u.company_id = s.company_id AND u.id = s.user_id
                 JOIN companies c ON c.id = s.company_id
-                WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > now()
+                WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > now() AND u.active
                 """ as PQQuery).named("session.authenticate")
             )
             guard let row = rows.first, let client = SessionClient(rawValue: try row.decode("client")) else { return nil }
@@ -93,6 +93,20 @@ public enum SessionStore {
         }
         guard let principal else { throw DomainError.unauthenticated }
         return principal
+    }
+
+    /// Revokes every live session of a user but `keeping` (a password change keeps the session
+    /// it was made in); returns how many.
+    @discardableResult
+    public static func revokeAll(of userID: UUID, keeping: UUID? = nil, reason: String, in tx: PQTransaction) throws -> Int {
+        try tx.query(
+            ("""
+            UPDATE sessions SET revoked_at = now(), revoked_reason = \(reason)
+            WHERE company_id = app_company() AND user_id = \(userID) AND revoked_at IS NULL
+              AND (\(keeping)::uuid IS NULL OR id <> \(keeping))
+            RETURNING id
+            """ as PQQuery).named("session.revoke_user")
+        ).count
     }
 
     /// Revokes one session; true when it was live.

@@ -74,6 +74,7 @@ public struct ChallengeService: Sendable {
     let policy: CodePolicy
     let limits: AbuseLimits
     let sessionTTL: Int
+    let configuration: TollgateConfiguration
     let logger: Logger
 
     public init(pool: PQPool, configuration: TollgateConfiguration, logger: Logger) {
@@ -82,6 +83,7 @@ public struct ChallengeService: Sendable {
         self.policy = configuration.codes
         self.limits = configuration.limits
         self.sessionTTL = configuration.sessionTTLDashboard
+        self.configuration = configuration
         self.logger = logger
     }
 
@@ -91,13 +93,14 @@ public struct ChallengeService: Sendable {
     public func startLogin(user: User, company: Company, clientInfo: ClientInfo) async throws -> ChallengeView {
         let token = BearerToken.make(companyID: company.id)
         let tokenMAC = mac.token(token)
-        let (mac, policy, limits) = (self.mac, self.policy, self.limits)
+        let (mac, policy, limits, configuration) = (self.mac, self.policy, self.limits, self.configuration)
         let result = try await pool.withTenant(company.id) { tx -> Result<ChallengeView, DomainError> in
             if let refusal = try Self.refuseNewChallenge(user: user, purpose: .login, limits: limits, clientInfo: clientInfo, in: tx) {
                 return .failure(refusal)
             }
             let (record, delivery) = try Self.issue(
-                purpose: .login, user: user, company: company, tokenMAC: tokenMAC, clientInfo: clientInfo, mac: mac, policy: policy, in: tx
+                purpose: .login, user: user, company: company, tokenMAC: tokenMAC, clientInfo: clientInfo, mac: mac, policy: policy,
+                configuration: configuration, in: tx
             )
             try Self.event(.login, "code_sent", record: record, user: user, clientInfo: clientInfo, in: tx)
             return .success(Self.view(record, token: token, emailHint: user.emailHint, delivery: delivery))
@@ -148,7 +151,7 @@ public struct ChallengeService: Sendable {
     /// Starts an activation: a code to the caller's own address.
     public func startActivation(_ principal: Principal, clientInfo: ClientInfo) async throws -> ActivationView {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
-        let (mac, policy, limits) = (self.mac, self.policy, self.limits)
+        let (mac, policy, limits, configuration) = (self.mac, self.policy, self.limits, self.configuration)
         let user = principal.user
         let result = try await pool.withTenant(principal.company.id) { tx -> Result<ActivationView, DomainError> in
             let company = try Self.lockCompany(in: tx)
@@ -157,7 +160,8 @@ public struct ChallengeService: Sendable {
                 return .failure(refusal)
             }
             let (record, _) = try Self.issue(
-                purpose: .activation, user: user, company: company, tokenMAC: nil, clientInfo: clientInfo, mac: mac, policy: policy, in: tx
+                purpose: .activation, user: user, company: company, tokenMAC: nil, clientInfo: clientInfo, mac: mac, policy: policy,
+                configuration: configuration, in: tx
             )
             try Self.event(.activation, "started", record: record, user: user, clientInfo: clientInfo, in: tx)
             return .success(Self.activationView(record, emailHint: user.emailHint, delivery: "queued"))
@@ -417,7 +421,7 @@ public struct ChallengeService: Sendable {
     }
 
     private func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User, String) {
-        let (mac, policy, limits) = (self.mac, self.policy, self.limits)
+        let (mac, policy, limits, configuration) = (self.mac, self.policy, self.limits, self.configuration)
         let result = try await pool.withTenant(companyID) { tx -> Result<(ChallengeRecord, User, String), DomainError> in
             guard let (record, user) = try Self.locate(locator, in: tx) else { return .failure(.challengeNotFound) }
             // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
@@ -455,7 +459,10 @@ public struct ChallengeService: Sendable {
             guard let row = renewed.first else { return .failure(.challengeClosed) }
             let updated = try ChallengeRecord(row: row)
             let company = try Self.lockCompany(in: tx, forUpdate: false)
-            try Self.sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx)
+            try Self.sendCode(
+                code, record: updated, user: user, company: company, clientInfo: clientInfo,
+                notMeLink: Self.notMeLink(record: updated, company: company, mac: mac, configuration: configuration), in: tx
+            )
             try Self.event(record.purpose, "code_resent", record: updated, user: user, clientInfo: clientInfo, in: tx)
             return .success((updated, user, "queued"))
         }
@@ -465,7 +472,7 @@ public struct ChallengeService: Sendable {
     /// Inserts a challenge with its first code and queues the email, in the caller's transaction.
     private static func issue(
         purpose: ChallengePurpose, user: User, company: Company, tokenMAC: Data?, clientInfo: ClientInfo, mac: CodeMAC, policy: CodePolicy,
-        in tx: PQTransaction
+        configuration: TollgateConfiguration, in tx: PQTransaction
     ) throws -> (ChallengeRecord, String) {
         // One open challenge per user and purpose: a new one replaces the old.
         try tx.query(
@@ -476,29 +483,35 @@ public struct ChallengeService: Sendable {
         )
         let id = UUID()
         let code = SecureRandom.sixDigitCode()
+        // A login challenge's "this wasn't me" link works for 24 hours (SPEC §10).
+        let reportMAC = purpose == .login ? mac.token(mac.reportToken(companyID: company.id, challengeID: id)) : nil
         let rows = try tx.query(
             ("""
             INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
-                                    ip, user_agent)
+                                    ip, user_agent, report_token_hash, report_expires_at)
             VALUES (\(company.id), \(id), \(user.id), \(purpose.rawValue), \(tokenMAC), \(mac.code(code, challengeID: id)),
                     now() + make_interval(secs => \(policy.ttl)), \(policy.maxAttempts), \(policy.maxResends), \(clientInfo.ip),
-                    \(clientInfo.userAgent))
+                    \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END)
             RETURNING \(unsafeSQL: ChallengeRecord.columns)
             """ as PQQuery).named("challenge.create")
         )
         let record = try ChallengeRecord(row: try rows.first.orThrow())
-        try sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx)
+        try sendCode(
+            code, record: record, user: user, company: company, clientInfo: clientInfo,
+            notMeLink: notMeLink(record: record, company: company, mac: mac, configuration: configuration), in: tx
+        )
         return (record, "queued")
     }
 
     /// Queues the code's email in this transaction and points the challenge at it.
     private static func sendCode(
-        _ code: String, record: ChallengeRecord, user: User, company: Company, clientInfo: ClientInfo, in tx: PQTransaction
+        _ code: String, record: ChallengeRecord, user: User, company: Company, clientInfo: ClientInfo, notMeLink: String?,
+        in tx: PQTransaction
     ) throws {
         let email =
             record.purpose == .login
             ? EmailTemplates.loginCode(code: code, expiresAt: record.codeExpiresAt, requestedAt: record.databaseNow, client: clientInfo,
-                                       companyName: company.name)
+                                       companyName: company.name, notMeLink: notMeLink)
             : EmailTemplates.activationCode(code: code, expiresAt: record.codeExpiresAt, requestedAt: record.databaseNow, client: clientInfo,
                                             companyName: company.name)
         let emailID = try Outbox.enqueue(
@@ -509,6 +522,12 @@ public struct ChallengeService: Sendable {
             ("UPDATE challenges SET email_id = \(emailID) WHERE company_id = app_company() AND id = \(record.id)" as PQQuery)
                 .named("challenge.email")
         )
+    }
+
+    /// The "this wasn't me" link of a login challenge's code emails; nil for activations.
+    private static func notMeLink(record: ChallengeRecord, company: Company, mac: CodeMAC, configuration: TollgateConfiguration) -> String? {
+        guard record.purpose == .login else { return nil }
+        return configuration.linkBase(for: company) + "/not-me#token=" + mac.reportToken(companyID: company.id, challengeID: record.id)
     }
 
     /// The limits on starting a challenge (SPEC §5): the account's lock, its wrong codes this
@@ -556,24 +575,22 @@ public struct ChallengeService: Sendable {
 
     /// Finds and locks the challenge a request names, with its user.
     private static func locate(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
-        var query = PQQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 4)
-        query.appendLiteral("SELECT \(ChallengeRecord.columns) FROM challenges WHERE company_id = app_company() AND ")
+        let query: PQQuery
         switch locator {
         case .loginToken(let candidates):
-            query.appendLiteral("purpose = 'login' AND token_hash IN (")
-            for (index, candidate) in candidates.enumerated() {
-                if index > 0 { query.appendLiteral(", ") }
-                query.appendInterpolation(candidate)
-            }
-            query.appendLiteral(")")
+            query = """
+                SELECT \(unsafeSQL: ChallengeRecord.columns) FROM challenges
+                WHERE company_id = app_company() AND purpose = 'login' AND token_hash = ANY(\(PQByteaArray(candidates)))
+                FOR UPDATE
+                """
         case .activation(let id, let userID):
-            query.appendLiteral("purpose = 'activation' AND id = ")
-            query.appendInterpolation(id)
-            query.appendLiteral(" AND user_id = ")
-            query.appendInterpolation(userID)
+            query = """
+                SELECT \(unsafeSQL: ChallengeRecord.columns) FROM challenges
+                WHERE company_id = app_company() AND purpose = 'activation' AND id = \(id) AND user_id = \(userID)
+                FOR UPDATE
+                """
         }
-        query.appendLiteral(" FOR UPDATE")
-        guard let row = try tx.query(PQQuery(stringInterpolation: query).named("challenge.locate")).first else { return nil }
+        guard let row = try tx.query(query.named("challenge.locate")).first else { return nil }
         let record = try ChallengeRecord(row: row)
         let users = try tx.query(
             ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(record.userID)" as PQQuery)
@@ -623,14 +640,12 @@ public struct ChallengeService: Sendable {
     }
 
     private static func noticeOwners(enabled: Bool, actor: User, company: Company, clientInfo: ClientInfo, in tx: PQTransaction) throws {
-        let owners = try tx.query(
-            ("SELECT email FROM users WHERE company_id = app_company() AND role = 'owner' ORDER BY email" as PQQuery).named("company.owners")
-        )
+        let owners = try Company.ownerEmails(in: tx)
         let email = EmailTemplates.twoFactorChanged(enabled: enabled, actorEmail: actor.email, at: Date(), client: clientInfo,
                                                     companyName: company.name)
         for owner in owners {
             _ = try Outbox.enqueue(
-                companyID: company.id, challengeID: nil, recipient: try owner.decode("email"),
+                companyID: company.id, challengeID: nil, recipient: owner,
                 template: enabled ? .twoFactorEnabled : .twoFactorDisabled, email: email, codeExpiresAt: nil, in: tx
             )
         }

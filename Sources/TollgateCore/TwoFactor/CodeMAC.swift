@@ -40,6 +40,14 @@ public struct CodeMAC: Sendable {
         mac("token:\(token)", key: keys[0])
     }
 
+    /// The "this wasn't me" token of a login challenge (SPEC §10): derived from the challenge
+    /// under the first secret, so every code email of the challenge carries the same link
+    /// without the token being kept anywhere; shaped like a bearer token (it names its company).
+    public func reportToken(companyID: UUID, challengeID: UUID) -> String {
+        let bytes = withUnsafeBytes(of: companyID.uuid) { Array($0) } + Array(mac("not-me:\(challengeID.uuidString.lowercased())", key: keys[0]))
+        return Base64URL.encode(bytes)
+    }
+
     private func mac(_ message: String, key: SymmetricKey) -> Data {
         Data(HMAC<SHA256>.authenticationCode(for: Data(message.utf8), using: key))
     }

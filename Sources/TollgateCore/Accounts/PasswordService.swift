@@ -1,0 +1,263 @@
+public import Foundation
+public import Logging
+public import PQ
+
+/// Passwords people can run (SPEC §10): change with the current password, "forgot password"
+/// with single-use reset links, and "this wasn't me" reports of a login code.
+///
+/// Reset and report tokens are shaped like bearer tokens (they name their company, so the
+/// tenant is set before the lookup) and are kept only as HMACs under the server secret, like
+/// challenge tokens. Each use is one conditional UPDATE, so a token works once however many
+/// requests race with it.
+public struct PasswordService: Sendable {
+    let pool: PQPool
+    let hasher: PasswordHasher
+    let mac: CodeMAC
+    let configuration: TollgateConfiguration
+    let login: LoginService
+    let logger: Logger
+
+    public init(pool: PQPool, hasher: PasswordHasher, configuration: TollgateConfiguration, login: LoginService, logger: Logger) {
+        self.pool = pool
+        self.hasher = hasher
+        self.mac = CodeMAC(secrets: configuration.secrets)
+        self.configuration = configuration
+        self.login = login
+        self.logger = logger
+    }
+
+    // MARK: Change
+
+    /// Changes the signed-in user's password after checking the current one. Every other
+    /// session of the user ends; the user gets a notice.
+    public func change(_ principal: Principal, currentPassword: String, newPassword: String, clientInfo: ClientInfo) async throws {
+        let user = principal.user
+        if principal.session.client == .dashboard, principal.company.twoFactorEnabled, !principal.session.twoFactorVerified {
+            throw DomainError.forbidden
+        }
+        try PasswordPolicy.check(newPassword, field: "new_password")
+        try await login.reauthenticate(user, password: currentPassword)
+        let hash = try await hashOrBusy(newPassword)
+        let sessionID = principal.session.id
+        try await pool.withTenant(user.companyID) { tx in
+            try Self.setPassword(hash, of: user.id, in: tx)
+            let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
+            try Event(companyID: user.companyID, type: "password.changed", userID: user.id, email: user.email, client: clientInfo,
+                      detail: ["sessions_revoked": .int(revoked)]).record(in: tx)
+            let company = try Self.company(in: tx)
+            _ = try Outbox.enqueue(
+                companyID: user.companyID, challengeID: nil, recipient: user.email, template: .passwordChanged,
+                email: EmailTemplates.passwordChanged(reset: false, at: Date(), client: clientInfo, companyName: company.name),
+                codeExpiresAt: nil, in: tx
+            )
+        }
+    }
+
+    // MARK: Forgot and reset
+
+    /// The answer of "forgot password" is the same for every address, in body and in time:
+    /// the request only counts against the caller's IP (the same statement for every address),
+    /// and the lookup, the token and the email happen after the answer, off its path.
+    public func requestReset(email text: String, clientInfo: ClientInfo) async throws {
+        let limits = configuration.limits
+        let ipKey = "login_ip:\(IPNetwork.rateLimitSubject(clientInfo.ip))"
+        if let refusal = try await pool.withTransaction({ tx in
+            try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx)
+        }) {
+            throw DomainError.rateLimited(retryAfter: refusal.retryAfter)
+        }
+        guard let email = EmailAddress(text) else { return }
+        let service = self
+        Task {
+            do {
+                try await service.sendReset(to: email, clientInfo: clientInfo)
+            } catch {
+                service.logger.warning("password.reset_request_failed", metadata: ["error": "\(type(of: error))"])
+            }
+        }
+    }
+
+    /// Mails a reset link to a known, active account (at most 3 an hour per account); does
+    /// nothing for any other address.
+    func sendReset(to email: EmailAddress, clientInfo: ClientInfo) async throws {
+        guard let (companyID, userID) = try await pool.withTransaction({ tx in try LoginDirectory.find(email, in: tx) }) else { return }
+        let (mac, configuration) = (self.mac, self.configuration)
+        try await pool.withTenant(companyID) { tx in
+            guard let user = try Self.activeUser(userID, in: tx) else { return }
+            if let refusal = try RateLimiter.hit(
+                "password_resets:\(user.id)", limit: 3, window: 3600, in: tx
+            ) {
+                if refusal.isFirstInWindow {
+                    try Event(companyID: companyID, type: "password.rate_limited", userID: user.id, email: user.email, client: clientInfo,
+                              detail: ["limit": .string("resets_per_account"), "retry_after": .int(refusal.retryAfter)]).record(in: tx)
+                }
+                return
+            }
+            try Self.issueResetLink(
+                for: user, purpose: .reset, ttl: configuration.passwordResetTTL, clientInfo: clientInfo, mac: mac, configuration: configuration,
+                in: tx
+            )
+            try Event(companyID: companyID, type: "password.reset_requested", userID: user.id, email: user.email, client: clientInfo)
+                .record(in: tx)
+        }
+    }
+
+    public enum LinkPurpose: String, Sendable {
+        case reset
+        case invitation
+    }
+
+    /// Stores a new single-use token for `user` and queues the email with its link, in the
+    /// caller's transaction (also used by provisioning's invitations and admin resets).
+    static func issueResetLink(
+        for user: User, purpose: LinkPurpose, ttl: Int, clientInfo: ClientInfo, mac: CodeMAC, configuration: TollgateConfiguration,
+        in tx: PQTransaction
+    ) throws {
+        let token = BearerToken.make(companyID: user.companyID)
+        let rows = try tx.query(
+            ("""
+            INSERT INTO password_resets (company_id, user_id, token_hash, purpose, expires_at)
+            VALUES (app_company(), \(user.id), \(mac.token(token)), \(purpose.rawValue), now() + make_interval(secs => \(ttl)))
+            RETURNING expires_at
+            """ as PQQuery).named("password_reset.create")
+        )
+        let expiresAt: Date = try rows.first.orThrow().decode("expires_at")
+        let company = try company(in: tx)
+        let link = configuration.linkBase(for: company) + "/reset#token=" + token
+        _ = try Outbox.enqueue(
+            companyID: user.companyID, challengeID: nil, recipient: user.email, template: purpose == .reset ? .passwordReset : .invitation,
+            email: EmailTemplates.passwordReset(
+                link: link, expiresAt: expiresAt, client: clientInfo, companyName: company.name, invitation: purpose == .invitation
+            ),
+            codeExpiresAt: expiresAt, in: tx
+        )
+    }
+
+    /// Sets a new password with a reset (or invitation) link's token, once. Every session of
+    /// the user ends; a reset never logs in (with 2FA on, the next login still asks for a code).
+    public func reset(token: String, newPassword: String, clientInfo: ClientInfo) async throws {
+        try PasswordPolicy.check(newPassword, field: "new_password")
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.tokenInvalid }
+        let candidates = mac.tokenCandidates(token)
+        // A cheap look first, so that a made-up token costs no hash.
+        let live = try await pool.withTenant(companyID) { tx in
+            try !tx.query(
+                ("""
+                SELECT 1 FROM password_resets
+                WHERE company_id = app_company() AND token_hash = ANY(\(PQByteaArray(candidates))) AND used_at IS NULL AND expires_at > now()
+                """ as PQQuery).named("password_reset.live")
+            ).isEmpty
+        }
+        guard live else { throw DomainError.tokenInvalid }
+        let hash = try await hashOrBusy(newPassword)
+        try await pool.withTenant(companyID) { tx in
+            let used = try tx.query(
+                ("""
+                UPDATE password_resets SET used_at = now()
+                WHERE company_id = app_company() AND token_hash = ANY(\(PQByteaArray(candidates))) AND used_at IS NULL AND expires_at > now()
+                RETURNING user_id, purpose
+                """ as PQQuery).named("password_reset.use")
+            )
+            guard let row = used.first, let user = try Self.activeUser(try row.decode("user_id"), in: tx) else {
+                throw DomainError.tokenInvalid
+            }
+            let purpose: String = try row.decode("purpose")
+            try Self.setPassword(hash, of: user.id, in: tx)
+            // The user's other links are void too: whoever asked for them is done.
+            try tx.query(
+                ("""
+                UPDATE password_resets SET used_at = now() WHERE company_id = app_company() AND user_id = \(user.id) AND used_at IS NULL
+                """ as PQQuery).named("password_reset.void_others")
+            )
+            let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
+            try Event(companyID: companyID, type: purpose == "invitation" ? "password.set" : "password.reset", userID: user.id,
+                      email: user.email, client: clientInfo, detail: ["sessions_revoked": .int(revoked)]).record(in: tx)
+            let company = try Self.company(in: tx)
+            _ = try Outbox.enqueue(
+                companyID: companyID, challengeID: nil, recipient: user.email, template: .passwordChanged,
+                email: EmailTemplates.passwordChanged(reset: true, at: Date(), client: clientInfo, companyName: company.name),
+                codeExpiresAt: nil, in: tx
+            )
+        }
+    }
+
+    // MARK: This wasn't me
+
+    /// "This wasn't me" from a login code email: closes the challenge (`reported`), records
+    /// `login.reported` with the challenge's IP and browser, and mails the user and every owner.
+    public func report(token: String, clientInfo: ClientInfo) async throws {
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.tokenInvalid }
+        let candidates = mac.tokenCandidates(token)
+        try await pool.withTenant(companyID) { tx in
+            // Every right-hand `state` below is the row's state before this statement.
+            let rows = try tx.query(
+                ("""
+                UPDATE challenges SET reported_at = now(),
+                    state = CASE WHEN state IN ('pending', 'verified') THEN 'closed' ELSE state END,
+                    close_reason = CASE WHEN state IN ('pending', 'verified') THEN 'reported' ELSE close_reason END,
+                    closed_at = CASE WHEN state IN ('pending', 'verified') THEN now() ELSE closed_at END
+                WHERE company_id = app_company() AND purpose = 'login' AND report_token_hash = ANY(\(PQByteaArray(candidates)))
+                  AND reported_at IS NULL AND report_expires_at > now()
+                RETURNING id, user_id, ip, user_agent, close_reason = 'reported' AS closed
+                """ as PQQuery).named("challenge.report")
+            )
+            guard let row = rows.first else { throw DomainError.tokenInvalid }
+            let userRows = try tx.query(
+                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(try row.decode("user_id", as: UUID.self))"
+                    as PQQuery).named("user.by_id")
+            )
+            let user = try User(row: try userRows.first.orThrow())
+            let challengeClient = ClientInfo(ip: try row.decode("ip", as: String?.self) ?? "unknown", userAgent: try row.decode("user_agent"))
+            let challengeID: UUID = try row.decode("id")
+            try Event(companyID: companyID, type: "login.reported", userID: user.id, email: user.email, client: challengeClient,
+                      detail: ["challenge_id": .string(challengeID.uuidString.lowercased()), "challenge_closed": .bool(try row.decode("closed")),
+                               "reported_from_ip": .string(clientInfo.ip)]).record(in: tx)
+            let company = try Self.company(in: tx)
+            let now = Date()
+            var recipients = [(user.email, false)]
+            recipients += try Company.ownerEmails(in: tx).filter { $0 != user.email }.map { ($0, true) }
+            for (recipient, toOwner) in recipients {
+                _ = try Outbox.enqueue(
+                    companyID: companyID, challengeID: nil, recipient: recipient, template: .loginReported,
+                    email: EmailTemplates.loginReported(userEmail: user.email, at: now, challengeClient: challengeClient,
+                                                        companyName: company.name, toOwner: toOwner),
+                    codeExpiresAt: nil, in: tx
+                )
+            }
+        }
+    }
+
+    // MARK: Shared steps
+
+    private func hashOrBusy(_ password: String) async throws -> String {
+        do {
+            return try await hasher.hash(password)
+        } catch is PasswordHasherBusy {
+            throw DomainError(.busy, "Too many password checks at once; try again shortly.", retryAfter: 1)
+        }
+    }
+
+    static func setPassword(_ hash: String, of userID: UUID, in tx: PQTransaction) throws {
+        try tx.query(
+            ("UPDATE users SET password_hash = \(hash) WHERE company_id = app_company() AND id = \(userID)" as PQQuery).named("user.set_password")
+        )
+    }
+
+    static func activeUser(_ id: UUID, in tx: PQTransaction) throws -> User? {
+        let rows = try tx.query(
+            ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id) AND u.active" as PQQuery)
+                .named("user.active")
+        )
+        return try rows.first.map { try User(row: $0) }
+    }
+
+    static func company(in tx: PQTransaction) throws -> Company {
+        try Company(row: try tx.query(("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company()" as PQQuery)
+            .named("company.current")).first.orThrow())
+    }
+}
+
+extension DomainError {
+    /// An unknown, used or expired reset or report token.
+    public static let tokenInvalid = DomainError(.tokenInvalid, "This link is not valid any more; ask for a new one.")
+}
