@@ -43,6 +43,8 @@ public struct AbuseLimits: Sendable, Equatable {
     /// Wrong codes per account per hour (`LIMIT_WRONG_CODES_PER_ACCOUNT`).
     public var wrongCodesPerAccount: Int = 20
     public var wrongCodesPerAccountWindow: Int = 3600
+    /// Requests per API key per minute on the provisioning API (`LIMIT_ADMIN_REQUESTS_PER_KEY`).
+    public var adminRequestsPerKey: Int = 600
     /// Consecutive wrong codes that lock an account's dashboard login, and for how long.
     public var consecutiveWrongCodesLock: Int = 100
     public var lockDuration: Int = 86_400
@@ -184,6 +186,7 @@ public struct TollgateConfiguration: Sendable {
         config.limits.loginsPerIP = try reader.integer("LIMIT_LOGINS_PER_IP", default: 60, range: 1...1_000_000)
         config.limits.challengesPerAccount = try reader.integer("LIMIT_CHALLENGES_PER_ACCOUNT", default: 10, range: 1...100_000)
         config.limits.wrongCodesPerAccount = try reader.integer("LIMIT_WRONG_CODES_PER_ACCOUNT", default: 20, range: 1...100_000)
+        config.limits.adminRequestsPerKey = try reader.integer("LIMIT_ADMIN_REQUESTS_PER_KEY", default: 600, range: 1...1_000_000)
         if let level = reader.string("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError(variable: "LOG_LEVEL", problem: "is one of trace, debug, info, notice, warning, error, critical")

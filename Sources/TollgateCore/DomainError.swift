@@ -29,6 +29,11 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
         case reauthenticationRequired = "reauthentication_required"
         case passwordRejected = "password_rejected"
         case tokenInvalid = "token_invalid"
+        case lastOwner = "last_owner"
+        case userInactive = "user_inactive"
+        case invalidURL = "invalid_url"
+        case idempotencyKeyReused = "idempotency_key_reused"
+        case idempotencyInProgress = "idempotency_in_progress"
         case busy
     }
 

@@ -44,8 +44,9 @@ public func buildApplication(
     )
 }
 
-/// Removes rate-limit counters long past their window, every ten minutes, in each API
-/// process (the DELETE is idempotent, so several processes do no harm).
+/// Removes rate-limit counters long past their window and idempotency keys older than a day,
+/// every ten minutes, in each API process (the DELETEs are idempotent, so several processes
+/// do no harm).
 public struct RateLimitPurger: Service {
     let pool: PQPool
     let olderThan: Int
@@ -65,6 +66,10 @@ public struct RateLimitPurger: Service {
                 do {
                     let removed = try await RateLimiter.purge(olderThan: olderThan, pool: pool)
                     if removed > 0 { logger.debug("rate_limits.purged", metadata: ["rows": "\(removed)"]) }
+                    // Idempotency keys are kept 24 hours (SPEC §11).
+                    try await pool.query(
+                        ("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'" as PQQuery).named("idempotency.purge")
+                    )
                 } catch {
                     logger.warning("rate_limits.purge_failed", metadata: ["error": "\(error)"])
                 }
@@ -145,6 +150,10 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
         ("POST", "/v1/auth/login/resend"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me"), ("GET", "/v1/company/security"),
         ("POST", "/v1/auth/password/forgot"), ("POST", "/v1/auth/password/reset"), ("POST", "/v1/auth/not-me"),
         ("POST", "/v1/account/password"),
+        ("POST", "/v1/admin/companies"), ("GET", "/v1/admin/companies/:id"), ("PATCH", "/v1/admin/companies/:id"),
+        ("GET", "/v1/admin/companies/:id/users"), ("POST", "/v1/admin/companies/:id/users"), ("GET", "/v1/admin/users/:id"),
+        ("PATCH", "/v1/admin/users/:id"), ("POST", "/v1/admin/users/:id/deactivate"), ("POST", "/v1/admin/users/:id/reactivate"),
+        ("POST", "/v1/admin/users/:id/unlock"), ("POST", "/v1/admin/users/:id/password-reset"),
         ("POST", "/v1/company/security/two-factor/activation"), ("GET", "/v1/company/security/two-factor/activation/:id"),
         ("POST", "/v1/company/security/two-factor/activation/:id/resend"),
         ("POST", "/v1/company/security/two-factor/activation/:id/verify"), ("POST", "/v1/company/security/two-factor/enable"),
@@ -167,5 +176,9 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     let authenticated = v1.group(context: AuthenticatedContext.self)
     AuthRoutes(services: services).register(public: v1, authenticated: authenticated)
     SecurityRoutes(services: services).register(on: v1.group(context: DashboardContext.self))
+    let admin = AdminService(pool: pool, hasher: hasher, configuration: configuration, logger: logger)
+    AdminRoutes(admin: admin, clientAddress: services.clientAddress).register(
+        on: v1.group("admin").add(middleware: APIKeyMiddleware(admin: admin, clientAddress: services.clientAddress)).group(context: AdminContext.self)
+    )
     return router
 }

@@ -14,13 +14,18 @@ struct JSONAnswer: ResponseGenerator {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        response(data: try encoded())
+    }
+
+    /// The body as sent (kept by the provisioning API to replay an idempotent POST).
+    func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(JSONOut.object(body))
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data))
-        )
+        return try encoder.encode(JSONOut.object(body))
+    }
+
+    func response(data: Data) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

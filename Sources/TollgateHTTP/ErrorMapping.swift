@@ -11,8 +11,11 @@ extension APIError {
         case .rateLimited, .resendTooSoon: status = .tooManyRequests
         case .challengeClosed, .tokenInvalid: status = .gone
         case .challengeNotFound, .notFound, .unknownCompany: status = .notFound
-        case .resendLimitReached, .alreadyEnabled, .alreadyDisabled, .activationNotVerified, .duplicateEmail: status = .conflict
-        case .confirmationRequired, .invalidEmail, .invalidName, .passwordRejected: status = .badRequest
+        case .resendLimitReached, .alreadyEnabled, .alreadyDisabled, .activationNotVerified, .duplicateEmail, .lastOwner, .userInactive,
+            .idempotencyInProgress:
+            status = .conflict
+        case .idempotencyKeyReused: status = .unprocessableContent
+        case .confirmationRequired, .invalidEmail, .invalidName, .passwordRejected, .invalidURL: status = .badRequest
         case .busy: status = .serviceUnavailable
         }
         var extra: [String: ExtraValue] = [:]

@@ -19,7 +19,7 @@ struct HeaderMiddleware<Context: RequestContext>: RouterMiddleware {
         if request.method == .options, originAllowed, request.headers[.accessControlRequestMethod] != nil {
             var response = Response(status: .noContent)
             decorate(&response, origin: origin)
-            response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+            response.headers[.accessControlAllowMethods] = "GET, POST, PATCH, OPTIONS"
             response.headers[.accessControlAllowHeaders] = "Authorization, Content-Type"
             response.headers[.accessControlMaxAge] = "600"
             return response

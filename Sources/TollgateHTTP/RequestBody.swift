@@ -45,8 +45,12 @@ enum JSONValue: Decodable, Sendable {
 /// at most 64 KiB (413), an object (400).
 struct RequestBody {
     let fields: [String: JSONValue]
+    /// The bytes as received (an idempotent POST is recognised by them).
+    var raw = Data()
 
     static let maximumSize = 64 * 1024
+    /// No body at all (routes that take none).
+    static let empty = RequestBody(fields: [:])
 
     static func read(_ request: Request, context: TollgateRequestContext) async throws -> RequestBody {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
@@ -68,7 +72,7 @@ struct RequestBody {
         guard case .object(let fields) = value else {
             throw APIError.invalidRequest(field: "body", "The body must be a JSON object.")
         }
-        return RequestBody(fields: fields)
+        return RequestBody(fields: fields, raw: data)
     }
 
     /// A required string field, at most `maxLength` characters.
@@ -89,6 +93,27 @@ struct RequestBody {
     func optionalString(_ name: String, maxLength: Int = 1024) throws -> String? {
         guard let value = fields[name], !isNull(value) else { return nil }
         return try string(name, maxLength: maxLength)
+    }
+
+    /// The body with its keys sorted and no white space: one JSON object however a client
+    /// ordered it (an idempotent retry is recognised by this).
+    var canonical: Data {
+        guard !raw.isEmpty, let object = try? JSONSerialization.jsonObject(with: raw),
+            let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        else { return raw }
+        return data
+    }
+
+    /// Whether the body names `name` at all (null included): PATCH tells "clear" from "keep".
+    func has(_ name: String) -> Bool { fields[name] != nil }
+
+    /// A required nested object, read with the same checks.
+    func object(_ name: String) throws -> RequestBody {
+        guard let value = fields[name], !isNull(value) else { throw APIError.invalidRequest(field: name, "The field \(name) is required.") }
+        guard case .object(let nested) = value else {
+            throw APIError.invalidRequest(field: name, "The field \(name) must be an object, not \(value.typeName).")
+        }
+        return RequestBody(fields: nested)
     }
 
     /// An optional boolean field (missing or null: nil).

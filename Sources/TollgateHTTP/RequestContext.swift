@@ -11,6 +11,8 @@ public struct TollgateRequestContext: RequestContext, RemoteAddressRequestContex
     public var maxUploadSize: Int { 64 * 1024 }
     /// Set by the session middleware when the request carries a valid token.
     public var principal: Principal?
+    /// Set on `/v1/admin/*` when the request carries a live API key.
+    public var apiKey: APIKey?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

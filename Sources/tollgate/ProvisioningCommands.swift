@@ -111,3 +111,73 @@ struct UserCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `tollgate api-key create|list|revoke` (SPEC §11): keys of the provisioning API, run as the
+/// database owner. A key is printed once; only its SHA-256 is stored.
+struct APIKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api-key", abstract: "Manage keys of the provisioning API.", subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print it once.")
+
+        @Option(help: "A name for the key (unique; events name it).") var name: String
+        @Option(help: "Limit the key to one company (default: a platform key for every company).") var companyId: String?
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            let companyID = try companyId.map { text in
+                guard let id = UUID(uuidString: text) else { throw fail("--company-id is not a company id (a UUID)") }
+                return id
+            }
+            try await ProvisioningEnvironment().run { provisioning in
+                let (id, key) = try await provisioning.createAPIKey(name: name, companyID: companyID)
+                printCreated(
+                    ["id": id.uuidString.lowercased(), "name": name, "key": key], json: json,
+                    sentence: "Created API key \(name). It is shown only now:\n\(key)"
+                )
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the keys (never the keys themselves).")
+
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            try await ProvisioningEnvironment().run { provisioning in
+                let keys = try await provisioning.apiKeys()
+                if json {
+                    let rows = keys.map { key -> [String: String?] in
+                        ["id": key.id.uuidString.lowercased(), "name": key.name, "company_id": key.companyID?.uuidString.lowercased(),
+                         "created_at": ISO8601DateFormatter().string(from: key.createdAt),
+                         "revoked_at": key.revokedAt.map { ISO8601DateFormatter().string(from: $0) }]
+                    }
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    print(String(decoding: try encoder.encode(["keys": rows]), as: UTF8.self))
+                } else {
+                    for key in keys {
+                        print("\(key.name)\t\(key.companyID?.uuidString.lowercased() ?? "platform")\t\(key.revokedAt == nil ? "live" : "revoked")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key at once.")
+
+        @Option(help: "The key's name.") var name: String
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            try await ProvisioningEnvironment().run { provisioning in
+                guard try await provisioning.revokeAPIKey(name: name) else { throw DomainError(.notFound, "No live key has that name.") }
+                printCreated(["revoked": true], json: json, sentence: "Revoked.")
+            }
+        }
+    }
+}

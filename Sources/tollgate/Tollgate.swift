@@ -13,7 +13,8 @@ struct Tollgate: AsyncParsableCommand {
         commandName: "tollgate",
         abstract: "Company-wide email two-factor authentication for dashboard logins.",
         subcommands: [
-            ServeCommand.self, WorkerCommand.self, MigrateCommand.self, CompanyCommand.self, UserCommand.self, DevCommand.self,
+            ServeCommand.self, WorkerCommand.self, MigrateCommand.self, CompanyCommand.self, UserCommand.self, APIKeyCommand.self,
+            DevCommand.self,
         ]
     )
 }

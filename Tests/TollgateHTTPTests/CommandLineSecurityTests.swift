@@ -107,4 +107,25 @@ extension CommandLineTests {
         #expect(printed.contains("owner@demo.example"))
         #expect(FileManager.default.fileExists(atPath: cluster + "/PG_VERSION"))
     }
+
+    /// SPEC §11: a key is printed once and stored only as its SHA-256; list never shows it.
+    @Test func apiKeysAreCreatedListedAndRevokedByTheOwner() async throws {
+        try await TestDatabase.with { database in
+            let owner = ["DATABASE_URL": database.conninfo()]
+            let created = try await Self.run(["api-key", "create", "--name", "platform", "--json"], environment: owner)
+            #expect(created.status == 0, "\(created.error)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: String])
+            let key = try #require(object["key"])
+            #expect(key.hasPrefix("tgk_") && key.count == 47)
+            let pool = database.pool(role: nil, maxConnections: 1)
+            let stored = try await pool.query("SELECT count(*) AS n FROM api_keys WHERE key_hash = \(APIKey.hash(key))")
+            await pool.close()
+            #expect(try stored.first?.decode("n", as: Int.self) == 1)
+            let listed = try await Self.run(["api-key", "list", "--json"], environment: owner)
+            #expect(listed.output.contains("\"platform\"") && !listed.output.contains(key))
+            #expect(try await Self.run(["api-key", "create", "--name", "platform"], environment: owner).status != 0)
+            #expect(try await Self.run(["api-key", "revoke", "--name", "platform", "--json"], environment: owner).output.contains("true"))
+            #expect(try await Self.run(["api-key", "revoke", "--name", "platform"], environment: owner).status != 0)
+        }
+    }
 }

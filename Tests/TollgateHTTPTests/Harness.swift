@@ -168,6 +168,11 @@ struct Client: Sendable {
         return Reply(status: response.status, headers: response.headers, body: Data(response.body.readableBytesView))
     }
 
+    func patch(_ path: String, _ json: [String: any Sendable], token: String? = nil) async throws -> Reply {
+        let data = try JSONSerialization.data(withJSONObject: json)
+        return try await request(.patch, path, body: ByteBuffer(bytes: data), token: token)
+    }
+
     func post(_ path: String, _ json: [String: any Sendable] = [:], token: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
         let data = try JSONSerialization.data(withJSONObject: json)
         return try await request(.post, path, body: ByteBuffer(bytes: data), token: token, headers: headers)

@@ -68,6 +68,48 @@ public struct Provisioning: Sendable {
         return true
     }
 
+    /// A key of the provisioning API: returned once, stored as SHA-256 (SPEC §11).
+    public func createAPIKey(name: String, companyID: UUID?) async throws -> (id: UUID, key: String) {
+        let name = name.trimmingSpaces()
+        guard (1...100).contains(name.count) else { throw DomainError(.invalidName, "A key's name has 1 to 100 characters.") }
+        let key = APIKey.make()
+        do {
+            let rows = try await pool.query(
+                ("""
+                INSERT INTO api_keys (name, key_hash, company_id) VALUES (\(name), \(APIKey.hash(key)), \(companyID)) RETURNING id
+                """ as PQQuery).named("api_key.create")
+            )
+            return (try rows.first.orThrow().decode("id"), key)
+        } catch let error as PQError where error.isUniqueViolation {
+            throw DomainError(.duplicateEmail, "A key with that name exists already.")
+        } catch let error as PQError where error.sqlState == "23503" {
+            throw DomainError(.unknownCompany, "There is no company with that id.")
+        }
+    }
+
+    public struct APIKeyListing: Sendable {
+        public let id: UUID
+        public let name: String
+        public let companyID: UUID?
+        public let createdAt: Date
+        public let revokedAt: Date?
+    }
+
+    public func apiKeys() async throws -> [APIKeyListing] {
+        try await pool.query(("SELECT id, name, company_id, created_at, revoked_at FROM api_keys ORDER BY name" as PQQuery).named("api_key.list"))
+            .map {
+                APIKeyListing(id: try $0.decode("id"), name: try $0.decode("name"), companyID: try $0.decode("company_id"),
+                              createdAt: try $0.decode("created_at"), revokedAt: try $0.decode("revoked_at"))
+            }
+    }
+
+    /// Revokes a live key; false when no live key has that name.
+    public func revokeAPIKey(name: String) async throws -> Bool {
+        try await !pool.query(
+            ("UPDATE api_keys SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL RETURNING id" as PQQuery).named("api_key.revoke")
+        ).isEmpty
+    }
+
     private func validatedUser(email: String, password: String, name: String?) async throws -> (EmailAddress, String, String) {
         guard let address = EmailAddress(email) else { throw DomainError(.invalidEmail, "That is not a plausible email address.") }
         if let problem = PasswordPolicy.problem(with: password) { throw DomainError(.passwordRejected, problem, field: "password") }
