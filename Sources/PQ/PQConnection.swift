@@ -114,6 +114,19 @@ public final class PQConnection: @unchecked Sendable {
         return try consume(result, statement: query.name)
     }
 
+    /// `text` as a quoted SQL string literal, escaped by libpq for this connection's encoding
+    /// and settings (for values that must travel in a simple-protocol message, such as the
+    /// transaction settings sent with BEGIN). Text with a NUL byte is refused.
+    public func escapeLiteral(_ text: String) throws -> String {
+        guard !text.utf8.contains(0) else { throw PQError(kind: .usage, message: "a literal cannot hold a NUL byte") }
+        let length = text.utf8.count
+        guard let escaped = text.withCString({ PQescapeLiteral(handle, $0, length) }) else {
+            throw PQError(kind: .usage, message: "libpq could not escape a literal: \(Self.lastErrorMessage(handle))")
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
     /// Runs SQL text without binds through the simple query protocol (several statements
     /// allowed). Only for text this program wrote: `BEGIN`, migrations, `LISTEN`.
     @discardableResult

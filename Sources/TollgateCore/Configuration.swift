@@ -110,6 +110,8 @@ public struct TollgateConfiguration: Sendable {
     /// How long a reset link works (`PASSWORD_RESET_TTL`, SPEC §10), and an invitation's.
     public var passwordResetTTL: Int = 1800
     public var invitationTTL: Int = 604_800
+    /// How long ended rows are kept before the worker deletes them.
+    public var retention = RetentionSettings()
 
     /// The base of links in emails: the company's own dashboard, else `PUBLIC_URL`, else this server.
     public func linkBase(for company: Company) -> String {
@@ -211,6 +213,11 @@ public struct TollgateConfiguration: Sendable {
             config.publicURL = url
         }
         config.passwordResetTTL = try reader.integer("PASSWORD_RESET_TTL", default: 1800, range: 60...86_400)
+        config.retention.sessions = try reader.integer("RETENTION_SESSIONS", default: config.retention.sessions, range: 3600...315_360_000)
+        config.retention.challenges = try reader.integer("RETENTION_CHALLENGES", default: config.retention.challenges, range: 86_400...315_360_000)
+        config.retention.emails = try reader.integer("RETENTION_EMAILS", default: config.retention.emails, range: 3600...315_360_000)
+        config.retention.events = try reader.integer("RETENTION_EVENTS", default: config.retention.events, range: 2_592_000...3_153_600_000)
+        config.retention.interval = try reader.integer("RETENTION_INTERVAL", default: config.retention.interval, range: 10...86_400)
         if let url = reader.string("DASHBOARD_API_URL") {
             guard url.hasPrefix("http://") || url.hasPrefix("https://"), !url.hasSuffix("/"), URL(string: url)?.host != nil,
                 url.allSatisfy({ !$0.isWhitespace && $0 != "\"" && $0 != "'" && $0 != ";" })

@@ -80,7 +80,8 @@ struct DevCommand: AsyncParsableCommand {
             logger: logger
         )
         let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger, logCodes: true)
-        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker])
+        let retention = RetentionPurger(pool: workerPool, settings: configuration.retention, logger: logger)
+        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker, retention])
         logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
         try await runUntilSignalled([app] + (try metricsListener(configuration, pool: pool, logger: logger)), configuration: configuration, logger: logger)
     }

@@ -43,14 +43,17 @@ struct WorkerCommand: AsyncParsableCommand {
             await pool.close()
             throw fail("configuration error: \(error)", code: 78)
         }
+        let retention = RetentionPurger(pool: pool, settings: configuration.retention, logger: logger)
         if let port = configuration.workerMetricsPort {
             // Application stops its HTTP server first, then the services in reverse order.
-            let app = try buildWorkerApplication(configuration: configuration, port: port, pool: pool, logger: logger, services: [worker])
+            let app = try buildWorkerApplication(
+                configuration: configuration, port: port, pool: pool, logger: logger, services: [worker, retention]
+            )
             try await runUntilSignalled([app], configuration: configuration, logger: logger)
             return
         }
         // The worker stops first (finishing the message in hand and releasing the rest of its
         // batch), then the pool it needed.
-        try await runUntilSignalled([pool, worker], configuration: configuration, logger: logger)
+        try await runUntilSignalled([pool, worker, retention], configuration: configuration, logger: logger)
     }
 }

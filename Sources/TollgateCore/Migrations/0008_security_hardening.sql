@@ -32,3 +32,24 @@ INSERT INTO instance_keys (name, key)
 VALUES ('rate_limit', decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'));
 REVOKE ALL ON instance_keys FROM PUBLIC;
 GRANT SELECT ON instance_keys TO tollgate_api;
+
+-- 5. The worker changes an email's delivery bookkeeping, never whom it goes to or what it
+--    says: with UPDATE on every column, a stolen worker credential could point a queued code
+--    email at another address or rewrite it and have it sent under the deployment's name.
+--    Column grants fix the rest; the bodies may only be replaced by the scrub text.
+REVOKE UPDATE ON email_outbox FROM tollgate_worker;
+GRANT UPDATE (status, attempts, next_attempt_at, lease_owner, lease_expires_at, last_error, sent_at, scrubbed, body_text, body_html)
+    ON email_outbox TO tollgate_worker;
+CREATE FUNCTION email_outbox_bodies_only_scrubbed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF (NEW.body_text IS DISTINCT FROM OLD.body_text AND NEW.body_text <> '(removed: this email carried a one-time code)')
+       OR (NEW.body_html IS DISTINCT FROM OLD.body_html AND NEW.body_html <> '(removed: this email carried a one-time code)') THEN
+        RAISE EXCEPTION 'an email''s body can only be scrubbed' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER email_outbox_bodies_only_scrubbed BEFORE UPDATE OF body_text, body_html ON email_outbox
+    FOR EACH ROW EXECUTE FUNCTION email_outbox_bodies_only_scrubbed();

@@ -575,28 +575,26 @@ public struct ChallengeService: Sendable {
 
     /// Finds and locks the challenge a request names, with its user.
     private static func locate(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
+        // The challenge (locked) and its user in one round trip; only the challenge's row is locked.
         let query: PQQuery
         switch locator {
         case .loginToken(let candidates):
             query = """
-                SELECT \(unsafeSQL: ChallengeRecord.columns) FROM challenges
-                WHERE company_id = app_company() AND purpose = 'login' AND token_hash = ANY(\(PQByteaArray(candidates)))
-                FOR UPDATE
+                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)
+                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id
+                WHERE ch.company_id = app_company() AND ch.purpose = 'login' AND ch.token_hash = ANY(\(PQByteaArray(candidates)))
+                FOR UPDATE OF ch
                 """
         case .activation(let id, let userID):
             query = """
-                SELECT \(unsafeSQL: ChallengeRecord.columns) FROM challenges
-                WHERE company_id = app_company() AND purpose = 'activation' AND id = \(id) AND user_id = \(userID)
-                FOR UPDATE
+                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)
+                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id
+                WHERE ch.company_id = app_company() AND ch.purpose = 'activation' AND ch.id = \(id) AND ch.user_id = \(userID)
+                FOR UPDATE OF ch
                 """
         }
         guard let row = try tx.query(query.named("challenge.locate")).first else { return nil }
-        let record = try ChallengeRecord(row: row)
-        let users = try tx.query(
-            ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(record.userID)" as PQQuery)
-                .named("challenge.user")
-        )
-        return (record, try User(row: try users.first.orThrow()))
+        return (try ChallengeRecord(row: row), try User(row: row))
     }
 
     private static func lockCompany(in tx: PQTransaction, forUpdate: Bool = true) throws -> Company {

@@ -1,0 +1,56 @@
+import Foundation
+import HTTPTypes
+import PQ
+import TestSupport
+import Testing
+import TollgateCore
+
+/// Round trips per hot request, counted by the API pool (issue 13): each statement, BEGIN and
+/// COMMIT is one message waited for. The budgets are today's counts, so a change that adds a
+/// round trip to a hot path fails here and has to say why; lowering them is the goal.
+@Suite struct RoundTripTests {
+    static func cost(_ app: TestApp, _ request: () async throws -> Reply) async throws -> (Reply, Int) {
+        let before = app.api.roundTrips
+        let reply = try await request()
+        return (reply, app.api.roundTrips - before)
+    }
+
+    @Test func hotRequestsStayWithinTheirRoundTripBudgets() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            let session = try await client.login(seed.owner, client: "phone_app").sessionToken()
+            _ = try await client.post("/v1/auth/login", ["email": "warm@acme.test", "password": "x", "client": "dashboard"])
+
+            let (me, meTrips) = try await Self.cost(app) { try await client.get("/v1/me", token: session) }
+            #expect(me.status == .ok)
+            let token = try await client.login(seed.admin, client: "dashboard").challengeToken()
+            let (poll, pollTrips) = try await Self.cost(app) { try await client.post("/v1/auth/login/challenge", ["challenge_token": token]) }
+            #expect(poll.status == .ok)
+            let (wrong, wrongTrips) = try await Self.cost(app) {
+                try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": "000000"])
+            }
+            #expect(wrong.status == .unauthorized)
+            let code = try await app.latestCode(for: seed.admin.email)
+            let (right, rightTrips) = try await Self.cost(app) {
+                try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+            }
+            #expect(right.status == .ok)
+            let (burned, burnedTrips) = try await Self.cost(app) {
+                try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+            }
+            #expect(burned.status == .gone)
+            let (failed, failedTrips) = try await Self.cost(app) {
+                try await client.post("/v1/auth/login", ["email": seed.member.email, "password": "wrong", "client": "dashboard"])
+            }
+            #expect(failed.status == .unauthorized)
+            print("round trips: me \(meTrips), poll \(pollTrips), wrong code \(wrongTrips), right code \(rightTrips), burned \(burnedTrips), wrong password \(failedTrips)")
+            #expect(meTrips <= 3)
+            #expect(pollTrips <= 4)
+            #expect(burnedTrips <= 3)
+            #expect(wrongTrips <= 8)
+            #expect(rightTrips <= 10)
+            #expect(failedTrips <= 10)
+        }
+    }
+}
