@@ -29,10 +29,12 @@ start_tollgate() {
     BENCH_URL="http://127.0.0.1:$port"
     echo "bench: $binary dev --state-directory $BENCH_STATE (log: $BENCH_STATE/tollgate.log)" >&2
     # Limits far above what a 10-second run reaches, so that the run measures the work of
-    # a login and not the refusal of an abuse limit (the status counts below show it).
+    # a login and not the refusal of an abuse limit (the status counts below show it). A
+    # caller's LIMIT_* wins: login-parity.sh sets LIMIT_LOGINS_PER_IP=1 to time refusals.
     env -u DATABASE_URL HOST=127.0.0.1 PORT="$port" LOG_LEVEL="${LOG_LEVEL:-warning}" \
-        LIMIT_LOGINS_PER_IP=1000000 LIMIT_FAILED_PASSWORDS=100000 LIMIT_CHALLENGES_PER_ACCOUNT=100000 \
-        LIMIT_WRONG_CODES_PER_ACCOUNT=100000 \
+        LIMIT_LOGINS_PER_IP="${LIMIT_LOGINS_PER_IP:-1000000}" LIMIT_FAILED_PASSWORDS="${LIMIT_FAILED_PASSWORDS:-100000}" \
+        LIMIT_CHALLENGES_PER_ACCOUNT="${LIMIT_CHALLENGES_PER_ACCOUNT:-100000}" \
+        LIMIT_WRONG_CODES_PER_ACCOUNT="${LIMIT_WRONG_CODES_PER_ACCOUNT:-100000}" \
         "$binary" dev --state-directory "$BENCH_STATE" >"$BENCH_STATE/tollgate.log" 2>&1 &
     TOLLGATE_PID=$!
     trap stop_tollgate EXIT
@@ -67,6 +69,7 @@ stop_tollgate() {
     # If the process died before stopping its cluster, stop the cluster here.
     if [ -n "${BENCH_STATE:-}" ] && [ -f "$BENCH_STATE/postgres/postmaster.pid" ]; then
         local pg_ctl
+        # shellcheck disable=SC2012 # the folder names are PostgreSQL versions
         pg_ctl="$(ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail -1)"
         if [ -n "$pg_ctl" ]; then
             if [ "$(id -u)" = 0 ]; then

@@ -18,6 +18,9 @@ port="${PORT:-18082}"
 ended="${ENDED:-200000}"
 open="${OPEN:-1000}"
 
+# /metrics has a listener of its own (METRICS_PORT), never the API's port.
+export METRICS_PORT="${METRICS_PORT:-$((port + 1))}"
+metrics_url="http://127.0.0.1:$METRICS_PORT/metrics"
 start_tollgate "$port"
 cd "$bench_root"
 
@@ -29,7 +32,7 @@ fill() {
 fill "$ended" "now() - interval '1 day'" used
 fill "$open" "now() + interval '1 day'" pending
 psql_superuser "ANALYZE challenges" >/dev/null
-scraped="$(curl -fsS "$BENCH_URL/metrics" | grep '^tollgate_challenges_open{purpose="login"}')"
+scraped="$(curl -fsS "$metrics_url" | grep '^tollgate_challenges_open{purpose="login"}')"
 echo "bench: $scraped (expected $open)" >&2
 
 echo "bench: the counting query's plan:" >&2
@@ -39,6 +42,6 @@ psql_superuser "EXPLAIN (ANALYZE, COSTS OFF) SELECT c.purpose, count(*) FROM pub
 results="$BENCH_STATE/results.txt"
 : >"$results"
 run_wrk health_live -t2 -c"$connections" -d"$duration" -s bench/get.lua "$BENCH_URL/health/live" | tee -a "$results"
-run_wrk metrics -t2 -c"$connections" -d"$duration" -s bench/get.lua "$BENCH_URL/metrics" | tee -a "$results"
+run_wrk metrics -t2 -c"$connections" -d"$duration" -s bench/get.lua "$metrics_url" | tee -a "$results"
 
 print_ratio "$results" metrics health_live
