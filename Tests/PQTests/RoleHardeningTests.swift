@@ -7,17 +7,6 @@ import TollgateCore
 /// What the worker and API roles can no longer do (issue 11, migration 0008), each shown by
 /// connecting as the role itself.
 @Suite struct RoleHardeningTests {
-    static func refusal(_ work: () async throws -> Void) async -> PQError? {
-        do {
-            try await work()
-            return nil
-        } catch let error as PQError {
-            return error
-        } catch {
-            return nil
-        }
-    }
-
     /// The permissive tenant policy applies to every role; the worker's restriction must hold
     /// even when the worker sets a company itself.
     @Test func theWorkerCanAppendEmailEventsOnlyEvenInsideACompanysScope() async throws {
@@ -26,7 +15,7 @@ import TollgateCore
             let tenant = try await RowLevelSecurityTests.createTenant("Alpha", on: owner)
             let worker = database.pool(role: "tollgate_worker", maxConnections: 1)
             let scope = [("app.company_id", tenant.company.uuidString)]
-            let forged = await Self.refusal {
+            let forged = await databaseRefusal {
                 try await worker.withTransaction(settings: scope) { tx in
                     _ = try tx.query("INSERT INTO events (company_id, type) VALUES (\(tenant.company), 'two_factor.disabled')")
                 }
@@ -60,7 +49,7 @@ import TollgateCore
             let worker = database.pool(role: "tollgate_worker", maxConnections: 1)
             for change in ["recipient = 'attacker@evil.example'", "subject = 'Call us'", "body_text = 'Call +1 555 0100'",
                            "body_html = '<a href=x>x</a>'", "template = 'invitation'"] {
-                let refused = await Self.refusal {
+                let refused = await databaseRefusal {
                     _ = try await worker.withTransaction { tx in try tx.query(PQQuery(unsafeSQL: "UPDATE email_outbox SET \(change)")) }
                 }
                 #expect(refused?.sqlState == "42501", "\(change)")
@@ -103,7 +92,7 @@ import TollgateCore
             }
             #expect(status == "queued")
             for column in ["body_text", "body_html", "subject", "recipient", "*"] {
-                let refused = await Self.refusal {
+                let refused = await databaseRefusal {
                     _ = try await api.withTransaction(settings: scope) { tx in
                         try tx.query(PQQuery(unsafeSQL: "SELECT \(column) FROM email_outbox"))
                     }

@@ -1,3 +1,5 @@
+public import PQ
+
 /// Polls `condition` until it holds or `timeout` passes; the wait is bounded, the sync is
 /// the observed condition, never the pause. Timing out throws ``TimedOut``, which fails the
 /// test that waited.
@@ -22,5 +24,18 @@ public struct TimedOut: Error, CustomStringConvertible {
     public init(what: String, after: Duration) {
         self.what = what
         self.after = after
+    }
+}
+
+/// The database's refusal of `work`, or nil when it went through (or failed otherwise): for
+/// tests that show a role may not do something.
+public func databaseRefusal(_ work: () async throws -> Void) async -> PQError? {
+    do {
+        try await work()
+        return nil
+    } catch let error as PQError {
+        return error
+    } catch {
+        return nil
     }
 }

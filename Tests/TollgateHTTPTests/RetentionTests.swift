@@ -50,23 +50,10 @@ import TollgateCore
             #expect(try await client.get("/v1/me", token: ownerSession).status == .ok, "a live session stays")
 
             // Nobody else deletes events: the API role has no DELETE, and the log stays append-only.
-            let refused = await RoleRefusal.of {
+            let refused = await databaseRefusal {
                 _ = try await app.api.withTenant(seed.companyID) { tx in try tx.query("DELETE FROM events") }
             }
             #expect(refused?.sqlState == "42501")
-        }
-    }
-}
-
-enum RoleRefusal {
-    static func of(_ work: () async throws -> Void) async -> PQError? {
-        do {
-            try await work()
-            return nil
-        } catch let error as PQError {
-            return error
-        } catch {
-            return nil
         }
     }
 }
