@@ -56,7 +56,7 @@ struct DevCommand: AsyncParsableCommand {
         let ownerPool = PQPool(configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: 1), logger: logger)
         do {
             try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: ownerPool)
-            try await DemoData.ensure(pool: ownerPool, logger: logger)
+            try await DemoData.ensure(pool: ownerPool, state: state, logger: logger)
         } catch {
             await ownerPool.close()
             throw fail("dev: \(error)")
@@ -106,7 +106,20 @@ enum DemoData {
         ("member@demo.example", "demo-member-pass", .member, false, "member, phone app only"),
     ]
 
-    static func ensure(pool: PQPool, logger: Logger) async throws {
+    /// The demo's platform API key: made once with the demo company and kept in the state
+    /// folder (0600) so every start can print it; nil when the folder has none and the
+    /// database already has a key of that name (made by another state folder).
+    static func demoAPIKey(provisioning: Provisioning, state: String) async throws -> String? {
+        let path = state + "/api-key"
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8), existing.hasPrefix("tgk_") {
+            return existing.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let (_, key) = try? await provisioning.createAPIKey(name: "demo-platform", companyID: nil) else { return nil }
+        _ = FileManager.default.createFile(atPath: path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+        return key
+    }
+
+    static func ensure(pool: PQPool, state: String, logger: Logger) async throws {
         let provisioning = Provisioning(pool: pool, hasher: PasswordHasher(concurrency: 1))
         let existing = try await pool.query("SELECT company_id FROM login_lookup(\(accounts[0].email))")
         var companyID = try existing.first?.decode("company_id", as: UUID?.self)
@@ -133,6 +146,10 @@ enum DemoData {
         }
         var lines = ["", "Demo company \(companyID!.uuidString.lowercased()) — log in with:"]
         for account in accounts { lines.append("  \(account.email)  \(account.password)  (\(account.note))") }
+        if let key = try await demoAPIKey(provisioning: provisioning, state: state) {
+            lines.append("A platform key for the provisioning API (/v1/admin, docs/integrating.md):")
+            lines.append("  \(key)")
+        }
         lines.append("")
         // Written straight to the descriptor, so it shows at once even when the output is a file
         // or a pipe (print is buffered there until exit).

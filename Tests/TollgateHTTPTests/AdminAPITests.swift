@@ -31,6 +31,10 @@ import TollgateCore
             #expect(created.value("owner", "role") as? String == "owner")
             let hank = Seed.Account(id: UUID(), email: "hank@globex.test", password: "globex-owner-pass-1")
             #expect(try await client.login(hank, client: "dashboard").status == .ok)
+            // The company's own dashboard receives its users' links (SPEC §10).
+            #expect(try await client.post("/v1/admin/companies/\(globex)/users", ["email": "ivy@globex.test", "role": "admin"], token: platform).status == .created)
+            let invitation = try await app.sql("SELECT body_text FROM email_outbox WHERE recipient = 'ivy@globex.test' AND template = 'invitation'")
+            #expect(try invitation.first?.decode("body_text", as: String.self).contains("https://dash.globex.test/reset#token=") == true)
 
             let acmeKey = try await Self.key(app, "acme", company: seed.companyID)
             #expect(try await client.get("/v1/admin/companies/\(seed.companyID.uuidString)", token: acmeKey).status == .ok)
@@ -52,7 +56,7 @@ import TollgateCore
             #expect(renamed.value("company", "dashboard_url") is NSNull)
             let events = try await app.sql("SELECT type, detail->>'api_key' AS k FROM events WHERE type LIKE 'admin.%' ORDER BY id")
             #expect(try events.map { "\(try $0.decode("type", as: String.self)) \(try $0.decode("k", as: String.self))" }
-                    == ["admin.company_created platform", "admin.company_updated platform"])
+                    == ["admin.company_created platform", "admin.user_created platform", "admin.company_updated platform"])
         }
     }
 
