@@ -108,7 +108,7 @@ function startPolling() {
     try {
       info = await flow.refresh();
       if (info.status === 'closed') {
-        close('It was closed: the codes expired or were entered wrongly too many times, or a newer request replaced it.');
+        close(closedReason({ code: 'challenge_closed' }));
         return;
       }
       render();
@@ -124,7 +124,10 @@ function startPolling() {
 
 function closedReason(error) {
   if (error.code === 'challenge_not_found') return 'It was replaced by a newer request, or it is unknown.';
-  return 'It was closed: the codes expired or were entered wrongly too many times, or a newer request replaced it.';
+  return (
+    'It was closed: its codes expired or were entered wrongly too many times, a newer request replaced it, ' +
+    'or it was reported as not you.'
+  );
 }
 
 function close(reason) {

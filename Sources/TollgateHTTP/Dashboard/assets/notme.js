@@ -16,6 +16,7 @@ $('notme-report').addEventListener('click', async (event) => {
     await whileBusy(button, () => post('/v1/auth/not-me', { token }, { auth: false }));
     token = null;
     $('notme-ask').hidden = true;
+    $('notme-title').textContent = 'Login stopped';
     $('notme-after').hidden = false;
     showStatus(root, "Thank you. We stopped that login and told your company's owners.");
     $('notme-change').focus();
@@ -36,6 +37,7 @@ register('notme', {
   path: '/not-me',
   enter({ token: given = null } = {}) {
     token = given;
+    $('notme-title').textContent = 'Was this login not you?';
     $('notme-ask').hidden = !token;
     $('notme-after').hidden = true;
     if (!token) {

@@ -15,6 +15,8 @@ form.addEventListener('submit', async (event) => {
   event.preventDefault();
   error.textContent = '';
   status.textContent = '';
+  // "You are logged in" and the like no longer apply.
+  document.querySelector('#screen-home [data-status]').textContent = '';
   if (current.value === '' || next.value === '') {
     error.textContent = 'Enter your current password and a new one.';
     (current.value === '' ? current : next).focus();

@@ -36,6 +36,7 @@ form.addEventListener('submit', async (event) => {
     await whileBusy(form, () => post('/v1/auth/password/reset', { token, new_password: password.value }, { auth: false }));
     token = null;
     form.hidden = true;
+    $('reset-title').textContent = 'Password changed';
     $('reset-after').hidden = false;
     showStatus(root, 'Your password has been changed, and every session of your account was logged out. Log in with the new password.');
     $('reset-login').focus();
@@ -56,6 +57,7 @@ register('reset', {
   path: '/reset',
   enter({ token: given = null } = {}) {
     token = given;
+    $('reset-title').textContent = 'Choose a new password';
     form.hidden = false;
     $('reset-after').hidden = true;
     $('reset-again-link').hidden = true;

@@ -48,6 +48,16 @@ const EVENT_WORDS = {
   'password.changed': 'Password changed',
   'password.reset': 'Password reset by email link',
   'password.reset_requested': 'Password reset link asked for',
+  'password.rate_limited': 'Password reset link refused: too many asked for',
+  'password.set': 'Password chosen from an invitation',
+  'admin.company_created': 'Company created by the platform',
+  'admin.company_updated': 'Company details changed by the platform',
+  'admin.user_created': 'User added by the platform',
+  'admin.user_updated': 'User changed by the platform',
+  'admin.user_deactivated': 'User deactivated by the platform',
+  'admin.user_reactivated': 'User reactivated by the platform',
+  'admin.user_unlocked': 'User unlocked by the platform',
+  'admin.password_reset_sent': 'Password reset link sent by the platform',
 };
 
 /// Why a refusal happened, from an event's `detail.reason`.
@@ -113,6 +123,8 @@ async function loadEvents() {
   $('events').hidden = page.events.length === 0;
   $('events-newer').disabled = cursors.length === 1;
   $('events-older').disabled = nextBefore === null;
+  // One page only: no paging buttons at all.
+  $('events-newer').parentElement.hidden = cursors.length === 1 && nextBefore === null;
 }
 
 function renderTwoFactor(me) {
