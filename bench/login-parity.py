@@ -27,6 +27,8 @@ import urllib.parse
 BRANCHES = {
     "wrong_password": (401, "invalid_credentials"),
     "over_ip_limit": (429, "rate_limited"),
+    # SPEC §10: "forgot password" answers 202 alike for every address, in body and time.
+    "forgot_password": (202, None),
 }
 # The demo account of `tollgate dev` (DevCommand.swift) and an address no account has, both
 # with a wrong password.
@@ -40,14 +42,18 @@ ALPHA = 0.01
 class Client:
     """One keep-alive connection; each login is timed from sending to the last byte read."""
 
-    def __init__(self, url):
+    def __init__(self, url, branch=None):
+        self.branch = branch
         parts = urllib.parse.urlsplit(url)
         self.host, self.port = parts.hostname, parts.port or 80
         self.connection = None
         self.reconnects = -1
 
     def login(self, email):
-        body = json.dumps({"email": email, "password": PASSWORD, "client": "dashboard"})
+        if self.branch == "forgot_password":
+            path, body = "/v1/auth/password/forgot", json.dumps({"email": email})
+        else:
+            path, body = "/v1/auth/login", json.dumps({"email": email, "password": PASSWORD, "client": "dashboard"})
         headers = {"Content-Type": "application/json", "User-Agent": "tollgate-bench/login-parity"}
         for attempt in (1, 2):
             if self.connection is None:
@@ -56,7 +62,7 @@ class Client:
                 self.reconnects += 1
             try:
                 started = time.perf_counter()
-                self.connection.request("POST", "/v1/auth/login", body=body, headers=headers)
+                self.connection.request("POST", path, body=body, headers=headers)
                 response = self.connection.getresponse()
                 payload = response.read()
                 elapsed = time.perf_counter() - started
@@ -102,7 +108,7 @@ def spend_budget(client):
 
 
 def measure(args):
-    client = Client(args.url)
+    client = Client(args.url, args.branch)
     rng = random.Random(args.seed)
     order = ["known"] * args.count + ["unknown"] * args.count
     rng.shuffle(order)

@@ -3,7 +3,8 @@
 # unknown address, on both branches where they must not be told apart:
 #   wrong_password  a wrong password (401 invalid_credentials), limits raised far away;
 #   over_ip_limit   the caller's IP over its login limit (429 rate_limited), with
-#                   LIMIT_LOGINS_PER_IP=1 and its one login spent first.
+#                   LIMIT_LOGINS_PER_IP=1 and its one login spent first;
+#   forgot_password "forgot password" (202 with {} for every address, SPEC §10).
 # Per branch: COUNT logins of each kind, shuffled together, sent one at a time and timed
 # one by one on the client side (login-parity.py); then the medians, their ratio and a
 # two-sided Mann-Whitney U test. Goal: ratio within 0.95-1.05, no significant difference
@@ -65,4 +66,5 @@ run_branch() {
 echo "bench: $(find_tollgate), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)" >&2
 run_branch wrong_password 1000000
 run_branch over_ip_limit 1
+run_branch forgot_password 1000000
 python3 "$bench_root/bench/login-parity.py" analyse ${PARITY_STRICT:+--strict} "$samples"

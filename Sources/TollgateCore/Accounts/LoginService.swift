@@ -47,33 +47,39 @@ public struct LoginService: Sendable {
         let keys = self.keys
         let unknownTenant = UUID()
 
-        // One transaction: the directory lookup, the account in its company's scope, the IP's
-        // count and one reserved failed-password slot (given back if the password is right).
+        // One transaction: the directory lookup, the IP's count and one reserved failed-password
+        // slot (given back if the password is right), then the account in its company's scope.
+        // A refused login stops after the counts, known address or not, so the refusals an
+        // attacker can repeat cost the same whether the address has an account.
         let (account, failedKey, refusal) = try await pool.withTransaction { tx -> (Account?, String, (String, LimitRefusal)?) in
             let failedKey = Self.failedPasswordKey(email: address, key: try keys.rateLimitKey(in: tx))
             // Not an address at all (it may hold bytes PostgreSQL refuses in text): the same
             // lookup of a text no account has.
             let found = try LoginDirectory.find(email?.value ?? "", in: tx)
-            try Tenancy.enter(found?.companyID ?? unknownTenant, in: tx)
-            let account = try Self.account(userID: found?.userID ?? unknownTenant, in: tx)
             var refusal: (String, LimitRefusal)?
             if let limited = try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx) {
                 refusal = ("logins_per_ip", limited)
             } else if let limited = try RateLimiter.hit(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx) {
                 refusal = ("failed_passwords", limited)
             }
-            // At most one event per limited key and window (SPEC §5): an attacker's refused
-            // logins cannot fill a company's log, and (after the first) cost what an unknown
-            // address costs.
-            if let (limit, limited) = refusal, limited.isFirstInWindow, let account {
-                try Event(
-                    companyID: account.user.companyID, type: "login.rate_limited", userID: account.user.id, email: account.user.email,
-                    client: clientInfo,
-                    detail: ["limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
-                             "later_refusals": .string("counted, not logged")]
-                ).record(in: tx)
+            if let (limit, limited) = refusal {
+                // At most one event per limited key and window (SPEC §5): an attacker's refused
+                // logins cannot fill a company's log.
+                if limited.isFirstInWindow, let found {
+                    try Tenancy.enter(found.companyID, in: tx)
+                    if let account = try Self.account(userID: found.userID, in: tx) {
+                        try Event(
+                            companyID: account.user.companyID, type: "login.rate_limited", userID: account.user.id, email: account.user.email,
+                            client: clientInfo,
+                            detail: ["limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
+                                     "later_refusals": .string("counted, not logged")]
+                        ).record(in: tx)
+                    }
+                }
+                return (nil, failedKey, refusal)
             }
-            return (account, failedKey, refusal)
+            try Tenancy.enter(found?.companyID ?? unknownTenant, in: tx)
+            return (try Self.account(userID: found?.userID ?? unknownTenant, in: tx), failedKey, nil)
         }
         if let (_, limited) = refusal { throw DomainError.rateLimited(retryAfter: limited.retryAfter) }
 
