@@ -24,6 +24,17 @@ def log_in(page, server, email, password):
     page.press("Log in", within="login-form")
 
 
+def code_login(world, server, page, name):
+    """A company with 2FA on whose owner has just entered the password: the code screen is
+    shown (and saved), and the code mailed for it is returned with the company."""
+    company = world.company(name)
+    company.enable_two_factor(server, world.mailbox)
+    log_in(page, server, company.owner, company.password)
+    page.wait_screen("code")
+    page.shot("code")
+    return company, world.mailbox.next_code(company.owner)
+
+
 def enter_code(page, code, submit="Log in"):
     """Types a code into the code screen and submits it."""
     page.fill("code-input", code)
@@ -133,12 +144,7 @@ def test_login_with_code(world, main_server, page):
 
 
 def test_wrong_code(world, main_server, page):
-    company = world.company("wrong")
-    company.enable_two_factor(main_server, world.mailbox)
-    log_in(page, main_server, company.owner, company.password)
-    page.wait_screen("code")
-    page.shot("code")
-    code = world.mailbox.next_code(company.owner)
+    company, code = code_login(world, main_server, page, "wrong")
 
     enter_code(page, wrong_code(code))
     page.wait_error("code", r"That code is not right\. 4 tries left")
@@ -178,12 +184,7 @@ def test_expired_code(world, quick_server, page):
 
 
 def test_resend_countdown(world, main_server, page):
-    company = world.company("resend")
-    company.enable_two_factor(main_server, world.mailbox)
-    log_in(page, main_server, company.owner, company.password)
-    page.wait_screen("code")
-    page.shot("code")
-    world.mailbox.next_code(company.owner)
+    company, _ = code_login(world, main_server, page, "resend")
 
     # 30 s between codes on this server: asking at once is refused, and the button counts down.
     page.press("Send a new code")
@@ -201,12 +202,7 @@ def test_resend_countdown(world, main_server, page):
 
 
 def test_resend_sends_a_new_code(world, quick_server, page):
-    company = world.company("resent")
-    company.enable_two_factor(quick_server, world.mailbox)
-    log_in(page, quick_server, company.owner, company.password)
-    page.wait_screen("code")
-    page.shot("code")
-    old = world.mailbox.next_code(company.owner)
+    company, old = code_login(world, quick_server, page, "resent")
 
     # 4 s between codes on this server: a press within them shows the countdown, and the
     # button comes back by itself.
@@ -224,12 +220,7 @@ def test_resend_sends_a_new_code(world, quick_server, page):
 
 
 def test_closed_challenge(world, quick_server, page):
-    company = world.company("closed")
-    company.enable_two_factor(quick_server, world.mailbox)
-    log_in(page, quick_server, company.owner, company.password)
-    page.wait_screen("code")
-    page.shot("code")
-    world.mailbox.next_code(company.owner)
+    company, _ = code_login(world, quick_server, page, "closed")
     # This server allows one new code, 4 s after the last: ask for it (again after the cooldown
     # if the first press came too early), then enter the new code wrongly five times.
     send_new_code(page)
