@@ -115,7 +115,11 @@ import TollgateCore
                 #expect(refused.error.contains(words), "\(arguments): \(refused.error)")
                 #expect(!refused.error.contains("long-enough"), "a password must not be echoed")
             }
-            #expect(try await Self.run(["user", "unlock", "--email", "m@acme.test"], environment: env).status == 0)
+            let unlocked = try await Self.run(["user", "unlock", "--email", "m@acme.test", "--json"], environment: env)
+            #expect(unlocked.status == 0)
+            // A JSON boolean, not the string "true".
+            #expect((try JSONSerialization.jsonObject(with: Data(unlocked.output.utf8)) as? [String: Any])?["unlocked"] as? Bool == true)
+            #expect(!unlocked.output.contains("\"true\""))
         }
     }
 
