@@ -32,8 +32,13 @@ public final class OutboxWorker: Service {
     ///   - listen: where to `LISTEN` (a direct connection, never a transaction pooler); nil
     ///     relies on the fallback poll alone.
     public init(
-        pool: PQPool, transport: any MailTransport, settings: WorkerSettings, mailFrom: Mailbox,
-        listen: (conninfo: String, overrides: [(String, String)])?, logger: Logger, workerID: String = OutboxWorker.makeWorkerID()
+        pool: PQPool,
+        transport: any MailTransport,
+        settings: WorkerSettings,
+        mailFrom: Mailbox,
+        listen: (conninfo: String, overrides: [(String, String)])?,
+        logger: Logger,
+        workerID: String = OutboxWorker.makeWorkerID()
     ) {
         self.pool = pool
         self.transport = transport
@@ -167,8 +172,14 @@ public final class OutboxWorker: Service {
             return
         }
         let outgoing = OutgoingEmail(
-            from: mailFrom, to: recipient, messageID: email.messageID, date: email.createdAt, subject: email.subject, text: email.text,
-            html: email.html, template: email.template
+            from: mailFrom,
+            to: recipient,
+            messageID: email.messageID,
+            date: email.createdAt,
+            subject: email.subject,
+            text: email.text,
+            html: email.html,
+            template: email.template
         )
         let startedAt = Date()
         let start = ContinuousClock.now
@@ -306,12 +317,15 @@ final class Doorbell: Sendable {
     }
 }
 
-
 /// Builds the worker `tollgate worker` and `tollgate dev` run: SMTP when `smtpURL` is set,
 /// otherwise `.eml` files in `mailDirectory`. Only `dev` passes `logCodes`: a worker that
 /// writes files in any other setting must not put codes in its log.
 public func makeOutboxWorker(
-    configuration: TollgateConfiguration, pool: PQPool, logger: Logger, transport: (any MailTransport)? = nil, logCodes: Bool = false
+    configuration: TollgateConfiguration,
+    pool: PQPool,
+    logger: Logger,
+    transport: (any MailTransport)? = nil,
+    logCodes: Bool = false
 ) throws -> OutboxWorker {
     guard let mailFrom = Mailbox(configuration.mailFrom) else {
         throw ConfigurationError(variable: "MAIL_FROM", problem: "must be an address or Name <address>")
@@ -325,7 +339,8 @@ public func makeOutboxWorker(
         // just before that must still end inside the lease, or another worker sends it too.
         guard configuration.worker.leaseSeconds >= 2 * settings.timeoutSeconds else {
             throw ConfigurationError(
-                variable: "WORKER_LEASE", problem: "must be at least twice the SMTP timeout (\(settings.timeoutSeconds) s)"
+                variable: "WORKER_LEASE",
+                problem: "must be at least twice the SMTP timeout (\(settings.timeoutSeconds) s)"
             )
         }
         chosen = SMTPTransport(settings: settings, logger: logger)
@@ -342,6 +357,11 @@ public func makeOutboxWorker(
         listen = (pool.configuration.conninfo, pool.configuration.overrides)
     }
     return OutboxWorker(
-        pool: pool, transport: chosen, settings: configuration.worker, mailFrom: mailFrom, listen: listen, logger: logger
+        pool: pool,
+        transport: chosen,
+        settings: configuration.worker,
+        mailFrom: mailFrom,
+        listen: listen,
+        logger: logger
     )
 }

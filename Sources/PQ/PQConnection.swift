@@ -1,4 +1,5 @@
 import CLibPQ
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +26,9 @@ public final class PQConnection: @unchecked Sendable {
     /// `overrides` (keyword, value) replace what the string says (for example another
     /// `dbname` or `user`), as libpq gives later keywords precedence.
     public static func connect(
-        _ conninfo: String, overrides: [(String, String)] = [], applicationName: String = "tollgate"
+        _ conninfo: String,
+        overrides: [(String, String)] = [],
+        applicationName: String = "tollgate"
     ) throws -> PQConnection {
         // connect_timeout comes first so that the string's own value wins over our default.
         let keywords = ["connect_timeout", "dbname", "fallback_application_name"] + overrides.map(\.0)
@@ -103,8 +106,13 @@ public final class PQConnection: @unchecked Sendable {
                 lengths.withUnsafeMutableBufferPointer { lengthPointer in
                     formats.withUnsafeMutableBufferPointer { formatPointer in
                         PQexecParams(
-                            handle, query.sql, Int32(count),
-                            typePointer.baseAddress, valuePointer.baseAddress, lengthPointer.baseAddress, formatPointer.baseAddress,
+                            handle,
+                            query.sql,
+                            Int32(count),
+                            typePointer.baseAddress,
+                            valuePointer.baseAddress,
+                            lengthPointer.baseAddress,
+                            formatPointer.baseAddress,
                             1
                         )
                     }
@@ -153,9 +161,11 @@ public final class PQConnection: @unchecked Sendable {
             // A result without SQLSTATE came from libpq itself: the connection failed.
             let kind: PQError.Kind = (sqlState == nil || isBroken) ? .connection : .server
             throw PQError(
-                kind: kind, sqlState: sqlState,
+                kind: kind,
+                sqlState: sqlState,
                 message: PQError.redacted(message: primary, sqlState: sqlState),
-                statement: statement, constraint: field("n")
+                statement: statement,
+                constraint: field("n")
             )
         }
     }

@@ -100,8 +100,12 @@ extension String: PQDecodable {
 extension UUID: PQDecodable {
     public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
         guard type == .uuid, bytes.count == 16 else { throw PQError.decodingFailed(column: column, into: "UUID") }
-        self = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        self = UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            )
+        )
     }
 }
 

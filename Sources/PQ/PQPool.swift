@@ -20,8 +20,12 @@ public struct PQPoolConfiguration: Sendable {
     public var applicationName: String
 
     public init(
-        conninfo: String, overrides: [(String, String)] = [], maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5),
-        statementTimeoutMilliseconds: Int = 10_000, applicationName: String = "tollgate"
+        conninfo: String,
+        overrides: [(String, String)] = [],
+        maxConnections: Int = 4,
+        acquireTimeout: Duration = .seconds(5),
+        statementTimeoutMilliseconds: Int = 10_000,
+        applicationName: String = "tollgate"
     ) {
         self.conninfo = conninfo
         self.overrides = overrides
@@ -148,7 +152,8 @@ public final class PQPool: Service, Sendable {
         _ body: @escaping @Sendable (PQTransaction) throws -> T
     ) async throws -> T {
         try await withConnection { connection in
-            var begin = "BEGIN ISOLATION LEVEL \(isolation.rawValue)"
+            var begin =
+                "BEGIN ISOLATION LEVEL \(isolation.rawValue)"
                 + (self.configuration.statementTimeoutMilliseconds > 0
                     ? "; SET LOCAL statement_timeout = \(self.configuration.statementTimeoutMilliseconds)" : "")
             if !settings.isEmpty {
@@ -164,7 +169,8 @@ public final class PQPool: Service, Sendable {
                 // body that caught a statement's error and returned would look committed.
                 if connection.isInFailedTransaction {
                     throw PQError(
-                        kind: .server, sqlState: "25P02",
+                        kind: .server,
+                        sqlState: "25P02",
                         message: "a statement of the transaction failed, so it was rolled back instead of committed",
                         statement: "commit"
                     )

@@ -35,7 +35,9 @@ public struct PQRows: Sendable, Sequence {
                 } else {
                     let length = Int(PQgetlength(result, Int32(row), Int32(column)))
                     let pointer = PQgetvalue(result, Int32(row), Int32(column))!
-                    values.append(pointer.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) })
+                    values.append(
+                        pointer.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+                    )
                 }
             }
             cells.append(values)

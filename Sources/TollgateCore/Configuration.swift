@@ -151,7 +151,8 @@ public struct TollgateConfiguration: Sendable {
             // Exact origins only: `*` would let any site drive the API with a stolen token.
             guard origin.hasPrefix("http://") || origin.hasPrefix("https://"), !origin.hasSuffix("/") else {
                 throw ConfigurationError(
-                    variable: "CORS_ALLOWED_ORIGINS", problem: "each origin is scheme://host[:port], without a path (no wildcard)"
+                    variable: "CORS_ALLOWED_ORIGINS",
+                    problem: "each origin is scheme://host[:port], without a path (no wildcard)"
                 )
             }
             return origin
@@ -208,7 +209,10 @@ public struct TollgateConfiguration: Sendable {
             guard url.hasPrefix("http://") || url.hasPrefix("https://"), !url.hasSuffix("/"), URL(string: url)?.host != nil,
                 url.allSatisfy({ !$0.isWhitespace && $0 != "\"" && $0 != "<" && $0 != ">" })
             else {
-                throw ConfigurationError(variable: "PUBLIC_URL", problem: "is where users reach the dashboard, scheme://host[:port][/path], without a trailing /")
+                throw ConfigurationError(
+                    variable: "PUBLIC_URL",
+                    problem: "is where users reach the dashboard, scheme://host[:port][/path], without a trailing /"
+                )
             }
             config.publicURL = url
         }

@@ -46,7 +46,11 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
     public var field: String?
 
     public init(
-        _ code: Code, _ message: String, retryAfter: Int? = nil, attemptsRemaining: Int? = nil, resendsRemaining: Int? = nil,
+        _ code: Code,
+        _ message: String,
+        retryAfter: Int? = nil,
+        attemptsRemaining: Int? = nil,
+        resendsRemaining: Int? = nil,
         field: String? = nil
     ) {
         self.code = code
@@ -64,7 +68,8 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
     public static let forbidden = DomainError(.forbidden, "Your role does not allow this.")
     public static let noDashboardAccess = DomainError(.noDashboardAccess, "This account uses the phone app only.")
     public static let dashboardSessionRequired = DomainError(
-        .dashboardSessionRequired, "This needs a dashboard session; phone-app sessions cannot use it."
+        .dashboardSessionRequired,
+        "This needs a dashboard session; phone-app sessions cannot use it."
     )
     public static let reauthenticationRequired = DomainError(.reauthenticationRequired, "Confirm this with your current password.")
     public static func accountLocked(retryAfter: Int) -> DomainError {

@@ -123,7 +123,8 @@ public struct EmbeddedPostgres: Sendable {
         let asOwner = try Self.clusterUser().map { "/usr/sbin/runuser -u \($0) -- \(stop)" } ?? stop
         // A pgbouncer started beside the cluster keeps its pid in the data folder's sibling.
         let pgbouncer = "[ -f '\(dataDirectory)-pgbouncer/pgbouncer.pid' ] && kill $(cat '\(dataDirectory)-pgbouncer/pgbouncer.pid');"
-        let script = "while [ -d /proc/\(pid) ]; do sleep 1; done; \(pgbouncer) \(asOwner) >/dev/null 2>&1; "
+        let script =
+            "while [ -d /proc/\(pid) ]; do sleep 1; done; \(pgbouncer) \(asOwner) >/dev/null 2>&1; "
             + "rm -rf '\(dataDirectory)' '\(dataDirectory)-pgbouncer' '\(socketDirectory)'"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -39,7 +39,11 @@ public struct Event: Sendable {
     public var detail: [String: EventValue]
 
     public init(
-        companyID: UUID, type: String, userID: UUID? = nil, email: String? = nil, client: ClientInfo? = nil,
+        companyID: UUID,
+        type: String,
+        userID: UUID? = nil,
+        email: String? = nil,
+        client: ClientInfo? = nil,
         detail: [String: EventValue] = [:]
     ) {
         self.companyID = companyID
@@ -84,9 +88,14 @@ public struct EventView: Sendable, Codable, Equatable {
         )
         return try rows.map { row in
             EventView(
-                id: try row.decode("id"), type: try row.decode("type"), userID: try row.decode("user_id"),
-                email: try row.decode("email"), ip: try row.decode("ip"), userAgent: try row.decode("user_agent"),
-                createdAt: try row.decode("created_at"), detail: try row.decode("detail", as: PQJSON<[String: EventValue]>.self).value
+                id: try row.decode("id"),
+                type: try row.decode("type"),
+                userID: try row.decode("user_id"),
+                email: try row.decode("email"),
+                ip: try row.decode("ip"),
+                userAgent: try row.decode("user_agent"),
+                createdAt: try row.decode("created_at"),
+                detail: try row.decode("detail", as: PQJSON<[String: EventValue]>.self).value
             )
         }
     }

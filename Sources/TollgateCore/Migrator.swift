@@ -112,11 +112,15 @@ public struct Migrator: Sendable {
                                AND attname = 'role_prefix' AND NOT attisdropped) AS present
                 """
             if try connection.query(hasPrefixColumn.named("migrate.prefix_column")).first?.decode("present", as: Bool.self) != true {
-                try connection.execute(unsafeSQL: "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS role_prefix text", statement: "migrate.bookkeeping")
+                try connection.execute(
+                    unsafeSQL: "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS role_prefix text",
+                    statement: "migrate.bookkeeping"
+                )
             }
             var applied: [Int: String] = [:]
             var recordedPrefixes: Set<String> = []
-            let appliedRows: PQQuery = "SELECT version, checksum, coalesce(role_prefix, \(DatabaseRoles.defaultPrefix)) AS role_prefix FROM schema_migrations"
+            let appliedRows: PQQuery =
+                "SELECT version, checksum, coalesce(role_prefix, \(DatabaseRoles.defaultPrefix)) AS role_prefix FROM schema_migrations"
             for row in try connection.query(appliedRows.named("migrate.applied")) {
                 applied[try row.decode("version", as: Int.self)] = try row.decode("checksum", as: String.self)
                 recordedPrefixes.insert(try row.decode("role_prefix", as: String.self))
@@ -160,7 +164,9 @@ public struct Migrator: Sendable {
     static func roles(requested: DatabaseRoles?, recorded: Set<String>) throws -> DatabaseRoles {
         guard let first = recorded.first else { return requested ?? .default }
         guard recorded.count == 1 else {
-            throw MigrationError(message: "schema_migrations records several role prefixes (\(recorded.sorted().joined(separator: ", "))); fix it by hand")
+            throw MigrationError(
+                message: "schema_migrations records several role prefixes (\(recorded.sorted().joined(separator: ", "))); fix it by hand"
+            )
         }
         if let requested, requested.prefix != first {
             throw MigrationError(

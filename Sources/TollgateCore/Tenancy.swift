@@ -1,6 +1,6 @@
 public import Foundation
-public import PQ
 import NIOConcurrencyHelpers
+public import PQ
 
 /// What a request tells us about its client, for limits, events and emails.
 public struct ClientInfo: Sendable, Equatable {
@@ -18,7 +18,9 @@ extension PQPool {
     /// A transaction in one company's scope: row-level security shows only its rows, and the
     /// setting ends with the transaction (safe behind a transaction pooler).
     public func withTenant<T: Sendable>(
-        _ companyID: UUID, isolation: PQIsolation = .readCommitted, _ body: @escaping @Sendable (PQTransaction) throws -> T
+        _ companyID: UUID,
+        isolation: PQIsolation = .readCommitted,
+        _ body: @escaping @Sendable (PQTransaction) throws -> T
     ) async throws -> T {
         try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)], body)
     }

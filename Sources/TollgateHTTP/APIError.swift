@@ -1,5 +1,5 @@
-public import Hummingbird
 import Foundation
+public import Hummingbird
 
 /// An error answer of the API: `{"error": {"code", "message", ...extra}}` (SPEC §4).
 ///
@@ -77,7 +77,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static let methodNotAllowed = APIError(.methodNotAllowed, "method_not_allowed", "This path does not accept that method.")
     public static let payloadTooLarge = APIError(.contentTooLarge, "payload_too_large", "The request body is larger than 64 KiB.")
     public static let unsupportedMediaType = APIError(
-        .unsupportedMediaType, "unsupported_media_type", "Send the request body as application/json."
+        .unsupportedMediaType,
+        "unsupported_media_type",
+        "Send the request body as application/json."
     )
     public static let internalError = APIError(.internalServerError, "internal_error", "Something went wrong on our side.")
     public static func unavailable(retryAfter: Int) -> APIError {

@@ -19,7 +19,8 @@ struct APIKeyMiddleware: RouterMiddleware {
             if parts.count == 2, parts[0].lowercased() == "bearer", parts[1].hasPrefix("tgk_") {
                 do {
                     context.apiKey = try await admin.authenticate(
-                        key: String(parts[1]), clientInfo: clientAddress.clientInfo(for: request, context: context)
+                        key: String(parts[1]),
+                        clientInfo: clientAddress.clientInfo(for: request, context: context)
                     )
                 } catch let error as DomainError where error.code == .unauthenticated {
                     // Left unset: AdminContext refuses the request.
@@ -61,9 +62,13 @@ struct AdminRoutes {
                 let owner = try body.object("owner")
                 let info = addresses.clientInfo(for: request, context: context.parent)
                 let (company, user) = try await admin.createCompany(
-                    context.key, name: try body.string("name", maxLength: 200), ownerEmail: try owner.string("email", maxLength: 320),
-                    ownerName: try owner.optionalString("name", maxLength: 200), ownerPassword: try owner.optionalString("password", maxLength: 1024),
-                    dashboardURL: try body.optionalString("dashboard_url", maxLength: 300), clientInfo: info
+                    context.key,
+                    name: try body.string("name", maxLength: 200),
+                    ownerEmail: try owner.string("email", maxLength: 320),
+                    ownerName: try owner.optionalString("name", maxLength: 200),
+                    ownerPassword: try owner.optionalString("password", maxLength: 1024),
+                    dashboardURL: try body.optionalString("dashboard_url", maxLength: 300),
+                    clientInfo: info
                 )
                 return JSONAnswer(.created, ["company": company.json, "owner": user.json])
             }
@@ -87,7 +92,9 @@ struct AdminRoutes {
             let limit = try queryInteger(request, "limit", range: 1...200) ?? 50
             var after: UUID?
             if let text = request.uri.queryParameters.get("after") {
-                guard let value = UUID(uuidString: String(text)) else { throw APIError.invalidRequest(field: "after", "The parameter after must be a user id.") }
+                guard let value = UUID(uuidString: String(text)) else {
+                    throw APIError.invalidRequest(field: "after", "The parameter after must be a user id.")
+                }
                 after = value
             }
             return try await answering {
@@ -104,9 +111,14 @@ struct AdminRoutes {
                     throw APIError.invalidRequest(field: "role", "The field role must be owner, admin or member.")
                 }
                 let user = try await admin.createUser(
-                    context.key, companyID: id, email: try body.string("email", maxLength: 320), name: try body.optionalString("name", maxLength: 200),
-                    role: role, dashboardAccess: try body.optionalBool("dashboard_access") ?? false,
-                    password: try body.optionalString("password", maxLength: 1024), clientInfo: addresses.clientInfo(for: request, context: context.parent)
+                    context.key,
+                    companyID: id,
+                    email: try body.string("email", maxLength: 320),
+                    name: try body.optionalString("name", maxLength: 200),
+                    role: role,
+                    dashboardAccess: try body.optionalBool("dashboard_access") ?? false,
+                    password: try body.optionalString("password", maxLength: 1024),
+                    clientInfo: addresses.clientInfo(for: request, context: context.parent)
                 )
                 return JSONAnswer(.created, ["user": user.json])
             }
@@ -120,14 +132,19 @@ struct AdminRoutes {
             let body = try await RequestBody.read(request, context: context.parent)
             var role: Role?
             if let roleName = try body.optionalString("role", maxLength: 16) {
-                guard let parsed = Role(rawValue: roleName) else { throw APIError.invalidRequest(field: "role", "The field role must be owner, admin or member.") }
+                guard let parsed = Role(rawValue: roleName) else {
+                    throw APIError.invalidRequest(field: "role", "The field role must be owner, admin or member.")
+                }
                 role = parsed
             }
             let name = try body.optionalString("name", maxLength: 200)
             let access = try body.optionalBool("dashboard_access")
             let info = addresses.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(.ok, ["user": try await admin.updateUser(context.key, id: id, name: name, role: role, dashboardAccess: access, clientInfo: info).json])
+                JSONAnswer(
+                    .ok,
+                    ["user": try await admin.updateUser(context.key, id: id, name: name, role: role, dashboardAccess: access, clientInfo: info).json]
+                )
             }
         }
         let actions: [(String, @Sendable (APIKey, UUID, ClientInfo) async throws -> AdminUser)] = [
@@ -161,7 +178,10 @@ struct AdminRoutes {
     /// Runs a POST once per `Idempotency-Key` (SPEC §11): a retry with the same key and body
     /// gets the first answer and nothing is done twice; the same key with another body is 422.
     static func idempotently(
-        _ request: Request, _ context: AdminContext, admin: AdminService, readsBody: Bool = true,
+        _ request: Request,
+        _ context: AdminContext,
+        admin: AdminService,
+        readsBody: Bool = true,
         _ work: (RequestBody) async throws -> JSONAnswer
     ) async throws -> Response {
         let body = readsBody ? try await RequestBody.read(request, context: context.parent) : RequestBody.empty

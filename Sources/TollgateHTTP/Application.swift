@@ -1,11 +1,11 @@
 public import Hummingbird
-import NIOCore
-public import Logging
-public import PQ
-public import TollgateCore
 import HummingbirdCore
 import HummingbirdTLS
+public import Logging
+import NIOCore
+public import PQ
 public import ServiceLifecycle
+public import TollgateCore
 
 /// Builds the HTTP application: the routes of SPEC §4 over the given database pool.
 ///
@@ -111,7 +111,12 @@ public func buildWorkerApplication(
     services: [any Service]
 ) throws -> some ApplicationProtocol {
     try buildMetricsApplication(
-        configuration: configuration, port: port, pool: pool, countsChallenges: false, serverName: "tollgate-worker", logger: logger,
+        configuration: configuration,
+        port: port,
+        pool: pool,
+        countsChallenges: false,
+        serverName: "tollgate-worker",
+        logger: logger,
         services: [pool] + services
     )
 }

@@ -34,7 +34,8 @@ struct DashboardRoutes {
         }
         let folder = OperationsRoutes.resourceFolder().appendingPathComponent("Dashboard")
         var files: [String: ByteBuffer] = [:]
-        for name in ["index.html"] + ((try? FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("assets").path)) ?? [])
+        for name in ["index.html"]
+            + ((try? FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("assets").path)) ?? [])
             .filter(Self.isAssetName).map({ "assets/" + $0 })
         {
             guard let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else {
@@ -97,7 +98,8 @@ struct DashboardRoutes {
         let escaped = apiBase.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
             .replacingOccurrences(of: "<", with: "&lt;")
         let text = String(buffer: html).replacingOccurrences(
-            of: #"<meta name="tollgate-api" content="">"#, with: #"<meta name="tollgate-api" content="\#(escaped)">"#
+            of: #"<meta name="tollgate-api" content="">"#,
+            with: #"<meta name="tollgate-api" content="\#(escaped)">"#
         )
         return ByteBuffer(string: text)
     }

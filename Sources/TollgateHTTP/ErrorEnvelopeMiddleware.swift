@@ -1,5 +1,5 @@
-import Hummingbird
 import Foundation
+import Hummingbird
 import Logging
 import PQ
 import TollgateCore
@@ -76,9 +76,11 @@ struct RouteTable: Sendable {
     /// The methods a path accepts (`GET` implies `HEAD`), or nil for an unknown path.
     func methods(forPath path: String) -> String? {
         let parts = path.split(separator: "/")
-        guard let route = routes.first(where: { route in
-            route.pattern.count == parts.count && zip(route.pattern, parts).allSatisfy { $0 == "*" || $0 == $1 }
-        }) else { return nil }
+        guard
+            let route = routes.first(where: { route in
+                route.pattern.count == parts.count && zip(route.pattern, parts).allSatisfy { $0 == "*" || $0 == $1 }
+            })
+        else { return nil }
         let methods = route.methods.contains("GET") ? route.methods + ["HEAD"] : route.methods
         return methods.joined(separator: ", ")
     }

@@ -20,7 +20,9 @@ struct HealthRoutes {
                     throw APIError(.serviceUnavailable, "not_ready", "The database schema is not migrated.", retryAfter: 5)
                 }
                 return Response(
-                    status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#))
+                    status: .ok,
+                    headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#))
                 )
             } catch let error as APIError {
                 throw error

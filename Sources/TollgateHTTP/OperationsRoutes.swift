@@ -61,14 +61,17 @@ struct MetricsRoute {
                 let counts = await Self.openChallenges(pool: pool, logger: context.logger)
                 for purpose in ["activation", "login"] {
                     scrape.makeGauge(
-                        name: "tollgate_challenges_open", labels: [("purpose", purpose)],
+                        name: "tollgate_challenges_open",
+                        labels: [("purpose", purpose)],
                         help: "Challenges of every company waiting for a code that has not expired (NaN: the database did not answer)"
                     ).set(counts.map { Double($0[purpose] ?? 0) } ?? .nan)
                 }
                 scrape.emit(into: &text)
             }
             return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: text))
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: text))
             )
         }
     }

@@ -113,20 +113,23 @@ struct AuthRoutes {
         authenticated.get("me") { _, context -> JSONAnswer in
             let principal = context.principal
             let user = principal.user
-            return JSONAnswer(.ok, [
-                "user": .object([
-                    "id": .uuid(user.id), "email": .string(user.email), "name": .string(user.name), "role": .string(user.role.rawValue),
-                    "dashboard_access": .bool(user.hasDashboardAccess),
-                ]),
-                "company": .object([
-                    "id": .uuid(principal.company.id), "name": .string(principal.company.name),
-                    "two_factor_enabled": .bool(principal.company.twoFactorEnabled),
-                ]),
-                "session": .object([
-                    "client": .string(principal.session.client.rawValue), "expires_at": .date(principal.session.expiresAt),
-                    "two_factor_verified": .bool(principal.session.twoFactorVerified),
-                ]),
-            ])
+            return JSONAnswer(
+                .ok,
+                [
+                    "user": .object([
+                        "id": .uuid(user.id), "email": .string(user.email), "name": .string(user.name), "role": .string(user.role.rawValue),
+                        "dashboard_access": .bool(user.hasDashboardAccess),
+                    ]),
+                    "company": .object([
+                        "id": .uuid(principal.company.id), "name": .string(principal.company.name),
+                        "two_factor_enabled": .bool(principal.company.twoFactorEnabled),
+                    ]),
+                    "session": .object([
+                        "client": .string(principal.session.client.rawValue), "expires_at": .date(principal.session.expiresAt),
+                        "two_factor_verified": .bool(principal.session.twoFactorVerified),
+                    ]),
+                ]
+            )
         }
     }
 }
@@ -156,7 +159,10 @@ struct SecurityRoutes {
             let id = try activationID(context)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(.accepted, ["activation": try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info).json])
+                JSONAnswer(
+                    .accepted,
+                    ["activation": try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info).json]
+                )
             }
         }
         group.post("company/security/two-factor/activation/:id/verify") { request, context -> JSONAnswer in
@@ -165,18 +171,26 @@ struct SecurityRoutes {
             let code = try body.string("code", maxLength: 64)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering(step: "activation_code") {
-                JSONAnswer(.ok, ["activation": try await services.challenges.verifyActivation(context.principal, id: id, code: code, clientInfo: info).json])
+                JSONAnswer(
+                    .ok,
+                    ["activation": try await services.challenges.verifyActivation(context.principal, id: id, code: code, clientInfo: info).json]
+                )
             }
         }
         group.post("company/security/two-factor/enable") { request, context -> JSONAnswer in
             guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
             let body = try await RequestBody.read(request, context: context.parent)
-            guard try body.optionalBool("confirm") == true else { throw APIError(DomainError(.confirmationRequired, "Send \"confirm\": true to do this.")) }
+            guard try body.optionalBool("confirm") == true else {
+                throw APIError(DomainError(.confirmationRequired, "Send \"confirm\": true to do this."))
+            }
             let idText = try body.string("activation_id", maxLength: 64)
             guard let id = UUID(uuidString: idText) else { throw APIError(DomainError.noSuchActivation) }
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(.ok, ["two_factor": try await services.challenges.enable(context.principal, activationID: id, confirm: true, clientInfo: info).json])
+                JSONAnswer(
+                    .ok,
+                    ["two_factor": try await services.challenges.enable(context.principal, activationID: id, confirm: true, clientInfo: info).json]
+                )
             }
         }
         group.post("company/security/two-factor/disable") { request, context -> JSONAnswer in
@@ -185,11 +199,18 @@ struct SecurityRoutes {
             let password = try body.optionalString("password", maxLength: 1024)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(.ok, [
-                    "two_factor": try await services.challenges.disable(
-                        context.principal, confirm: confirm, password: password, login: services.login, clientInfo: info
-                    ).json
-                ])
+                JSONAnswer(
+                    .ok,
+                    [
+                        "two_factor": try await services.challenges.disable(
+                            context.principal,
+                            confirm: confirm,
+                            password: password,
+                            login: services.login,
+                            clientInfo: info
+                        ).json
+                    ]
+                )
             }
         }
         group.get("company/security/events") { request, context -> JSONAnswer in

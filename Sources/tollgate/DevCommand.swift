@@ -1,13 +1,13 @@
 import ArgumentParser
 import Foundation
+import Hummingbird
 import Logging
-import Metrics
-import Prometheus
 import Mailer
+import Metrics
 import PQ
+import Prometheus
 import ServiceLifecycle
 import TollgateCore
-import Hummingbird
 import TollgateHTTP
 
 /// `tollgate dev`: the whole product on one machine with no set-up (SPEC §6).
@@ -32,7 +32,9 @@ struct DevCommand: AsyncParsableCommand {
         if configuration.databaseURL == nil {
             let dataDirectory = EmbeddedPostgres.dataDirectory(forState: state)
             if dataDirectory != state + "/postgres" {
-                FileHandle.standardOutput.write(Data("dev: the cluster user cannot reach \(state), so the private PostgreSQL lives in \(dataDirectory)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("dev: the cluster user cannot reach \(state), so the private PostgreSQL lives in \(dataDirectory)\n".utf8)
+                )
             }
             let embedded = EmbeddedPostgres(dataDirectory: dataDirectory, logger: logger)
             do {
@@ -65,7 +67,9 @@ struct DevCommand: AsyncParsableCommand {
 
         let pool = PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!, overrides: apiOverrides, maxConnections: configuration.databasePoolSize,
+                conninfo: configuration.databaseURL!,
+                overrides: apiOverrides,
+                maxConnections: configuration.databasePoolSize,
                 statementTimeoutMilliseconds: configuration.statementTimeout * 1000
             ),
             logger: logger
@@ -74,8 +78,11 @@ struct DevCommand: AsyncParsableCommand {
         // mail folder (or sending by SMTP when SMTP_URL is set).
         let workerPool = PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!, overrides: apiOverrides.isEmpty ? [] : [("user", "tollgate_worker")],
-                maxConnections: 2, statementTimeoutMilliseconds: configuration.statementTimeout * 1000, applicationName: "tollgate-worker"
+                conninfo: configuration.databaseURL!,
+                overrides: apiOverrides.isEmpty ? [] : [("user", "tollgate_worker")],
+                maxConnections: 2,
+                statementTimeoutMilliseconds: configuration.statementTimeout * 1000,
+                applicationName: "tollgate-worker"
             ),
             logger: logger
         )
@@ -83,7 +90,11 @@ struct DevCommand: AsyncParsableCommand {
         let retention = RetentionPurger(pool: workerPool, settings: configuration.retention, logger: logger)
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker, retention])
         logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
-        try await runUntilSignalled([app] + (try metricsListener(configuration, pool: pool, logger: logger)), configuration: configuration, logger: logger)
+        try await runUntilSignalled(
+            [app] + (try metricsListener(configuration, pool: pool, logger: logger)),
+            configuration: configuration,
+            logger: logger
+        )
     }
 
     /// A random HMAC secret kept in the state folder, so codes survive a restart.
@@ -126,7 +137,8 @@ enum DemoData {
         // Demo accounts have published passwords: they go only into a database with no
         // company yet, never into one that DATABASE_URL points at and that holds real accounts.
         if companyID == nil, try await !pool.query("SELECT 1 FROM login_directory LIMIT 1").isEmpty {
-            let text = "\nThis database already has companies, so no demo accounts were created (their passwords are public).\n"
+            let text =
+                "\nThis database already has companies, so no demo accounts were created (their passwords are public).\n"
                 + "Log in with an existing account, or create one with `tollgate company create`.\n\n"
             FileHandle.standardOutput.write(Data(text.utf8))
             logger.notice("dev.demo_skipped", metadata: ["reason": "database has companies"])
@@ -135,12 +147,19 @@ enum DemoData {
         if companyID == nil {
             let owner = accounts[0]
             companyID = try await provisioning.createCompany(
-                name: "Demo Company", ownerEmail: owner.email, ownerPassword: owner.password, ownerName: "Olivia Owner"
+                name: "Demo Company",
+                ownerEmail: owner.email,
+                ownerPassword: owner.password,
+                ownerName: "Olivia Owner"
             ).companyID
             for account in accounts.dropFirst() {
                 _ = try await provisioning.addUser(
-                    companyID: companyID!, email: account.email, password: account.password, role: account.role,
-                    dashboardAccess: account.dashboard, name: nil
+                    companyID: companyID!,
+                    email: account.email,
+                    password: account.password,
+                    role: account.role,
+                    dashboardAccess: account.dashboard,
+                    name: nil
                 )
             }
         }

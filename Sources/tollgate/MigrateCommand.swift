@@ -20,7 +20,9 @@ struct MigrateCommand: AsyncParsableCommand {
         let logger = Logger(label: "tollgate.migrate")
         let pool = PQPool(configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: 1), logger: logger)
         do {
-            let applied = try await Migrator(migrations: try Migration.bundled(), roles: configuration.databaseRoles, logger: logger).migrate(pool: pool)
+            let applied = try await Migrator(migrations: try Migration.bundled(), roles: configuration.databaseRoles, logger: logger).migrate(
+                pool: pool
+            )
             await pool.close()
             print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
         } catch {

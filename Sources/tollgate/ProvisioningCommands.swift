@@ -57,10 +57,14 @@ struct CompanyCommand: AsyncParsableCommand {
         func run() async throws {
             try await ProvisioningEnvironment().run { provisioning in
                 let (companyID, ownerID) = try await provisioning.createCompany(
-                    name: name, ownerEmail: ownerEmail, ownerPassword: ownerPassword, ownerName: ownerName
+                    name: name,
+                    ownerEmail: ownerEmail,
+                    ownerPassword: ownerPassword,
+                    ownerName: ownerName
                 )
                 printCreated(
-                    ["company_id": companyID.uuidString.lowercased(), "owner_id": ownerID.uuidString.lowercased()], json: json,
+                    ["company_id": companyID.uuidString.lowercased(), "owner_id": ownerID.uuidString.lowercased()],
+                    json: json,
                     sentence: "Created company \(companyID.uuidString.lowercased()) with owner \(ownerID.uuidString.lowercased())."
                 )
             }
@@ -87,10 +91,16 @@ struct UserCommand: AsyncParsableCommand {
             guard let role = Role(rawValue: role) else { throw fail("--role is one of owner, admin, member") }
             try await ProvisioningEnvironment().run { provisioning in
                 let userID = try await provisioning.addUser(
-                    companyID: companyID, email: email, password: password, role: role, dashboardAccess: dashboardAccess, name: name
+                    companyID: companyID,
+                    email: email,
+                    password: password,
+                    role: role,
+                    dashboardAccess: dashboardAccess,
+                    name: name
                 )
                 printCreated(
-                    ["user_id": userID.uuidString.lowercased(), "company_id": companyID.uuidString.lowercased()], json: json,
+                    ["user_id": userID.uuidString.lowercased(), "company_id": companyID.uuidString.lowercased()],
+                    json: json,
                     sentence: "Created user \(userID.uuidString.lowercased())."
                 )
             }
@@ -116,7 +126,9 @@ struct UserCommand: AsyncParsableCommand {
 /// database owner. A key is printed once; only its SHA-256 is stored.
 struct APIKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "api-key", abstract: "Manage keys of the provisioning API.", subcommands: [Create.self, List.self, Revoke.self]
+        commandName: "api-key",
+        abstract: "Manage keys of the provisioning API.",
+        subcommands: [Create.self, List.self, Revoke.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -134,7 +146,8 @@ struct APIKeyCommand: AsyncParsableCommand {
             try await ProvisioningEnvironment().run { provisioning in
                 let (id, key) = try await provisioning.createAPIKey(name: name, companyID: companyID)
                 printCreated(
-                    ["id": id.uuidString.lowercased(), "name": name, "key": key], json: json,
+                    ["id": id.uuidString.lowercased(), "name": name, "key": key],
+                    json: json,
                     sentence: "Created API key \(name). It is shown only now:\n\(key)"
                 )
             }
@@ -151,9 +164,11 @@ struct APIKeyCommand: AsyncParsableCommand {
                 let keys = try await provisioning.apiKeys()
                 if json {
                     let rows = keys.map { key -> [String: String?] in
-                        ["id": key.id.uuidString.lowercased(), "name": key.name, "company_id": key.companyID?.uuidString.lowercased(),
-                         "created_at": ISO8601DateFormatter().string(from: key.createdAt),
-                         "revoked_at": key.revokedAt.map { ISO8601DateFormatter().string(from: $0) }]
+                        [
+                            "id": key.id.uuidString.lowercased(), "name": key.name, "company_id": key.companyID?.uuidString.lowercased(),
+                            "created_at": ISO8601DateFormatter().string(from: key.createdAt),
+                            "revoked_at": key.revokedAt.map { ISO8601DateFormatter().string(from: $0) },
+                        ]
                     }
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.sortedKeys]

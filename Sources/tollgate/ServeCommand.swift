@@ -2,8 +2,8 @@ import ArgumentParser
 import Hummingbird
 import Logging
 import Metrics
-import Prometheus
 import PQ
+import Prometheus
 import ServiceLifecycle
 import TollgateCore
 import TollgateHTTP
@@ -23,14 +23,19 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "tollgate.serve")
         let pool = PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!, maxConnections: configuration.databasePoolSize,
+                conninfo: configuration.databaseURL!,
+                maxConnections: configuration.databasePoolSize,
                 statementTimeoutMilliseconds: configuration.statementTimeout * 1000
             ),
             logger: logger
         )
         try await requireUnprivilegedRole(pool: pool, command: "serve", role: "api")
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
-        try await runUntilSignalled([app] + (try metricsListener(configuration, pool: pool, logger: logger)), configuration: configuration, logger: logger)
+        try await runUntilSignalled(
+            [app] + (try metricsListener(configuration, pool: pool, logger: logger)),
+            configuration: configuration,
+            logger: logger
+        )
     }
 }
 
@@ -39,7 +44,12 @@ func metricsListener(_ configuration: TollgateConfiguration, pool: PQPool, logge
     guard let port = configuration.metricsPort else { return [] }
     return [
         try buildMetricsApplication(
-            configuration: configuration, port: port, pool: pool, countsChallenges: true, serverName: "tollgate-metrics", logger: logger,
+            configuration: configuration,
+            port: port,
+            pool: pool,
+            countsChallenges: true,
+            serverName: "tollgate-metrics",
+            logger: logger,
             services: []
         )
     ]

@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import PQ
 import ServiceLifecycle
-import UnixSignals
 import TollgateCore
+import UnixSignals
 
 /// `tollgate`: one executable, a subcommand per process of SPEC §6.
 @main
@@ -66,7 +66,9 @@ func requireUnprivilegedRole(pool: PQPool, command: String, role: String) async 
     do {
         if let problem = try await RoleCheck.privilegeProblem(pool: pool) {
             await pool.close()
-            throw fail("\(command): \(problem); connect as the \(role) role migrate creates (<prefix>_\(role), tollgate_\(role) by default; see docs/operations.md)")
+            throw fail(
+                "\(command): \(problem); connect as the \(role) role migrate creates (<prefix>_\(role), tollgate_\(role) by default; see docs/operations.md)"
+            )
         }
     } catch let error as PQError {
         await pool.close()

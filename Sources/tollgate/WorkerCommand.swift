@@ -3,12 +3,12 @@ import Hummingbird
 import Logging
 import Mailer
 import Metrics
-import Prometheus
 import PQ
+import Prometheus
 import ServiceLifecycle
-import UnixSignals
 import TollgateCore
 import TollgateHTTP
+import UnixSignals
 
 /// `tollgate worker`: drains the outbound email queue and sends it by SMTP.
 struct WorkerCommand: AsyncParsableCommand {
@@ -30,7 +30,9 @@ struct WorkerCommand: AsyncParsableCommand {
         if configuration.workerMetricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory()) }
         let pool = PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!, maxConnections: 2, statementTimeoutMilliseconds: configuration.statementTimeout * 1000,
+                conninfo: configuration.databaseURL!,
+                maxConnections: 2,
+                statementTimeoutMilliseconds: configuration.statementTimeout * 1000,
                 applicationName: "tollgate-worker"
             ),
             logger: logger
@@ -47,7 +49,11 @@ struct WorkerCommand: AsyncParsableCommand {
         if let port = configuration.workerMetricsPort {
             // Application stops its HTTP server first, then the services in reverse order.
             let app = try buildWorkerApplication(
-                configuration: configuration, port: port, pool: pool, logger: logger, services: [worker, retention]
+                configuration: configuration,
+                port: port,
+                pool: pool,
+                logger: logger,
+                services: [worker, retention]
             )
             try await runUntilSignalled([app], configuration: configuration, logger: logger)
             return

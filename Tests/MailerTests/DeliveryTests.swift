@@ -13,7 +13,9 @@ import TollgateCore
             let sink = try await SMTPSink()
             defer { sink.stop() }
             let id = try await fixture.enqueueCode(
-                "493817", companyName: "Café Ünïcode & Co", userAgent: "<script>alert(1)</script> Evil/1.0"
+                "493817",
+                companyName: "Café Ünïcode & Co",
+                userAgent: "<script>alert(1)</script> Evil/1.0"
             )
             let messageID = try await fixture.row(id).decode("message_id", as: String.self)
             try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(sink.port)/?starttls=never")) {
@@ -51,7 +53,11 @@ import TollgateCore
             #expect(try row.decode("sent_at", as: Date?.self) != nil)
             #expect(try row.decode("lease_owner", as: String?.self) == nil)
             #expect(try await fixture.count("SELECT count(*) FROM email_attempts WHERE email_id = \(id) AND outcome = 'sent'") == 1)
-            #expect(try await fixture.count("SELECT count(*) FROM events WHERE type = 'email.sent' AND detail->>'email_id' = \(id.uuidString.lowercased())") == 1)
+            #expect(
+                try await fixture.count(
+                    "SELECT count(*) FROM events WHERE type = 'email.sent' AND detail->>'email_id' = \(id.uuidString.lowercased())"
+                ) == 1
+            )
             let state = try await fixture.api.withTenant(fixture.companyID) { tx in try Outbox.deliveryState(emailID: id, in: tx) }
             #expect(state == "sent")
             await fixture.close()

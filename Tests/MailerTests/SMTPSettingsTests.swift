@@ -34,7 +34,8 @@ import TollgateCore
     }
 
     @Test func badURLsNameTheVariable() {
-        for url in ["http://mail.example", "smtp://", "smtp://h?starttls=maybe", "smtps://h?starttls=required", "smtp://h?timeout=0", "smtp://h?x=1"] {
+        for url in ["http://mail.example", "smtp://", "smtp://h?starttls=maybe", "smtps://h?starttls=required", "smtp://h?timeout=0", "smtp://h?x=1"]
+        {
             #expect(throws: ConfigurationError.self, "\(url)") { try SMTPSettings(url: url) }
             #expect((try? SMTPSettings(url: url)) == nil)
         }
@@ -42,18 +43,30 @@ import TollgateCore
 
     @Test func theSubjectIsEncodedAndNeverCarriesTheCode() throws {
         let email = EmailTemplates.activationCode(
-            code: "123456", expiresAt: .now, requestedAt: .now, client: ClientInfo(ip: "198.51.100.1", userAgent: "a\r\nBcc: x@y.z"),
+            code: "123456",
+            expiresAt: .now,
+            requestedAt: .now,
+            client: ClientInfo(ip: "198.51.100.1", userAgent: "a\r\nBcc: x@y.z"),
             companyName: "Ünïcode\r\nBcc: evil@example.com"
         )
         #expect(!email.subject.contains("123456"))
         #expect(!email.subject.contains("\n"))
         #expect(!email.text.contains("\nBcc:"))
-        let rendered = String(decoding: MIMEMessage.render(
-            OutgoingEmail(
-                from: try #require(Mailbox("Tollgate <a@b.example>")), to: try #require(Mailbox(address: "c@d.example")),
-                messageID: "m@tollgate", date: .now, subject: email.subject, text: email.text, html: email.html, template: .activationCode
-            )
-        ), as: UTF8.self)
+        let rendered = String(
+            decoding: MIMEMessage.render(
+                OutgoingEmail(
+                    from: try #require(Mailbox("Tollgate <a@b.example>")),
+                    to: try #require(Mailbox(address: "c@d.example")),
+                    messageID: "m@tollgate",
+                    date: .now,
+                    subject: email.subject,
+                    text: email.text,
+                    html: email.html,
+                    template: .activationCode
+                )
+            ),
+            as: UTF8.self
+        )
         let headers = rendered.components(separatedBy: "\r\n\r\n")[0]
         #expect(headers.contains("Subject: =?UTF-8?B?"))
         #expect(!headers.contains("\r\nBcc:"))
@@ -64,12 +77,21 @@ import TollgateCore
     /// character it made a single header line far past SMTP's 998-octet limit.
     @Test func longCharactersStillFoldIntoShortEncodedWords() throws {
         let name = "A" + String(repeating: "\u{0301}", count: 500) + " Ltd"
-        let rendered = String(decoding: MIMEMessage.render(
-            OutgoingEmail(
-                from: try #require(Mailbox("Tollgate <a@b.example>")), to: try #require(Mailbox(address: "c@d.example")),
-                messageID: "m@tollgate", date: .now, subject: "Code for " + name, text: "x", html: "x", template: .loginCode
-            )
-        ), as: UTF8.self)
+        let rendered = String(
+            decoding: MIMEMessage.render(
+                OutgoingEmail(
+                    from: try #require(Mailbox("Tollgate <a@b.example>")),
+                    to: try #require(Mailbox(address: "c@d.example")),
+                    messageID: "m@tollgate",
+                    date: .now,
+                    subject: "Code for " + name,
+                    text: "x",
+                    html: "x",
+                    template: .loginCode
+                )
+            ),
+            as: UTF8.self
+        )
         let headers = rendered.components(separatedBy: "\r\n\r\n")[0]
         let lines = headers.components(separatedBy: "\r\n")
         #expect(lines.allSatisfy { $0.utf8.count <= 998 }, "longest header line: \(lines.map(\.utf8.count).max() ?? 0)")

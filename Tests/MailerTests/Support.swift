@@ -45,7 +45,14 @@ final class SMTPSink: @unchecked Sendable {
     }
 
     /// Starts the sink and waits (bounded) until it listens.
-    init(port: Int = 0, mode: String = "accept", starttls: Bool = false, auth: String? = nil, delayMilliseconds: Int = 0, folder: URL? = nil)
+    init(
+        port: Int = 0,
+        mode: String = "accept",
+        starttls: Bool = false,
+        auth: String? = nil,
+        delayMilliseconds: Int = 0,
+        folder: URL? = nil
+    )
         async throws
     {
         let folder = folder ?? URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("smtp-sink-\(UUID().uuidString)")
@@ -158,19 +165,30 @@ struct MailFixture {
     /// Queues a login code email as the login flow does, in a tenant transaction of the API role.
     @discardableResult
     func enqueueCode(
-        _ code: String, to recipient: String = "jane.doe@acme.example", expiresIn: TimeInterval = 600, companyName: String = "Acme",
+        _ code: String,
+        to recipient: String = "jane.doe@acme.example",
+        expiresIn: TimeInterval = 600,
+        companyName: String = "Acme",
         userAgent: String = "Mozilla/5.0 (tests)"
     ) async throws -> UUID {
         let companyID = self.companyID
         let now = Date()
         let email = EmailTemplates.loginCode(
-            code: code, expiresAt: now.addingTimeInterval(expiresIn), requestedAt: now,
-            client: ClientInfo(ip: "203.0.113.7", userAgent: userAgent), companyName: companyName
+            code: code,
+            expiresAt: now.addingTimeInterval(expiresIn),
+            requestedAt: now,
+            client: ClientInfo(ip: "203.0.113.7", userAgent: userAgent),
+            companyName: companyName
         )
         return try await api.withTenant(companyID) { tx in
             try Outbox.enqueue(
-                companyID: companyID, challengeID: nil, recipient: recipient, template: .loginCode, email: email,
-                codeExpiresAt: now.addingTimeInterval(expiresIn), in: tx
+                companyID: companyID,
+                challengeID: nil,
+                recipient: recipient,
+                template: .loginCode,
+                email: email,
+                codeExpiresAt: now.addingTimeInterval(expiresIn),
+                in: tx
             )
         }
     }
@@ -182,12 +200,20 @@ struct MailFixture {
             try (0..<count).map { index in
                 let code = String(format: "%06d", 100_000 + index)
                 let email = EmailTemplates.loginCode(
-                    code: code, expiresAt: Date().addingTimeInterval(600), requestedAt: Date(),
-                    client: ClientInfo(ip: "203.0.113.7", userAgent: "load"), companyName: "Acme"
+                    code: code,
+                    expiresAt: Date().addingTimeInterval(600),
+                    requestedAt: Date(),
+                    client: ClientInfo(ip: "203.0.113.7", userAgent: "load"),
+                    companyName: "Acme"
                 )
                 return try Outbox.enqueue(
-                    companyID: companyID, challengeID: nil, recipient: "user\(index)@acme.example", template: .loginCode, email: email,
-                    codeExpiresAt: Date().addingTimeInterval(600), in: tx
+                    companyID: companyID,
+                    challengeID: nil,
+                    recipient: "user\(index)@acme.example",
+                    template: .loginCode,
+                    email: email,
+                    codeExpiresAt: Date().addingTimeInterval(600),
+                    in: tx
                 )
             }
         }
@@ -211,7 +237,11 @@ struct MailFixture {
     }
 
     /// A worker for this database with the given SMTP URL and settings.
-    func worker(smtpURL: String?, settings: (inout WorkerSettings) -> Void = { _ in }, transport: (any MailTransport)? = nil) throws -> (
+    func worker(
+        smtpURL: String?,
+        settings: (inout WorkerSettings) -> Void = { _ in },
+        transport: (any MailTransport)? = nil
+    ) throws -> (
         OutboxWorker, PQPool
     ) {
         var configuration = TollgateConfiguration()

@@ -8,7 +8,9 @@ import Testing
     @Test func notificationsArriveAndKeepArrivingAfterTheListenerIsTerminated() async throws {
         try await TestDatabase.with { database in
             let listener = try PQListener(
-                conninfo: database.server.conninfo, overrides: database.ownerOverrides, channels: ["tollgate_test", "second"],
+                conninfo: database.server.conninfo,
+                overrides: database.ownerOverrides,
+                channels: ["tollgate_test", "second"],
                 logger: TestPostgres.logger
             )
             let events = EventReader(listener.events())

@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import PQ
 import TestSupport
-import TollgateCore
 import Testing
+import TollgateCore
 
 /// The pool bounds its waiters, replaces broken connections, survives a server restart and
 /// never blocks Swift's cooperative threads.

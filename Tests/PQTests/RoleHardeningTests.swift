@@ -47,8 +47,10 @@ import TollgateCore
                 )
             }
             let worker = database.pool(role: "tollgate_worker", maxConnections: 1)
-            for change in ["recipient = 'attacker@evil.example'", "subject = 'Call us'", "body_text = 'Call +1 555 0100'",
-                           "body_html = '<a href=x>x</a>'", "template = 'invitation'"] {
+            for change in [
+                "recipient = 'attacker@evil.example'", "subject = 'Call us'", "body_text = 'Call +1 555 0100'",
+                "body_html = '<a href=x>x</a>'", "template = 'invitation'",
+            ] {
                 let refused = await databaseRefusal {
                     _ = try await worker.withTransaction { tx in try tx.query(PQQuery(unsafeSQL: "UPDATE email_outbox SET \(change)")) }
                 }
@@ -108,18 +110,19 @@ import TollgateCore
     @Test func eachDatabaseMigratesItsOwnRateLimitKey() async throws {
         var keys: [Data] = []
         for _ in 0..<2 {
-            keys.append(try await TestDatabase.with(migrated: false) { database in
-                let owner = database.pool(role: nil, maxConnections: 1)
-                try await Migrator(migrations: try Migration.bundled(), logger: TestPostgres.logger).migrate(pool: owner)
-                await owner.close()
-                let api = database.pool(role: "tollgate_api", maxConnections: 1)
-                let key = try await api.query("SELECT key FROM instance_keys WHERE name = 'rate_limit'").first?.decode("key", as: Data.self)
-                await api.close()
-                return try #require(key)
-            })
+            keys.append(
+                try await TestDatabase.with(migrated: false) { database in
+                    let owner = database.pool(role: nil, maxConnections: 1)
+                    try await Migrator(migrations: try Migration.bundled(), logger: TestPostgres.logger).migrate(pool: owner)
+                    await owner.close()
+                    let api = database.pool(role: "tollgate_api", maxConnections: 1)
+                    let key = try await api.query("SELECT key FROM instance_keys WHERE name = 'rate_limit'").first?.decode("key", as: Data.self)
+                    await api.close()
+                    return try #require(key)
+                }
+            )
         }
         #expect(keys[0].count == 32 && keys[1].count == 32)
         #expect(keys[0] != keys[1])
     }
 }
-

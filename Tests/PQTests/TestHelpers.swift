@@ -5,7 +5,9 @@ import TestSupport
 
 /// Runs `body`, failing with ``TimedOut`` when it has not finished within `limit`.
 func withTimeout<T: Sendable>(
-    _ limit: Duration = .seconds(10), _ what: String, _ body: @escaping @Sendable () async throws -> T
+    _ limit: Duration = .seconds(10),
+    _ what: String,
+    _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask { try await body() }

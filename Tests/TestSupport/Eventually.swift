@@ -4,7 +4,9 @@ public import PQ
 /// the observed condition, never the pause. Timing out throws ``TimedOut``, which fails the
 /// test that waited.
 public func eventually(
-    _ what: String, timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(50),
+    _ what: String,
+    timeout: Duration = .seconds(20),
+    every interval: Duration = .milliseconds(50),
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + timeout

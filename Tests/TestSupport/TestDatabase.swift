@@ -55,7 +55,10 @@ public enum TestPostgres {
             try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(template)")
             try admin.execute(unsafeSQL: "CREATE DATABASE \(template)")
         }
-        let pool = PQPool(configuration: PQPoolConfiguration(conninfo: conninfo, overrides: [("dbname", template)], maxConnections: 1), logger: logger)
+        let pool = PQPool(
+            configuration: PQPoolConfiguration(conninfo: conninfo, overrides: [("dbname", template)], maxConnections: 1),
+            logger: logger
+        )
         do {
             try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: pool)
         } catch {
@@ -89,7 +92,10 @@ public struct TestDatabase: Sendable {
         let throughPooler = role == "tollgate_api" ? server.pooledConninfo : nil
         return PQPool(
             configuration: PQPoolConfiguration(
-                conninfo: throughPooler ?? server.conninfo, overrides: overrides, maxConnections: maxConnections, acquireTimeout: acquireTimeout
+                conninfo: throughPooler ?? server.conninfo,
+                overrides: overrides,
+                maxConnections: maxConnections,
+                acquireTimeout: acquireTimeout
             ),
             logger: TestPostgres.logger
         )

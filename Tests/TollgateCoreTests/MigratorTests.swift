@@ -1,8 +1,8 @@
 import Foundation
 import PQ
 import TestSupport
-import TollgateCore
 import Testing
+import TollgateCore
 
 /// The migrator applies each file once, in its own transaction, refuses edited history and
 /// is safe to run from several processes at once.
@@ -96,7 +96,8 @@ import Testing
             let pool = Self.pool(server, name)
             let good = Migration(version: 1, name: "create_widgets", sql: "CREATE TABLE widgets (id int)")
             let bad = Migration(
-                version: 2, name: "half_done",
+                version: 2,
+                name: "half_done",
                 sql: "CREATE TABLE gadgets (id int);\nINSERT INTO widgets VALUES (1);\nSELECT 1 / 0;"
             )
             let error = try await #require(throws: MigrationError.self) {
@@ -148,13 +149,15 @@ import Testing
             PERFORM pg_notify('tollgate_outbox', ''); SELECT current_setting('tollgate.support_reader_granted', true);
             SELECT my_tollgate_api, tollgate_apis, tollgate_api2;
             """
-        #expect(roles.render(sql) == """
-            GRANT SELECT ON users TO staging_api, staging_worker;
-            ALTER VIEW v OWNER TO staging_support_reader; GRANT USAGE ON SCHEMA support TO staging_support;
-            SELECT FROM pg_roles WHERE rolname = 'staging_api';
-            PERFORM pg_notify('tollgate_outbox', ''); SELECT current_setting('tollgate.support_reader_granted', true);
-            SELECT my_tollgate_api, tollgate_apis, tollgate_api2;
-            """)
+        #expect(
+            roles.render(sql) == """
+                GRANT SELECT ON users TO staging_api, staging_worker;
+                ALTER VIEW v OWNER TO staging_support_reader; GRANT USAGE ON SCHEMA support TO staging_support;
+                SELECT FROM pg_roles WHERE rolname = 'staging_api';
+                PERFORM pg_notify('tollgate_outbox', ''); SELECT current_setting('tollgate.support_reader_granted', true);
+                SELECT my_tollgate_api, tollgate_apis, tollgate_api2;
+                """
+        )
         #expect(DatabaseRoles.default.render(sql) == sql)
         for bad in ["", "Staging", "1st", "a-b", "a b", "x\"; DROP ROLE postgres; --", String(repeating: "a", count: 41)] {
             #expect(throws: ConfigurationError.self, "\(bad)") { try DatabaseRoles(prefix: bad) }
@@ -180,11 +183,15 @@ import Testing
                 logger: TestPostgres.logger
             )
             let migrations = try Migration.bundled()
-            #expect(try await Migrator(migrations: migrations, roles: roles, logger: TestPostgres.logger).migrate(pool: pool) == migrations.map(\.version))
+            #expect(
+                try await Migrator(migrations: migrations, roles: roles, logger: TestPostgres.logger).migrate(pool: pool) == migrations.map(\.version)
+            )
 
             let created = try await pool.query(
                 "SELECT rolname, rolcanlogin, rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb AS privileged FROM pg_roles WHERE starts_with(rolname, \(prefix + "_")) ORDER BY rolname"
-            ).map { (try $0.decode("rolname", as: String.self), try $0.decode("rolcanlogin", as: Bool.self), try $0.decode("privileged", as: Bool.self)) }
+            ).map {
+                (try $0.decode("rolname", as: String.self), try $0.decode("rolcanlogin", as: Bool.self), try $0.decode("privileged", as: Bool.self))
+            }
             #expect(created.map(\.0) == [roles.api, roles.support, roles.supportReader, roles.worker])
             #expect(created.map(\.1) == [true, true, false, true])
             #expect(created.allSatisfy { !$0.2 })
@@ -212,8 +219,14 @@ import Testing
                 ("has_table_privilege('tollgate_worker', 'public.email_outbox', 'SELECT')", false),
                 ("has_table_privilege('tollgate_support', 'support.users', 'SELECT')", false),
                 ("(SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'support.users'::regclass) = '\(roles.supportReader)'", true),
-                ("(SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'public.open_challenges()'::regprocedure) = '\(roles.supportReader)'", true),
-                ("EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'worker' AND tablename = 'email_outbox' AND '\(roles.worker)' = ANY (roles))", true),
+                (
+                    "(SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'public.open_challenges()'::regprocedure) = '\(roles.supportReader)'",
+                    true
+                ),
+                (
+                    "EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'worker' AND tablename = 'email_outbox' AND '\(roles.worker)' = ANY (roles))",
+                    true
+                ),
                 // The membership taken for the ownership changes was given back.
                 ("pg_has_role(current_user, '\(roles.supportReader)', 'MEMBER')", false),
                 ("(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", false),
@@ -229,9 +242,14 @@ import Testing
             }
             #expect(other.message.contains("DATABASE_ROLE_PREFIX=\(prefix)"), "\(other.message)")
             // Without a prefix the database's own is used.
-            let again = Migrator(migrations: migrations + [Migration(version: 99, name: "later", sql: "GRANT SELECT ON users TO tollgate_support_reader")], logger: TestPostgres.logger)
+            let again = Migrator(
+                migrations: migrations + [Migration(version: 99, name: "later", sql: "GRANT SELECT ON users TO tollgate_support_reader")],
+                logger: TestPostgres.logger
+            )
             #expect(try await again.migrate(pool: pool) == [99])
-            let recorded = try await pool.query("SELECT DISTINCT role_prefix FROM schema_migrations").map { try $0.decode("role_prefix", as: String.self) }
+            let recorded = try await pool.query("SELECT DISTINCT role_prefix FROM schema_migrations").map {
+                try $0.decode("role_prefix", as: String.self)
+            }
             #expect(recorded == [prefix])
             await pool.close()
         }
@@ -248,7 +266,10 @@ import Testing
                 try await Migrator(migrations: migrations, roles: try DatabaseRoles(prefix: "fresh"), logger: TestPostgres.logger).migrate(pool: pool)
             }
             #expect(error.message.contains("DATABASE_ROLE_PREFIX=tollgate"), "\(error.message)")
-            #expect(try await Migrator(migrations: migrations, logger: TestPostgres.logger).migrate(pool: pool) == Array(migrations.map(\.version).dropFirst(5)))
+            #expect(
+                try await Migrator(migrations: migrations, logger: TestPostgres.logger).migrate(pool: pool)
+                    == Array(migrations.map(\.version).dropFirst(5))
+            )
             let owner = try await pool.query(
                 "SELECT pg_get_userbyid(proowner) AS owner FROM pg_proc WHERE oid = 'public.open_challenges()'::regprocedure"
             )

@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import PQ
-import Testing
 import TestSupport
+import Testing
 import TollgateCore
 import TollgateHTTP
 
@@ -95,7 +95,8 @@ import TollgateHTTP
                 #expect(reply.errorCode != nil)
             }
             let longPassword = try await client.post(
-                "/v1/auth/login", ["email": seed.owner.email, "password": String(repeating: "p", count: 10_000), "client": "dashboard"]
+                "/v1/auth/login",
+                ["email": seed.owner.email, "password": String(repeating: "p", count: 10_000), "client": "dashboard"]
             )
             #expect(longPassword.status == .badRequest)
             #expect(longPassword.errorField == "password")
@@ -112,7 +113,12 @@ import TollgateHTTP
             let tooLarge = try await client.request(.post, "/v1/auth/login", body: ByteBuffer(string: big))
             #expect(tooLarge.status == .contentTooLarge)
             #expect(tooLarge.errorCode == "payload_too_large")
-            let form = try await client.request(.post, "/v1/auth/login", body: ByteBuffer(string: "email=a"), contentType: "application/x-www-form-urlencoded")
+            let form = try await client.request(
+                .post,
+                "/v1/auth/login",
+                body: ByteBuffer(string: "email=a"),
+                contentType: "application/x-www-form-urlencoded"
+            )
             #expect(form.status == .unsupportedMediaType)
             #expect(form.errorCode == "unsupported_media_type")
             let missing = try await client.request(.post, "/v1/auth/login", body: ByteBuffer(string: "{}"), contentType: nil)
@@ -155,7 +161,9 @@ import TollgateHTTP
     @Test func corsAnswersPreflightsForConfiguredOriginsOnly() async throws {
         try await TestApp.with({ $0.corsAllowedOrigins = ["https://dash.acme.test"] }) { app, client in
             let preflight = try await client.request(
-                .options, "/v1/auth/login", headers: [.origin: "https://dash.acme.test", .accessControlRequestMethod: "POST"]
+                .options,
+                "/v1/auth/login",
+                headers: [.origin: "https://dash.acme.test", .accessControlRequestMethod: "POST"]
             )
             #expect(preflight.status == .noContent)
             #expect(preflight.headers[.accessControlAllowOrigin] == "https://dash.acme.test")

@@ -20,7 +20,8 @@ import TollgateCore
                 (.post, "/v1/company/security/two-factor/disable"),
             ]
             for (method, path) in routes {
-                let reply = method == .get
+                let reply =
+                    method == .get
                     ? try await client.get(path, token: phone)
                     : try await client.post(path, ["code": "123456", "confirm": true, "activation_id": id], token: phone)
                 #expect(reply.status == .forbidden, "\(path)")
@@ -33,7 +34,13 @@ import TollgateCore
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             let ownerSession = try await app.enableTwoFactor(seed, client: client)
-            #expect(try await client.post("/v1/company/security/two-factor/disable", ["confirm": true, "password": seed.owner.password], token: ownerSession).status == .ok)
+            #expect(
+                try await client.post(
+                    "/v1/company/security/two-factor/disable",
+                    ["confirm": true, "password": seed.owner.password],
+                    token: ownerSession
+                ).status == .ok
+            )
             // An activation pending for the owner, and a login challenge for the owner.
             let started = try await client.post("/v1/company/security/two-factor/activation", token: ownerSession)
             let activationID = try started.string("activation", "id")
@@ -46,7 +53,9 @@ import TollgateCore
             let crossLogin = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": activationCode])
             #expect(crossLogin.errorCode == "invalid_code")
             let crossActivation = try await client.post(
-                "/v1/company/security/two-factor/activation/\(activationID)/verify", ["code": loginCode], token: ownerSession
+                "/v1/company/security/two-factor/activation/\(activationID)/verify",
+                ["code": loginCode],
+                token: ownerSession
             )
             #expect(crossActivation.errorCode == "invalid_code")
         }
@@ -97,7 +106,10 @@ import TollgateCore
     }
 
     @Test func aHundredWrongCodesInARowLockTheDashboardLoginUntilUnlocked() async throws {
-        try await TestApp.with({ $0.limits.consecutiveWrongCodesLock = 6; $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({
+            $0.limits.consecutiveWrongCodesLock = 6
+            $0.codes.resendCooldown = 0
+        }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
@@ -127,7 +139,8 @@ import TollgateCore
                 """
             let before = try await app.sql(lockEvents).first?.decode("n", as: Int.self) ?? 0
             let refused = try await client.post(
-                "/v1/auth/login/verify", ["challenge_token": try reopened.challengeToken(), "code": try await app.latestCode(for: seed.member.email)]
+                "/v1/auth/login/verify",
+                ["challenge_token": try reopened.challengeToken(), "code": try await app.latestCode(for: seed.member.email)]
             )
             #expect(refused.status == .forbidden && refused.errorCode == "account_locked")
             #expect(try await app.sql(lockEvents).first?.decode("n", as: Int.self) == before + 1)

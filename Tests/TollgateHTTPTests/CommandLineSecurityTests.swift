@@ -25,10 +25,13 @@ extension CommandLineTests {
         try await TestDatabase.with { database in
             let port = Self.freePortCandidate()
             let metricsPort = port + 1
-            let process = try Self.launch(["serve"], environment: [
-                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
-                "PORT": "\(port)", "METRICS_PORT": "\(metricsPort)",
-            ])
+            let process = try Self.launch(
+                ["serve"],
+                environment: [
+                    "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                    "PORT": "\(port)", "METRICS_PORT": "\(metricsPort)",
+                ]
+            )
             defer { if process.isRunning { process.terminate() } }
             let metrics = URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!
             #expect(try await Self.waitUntil { (try? await Self.status(of: metrics)) == 200 })
@@ -41,10 +44,13 @@ extension CommandLineTests {
             kill(process.processIdentifier, SIGTERM)
             #expect(try await offCooperativePool { Self.waitForExit(process) } == 0)
 
-            let same = try await Self.run(["serve"], environment: [
-                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
-                "PORT": "\(port)", "METRICS_PORT": "\(port)",
-            ])
+            let same = try await Self.run(
+                ["serve"],
+                environment: [
+                    "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                    "PORT": "\(port)", "METRICS_PORT": "\(port)",
+                ]
+            )
             #expect(same.status == 78 && same.error.contains("METRICS_PORT"), "\(same.error)")
         }
     }
@@ -55,15 +61,21 @@ extension CommandLineTests {
         try await TestDatabase.with { database in
             let owner = database.pool(role: nil, maxConnections: 1)
             _ = try await Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1)).createCompany(
-                name: "Real Co", ownerEmail: "boss@real.example", ownerPassword: "a-real-password-1", ownerName: nil
+                name: "Real Co",
+                ownerEmail: "boss@real.example",
+                ownerPassword: "a-real-password-1",
+                ownerName: nil
             )
             await owner.close()
             let port = Self.freePortCandidate()
             let state = NSTemporaryDirectory() + "tollgate-dev-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: state) }
-            let (process, output) = try Self.launchCapturingOutput(["dev", "--state-directory", state], environment: [
-                "DATABASE_URL": database.conninfo(), "PORT": "\(port)",
-            ])
+            let (process, output) = try Self.launchCapturingOutput(
+                ["dev", "--state-directory", state],
+                environment: [
+                    "DATABASE_URL": database.conninfo(), "PORT": "\(port)",
+                ]
+            )
             defer {
                 if process.isRunning { process.terminate() }
                 try? FileManager.default.removeItem(atPath: output)

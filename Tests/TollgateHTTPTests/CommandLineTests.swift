@@ -102,8 +102,14 @@ import TollgateCore
             #expect((try JSONSerialization.jsonObject(with: Data(added.output.utf8)) as? [String: String])?["user_id"] != nil)
 
             let refusals: [([String], String)] = [
-                (["user", "add", "--company-id", companyID, "--email", "owner@acme.test", "--password", "long-enough-3", "--role", "admin"], "exists"),
-                (["user", "add", "--company-id", UUID().uuidString, "--email", "x@acme.test", "--password", "long-enough-3", "--role", "admin"], "company"),
+                (
+                    ["user", "add", "--company-id", companyID, "--email", "owner@acme.test", "--password", "long-enough-3", "--role", "admin"],
+                    "exists"
+                ),
+                (
+                    ["user", "add", "--company-id", UUID().uuidString, "--email", "x@acme.test", "--password", "long-enough-3", "--role", "admin"],
+                    "company"
+                ),
                 (["user", "add", "--company-id", companyID, "--email", "y@acme.test", "--password", "long-enough-3", "--role", "boss"], "role"),
                 (["user", "add", "--company-id", companyID, "--email", "z@acme.test", "--password", "short", "--role", "admin"], "password"),
                 (["user", "add", "--company-id", companyID, "--email", "not-an-email", "--password", "long-enough-3", "--role", "admin"], "email"),
@@ -147,7 +153,8 @@ import TollgateCore
         try await TestDatabase.with { database in
             for command in ["serve", "worker"] {
                 let run = try await Self.run(
-                    [command], environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
+                    [command],
+                    environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
                 )
                 #expect(run.status != 0, "\(command)")
                 #expect(run.error.contains("superuser"), "\(command): \(run.error)")
@@ -166,10 +173,13 @@ import TollgateCore
     @Test func serveAnswersAndStopsOnSIGTERM() async throws {
         try await TestDatabase.with { database in
             let port = Self.freePortCandidate()
-            let process = try Self.launch(["serve"], environment: [
-                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
-                "PORT": "\(port)",
-            ])
+            let process = try Self.launch(
+                ["serve"],
+                environment: [
+                    "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                    "PORT": "\(port)",
+                ]
+            )
             defer { if process.isRunning { process.terminate() } }
             // Wait until it answers (bounded), then ask it a real question.
             let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
@@ -229,13 +239,19 @@ import TollgateCore
         try await TestDatabase.with { database in
             let owner = database.pool(role: nil, maxConnections: 1)
             _ = try await Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1)).createCompany(
-                name: "Acme", ownerEmail: "owner@acme.test", ownerPassword: "owner-password-1", ownerName: nil
+                name: "Acme",
+                ownerEmail: "owner@acme.test",
+                ownerPassword: "owner-password-1",
+                ownerName: nil
             )
             let port = Self.freePortCandidate()
-            let process = try Self.launch(["serve"], environment: [
-                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
-                "PORT": "\(port)", "SHUTDOWN_TIMEOUT": "\(shutdownTimeout)", "DATABASE_STATEMENT_TIMEOUT": "300",
-            ])
+            let process = try Self.launch(
+                ["serve"],
+                environment: [
+                    "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                    "PORT": "\(port)", "SHUTDOWN_TIMEOUT": "\(shutdownTimeout)", "DATABASE_STATEMENT_TIMEOUT": "300",
+                ]
+            )
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
             let base = "http://127.0.0.1:\(port)"
             #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/ready")!)) == 200 })
@@ -248,8 +264,10 @@ import TollgateCore
             let login = Task {
                 try await Self.fetch(
                     URL(string: base + "/v1/auth/login")!,
-                    curlArguments: ["--max-time", "60", "-H", "Content-Type: application/json",
-                                    "-d", #"{"email":"owner@acme.test","password":"owner-password-1","client":"phone_app"}"#]
+                    curlArguments: [
+                        "--max-time", "60", "-H", "Content-Type: application/json",
+                        "-d", #"{"email":"owner@acme.test","password":"owner-password-1","client":"phone_app"}"#,
+                    ]
                 )
             }
             let waitingOnLock: PQQuery = """
@@ -297,7 +315,10 @@ import TollgateCore
             let owner = database.pool(role: nil, maxConnections: 1)
             let provisioning = Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1))
             let (companyID, _) = try await provisioning.createCompany(
-                name: "Acme", ownerEmail: "owner@acme.test", ownerPassword: "owner-password-1", ownerName: nil
+                name: "Acme",
+                ownerEmail: "owner@acme.test",
+                ownerPassword: "owner-password-1",
+                ownerName: nil
             )
             try await owner.query(
                 """
@@ -310,9 +331,12 @@ import TollgateCore
             let mail = NSTemporaryDirectory() + "tollgate-worker-mail-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: mail) }
             let port = Self.freePortCandidate()
-            let process = try Self.launch(["worker"], environment: [
-                "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
-            ])
+            let process = try Self.launch(
+                ["worker"],
+                environment: [
+                    "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
+                ]
+            )
             defer { if process.isRunning { process.terminate() } }
 
             // Wait (bounded) until the queued email shows as sent on the worker's own page.

@@ -52,7 +52,9 @@ import TollgateHTTP
             }
             // Enable names an unknown activation with the same code as the other activation routes.
             let unknown = try await client.post(
-                "/v1/company/security/two-factor/enable", ["activation_id": UUID().uuidString, "confirm": true], token: session
+                "/v1/company/security/two-factor/enable",
+                ["activation_id": UUID().uuidString, "confirm": true],
+                token: session
             )
             #expect(unknown.status == .notFound)
             #expect(unknown.errorCode == "challenge_not_found")
@@ -115,14 +117,18 @@ import TollgateHTTP
         }
         for bad in ["api.acme.test", "https://api.acme.test/v1/", "https://x\"onload=alert(1)"] {
             #expect(throws: ConfigurationError.self, "\(bad)") {
-                try TollgateConfiguration.fromEnvironment(["DASHBOARD_API_URL": bad, "DATABASE_URL": "x", "TOLLGATE_SECRET": String(repeating: "s", count: 40)])
+                try TollgateConfiguration.fromEnvironment([
+                    "DASHBOARD_API_URL": bad, "DATABASE_URL": "x", "TOLLGATE_SECRET": String(repeating: "s", count: 40),
+                ])
             }
         }
     }
 
     @Test func aWildcardOriginIsRefusedAtStart() throws {
         let error = try #require(throws: ConfigurationError.self) {
-            try TollgateConfiguration.fromEnvironment(["CORS_ALLOWED_ORIGINS": "*", "DATABASE_URL": "x", "TOLLGATE_SECRET": String(repeating: "s", count: 40)])
+            try TollgateConfiguration.fromEnvironment([
+                "CORS_ALLOWED_ORIGINS": "*", "DATABASE_URL": "x", "TOLLGATE_SECRET": String(repeating: "s", count: 40),
+            ])
         }
         #expect(error.variable == "CORS_ALLOWED_ORIGINS")
     }

@@ -87,18 +87,28 @@ struct TestApp: Sendable {
         let provisioning = Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 2))
         let ownerPassword = "owner-password-1"
         let (companyID, ownerID) = try await provisioning.createCompany(
-            name: name, ownerEmail: "owner@\(domain)", ownerPassword: ownerPassword, ownerName: "Owner"
+            name: name,
+            ownerEmail: "owner@\(domain)",
+            ownerPassword: ownerPassword,
+            ownerName: "Owner"
         )
         func add(_ local: String, _ role: Role, dashboard: Bool) async throws -> Seed.Account {
             let password = "\(local)-password-1"
             let id = try await provisioning.addUser(
-                companyID: companyID, email: "\(local)@\(domain)", password: password, role: role, dashboardAccess: dashboard, name: local
+                companyID: companyID,
+                email: "\(local)@\(domain)",
+                password: password,
+                role: role,
+                dashboardAccess: dashboard,
+                name: local
             )
             return Seed.Account(id: id, email: "\(local)@\(domain)", password: password)
         }
         return Seed(
-            companyID: companyID, owner: Seed.Account(id: ownerID, email: "owner@\(domain)", password: ownerPassword),
-            admin: try await add("admin", .admin, dashboard: true), member: try await add("member", .member, dashboard: true),
+            companyID: companyID,
+            owner: Seed.Account(id: ownerID, email: "owner@\(domain)", password: ownerPassword),
+            admin: try await add("admin", .admin, dashboard: true),
+            member: try await add("member", .member, dashboard: true),
             phoneOnly: try await add("phone", .member, dashboard: false)
         )
     }
@@ -142,11 +152,15 @@ struct TestApp: Sendable {
         let activationID = try started.string("activation", "id")
         let code = try await latestCode(for: seed.owner.email)
         let verified = try await client.post(
-            "/v1/company/security/two-factor/activation/\(activationID)/verify", ["code": code], token: session
+            "/v1/company/security/two-factor/activation/\(activationID)/verify",
+            ["code": code],
+            token: session
         )
         #expect(verified.status == .ok)
         let enabled = try await client.post(
-            "/v1/company/security/two-factor/enable", ["activation_id": activationID, "confirm": true], token: session
+            "/v1/company/security/two-factor/enable",
+            ["activation_id": activationID, "confirm": true],
+            token: session
         )
         #expect(enabled.status == .ok)
         return session
@@ -158,8 +172,12 @@ struct Client: Sendable {
     let client: any TestClientProtocol
 
     func request(
-        _ method: HTTPRequest.Method, _ path: String, body: ByteBuffer? = nil, contentType: String? = "application/json",
-        token: String? = nil, headers extra: HTTPFields = [:]
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        body: ByteBuffer? = nil,
+        contentType: String? = "application/json",
+        token: String? = nil,
+        headers extra: HTTPFields = [:]
     ) async throws -> Reply {
         var headers = extra
         if let contentType, body != nil { headers[.contentType] = contentType }

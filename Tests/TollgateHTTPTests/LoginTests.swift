@@ -4,8 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import PQ
-import Testing
 import TestSupport
+import Testing
 import TollgateCore
 import TollgateHTTP
 
@@ -33,7 +33,8 @@ import TollgateHTTP
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             let login = try await client.post(
-                "/v1/auth/login", ["email": "  ADMIN@Acme.Test ", "password": seed.admin.password, "client": "dashboard"]
+                "/v1/auth/login",
+                ["email": "  ADMIN@Acme.Test ", "password": seed.admin.password, "client": "dashboard"]
             )
             #expect(login.status == .ok)
         }
@@ -99,7 +100,9 @@ import TollgateHTTP
             #expect(try await client.get("/v1/me").status == .unauthorized)
             // A stale token does not get in the way of logging in again.
             let again = try await client.request(
-                .post, "/v1/auth/login", body: ByteBuffer(string: #"{"email":"\#(seed.owner.email)","password":"\#(seed.owner.password)","client":"dashboard"}"#),
+                .post,
+                "/v1/auth/login",
+                body: ByteBuffer(string: #"{"email":"\#(seed.owner.email)","password":"\#(seed.owner.password)","client":"dashboard"}"#),
                 token: token
             )
             #expect(again.status == .ok)
@@ -107,7 +110,10 @@ import TollgateHTTP
     }
 
     @Test func sessionsLastAsConfiguredPerClient() async throws {
-        try await TestApp.with({ $0.sessionTTLDashboard = 3600; $0.sessionTTLPhoneApp = 7200 }) { app, client in
+        try await TestApp.with({
+            $0.sessionTTLDashboard = 3600
+            $0.sessionTTLPhoneApp = 7200
+        }) { app, client in
             let seed = try await app.seed()
             for (kind, ttl) in [("dashboard", 3600.0), ("phone_app", 7200.0)] {
                 let login = try await client.login(seed.owner, client: kind)
@@ -121,7 +127,9 @@ import TollgateHTTP
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             let token = try await client.login(seed.owner, client: "dashboard").sessionToken()
-            let rows = try await app.sql("SELECT count(*) AS n FROM sessions WHERE position(\(Data(token.utf8)) IN token_hash) > 0 OR token_hash = \(Data(token.utf8))")
+            let rows = try await app.sql(
+                "SELECT count(*) AS n FROM sessions WHERE position(\(Data(token.utf8)) IN token_hash) > 0 OR token_hash = \(Data(token.utf8))"
+            )
             #expect(try rows.first?.decode("n", as: Int.self) == 0)
             let hashed = try await app.sql("SELECT count(*) AS n FROM sessions WHERE token_hash = \(BearerToken.hash(token))")
             #expect(try hashed.first?.decode("n", as: Int.self) == 1)
@@ -159,8 +167,12 @@ import TollgateHTTP
                     answers[email, default: []].append("\(reply.status.code) \(reply.errorCode ?? "-") \(reply.headers[.retryAfter] != nil)")
                 }
             }
-            #expect(answers[seed.admin.email] == ["401 invalid_credentials false", "401 invalid_credentials false",
-                                                  "401 invalid_credentials false", "429 rate_limited true"])
+            #expect(
+                answers[seed.admin.email] == [
+                    "401 invalid_credentials false", "401 invalid_credentials false",
+                    "401 invalid_credentials false", "429 rate_limited true",
+                ]
+            )
             #expect(answers["nobody@acme.test"] == answers[seed.admin.email], "\(answers)")
             // The shared limits table names no address.
             let keys = try await app.sql("SELECT key FROM rate_limits").map { try $0.decode("key", as: String.self) }
@@ -178,8 +190,12 @@ import TollgateHTTP
                 VALUES ('login_ip:192.0.2.1', now() - interval '3 hours', 5), ('login_ip:192.0.2.2', now(), 1)
                 """
             )
-            let purger = RateLimitPurger(pool: app.api, olderThan: app.configuration.limits.longestWindow * 2, every: .milliseconds(50),
-                                         logger: TestPostgres.logger)
+            let purger = RateLimitPurger(
+                pool: app.api,
+                olderThan: app.configuration.limits.longestWindow * 2,
+                every: .milliseconds(50),
+                logger: TestPostgres.logger
+            )
             let running = Task { try await purger.run() }
             let deadline = ContinuousClock.now + .seconds(30)
             var keys: [String] = []
@@ -193,12 +209,16 @@ import TollgateHTTP
     }
 
     @Test func concurrentWrongPasswordsNeverGetMoreThanTheLimit() async throws {
-        try await TestApp.with({ $0.limits.failedPasswords = 5; $0.maxConcurrentHashes = 4 }) { app, client in
+        try await TestApp.with({
+            $0.limits.failedPasswords = 5
+            $0.maxConcurrentHashes = 4
+        }) { app, client in
             let seed = try await app.seed()
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for index in 0..<25 {
                     group.addTask {
-                        try await client.post("/v1/auth/login", ["email": seed.admin.email, "password": "wrong-\(index)", "client": "dashboard"]).status
+                        try await client.post("/v1/auth/login", ["email": seed.admin.email, "password": "wrong-\(index)", "client": "dashboard"])
+                            .status
                     }
                 }
                 return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
@@ -227,7 +247,12 @@ import TollgateHTTP
             for index in 0..<47 {
                 let email = "user\(index)@acme.test"
                 let id = try await provisioning.addUser(
-                    companyID: seed.companyID, email: email, password: "password-\(index)", role: .member, dashboardAccess: true, name: nil
+                    companyID: seed.companyID,
+                    email: email,
+                    password: "password-\(index)",
+                    role: .member,
+                    dashboardAccess: true,
+                    name: nil
                 )
                 accounts.append(Seed.Account(id: id, email: email, password: "password-\(index)"))
             }
@@ -261,8 +286,11 @@ import TollgateHTTP
     @Test func eventsRecordLoginsWithIPAndUserAgent() async throws {
         try await TestApp.with { app, client in
             let seed = try await app.seed()
-            _ = try await client.post("/v1/auth/login", ["email": seed.admin.email, "password": "wrong-password", "client": "dashboard"],
-                                      headers: [.userAgent: "TestBrowser/1.0"])
+            _ = try await client.post(
+                "/v1/auth/login",
+                ["email": seed.admin.email, "password": "wrong-password", "client": "dashboard"],
+                headers: [.userAgent: "TestBrowser/1.0"]
+            )
             let token = try await client.login(seed.admin, client: "dashboard", headers: [.userAgent: "TestBrowser/1.0"]).sessionToken()
             let events = try await client.get("/v1/company/security/events", token: token)
             #expect(events.status == .ok)

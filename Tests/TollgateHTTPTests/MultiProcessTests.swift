@@ -72,15 +72,25 @@ import TollgateCore
             let ports = [Int.random(in: 20_000...25_999), Int.random(in: 26_000...32_000)]  // below the ephemeral range
             var children: [Child] = []
             for port in ports {
-                children.append(try Child(["serve"], environment: [
-                    "DATABASE_URL": app.database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": secret, "PORT": "\(port)",
-                    "RESEND_COOLDOWN": "0", "LOG_LEVEL": "error",
-                ]))
+                children.append(
+                    try Child(
+                        ["serve"],
+                        environment: [
+                            "DATABASE_URL": app.database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": secret, "PORT": "\(port)",
+                            "RESEND_COOLDOWN": "0", "LOG_LEVEL": "error",
+                        ]
+                    )
+                )
             }
             for _ in 0..<2 {
-                children.append(try Child(["worker"], environment: [
-                    "DATABASE_URL": app.database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "LOG_LEVEL": "error",
-                ]))
+                children.append(
+                    try Child(
+                        ["worker"],
+                        environment: [
+                            "DATABASE_URL": app.database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "LOG_LEVEL": "error",
+                        ]
+                    )
+                )
             }
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
@@ -94,8 +104,11 @@ import TollgateCore
                     }
                 }
                 // Resends spread over both servers: at most three accepted.
-                let login = try await Self.post(http, servers[0] + "/v1/auth/login",
-                                                ["email": seed.member.email, "password": seed.member.password, "client": "dashboard"])
+                let login = try await Self.post(
+                    http,
+                    servers[0] + "/v1/auth/login",
+                    ["email": seed.member.email, "password": seed.member.password, "client": "dashboard"]
+                )
                 #expect(login.status == 202)
                 let token = try #require((login.body["challenge"] as? [String: Any])?["token"] as? String)
                 let resends = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -123,8 +136,11 @@ import TollgateCore
                 let guesses = try await withThrowingTaskGroup(of: Int.self) { group in
                     for index in 0..<30 {
                         group.addTask {
-                            try await Self.post(http, servers[index % 2] + "/v1/auth/login",
-                                                ["email": seed.admin.email, "password": "wrong-\(index)", "client": "dashboard"]).status
+                            try await Self.post(
+                                http,
+                                servers[index % 2] + "/v1/auth/login",
+                                ["email": seed.admin.email, "password": "wrong-\(index)", "client": "dashboard"]
+                            ).status
                         }
                     }
                     return try await group.reduce(into: [Int]()) { $0.append($1) }
@@ -136,7 +152,11 @@ import TollgateCore
                 let deadline = ContinuousClock.now + .seconds(30)
                 var pending = 1
                 while pending > 0 && ContinuousClock.now < deadline {
-                    pending = try await app.sql("SELECT count(*) AS n FROM email_outbox WHERE status IN ('queued', 'sending')").first?.decode("n", as: Int.self) ?? 0
+                    pending =
+                        try await app.sql("SELECT count(*) AS n FROM email_outbox WHERE status IN ('queued', 'sending')").first?.decode(
+                            "n",
+                            as: Int.self
+                        ) ?? 0
                     if pending > 0 { try await Task.sleep(for: .milliseconds(100)) }
                 }
                 #expect(pending == 0)

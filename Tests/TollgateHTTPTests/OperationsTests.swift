@@ -36,7 +36,10 @@ import Testing
             let text = String(decoding: reply.body, as: UTF8.self)
             #expect(text.contains("tollgate_db_pool_open"))
             #expect(text.contains("hb_requests"))
-            #expect(text.contains(#"tollgate_auth_outcomes_total{step="password",outcome="invalid_credentials"}"#) || text.contains(#"tollgate_auth_outcomes_total{outcome="invalid_credentials",step="password"}"#))
+            #expect(
+                text.contains(#"tollgate_auth_outcomes_total{step="password",outcome="invalid_credentials"}"#)
+                    || text.contains(#"tollgate_auth_outcomes_total{outcome="invalid_credentials",step="password"}"#)
+            )
         }
     }
 

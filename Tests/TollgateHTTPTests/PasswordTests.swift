@@ -31,7 +31,9 @@ import TollgateCore
 
             let wrong = try await client.post(path, ["current_password": "not-it", "new_password": "a-fresh-passphrase-1"], token: here)
             #expect(wrong.status == .forbidden && wrong.errorCode == "reauthentication_required")
-            for (weak, why) in [("short", "too short"), ("password123", "common"), ("iloveyou", "common"), (String(repeating: "x", count: 129), "too long")] {
+            for (weak, why) in [
+                ("short", "too short"), ("password123", "common"), ("iloveyou", "common"), (String(repeating: "x", count: 129), "too long"),
+            ] {
                 let refused = try await client.post(path, ["current_password": seed.admin.password, "new_password": weak], token: here)
                 #expect(refused.status == .badRequest, "\(why)")
                 #expect(refused.errorCode == "password_rejected" && refused.errorField == "new_password", "\(why)")
@@ -43,7 +45,12 @@ import TollgateCore
             #expect(try await client.login(seed.admin, client: "dashboard").status == .unauthorized)
             let renewed = Seed.Account(id: seed.admin.id, email: seed.admin.email, password: "a-fresh-passphrase-1")
             #expect(try await client.login(renewed, client: "dashboard").status == .ok)
-            #expect(try await Self.count(app, "SELECT count(*) AS n FROM email_outbox WHERE template = 'password_changed' AND recipient = \(seed.admin.email)") == 1)
+            #expect(
+                try await Self.count(
+                    app,
+                    "SELECT count(*) AS n FROM email_outbox WHERE template = 'password_changed' AND recipient = \(seed.admin.email)"
+                ) == 1
+            )
             #expect(try await Self.count(app, "SELECT count(*) AS n FROM events WHERE type = 'password.changed'") == 1)
         }
     }
@@ -63,11 +70,19 @@ import TollgateCore
             try await eventually("the reset email") {
                 try await Self.count(app, "SELECT count(*) AS n FROM email_outbox WHERE template = 'password_reset'") == 1
             }
-            #expect(try await Self.count(app, "SELECT count(*) AS n FROM email_outbox WHERE recipient = \(seed.member.email) AND template = 'password_reset'") == 1)
+            #expect(
+                try await Self.count(
+                    app,
+                    "SELECT count(*) AS n FROM email_outbox WHERE recipient = \(seed.member.email) AND template = 'password_reset'"
+                ) == 1
+            )
             // Only a keyed hash of the token is stored.
             let token = try await Self.linkToken(app, "reset", to: seed.member.email)
             #expect(try await Self.count(app, "SELECT count(*) AS n FROM password_resets WHERE token_hash = \(BearerToken.hash(token))") == 0)
-            #expect(try await Self.count(app, "SELECT count(*) AS n FROM password_resets WHERE encode(token_hash, 'escape') LIKE \("%" + token + "%")") == 0)
+            #expect(
+                try await Self.count(app, "SELECT count(*) AS n FROM password_resets WHERE encode(token_hash, 'escape') LIKE \("%" + token + "%")")
+                    == 0
+            )
         }
     }
 
@@ -142,13 +157,20 @@ import TollgateCore
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
-            let challenge = try await client.login(seed.member, client: "dashboard", headers: [.userAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"])
-                .challengeToken()
+            let challenge = try await client.login(
+                seed.member,
+                client: "dashboard",
+                headers: [.userAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"]
+            )
+            .challengeToken()
             let token = try await Self.linkToken(app, "not-me", to: seed.member.email)
             // The link alone changes nothing: the page asks for a click, which POSTs.
             #expect(try await client.post("/v1/auth/login/challenge", ["challenge_token": challenge]).status == .ok)
             #expect(try await client.post("/v1/auth/not-me", ["token": token]).status == .noContent)
-            let verify = try await client.post("/v1/auth/login/verify", ["challenge_token": challenge, "code": try await app.latestCode(for: seed.member.email)])
+            let verify = try await client.post(
+                "/v1/auth/login/verify",
+                ["challenge_token": challenge, "code": try await app.latestCode(for: seed.member.email)]
+            )
             #expect(verify.status == .gone && verify.errorCode == "challenge_closed")
             let closed = try await app.sql("SELECT close_reason FROM challenges WHERE purpose = 'login' AND user_id = \(seed.member.id)")
             #expect(try closed.first?.decode("close_reason", as: String?.self) == "reported")

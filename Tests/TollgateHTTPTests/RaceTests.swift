@@ -52,7 +52,10 @@ import TollgateCore
     }
 
     @Test func concurrentWrongCodesNeverPassTheAccountLimit() async throws {
-        try await TestApp.with({ $0.limits.wrongCodesPerAccount = 7; $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({
+            $0.limits.wrongCodesPerAccount = 7
+            $0.codes.resendCooldown = 0
+        }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             // One challenge, three codes (two resends), twenty concurrent wrong guesses on each:
@@ -120,16 +123,28 @@ import TollgateCore
             let seed = try await app.seed()
             let ownerSession = try await app.enableTwoFactor(seed, client: client)
             // Disable, then race a fresh enable by the admin against a disable by the owner.
-            #expect(try await client.post("/v1/company/security/two-factor/disable", ["confirm": true, "password": seed.owner.password], token: ownerSession).status == .ok)
+            #expect(
+                try await client.post(
+                    "/v1/company/security/two-factor/disable",
+                    ["confirm": true, "password": seed.owner.password],
+                    token: ownerSession
+                ).status == .ok
+            )
             let adminSession = try await client.login(seed.admin, client: "dashboard").sessionToken()
             let started = try await client.post("/v1/company/security/two-factor/activation", token: adminSession)
             let id = try started.string("activation", "id")
             let code = try await app.latestCode(for: seed.admin.email)
-            #expect(try await client.post("/v1/company/security/two-factor/activation/\(id)/verify", ["code": code], token: adminSession).status == .ok)
+            #expect(
+                try await client.post("/v1/company/security/two-factor/activation/\(id)/verify", ["code": code], token: adminSession).status == .ok
+            )
             let replies = try await Self.parallel(20) { index in
                 index % 2 == 0
                     ? try await client.post("/v1/company/security/two-factor/enable", ["activation_id": id, "confirm": true], token: adminSession)
-                    : try await client.post("/v1/company/security/two-factor/disable", ["confirm": true, "password": seed.owner.password], token: ownerSession)
+                    : try await client.post(
+                        "/v1/company/security/two-factor/disable",
+                        ["confirm": true, "password": seed.owner.password],
+                        token: ownerSession
+                    )
             }
             #expect(replies.allSatisfy { $0.status.code < 500 })
             #expect(replies.filter { $0.status == .ok && $0.value("two_factor", "enabled") as? Bool == true }.count == 1)

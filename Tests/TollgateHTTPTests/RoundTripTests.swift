@@ -44,7 +44,9 @@ import TollgateCore
                 try await client.post("/v1/auth/login", ["email": seed.member.email, "password": "wrong", "client": "dashboard"])
             }
             #expect(failed.status == .unauthorized)
-            print("round trips: me \(meTrips), poll \(pollTrips), wrong code \(wrongTrips), right code \(rightTrips), burned \(burnedTrips), wrong password \(failedTrips)")
+            print(
+                "round trips: me \(meTrips), poll \(pollTrips), wrong code \(wrongTrips), right code \(rightTrips), burned \(burnedTrips), wrong password \(failedTrips)"
+            )
             #expect(meTrips <= 3)
             #expect(pollTrips <= 4)
             #expect(burnedTrips <= 3)

@@ -36,7 +36,13 @@ final class CapturedLog: Sendable {
     @Test func noCodeTokenPasswordOrAddressReachesTheLogAtTraceLevel() async throws {
         let captured = CapturedLog()
         let collected = NIOLockedValueBox<[String]>([])
-        try await TestApp.with({ $0.codes.resendCooldown = 0; $0.limits.failedPasswords = 2 }, logger: captured.logger()) { app, client in
+        try await TestApp.with(
+            {
+                $0.codes.resendCooldown = 0
+                $0.limits.failedPasswords = 2
+            },
+            logger: captured.logger()
+        ) { app, client in
             let seed = try await app.seed()
             var secrets = [seed.owner.password, seed.admin.password, seed.member.password]
             defer { collected.withLockedValue { $0 = secrets } }

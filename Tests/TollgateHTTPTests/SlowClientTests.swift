@@ -1,10 +1,10 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
-import TestSupport
 import PQ
-import TollgateCore
+import TestSupport
 import Testing
+import TollgateCore
 
 #if canImport(Glibc)
 import Glibc
@@ -98,11 +98,18 @@ import Glibc
     /// One IPv6 subscriber holds a /64: the per-IP login limit counts the /64, so changing
     /// the low bits of the address does not buy new attempts. A different /64 is apart.
     @Test func thePerIPLoginLimitCountsAnIPv6ClientByItsSlash64() async throws {
-        try await TestApp.with({ $0.trustedProxies = [IPNetwork("127.0.0.0/8")!]; $0.limits.loginsPerIP = 2 }, fullServer: true) { app, client in
+        try await TestApp.with(
+            {
+                $0.trustedProxies = [IPNetwork("127.0.0.0/8")!]
+                $0.limits.loginsPerIP = 2
+            },
+            fullServer: true
+        ) { app, client in
             var statuses: [Int] = []
             for address in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:db8:1:3::1"] {
                 let reply = try await client.post(
-                    "/v1/auth/login", ["email": "nobody@acme.test", "password": "whatever1", "client": "dashboard"],
+                    "/v1/auth/login",
+                    ["email": "nobody@acme.test", "password": "whatever1", "client": "dashboard"],
                     headers: [HTTPField.Name("X-Forwarded-For")!: address]
                 )
                 statuses.append(reply.status.code)
@@ -143,8 +150,15 @@ import Glibc
             return CommandLineTests.waitForExit(openssl)
         }
         #expect(made == 0)
-        try await TestApp.with({ $0.tlsCertificatePath = folder + "/cert.pem"; $0.tlsKeyPath = folder + "/key.pem" }, fullServer: true) {
-            app, client in
+        try await TestApp.with(
+            {
+                $0.tlsCertificatePath = folder + "/cert.pem"
+                $0.tlsKeyPath = folder + "/key.pem"
+            },
+            fullServer: true
+        ) {
+            app,
+            client in
             let port = try #require(client.client.port)
             let headers = try await offCooperativePool { () -> String in
                 let curl = Process()

@@ -52,7 +52,9 @@ import TollgateCore
         try await TestApp.with { app, client in
             _ = try await app.seed()
             let support = app.database.pool(role: "tollgate_support", maxConnections: 1)
-            let tables = try await app.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").map { try $0.decode("tablename", as: String.self) }
+            let tables = try await app.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").map {
+                try $0.decode("tablename", as: String.self)
+            }
             #expect(tables.contains("users") && tables.contains("challenges"))
             for table in tables {
                 do {

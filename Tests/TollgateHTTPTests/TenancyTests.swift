@@ -26,7 +26,9 @@ import TollgateCore
             let resend = try await client.post("/v1/company/security/two-factor/activation/\(activationA)/resend", token: tokenB)
             #expect(resend.status == .notFound)
             let enable = try await client.post(
-                "/v1/company/security/two-factor/enable", ["activation_id": activationA, "confirm": true], token: tokenB
+                "/v1/company/security/two-factor/enable",
+                ["activation_id": activationA, "confirm": true],
+                token: tokenB
             )
             #expect(enable.status == .notFound)
             let eventsB = try await client.get("/v1/company/security/events", token: tokenB)

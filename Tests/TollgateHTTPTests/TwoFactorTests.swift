@@ -58,7 +58,9 @@ import TollgateCore
             // The phone app never asks for a code, and says so in the log.
             let phone = try await client.login(seed.member, client: "phone_app")
             #expect(phone.status == .ok)
-            let exempt = try await app.sql("SELECT count(*) AS n FROM events WHERE type = 'login.succeeded' AND detail->>'two_factor' = 'exempt_phone_app'")
+            let exempt = try await app.sql(
+                "SELECT count(*) AS n FROM events WHERE type = 'login.succeeded' AND detail->>'two_factor' = 'exempt_phone_app'"
+            )
             #expect(try exempt.first?.decode("n", as: Int.self) == 1)
         }
     }
@@ -139,7 +141,10 @@ import TollgateCore
     }
 
     @Test func anExpiredCodeAsksForANewOneAndClosesTheChallengeWhenNoneIsLeft() async throws {
-        try await TestApp.with({ $0.codes.resendCooldown = 0; $0.codes.maxResends = 1 }) { app, client in
+        try await TestApp.with({
+            $0.codes.resendCooldown = 0
+            $0.codes.maxResends = 1
+        }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
@@ -167,7 +172,10 @@ import TollgateCore
     /// Once the account's hourly wrong-code limit is used up, a resend sends no new code: the
     /// account's challenges close (SPEC §5).
     @Test func aResendAfterTheAccountsWrongCodeLimitClosesInsteadOfSending() async throws {
-        try await TestApp.with({ $0.limits.wrongCodesPerAccount = 3; $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({
+            $0.limits.wrongCodesPerAccount = 3
+            $0.codes.resendCooldown = 0
+        }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
@@ -224,7 +232,8 @@ import TollgateCore
             let adminLogin = try await client.login(seed.admin, client: "dashboard")
             let adminCode = try await app.latestCode(for: seed.admin.email)
             let adminSession = try await client.post(
-                "/v1/auth/login/verify", ["challenge_token": try adminLogin.challengeToken(), "code": adminCode]
+                "/v1/auth/login/verify",
+                ["challenge_token": try adminLogin.challengeToken(), "code": adminCode]
             ).sessionToken()
 
             let denied = try await client.post("/v1/company/security/two-factor/disable", ["confirm": true], token: adminSession)
@@ -241,10 +250,18 @@ import TollgateCore
             let mistyped = try await client.post("/v1/company/security/two-factor/disable", ["confirm": "yes"], token: ownerSession)
             #expect(mistyped.errorField == "confirm")
 
-            let disabled = try await client.post("/v1/company/security/two-factor/disable", ["confirm": true, "password": seed.owner.password], token: ownerSession)
+            let disabled = try await client.post(
+                "/v1/company/security/two-factor/disable",
+                ["confirm": true, "password": seed.owner.password],
+                token: ownerSession
+            )
             #expect(disabled.status == .ok)
             #expect(disabled.value("two_factor", "enabled") as? Bool == false)
-            let again = try await client.post("/v1/company/security/two-factor/disable", ["confirm": true, "password": seed.owner.password], token: ownerSession)
+            let again = try await client.post(
+                "/v1/company/security/two-factor/disable",
+                ["confirm": true, "password": seed.owner.password],
+                token: ownerSession
+            )
             #expect(again.status == .conflict)
             #expect(again.errorCode == "already_disabled")
             // Back to password-only logins.
@@ -275,7 +292,10 @@ import TollgateCore
             #expect(try denied.map { try $0.decode("reason", as: String.self) } == ["wrong_password", "wrong_password"])
             // Two wrong confirmations and one wrong login reach the limit of 3: the right
             // password is refused for now, at login and at disable alike.
-            #expect(try await client.login(Seed.Account(id: seed.owner.id, email: seed.owner.email, password: "wrong-again"), client: "dashboard").status == .unauthorized)
+            #expect(
+                try await client.login(Seed.Account(id: seed.owner.id, email: seed.owner.email, password: "wrong-again"), client: "dashboard").status
+                    == .unauthorized
+            )
             #expect(try await client.login(seed.owner, client: "dashboard").status == .tooManyRequests)
             let limited = try await client.post(disable, ["confirm": true, "password": seed.owner.password], token: ownerSession)
             #expect(limited.status == .tooManyRequests)
@@ -302,7 +322,9 @@ import TollgateCore
             try await app.sql("UPDATE challenges SET verified_at = now()")
             let unconfirmed = try await client.post("/v1/company/security/two-factor/enable", ["activation_id": id], token: session)
             #expect(unconfirmed.errorCode == "confirmation_required")
-            #expect(try await client.post("/v1/company/security/two-factor/enable", ["activation_id": id, "confirm": true], token: session).status == .ok)
+            #expect(
+                try await client.post("/v1/company/security/two-factor/enable", ["activation_id": id, "confirm": true], token: session).status == .ok
+            )
             let twice = try await client.post("/v1/company/security/two-factor/enable", ["activation_id": id, "confirm": true], token: session)
             #expect(twice.status == .conflict)
             #expect(twice.errorCode == "already_enabled")

@@ -103,7 +103,12 @@ public struct AdminService: Sendable {
 
     /// Creates a company with its first owner; without a password the owner is invited.
     public func createCompany(
-        _ key: APIKey, name: String, ownerEmail: String, ownerName: String?, ownerPassword: String?, dashboardURL: String?,
+        _ key: APIKey,
+        name: String,
+        ownerEmail: String,
+        ownerName: String?,
+        ownerPassword: String?,
+        dashboardURL: String?,
         clientInfo: ClientInfo
     ) async throws -> (AdminCompany, AdminUser) {
         guard key.companyID == nil else { throw DomainError(.forbidden, "Only a platform key creates companies.") }
@@ -119,7 +124,13 @@ public struct AdminService: Sendable {
                         .named("company.create")
                 )
                 let ownerID = try Provisioning.insertUser(
-                    companyID: companyID, email: email, name: ownerName, role: .owner, dashboardAccess: true, hash: hash, in: tx
+                    companyID: companyID,
+                    email: email,
+                    name: ownerName,
+                    role: .owner,
+                    dashboardAccess: true,
+                    hash: hash,
+                    in: tx
                 )
                 let owner = try Self.user(ownerID, in: tx)
                 try Self.record("admin.company_created", key: key, user: owner, clientInfo: clientInfo, in: tx)
@@ -148,9 +159,13 @@ public struct AdminService: Sendable {
                 WHERE id = app_company()
                 """ as PQQuery).named("company.update")
             )
-            try Event(companyID: id, type: "admin.company_updated", client: clientInfo,
-                      detail: ["api_key": .string(key.name), "name_changed": .bool(name != nil), "dashboard_url_changed": .bool(url != nil)])
-                .record(in: tx)
+            try Event(
+                companyID: id,
+                type: "admin.company_updated",
+                client: clientInfo,
+                detail: ["api_key": .string(key.name), "name_changed": .bool(name != nil), "dashboard_url_changed": .bool(url != nil)]
+            )
+            .record(in: tx)
             return try Self.company(in: tx)
         }
     }
@@ -173,7 +188,13 @@ public struct AdminService: Sendable {
     }
 
     public func createUser(
-        _ key: APIKey, companyID: UUID, email: String, name: String?, role: Role, dashboardAccess: Bool, password: String?,
+        _ key: APIKey,
+        companyID: UUID,
+        email: String,
+        name: String?,
+        role: Role,
+        dashboardAccess: Bool,
+        password: String?,
         clientInfo: ClientInfo
     ) async throws -> AdminUser {
         try Self.scope(key, companyID)
@@ -183,7 +204,13 @@ public struct AdminService: Sendable {
             try await pool.withTenant(companyID) { tx in
                 _ = try Self.company(in: tx)
                 let id = try Provisioning.insertUser(
-                    companyID: companyID, email: address, name: name, role: role, dashboardAccess: dashboardAccess, hash: hash, in: tx
+                    companyID: companyID,
+                    email: address,
+                    name: name,
+                    role: role,
+                    dashboardAccess: dashboardAccess,
+                    hash: hash,
+                    in: tx
                 )
                 let user = try Self.user(id, in: tx)
                 try Self.record("admin.user_created", key: key, user: user, clientInfo: clientInfo, extra: ["role": .string(role.rawValue)], in: tx)
@@ -201,7 +228,12 @@ public struct AdminService: Sendable {
     /// Changes a user's name, role or dashboard access. Demoting the last active owner is
     /// `last_owner`, also when two demotions race (the database's trigger decides).
     public func updateUser(
-        _ key: APIKey, id: UUID, name: String?, role: Role?, dashboardAccess: Bool?, clientInfo: ClientInfo
+        _ key: APIKey,
+        id: UUID,
+        name: String?,
+        role: Role?,
+        dashboardAccess: Bool?,
+        clientInfo: ClientInfo
     ) async throws -> AdminUser {
         let companyID = try await companyOf(user: id, key: key)
         if let name, name.trimmingSpaces().count > 200 { throw DomainError(.invalidName, "A name has at most 200 characters.") }
@@ -238,8 +270,14 @@ public struct AdminService: Sendable {
                 )
                 let revoked = active ? 0 : try SessionStore.revokeAll(of: id, reason: "deactivated", in: tx)
                 let user = try Self.user(id, in: tx)
-                try Self.record(active ? "admin.user_reactivated" : "admin.user_deactivated", key: key, user: user, clientInfo: clientInfo,
-                                extra: active ? [:] : ["sessions_revoked": .int(revoked)], in: tx)
+                try Self.record(
+                    active ? "admin.user_reactivated" : "admin.user_deactivated",
+                    key: key,
+                    user: user,
+                    clientInfo: clientInfo,
+                    extra: active ? [:] : ["sessions_revoked": .int(revoked)],
+                    in: tx
+                )
                 return user
             }
         }
@@ -268,8 +306,13 @@ public struct AdminService: Sendable {
             guard user.active else { throw DomainError(.userInactive, "The user is deactivated; reactivate it first.") }
             guard let domainUser = try PasswordService.activeUser(id, in: tx) else { throw DomainError.notFoundObject }
             try PasswordService.issueResetLink(
-                for: domainUser, purpose: .reset, ttl: configuration.passwordResetTTL, clientInfo: clientInfo, mac: mac,
-                configuration: configuration, in: tx
+                for: domainUser,
+                purpose: .reset,
+                ttl: configuration.passwordResetTTL,
+                clientInfo: clientInfo,
+                mac: mac,
+                configuration: configuration,
+                in: tx
             )
             try Self.record("admin.password_reset_sent", key: key, user: user, clientInfo: clientInfo, in: tx)
         }
@@ -291,7 +334,7 @@ public struct AdminService: Sendable {
     /// Claims `idempotencyKey` for this request, or finds what the first one answered (waiting
     /// a little while it runs, so that a prompt retry gets the answer, not a refusal).
     public func startIdempotent(_ key: APIKey, idempotencyKey: String, requestHash: Data) async throws -> IdempotentStart {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(15)
         while true {
             let state = try await pool.withTransaction { tx -> IdempotentStart in
                 let claimed = try tx.query(
@@ -301,11 +344,13 @@ public struct AdminService: Sendable {
                     """ as PQQuery).named("idempotency.claim")
                 )
                 if !claimed.isEmpty { return .proceed }
-                guard let row = try tx.query(
-                    ("""
-                    SELECT request_hash, status, body FROM idempotency_keys WHERE api_key_id = \(key.id) AND key = \(idempotencyKey)
-                    """ as PQQuery).named("idempotency.read")
-                ).first else { return .inProgress }
+                guard
+                    let row = try tx.query(
+                        ("""
+                        SELECT request_hash, status, body FROM idempotency_keys WHERE api_key_id = \(key.id) AND key = \(idempotencyKey)
+                        """ as PQQuery).named("idempotency.read")
+                    ).first
+                else { return .inProgress }
                 guard try row.decode("request_hash", as: Data.self) == requestHash else { return .mismatch }
                 guard let status = try row.decode("status", as: Int?.self) else { return .inProgress }
                 return .replay(status: status, body: Data((try row.decode("body", as: String?.self) ?? "").utf8))
@@ -360,11 +405,22 @@ public struct AdminService: Sendable {
         }
     }
 
-    private static func invite(_ user: AdminUser, clientInfo: ClientInfo, mac: CodeMAC, configuration: TollgateConfiguration, in tx: PQTransaction) throws {
+    private static func invite(
+        _ user: AdminUser,
+        clientInfo: ClientInfo,
+        mac: CodeMAC,
+        configuration: TollgateConfiguration,
+        in tx: PQTransaction
+    ) throws {
         guard let domainUser = try PasswordService.activeUser(user.id, in: tx) else { return }
         try PasswordService.issueResetLink(
-            for: domainUser, purpose: .invitation, ttl: configuration.invitationTTL, clientInfo: clientInfo, mac: mac,
-            configuration: configuration, in: tx
+            for: domainUser,
+            purpose: .invitation,
+            ttl: configuration.invitationTTL,
+            clientInfo: clientInfo,
+            mac: mac,
+            configuration: configuration,
+            in: tx
         )
     }
 
@@ -373,25 +429,40 @@ public struct AdminService: Sendable {
     }
 
     static func company(in tx: PQTransaction) throws -> AdminCompany {
-        guard let row = try tx.query(
-            ("SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()" as PQQuery).named("admin.company")
-        ).first else { throw DomainError.notFoundObject }
+        guard
+            let row = try tx.query(
+                ("SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()" as PQQuery).named("admin.company")
+            ).first
+        else { throw DomainError.notFoundObject }
         return try AdminCompany(row: row)
     }
 
     static func user(_ id: UUID, in tx: PQTransaction) throws -> AdminUser {
-        guard let row = try tx.query(
-            ("SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)" as PQQuery)
-                .named("admin.user")
-        ).first else { throw DomainError.notFoundObject }
+        guard
+            let row = try tx.query(
+                ("SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)" as PQQuery)
+                    .named("admin.user")
+            ).first
+        else { throw DomainError.notFoundObject }
         return try AdminUser(row: row)
     }
 
     static func record(
-        _ type: String, key: APIKey, user: AdminUser, clientInfo: ClientInfo, extra: [String: EventValue] = [:], in tx: PQTransaction
+        _ type: String,
+        key: APIKey,
+        user: AdminUser,
+        clientInfo: ClientInfo,
+        extra: [String: EventValue] = [:],
+        in tx: PQTransaction
     ) throws {
-        try Event(companyID: user.companyID, type: type, userID: user.id, email: user.email, client: clientInfo,
-                  detail: extra.merging(["api_key": .string(key.name)]) { $1 }).record(in: tx)
+        try Event(
+            companyID: user.companyID,
+            type: type,
+            userID: user.id,
+            email: user.email,
+            client: clientInfo,
+            detail: extra.merging(["api_key": .string(key.name)]) { $1 }
+        ).record(in: tx)
     }
 
     static func companyName(_ text: String) throws -> String {

@@ -69,10 +69,15 @@ public struct LoginService: Sendable {
                     try Tenancy.enter(found.companyID, in: tx)
                     if let account = try Self.account(userID: found.userID, in: tx) {
                         try Event(
-                            companyID: account.user.companyID, type: "login.rate_limited", userID: account.user.id, email: account.user.email,
+                            companyID: account.user.companyID,
+                            type: "login.rate_limited",
+                            userID: account.user.id,
+                            email: account.user.email,
                             client: clientInfo,
-                            detail: ["limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
-                                     "later_refusals": .string("counted, not logged")]
+                            detail: [
+                                "limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
+                                "later_refusals": .string("counted, not logged"),
+                            ]
                         ).record(in: tx)
                     }
                 }
@@ -89,8 +94,12 @@ public struct LoginService: Sendable {
             try await pool.withTenant(account?.user.companyID ?? unknownTenant) { tx in
                 if let account {
                     try Event(
-                        companyID: account.user.companyID, type: "login.password_failed", userID: account.user.id, email: account.user.email,
-                        client: clientInfo, detail: ["client": .string(client.rawValue)]
+                        companyID: account.user.companyID,
+                        type: "login.password_failed",
+                        userID: account.user.id,
+                        email: account.user.email,
+                        client: clientInfo,
+                        detail: ["client": .string(client.rawValue)]
                     ).record(in: tx)
                 } else {
                     try RateLimiter.touch(failedKey, in: tx)
@@ -115,14 +124,26 @@ public struct LoginService: Sendable {
             var detail: [String: EventValue] = ["client": .string(client.rawValue)]
             if client == .dashboard {
                 guard user.hasDashboardAccess else {
-                    try Event(companyID: companyID, type: "login.password_succeeded", userID: user.id, email: user.email, client: clientInfo,
-                              detail: detail.merging(["refused": .string("no_dashboard_access")]) { $1 }).record(in: tx)
+                    try Event(
+                        companyID: companyID,
+                        type: "login.password_succeeded",
+                        userID: user.id,
+                        email: user.email,
+                        client: clientInfo,
+                        detail: detail.merging(["refused": .string("no_dashboard_access")]) { $1 }
+                    ).record(in: tx)
                     return .failure(.noDashboardAccess)
                 }
                 if let lockedUntil = user.lockedUntil, lockedUntil > Date() {
                     let retryAfter = Int(lockedUntil.timeIntervalSinceNow.rounded(.up))
-                    try Event(companyID: companyID, type: "login.rate_limited", userID: user.id, email: user.email, client: clientInfo,
-                              detail: detail.merging(["limit": .string("account_locked"), "retry_after": .int(retryAfter)]) { $1 }).record(in: tx)
+                    try Event(
+                        companyID: companyID,
+                        type: "login.rate_limited",
+                        userID: user.id,
+                        email: user.email,
+                        client: clientInfo,
+                        detail: detail.merging(["limit": .string("account_locked"), "retry_after": .int(retryAfter)]) { $1 }
+                    ).record(in: tx)
                     return .failure(.accountLocked(retryAfter: retryAfter))
                 }
             } else if company.twoFactorEnabled {
@@ -133,10 +154,22 @@ public struct LoginService: Sendable {
             if needsCode { return .success((nil, company)) }
             let ttl = client == .dashboard ? configuration.sessionTTLDashboard : configuration.sessionTTLPhoneApp
             let grant = try SessionStore.create(
-                companyID: companyID, userID: user.id, client: client, twoFactorVerified: false, ttl: ttl, clientInfo: clientInfo, in: tx
+                companyID: companyID,
+                userID: user.id,
+                client: client,
+                twoFactorVerified: false,
+                ttl: ttl,
+                clientInfo: clientInfo,
+                in: tx
             )
-            try Event(companyID: companyID, type: "login.succeeded", userID: user.id, email: user.email, client: clientInfo,
-                      detail: detail.merging(["session_id": .string(grant.session.id.uuidString.lowercased())]) { $1 }).record(in: tx)
+            try Event(
+                companyID: companyID,
+                type: "login.succeeded",
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: detail.merging(["session_id": .string(grant.session.id.uuidString.lowercased())]) { $1 }
+            ).record(in: tx)
             return .success((grant, company))
         }
         let (grant, company) = try result.get()
@@ -211,8 +244,12 @@ public struct LoginService: Sendable {
         try await pool.withTenant(principal.company.id) { tx in
             if try SessionStore.revoke(sessionID: principal.session.id, reason: "logout", in: tx) {
                 try Event(
-                    companyID: principal.company.id, type: "session.revoked", userID: principal.user.id, email: principal.user.email,
-                    client: clientInfo, detail: ["reason": .string("logout"), "session_id": .string(principal.session.id.uuidString.lowercased())]
+                    companyID: principal.company.id,
+                    type: "session.revoked",
+                    userID: principal.user.id,
+                    email: principal.user.email,
+                    client: clientInfo,
+                    detail: ["reason": .string("logout"), "session_id": .string(principal.session.id.uuidString.lowercased())]
                 ).record(in: tx)
             }
         }

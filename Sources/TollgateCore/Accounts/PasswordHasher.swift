@@ -100,7 +100,12 @@ public final class PasswordHasher: Sendable {
         let status = bytes.withUnsafeBufferPointer { pointer in
             pointer.withMemoryRebound(to: CChar.self) { chars in
                 crypto_pwhash_str_alg(
-                    &output, chars.baseAddress!, UInt64(bytes.count - 1), opsLimit, memLimit, crypto_pwhash_ALG_ARGON2ID13
+                    &output,
+                    chars.baseAddress!,
+                    UInt64(bytes.count - 1),
+                    opsLimit,
+                    memLimit,
+                    crypto_pwhash_ALG_ARGON2ID13
                 )
             }
         }

@@ -42,13 +42,23 @@ public struct PasswordService: Sendable {
         try await pool.withTenant(user.companyID) { tx in
             try Self.setPassword(hash, of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
-            try Event(companyID: user.companyID, type: "password.changed", userID: user.id, email: user.email, client: clientInfo,
-                      detail: ["sessions_revoked": .int(revoked)]).record(in: tx)
+            try Event(
+                companyID: user.companyID,
+                type: "password.changed",
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: ["sessions_revoked": .int(revoked)]
+            ).record(in: tx)
             let company = try Self.company(in: tx)
             _ = try Outbox.enqueue(
-                companyID: user.companyID, challengeID: nil, recipient: user.email, template: .passwordChanged,
+                companyID: user.companyID,
+                challengeID: nil,
+                recipient: user.email,
+                template: .passwordChanged,
                 email: EmailTemplates.passwordChanged(reset: false, at: Date(), client: clientInfo, companyName: company.name),
-                codeExpiresAt: nil, in: tx
+                codeExpiresAt: nil,
+                in: tx
             )
         }
     }
@@ -85,16 +95,30 @@ public struct PasswordService: Sendable {
         try await pool.withTenant(companyID) { tx in
             guard let user = try Self.activeUser(userID, in: tx) else { return }
             if let refusal = try RateLimiter.hit(
-                "password_resets:\(user.id)", limit: 3, window: 3600, in: tx
+                "password_resets:\(user.id)",
+                limit: 3,
+                window: 3600,
+                in: tx
             ) {
                 if refusal.isFirstInWindow {
-                    try Event(companyID: companyID, type: "password.rate_limited", userID: user.id, email: user.email, client: clientInfo,
-                              detail: ["limit": .string("resets_per_account"), "retry_after": .int(refusal.retryAfter)]).record(in: tx)
+                    try Event(
+                        companyID: companyID,
+                        type: "password.rate_limited",
+                        userID: user.id,
+                        email: user.email,
+                        client: clientInfo,
+                        detail: ["limit": .string("resets_per_account"), "retry_after": .int(refusal.retryAfter)]
+                    ).record(in: tx)
                 }
                 return
             }
             try Self.issueResetLink(
-                for: user, purpose: .reset, ttl: configuration.passwordResetTTL, clientInfo: clientInfo, mac: mac, configuration: configuration,
+                for: user,
+                purpose: .reset,
+                ttl: configuration.passwordResetTTL,
+                clientInfo: clientInfo,
+                mac: mac,
+                configuration: configuration,
                 in: tx
             )
             try Event(companyID: companyID, type: "password.reset_requested", userID: user.id, email: user.email, client: clientInfo)
@@ -110,7 +134,12 @@ public struct PasswordService: Sendable {
     /// Stores a new single-use token for `user` and queues the email with its link, in the
     /// caller's transaction (also used by provisioning's invitations and admin resets).
     static func issueResetLink(
-        for user: User, purpose: LinkPurpose, ttl: Int, clientInfo: ClientInfo, mac: CodeMAC, configuration: TollgateConfiguration,
+        for user: User,
+        purpose: LinkPurpose,
+        ttl: Int,
+        clientInfo: ClientInfo,
+        mac: CodeMAC,
+        configuration: TollgateConfiguration,
         in tx: PQTransaction
     ) throws {
         let token = BearerToken.make(companyID: user.companyID)
@@ -125,11 +154,19 @@ public struct PasswordService: Sendable {
         let company = try company(in: tx)
         let link = configuration.linkBase(for: company) + "/reset#token=" + token
         _ = try Outbox.enqueue(
-            companyID: user.companyID, challengeID: nil, recipient: user.email, template: purpose == .reset ? .passwordReset : .invitation,
+            companyID: user.companyID,
+            challengeID: nil,
+            recipient: user.email,
+            template: purpose == .reset ? .passwordReset : .invitation,
             email: EmailTemplates.passwordReset(
-                link: link, expiresAt: expiresAt, client: clientInfo, companyName: company.name, invitation: purpose == .invitation
+                link: link,
+                expiresAt: expiresAt,
+                client: clientInfo,
+                companyName: company.name,
+                invitation: purpose == .invitation
             ),
-            codeExpiresAt: expiresAt, in: tx
+            codeExpiresAt: expiresAt,
+            in: tx
         )
     }
 
@@ -170,13 +207,23 @@ public struct PasswordService: Sendable {
                 """ as PQQuery).named("password_reset.void_others")
             )
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
-            try Event(companyID: companyID, type: purpose == "invitation" ? "password.set" : "password.reset", userID: user.id,
-                      email: user.email, client: clientInfo, detail: ["sessions_revoked": .int(revoked)]).record(in: tx)
+            try Event(
+                companyID: companyID,
+                type: purpose == "invitation" ? "password.set" : "password.reset",
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: ["sessions_revoked": .int(revoked)]
+            ).record(in: tx)
             let company = try Self.company(in: tx)
             _ = try Outbox.enqueue(
-                companyID: companyID, challengeID: nil, recipient: user.email, template: .passwordChanged,
+                companyID: companyID,
+                challengeID: nil,
+                recipient: user.email,
+                template: .passwordChanged,
                 email: EmailTemplates.passwordChanged(reset: true, at: Date(), client: clientInfo, companyName: company.name),
-                codeExpiresAt: nil, in: tx
+                codeExpiresAt: nil,
+                in: tx
             )
         }
     }
@@ -209,19 +256,36 @@ public struct PasswordService: Sendable {
             let user = try User(row: try userRows.first.orThrow())
             let challengeClient = ClientInfo(ip: try row.decode("ip", as: String?.self) ?? "unknown", userAgent: try row.decode("user_agent"))
             let challengeID: UUID = try row.decode("id")
-            try Event(companyID: companyID, type: "login.reported", userID: user.id, email: user.email, client: challengeClient,
-                      detail: ["challenge_id": .string(challengeID.uuidString.lowercased()), "challenge_closed": .bool(try row.decode("closed")),
-                               "reported_from_ip": .string(clientInfo.ip)]).record(in: tx)
+            try Event(
+                companyID: companyID,
+                type: "login.reported",
+                userID: user.id,
+                email: user.email,
+                client: challengeClient,
+                detail: [
+                    "challenge_id": .string(challengeID.uuidString.lowercased()), "challenge_closed": .bool(try row.decode("closed")),
+                    "reported_from_ip": .string(clientInfo.ip),
+                ]
+            ).record(in: tx)
             let company = try Self.company(in: tx)
             let now = Date()
             var recipients = [(user.email, false)]
             recipients += try Company.ownerEmails(in: tx).filter { $0 != user.email }.map { ($0, true) }
             for (recipient, toOwner) in recipients {
                 _ = try Outbox.enqueue(
-                    companyID: companyID, challengeID: nil, recipient: recipient, template: .loginReported,
-                    email: EmailTemplates.loginReported(userEmail: user.email, at: now, challengeClient: challengeClient,
-                                                        companyName: company.name, toOwner: toOwner),
-                    codeExpiresAt: nil, in: tx
+                    companyID: companyID,
+                    challengeID: nil,
+                    recipient: recipient,
+                    template: .loginReported,
+                    email: EmailTemplates.loginReported(
+                        userEmail: user.email,
+                        at: now,
+                        challengeClient: challengeClient,
+                        companyName: company.name,
+                        toOwner: toOwner
+                    ),
+                    codeExpiresAt: nil,
+                    in: tx
                 )
             }
         }
@@ -252,8 +316,12 @@ public struct PasswordService: Sendable {
     }
 
     static func company(in tx: PQTransaction) throws -> Company {
-        try Company(row: try tx.query(("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company()" as PQQuery)
-            .named("company.current")).first.orThrow())
+        try Company(
+            row: try tx.query(
+                ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company()" as PQQuery)
+                    .named("company.current")
+            ).first.orThrow()
+        )
     }
 }
 

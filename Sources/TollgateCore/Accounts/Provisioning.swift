@@ -12,7 +12,12 @@ public struct Provisioning: Sendable {
     }
 
     /// Creates a company with its first owner (a company always has one).
-    public func createCompany(name: String, ownerEmail: String, ownerPassword: String, ownerName: String?) async throws -> (
+    public func createCompany(
+        name: String,
+        ownerEmail: String,
+        ownerPassword: String,
+        ownerName: String?
+    ) async throws -> (
         companyID: UUID, ownerID: UUID
     ) {
         let name = name.trimmingSpaces()
@@ -23,7 +28,13 @@ public struct Provisioning: Sendable {
             return try await pool.withTenant(companyID) { tx in
                 try tx.query(("INSERT INTO companies (id, name) VALUES (\(companyID), \(name))" as PQQuery).named("company.create"))
                 let ownerID = try Self.insertUser(
-                    companyID: companyID, email: email, name: ownerName, role: .owner, dashboardAccess: true, hash: hash, in: tx
+                    companyID: companyID,
+                    email: email,
+                    name: ownerName,
+                    role: .owner,
+                    dashboardAccess: true,
+                    hash: hash,
+                    in: tx
                 )
                 return (companyID, ownerID)
             }
@@ -34,7 +45,12 @@ public struct Provisioning: Sendable {
 
     /// Adds a user to an existing company.
     public func addUser(
-        companyID: UUID, email: String, password: String, role: Role, dashboardAccess: Bool, name: String?
+        companyID: UUID,
+        email: String,
+        password: String,
+        role: Role,
+        dashboardAccess: Bool,
+        name: String?
     ) async throws -> UUID {
         let (email, hash, name) = try await validatedUser(email: email, password: password, name: name)
         do {
@@ -43,7 +59,13 @@ public struct Provisioning: Sendable {
                     throw DomainError(.unknownCompany, "There is no company with that id.")
                 }
                 return try Self.insertUser(
-                    companyID: companyID, email: email, name: name, role: role, dashboardAccess: dashboardAccess, hash: hash, in: tx
+                    companyID: companyID,
+                    email: email,
+                    name: name,
+                    role: role,
+                    dashboardAccess: dashboardAccess,
+                    hash: hash,
+                    in: tx
                 )
             }
         } catch let error as PQError where error.isUniqueViolation {
@@ -98,8 +120,13 @@ public struct Provisioning: Sendable {
     public func apiKeys() async throws -> [APIKeyListing] {
         try await pool.query(("SELECT id, name, company_id, created_at, revoked_at FROM api_keys ORDER BY name" as PQQuery).named("api_key.list"))
             .map {
-                APIKeyListing(id: try $0.decode("id"), name: try $0.decode("name"), companyID: try $0.decode("company_id"),
-                              createdAt: try $0.decode("created_at"), revokedAt: try $0.decode("revoked_at"))
+                APIKeyListing(
+                    id: try $0.decode("id"),
+                    name: try $0.decode("name"),
+                    companyID: try $0.decode("company_id"),
+                    createdAt: try $0.decode("created_at"),
+                    revokedAt: try $0.decode("revoked_at")
+                )
             }
     }
 
@@ -119,7 +146,13 @@ public struct Provisioning: Sendable {
     }
 
     static func insertUser(
-        companyID: UUID, email: EmailAddress, name: String, role: Role, dashboardAccess: Bool, hash: String, in tx: PQTransaction
+        companyID: UUID,
+        email: EmailAddress,
+        name: String,
+        role: Role,
+        dashboardAccess: Bool,
+        hash: String,
+        in tx: PQTransaction
     ) throws -> UUID {
         let rows = try tx.query(
             ("""

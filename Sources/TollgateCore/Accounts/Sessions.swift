@@ -35,8 +35,12 @@ public enum BearerToken {
     /// The company a token names, or nil for anything malformed.
     public static func companyID(of token: String) -> UUID? {
         guard token.utf8.count == 64, let bytes = Base64URL.decode(token), bytes.count == 48 else { return nil }
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            )
+        )
     }
 
     public static func hash(_ token: String) -> Data {
@@ -48,7 +52,12 @@ public enum BearerToken {
 public enum SessionStore {
     /// Creates a session inside the caller's transaction.
     public static func create(
-        companyID: UUID, userID: UUID, client: SessionClient, twoFactorVerified: Bool, ttl: Int, clientInfo: ClientInfo,
+        companyID: UUID,
+        userID: UUID,
+        client: SessionClient,
+        twoFactorVerified: Bool,
+        ttl: Int,
+        clientInfo: ClientInfo,
         in tx: PQTransaction
     ) throws -> SessionGrant {
         let token = BearerToken.make(companyID: companyID)
@@ -85,10 +94,13 @@ public enum SessionStore {
             guard let row = rows.first, let client = SessionClient(rawValue: try row.decode("client")) else { return nil }
             return Principal(
                 session: Session(
-                    id: try row.decode("session_id"), client: client, twoFactorVerified: try row.decode("two_factor_verified"),
+                    id: try row.decode("session_id"),
+                    client: client,
+                    twoFactorVerified: try row.decode("two_factor_verified"),
                     expiresAt: try row.decode("expires_at")
                 ),
-                user: try User(row: row), company: try Company(row: row)
+                user: try User(row: row),
+                company: try Company(row: row)
             )
         }
         guard let principal else { throw DomainError.unauthenticated }

@@ -36,12 +36,21 @@ public struct RenderedEmail: Sendable {
 public enum EmailTemplates {
     /// Code emails: state the code, its expiry as a time (UTC, e.g. "10:42 UTC"), and the request context (time, IP, browser).
     public static func loginCode(
-        code: String, expiresAt: Date, requestedAt: Date, client: ClientInfo, companyName: String, notMeLink: String? = nil
+        code: String,
+        expiresAt: Date,
+        requestedAt: Date,
+        client: ClientInfo,
+        companyName: String,
+        notMeLink: String? = nil
     ) -> RenderedEmail {
         codeEmail(
             purpose: "sign in to the \(oneLine(companyName)) dashboard",
             subject: "Your sign-in code for \(oneLine(companyName))",
-            code: code, expiresAt: expiresAt, requestedAt: requestedAt, client: client, notMeLink: notMeLink
+            code: code,
+            expiresAt: expiresAt,
+            requestedAt: requestedAt,
+            client: client,
+            notMeLink: notMeLink
         )
     }
 
@@ -50,7 +59,8 @@ public enum EmailTemplates {
         let what = reset ? "reset with a link sent to this address" : "changed"
         let subject = "Your \(oneLine(companyName)) password was \(reset ? "reset" : "changed")"
         return notice(
-            subject: subject, opening: "The password of your \(oneLine(companyName)) account was \(what).",
+            subject: subject,
+            opening: "The password of your \(oneLine(companyName)) account was \(what).",
             facts: [("When", EmailDates.full(at)), ("IP address", oneLine(client.ip)), ("Browser", BrowserSummary.describe(client.userAgent))],
             closing: "Every other sign-in of your account was ended. If this was not you, ask for a new password with "
                 + "\"Forgot password\" at once and tell your administrator."
@@ -61,7 +71,8 @@ public enum EmailTemplates {
     public static func passwordReset(link: String, expiresAt: Date, client: ClientInfo, companyName: String, invitation: Bool) -> RenderedEmail {
         let company = oneLine(companyName)
         let subject = invitation ? "Your account for \(company): choose a password" : "Reset your \(company) password"
-        let opening = invitation
+        let opening =
+            invitation
             ? "An account was created for you at \(company). Choose its password with this link:"
             : "Someone (we hope you) asked to reset the password of your \(company) account. Choose a new one with this link:"
         let text = """
@@ -91,13 +102,17 @@ public enum EmailTemplates {
     public static func loginReported(userEmail: String, at: Date, challengeClient: ClientInfo, companyName: String, toOwner: Bool) -> RenderedEmail {
         let company = oneLine(companyName)
         let subject = toOwner ? "A sign-in to \(company) was reported as not genuine" : "You reported a sign-in to \(company)"
-        let opening = toOwner
+        let opening =
+            toOwner
             ? "\(oneLine(userEmail)) reported that a sign-in code sent to them was not asked for by them. Someone may know their password."
             : "You reported that you did not ask for a sign-in code. The sign-in was stopped; someone may know your password."
         return notice(
-            subject: subject, opening: opening,
-            facts: [("Reported", EmailDates.full(at)), ("Sign-in from IP address", oneLine(challengeClient.ip)),
-                    ("Browser", BrowserSummary.describe(challengeClient.userAgent))],
+            subject: subject,
+            opening: opening,
+            facts: [
+                ("Reported", EmailDates.full(at)), ("Sign-in from IP address", oneLine(challengeClient.ip)),
+                ("Browser", BrowserSummary.describe(challengeClient.userAgent)),
+            ],
             closing: toOwner
                 ? "Ask them to change their password, and look at the company's security events."
                 : "Change your password now (\"Forgot password\" on the sign-in page) and tell your administrator."
@@ -124,12 +139,19 @@ public enum EmailTemplates {
     }
 
     public static func activationCode(
-        code: String, expiresAt: Date, requestedAt: Date, client: ClientInfo, companyName: String
+        code: String,
+        expiresAt: Date,
+        requestedAt: Date,
+        client: ClientInfo,
+        companyName: String
     ) -> RenderedEmail {
         codeEmail(
             purpose: "turn on two-factor authentication for \(oneLine(companyName))",
             subject: "Your code to turn on two-factor authentication for \(oneLine(companyName))",
-            code: code, expiresAt: expiresAt, requestedAt: requestedAt, client: client
+            code: code,
+            expiresAt: expiresAt,
+            requestedAt: requestedAt,
+            client: client
         )
     }
 
@@ -167,7 +189,13 @@ public enum EmailTemplates {
     }
 
     private static func codeEmail(
-        purpose: String, subject: String, code: String, expiresAt: Date, requestedAt: Date, client: ClientInfo, notMeLink: String? = nil
+        purpose: String,
+        subject: String,
+        code: String,
+        expiresAt: Date,
+        requestedAt: Date,
+        client: ClientInfo,
+        notMeLink: String? = nil
     ) -> RenderedEmail {
         let code = oneLine(code)
         let expiry = EmailDates.clock(expiresAt)

@@ -8,7 +8,12 @@ public enum Outbox {
     /// Inserts one email into email_outbox inside the caller's transaction (tenant = companyID is already set
     /// via app.company_id), with a stable Message-ID, and returns its id. The insert trigger notifies the workers at commit.
     public static func enqueue(
-        companyID: UUID, challengeID: UUID?, recipient: String, template: EmailTemplate, email: RenderedEmail, codeExpiresAt: Date?,
+        companyID: UUID,
+        challengeID: UUID?,
+        recipient: String,
+        template: EmailTemplate,
+        email: RenderedEmail,
+        codeExpiresAt: Date?,
         in tx: PQTransaction
     ) throws -> UUID {
         let id = UUID()

@@ -80,18 +80,30 @@ public enum OutboxQueue {
         var claimed: [ClaimedEmail] = []
         for row in rows {
             let email = ClaimedEmail(
-                companyID: try row.decode("company_id"), id: try row.decode("id"), recipient: try row.decode("recipient"),
+                companyID: try row.decode("company_id"),
+                id: try row.decode("id"),
+                recipient: try row.decode("recipient"),
                 template: EmailTemplate(rawValue: try row.decode("template", as: String.self)) ?? .loginCode,
-                subject: try row.decode("subject"), text: try row.decode("body_text"), html: try row.decode("body_html"),
-                messageID: try row.decode("message_id"), createdAt: try row.decode("created_at"),
-                previousAttempts: try row.decode("attempts"), codeSecondsLeft: try row.decode("code_seconds_left"),
+                subject: try row.decode("subject"),
+                text: try row.decode("body_text"),
+                html: try row.decode("body_html"),
+                messageID: try row.decode("message_id"),
+                createdAt: try row.decode("created_at"),
+                previousAttempts: try row.decode("attempts"),
+                codeSecondsLeft: try row.decode("code_seconds_left"),
                 ageSeconds: try row.decode("age_seconds")
             )
             if try row.decode("previous_status", as: String.self) == "sending" {
                 let previousOwner = try row.decode("previous_owner", as: String?.self) ?? "unknown"
                 try recordAttempt(
-                    email: email, attempt: email.previousAttempts, worker: previousOwner, outcome: "abandoned", smtpStatus: nil,
-                    error: "the worker stopped before recording a result; the message may have been delivered", startedAt: nil, in: tx
+                    email: email,
+                    attempt: email.previousAttempts,
+                    worker: previousOwner,
+                    outcome: "abandoned",
+                    smtpStatus: nil,
+                    error: "the worker stopped before recording a result; the message may have been delivered",
+                    startedAt: nil,
+                    in: tx
                 )
             }
             claimed.append(email)
@@ -104,7 +116,11 @@ public enum OutboxQueue {
     /// was lost (nothing is written then).
     @discardableResult
     public static func finish(
-        _ email: ClaimedEmail, outcome: DeliveryOutcome, worker: String, startedAt: Date?, in tx: PQTransaction
+        _ email: ClaimedEmail,
+        outcome: DeliveryOutcome,
+        worker: String,
+        startedAt: Date?,
+        in tx: PQTransaction
     ) throws -> Bool {
         let status: String
         var retryDelay = 0.0
@@ -144,8 +160,14 @@ public enum OutboxQueue {
         )
         guard let attempt = try rows.first?.decode("attempts", as: Int.self) else { return false }
         try recordAttempt(
-            email: email, attempt: attempt, worker: worker, outcome: outcome.attemptOutcome, smtpStatus: smtpStatus, error: reason,
-            startedAt: startedAt, in: tx
+            email: email,
+            attempt: attempt,
+            worker: worker,
+            outcome: outcome.attemptOutcome,
+            smtpStatus: smtpStatus,
+            error: reason,
+            startedAt: startedAt,
+            in: tx
         )
         if final {
             var detail: [String: EventValue] = [
@@ -207,7 +229,13 @@ public enum OutboxQueue {
     }
 
     private static func recordAttempt(
-        email: ClaimedEmail, attempt: Int, worker: String, outcome: String, smtpStatus: Int?, error: String?, startedAt: Date?,
+        email: ClaimedEmail,
+        attempt: Int,
+        worker: String,
+        outcome: String,
+        smtpStatus: Int?,
+        error: String?,
+        startedAt: Date?,
         in tx: PQTransaction
     ) throws {
         try tx.query(

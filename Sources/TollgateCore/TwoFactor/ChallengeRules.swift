@@ -107,8 +107,12 @@ enum ChallengePhase: Equatable {
         case .awaitingCode:
             return nil
         case .codeDead(.burned):
-            return DomainError(.tooManyAttempts, "This code was entered wrongly too often; ask for a new one.", attemptsRemaining: 0,
-                               resendsRemaining: record.resendsRemaining)
+            return DomainError(
+                .tooManyAttempts,
+                "This code was entered wrongly too often; ask for a new one.",
+                attemptsRemaining: 0,
+                resendsRemaining: record.resendsRemaining
+            )
         case .codeDead:
             return DomainError(.codeExpired, "This code has expired; ask for a new one.", resendsRemaining: record.resendsRemaining)
         case .exhausted, .verified, .used, .closed:
@@ -127,8 +131,12 @@ enum ChallengePhase: Equatable {
             }
             let wait = Int(record.lastSentAt.addingTimeInterval(Double(cooldown)).timeIntervalSince(record.databaseNow).rounded(.up))
             if wait > 0 {
-                return DomainError(.resendTooSoon, "Wait a little before asking for another code.", retryAfter: wait,
-                                   resendsRemaining: record.resendsRemaining)
+                return DomainError(
+                    .resendTooSoon,
+                    "Wait a little before asking for another code.",
+                    retryAfter: wait,
+                    resendsRemaining: record.resendsRemaining
+                )
             }
             return nil
         }

@@ -99,8 +99,15 @@ public struct ChallengeService: Sendable {
                 return .failure(refusal)
             }
             let (record, delivery) = try Self.issue(
-                purpose: .login, user: user, company: company, tokenMAC: tokenMAC, clientInfo: clientInfo, mac: mac, policy: policy,
-                configuration: configuration, in: tx
+                purpose: .login,
+                user: user,
+                company: company,
+                tokenMAC: tokenMAC,
+                clientInfo: clientInfo,
+                mac: mac,
+                policy: policy,
+                configuration: configuration,
+                in: tx
             )
             try Self.event(.login, "code_sent", record: record, user: user, clientInfo: clientInfo, in: tx)
             return .success(Self.view(record, token: token, emailHint: user.emailHint, delivery: delivery))
@@ -121,7 +128,9 @@ public struct ChallengeService: Sendable {
     public func resendLogin(token: String, clientInfo: ClientInfo) async throws -> ChallengeView {
         guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.challengeNotFound }
         let (record, user, delivery) = try await resend(
-            companyID: companyID, locator: .loginToken(candidates: mac.tokenCandidates(token)), clientInfo: clientInfo
+            companyID: companyID,
+            locator: .loginToken(candidates: mac.tokenCandidates(token)),
+            clientInfo: clientInfo
         )
         return Self.view(record, token: token, emailHint: user.emailHint, delivery: delivery)
     }
@@ -160,8 +169,15 @@ public struct ChallengeService: Sendable {
                 return .failure(refusal)
             }
             let (record, _) = try Self.issue(
-                purpose: .activation, user: user, company: company, tokenMAC: nil, clientInfo: clientInfo, mac: mac, policy: policy,
-                configuration: configuration, in: tx
+                purpose: .activation,
+                user: user,
+                company: company,
+                tokenMAC: nil,
+                clientInfo: clientInfo,
+                mac: mac,
+                policy: policy,
+                configuration: configuration,
+                in: tx
             )
             try Self.event(.activation, "started", record: record, user: user, clientInfo: clientInfo, in: tx)
             return .success(Self.activationView(record, emailHint: user.emailHint, delivery: "queued"))
@@ -172,7 +188,10 @@ public struct ChallengeService: Sendable {
     public func verifyActivation(_ principal: Principal, id: UUID, code: String, clientInfo: ClientInfo) async throws -> ActivationView {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
         let outcome = try await verify(
-            companyID: principal.company.id, locator: .activation(id: id, userID: principal.user.id), code: code, clientInfo: clientInfo
+            companyID: principal.company.id,
+            locator: .activation(id: id, userID: principal.user.id),
+            code: code,
+            clientInfo: clientInfo
         )
         guard case .activation(let view) = outcome else { throw DomainError.challengeClosed }
         return view
@@ -181,7 +200,9 @@ public struct ChallengeService: Sendable {
     public func resendActivation(_ principal: Principal, id: UUID, clientInfo: ClientInfo) async throws -> ActivationView {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
         let (record, user, _) = try await resend(
-            companyID: principal.company.id, locator: .activation(id: id, userID: principal.user.id), clientInfo: clientInfo
+            companyID: principal.company.id,
+            locator: .activation(id: id, userID: principal.user.id),
+            clientInfo: clientInfo
         )
         return Self.activationView(record, emailHint: user.emailHint, delivery: "queued")
     }
@@ -210,7 +231,10 @@ public struct ChallengeService: Sendable {
                 """ as PQQuery).named("activation.consume")
             )
             guard !consumed.isEmpty else {
-                throw DomainError(.activationNotVerified, "Verify a fresh activation code first (a verified activation is usable for 10 minutes, once).")
+                throw DomainError(
+                    .activationNotVerified,
+                    "Verify a fresh activation code first (a verified activation is usable for 10 minutes, once)."
+                )
             }
             let updated = try tx.query(
                 ("""
@@ -231,12 +255,24 @@ public struct ChallengeService: Sendable {
                 RETURNING id
                 """ as PQQuery).named("session.revoke_unverified")
             )
-            try Event(companyID: company.id, type: "two_factor.enabled", userID: user.id, email: user.email, client: clientInfo,
-                      detail: ["activation_id": .string(activation.id.uuidString.lowercased()), "sessions_revoked": .int(revoked.count)])
-                .record(in: tx)
+            try Event(
+                companyID: company.id,
+                type: "two_factor.enabled",
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: ["activation_id": .string(activation.id.uuidString.lowercased()), "sessions_revoked": .int(revoked.count)]
+            )
+            .record(in: tx)
             if revoked.count > 0 {
-                try Event(companyID: company.id, type: "session.revoked", userID: user.id, email: user.email, client: clientInfo,
-                          detail: ["reason": .string("two_factor_enabled"), "count": .int(revoked.count)]).record(in: tx)
+                try Event(
+                    companyID: company.id,
+                    type: "session.revoked",
+                    userID: user.id,
+                    email: user.email,
+                    client: clientInfo,
+                    detail: ["reason": .string("two_factor_enabled"), "count": .int(revoked.count)]
+                ).record(in: tx)
             }
             try Self.noticeOwners(enabled: true, actor: user, company: changed, clientInfo: clientInfo, in: tx)
             return try TwoFactorView.current(company: changed, in: tx)
@@ -247,7 +283,11 @@ public struct ChallengeService: Sendable {
     /// §3.3: a stolen session alone cannot switch the company's protection off). A refused
     /// attempt is recorded.
     public func disable(
-        _ principal: Principal, confirm: Bool, password: String?, login: LoginService, clientInfo: ClientInfo
+        _ principal: Principal,
+        confirm: Bool,
+        password: String?,
+        login: LoginService,
+        clientInfo: ClientInfo
     ) async throws -> TwoFactorView {
         let user = principal.user
         guard user.role == .owner else {
@@ -283,8 +323,14 @@ public struct ChallengeService: Sendable {
 
     private func recordDisableDenied(_ user: User, reason: String, clientInfo: ClientInfo) async throws {
         try await pool.withTenant(user.companyID) { tx in
-            try Event(companyID: user.companyID, type: "two_factor.disable_denied", userID: user.id, email: user.email, client: clientInfo,
-                      detail: ["role": .string(user.role.rawValue), "reason": .string(reason)]).record(in: tx)
+            try Event(
+                companyID: user.companyID,
+                type: "two_factor.disable_denied",
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: ["role": .string(user.role.rawValue), "reason": .string(reason)]
+            ).record(in: tx)
         }
     }
 
@@ -314,16 +360,29 @@ public struct ChallengeService: Sendable {
             if let lockedUntil = user.lockedUntil, lockedUntil > record.databaseNow {
                 // Refused for a limit, so recorded (SPEC §5), like the other refusals.
                 let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))
-                try Self.event(record.purpose, "rate_limited", record: record, user: user, clientInfo: clientInfo,
-                               extra: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)], in: tx)
+                try Self.event(
+                    record.purpose,
+                    "rate_limited",
+                    record: record,
+                    user: user,
+                    clientInfo: clientInfo,
+                    extra: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)],
+                    in: tx
+                )
                 return .failure(DomainError(.accountLocked, "This account's dashboard login is locked; contact support.", retryAfter: retryAfter))
             }
             // Reserve a wrong-code slot of the account before comparing: past the hourly
             // limit no guess is even looked at, and the account's challenges close.
             let accountKey = "wrong_codes:\(user.id)"
             if let refusal = try RateLimiter.hit(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx) {
-                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account",
-                                  firstRefusal: refusal.isFirstInWindow, in: tx)
+                try Self.closeAll(
+                    of: user,
+                    reason: .accountLimit,
+                    clientInfo: clientInfo,
+                    limit: "wrong_codes_per_account",
+                    firstRefusal: refusal.isFirstInWindow,
+                    in: tx
+                )
                 return .failure(.challengeClosed)
             }
             // Count the entry before comparing; the condition makes the limit hold whatever
@@ -349,7 +408,11 @@ public struct ChallengeService: Sendable {
 
     /// The right code: consume the challenge once and give the flow its result.
     private static func accept(
-        _ record: ChallengeRecord, user: User, clientInfo: ClientInfo, sessionTTL: Int, in tx: PQTransaction
+        _ record: ChallengeRecord,
+        user: User,
+        clientInfo: ClientInfo,
+        sessionTTL: Int,
+        in tx: PQTransaction
     ) throws -> VerifyOutcome {
         let newState = record.purpose == .login ? "used" : "verified"
         let consumed = try tx.query(
@@ -369,12 +432,25 @@ public struct ChallengeService: Sendable {
         switch record.purpose {
         case .login:
             let grant = try SessionStore.create(
-                companyID: user.companyID, userID: user.id, client: .dashboard, twoFactorVerified: true, ttl: sessionTTL,
-                clientInfo: clientInfo, in: tx
+                companyID: user.companyID,
+                userID: user.id,
+                client: .dashboard,
+                twoFactorVerified: true,
+                ttl: sessionTTL,
+                clientInfo: clientInfo,
+                in: tx
             )
-            try Event(companyID: user.companyID, type: "login.succeeded", userID: user.id, email: user.email, client: clientInfo,
-                      detail: ["challenge_id": .string(record.id.uuidString.lowercased()), "client": .string("dashboard"),
-                               "session_id": .string(grant.session.id.uuidString.lowercased())]).record(in: tx)
+            try Event(
+                companyID: user.companyID,
+                type: "login.succeeded",
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: [
+                    "challenge_id": .string(record.id.uuidString.lowercased()), "client": .string("dashboard"),
+                    "session_id": .string(grant.session.id.uuidString.lowercased()),
+                ]
+            ).record(in: tx)
             return .session(grant)
         case .activation:
             try event(.activation, "verified", record: updated, user: user, clientInfo: clientInfo, in: tx)
@@ -386,7 +462,12 @@ public struct ChallengeService: Sendable {
     /// A wrong code: record it, burn or close as the rules say, and count it against the
     /// account (100 in a row lock the dashboard login).
     private static func reject(
-        _ record: ChallengeRecord, attempts: Int, user: User, clientInfo: ClientInfo, limits: AbuseLimits, in tx: PQTransaction
+        _ record: ChallengeRecord,
+        attempts: Int,
+        user: User,
+        clientInfo: ClientInfo,
+        limits: AbuseLimits,
+        in tx: PQTransaction
     ) throws -> DomainError {
         try tx.query(
             ("UPDATE challenges SET wrong_total = wrong_total + 1 WHERE company_id = app_company() AND id = \(record.id)" as PQQuery)
@@ -402,22 +483,40 @@ public struct ChallengeService: Sendable {
             """ as PQQuery).named("user.count_wrong_code")
         )
         let attemptsRemaining = max(0, record.maxAttempts - attempts)
-        try event(record.purpose, "code_failed", record: record, user: user, clientInfo: clientInfo,
-                  extra: ["attempts_remaining": .int(attemptsRemaining)], in: tx)
+        try event(
+            record.purpose,
+            "code_failed",
+            record: record,
+            user: user,
+            clientInfo: clientInfo,
+            extra: ["attempts_remaining": .int(attemptsRemaining)],
+            in: tx
+        )
         if try locked.first?.decode("locked", as: Bool.self) == true {
             try closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "consecutive_wrong_codes", firstRefusal: true, in: tx)
-            return DomainError(.accountLocked, "Too many wrong codes: this account's dashboard login is locked; contact support.",
-                               retryAfter: limits.lockDuration)
+            return DomainError(
+                .accountLocked,
+                "Too many wrong codes: this account's dashboard login is locked; contact support.",
+                retryAfter: limits.lockDuration
+            )
         }
         if attemptsRemaining == 0 {
             if record.resendsRemaining == 0 {
                 try close(record, reason: .burned, user: user, clientInfo: clientInfo, in: tx)
             }
-            return DomainError(.tooManyAttempts, "That code was wrong too often; ask for a new one.", attemptsRemaining: 0,
-                               resendsRemaining: record.resendsRemaining)
+            return DomainError(
+                .tooManyAttempts,
+                "That code was wrong too often; ask for a new one.",
+                attemptsRemaining: 0,
+                resendsRemaining: record.resendsRemaining
+            )
         }
-        return DomainError(.invalidCode, "That code is not right.", attemptsRemaining: attemptsRemaining,
-                           resendsRemaining: record.resendsRemaining)
+        return DomainError(
+            .invalidCode,
+            "That code is not right.",
+            attemptsRemaining: attemptsRemaining,
+            resendsRemaining: record.resendsRemaining
+        )
     }
 
     private func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User, String) {
@@ -427,10 +526,19 @@ public struct ChallengeService: Sendable {
             // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
             // code goes out for one that the last wrong code left open.
             if let refusal = try RateLimiter.check(
-                "wrong_codes:\(user.id)", limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx
+                "wrong_codes:\(user.id)",
+                limit: limits.wrongCodesPerAccount,
+                window: limits.wrongCodesPerAccountWindow,
+                in: tx
             ) {
-                try Self.closeAll(of: user, reason: .accountLimit, clientInfo: clientInfo, limit: "wrong_codes_per_account",
-                                  firstRefusal: refusal.isFirstInWindow, in: tx)
+                try Self.closeAll(
+                    of: user,
+                    reason: .accountLimit,
+                    clientInfo: clientInfo,
+                    limit: "wrong_codes_per_account",
+                    firstRefusal: refusal.isFirstInWindow,
+                    in: tx
+                )
                 return .failure(.challengeClosed)
             }
             let phase = record.phase
@@ -438,10 +546,15 @@ public struct ChallengeService: Sendable {
                 if case .exhausted(let reason) = phase {
                     try Self.close(record, reason: reason, user: user, clientInfo: clientInfo, in: tx)
                 } else if refusal.code == .resendTooSoon || refusal.code == .resendLimitReached {
-                    try Event(companyID: user.companyID, type: "\(record.purpose == .login ? "login" : "two_factor").rate_limited",
-                              userID: user.id, email: user.email, client: clientInfo,
-                              detail: ["challenge_id": .string(record.id.uuidString.lowercased()), "limit": .string(refusal.code.rawValue)])
-                        .record(in: tx)
+                    try Event(
+                        companyID: user.companyID,
+                        type: "\(record.purpose == .login ? "login" : "two_factor").rate_limited",
+                        userID: user.id,
+                        email: user.email,
+                        client: clientInfo,
+                        detail: ["challenge_id": .string(record.id.uuidString.lowercased()), "limit": .string(refusal.code.rawValue)]
+                    )
+                    .record(in: tx)
                 }
                 return .failure(refusal)
             }
@@ -460,8 +573,13 @@ public struct ChallengeService: Sendable {
             let updated = try ChallengeRecord(row: row)
             let company = try Self.lockCompany(in: tx, forUpdate: false)
             try Self.sendCode(
-                code, record: updated, user: user, company: company, clientInfo: clientInfo,
-                notMeLink: Self.notMeLink(record: updated, company: company, mac: mac, configuration: configuration), in: tx
+                code,
+                record: updated,
+                user: user,
+                company: company,
+                clientInfo: clientInfo,
+                notMeLink: Self.notMeLink(record: updated, company: company, mac: mac, configuration: configuration),
+                in: tx
             )
             try Self.event(record.purpose, "code_resent", record: updated, user: user, clientInfo: clientInfo, in: tx)
             return .success((updated, user, "queued"))
@@ -471,8 +589,15 @@ public struct ChallengeService: Sendable {
 
     /// Inserts a challenge with its first code and queues the email, in the caller's transaction.
     private static func issue(
-        purpose: ChallengePurpose, user: User, company: Company, tokenMAC: Data?, clientInfo: ClientInfo, mac: CodeMAC, policy: CodePolicy,
-        configuration: TollgateConfiguration, in tx: PQTransaction
+        purpose: ChallengePurpose,
+        user: User,
+        company: Company,
+        tokenMAC: Data?,
+        clientInfo: ClientInfo,
+        mac: CodeMAC,
+        policy: CodePolicy,
+        configuration: TollgateConfiguration,
+        in tx: PQTransaction
     ) throws -> (ChallengeRecord, String) {
         // One open challenge per user and purpose: a new one replaces the old.
         try tx.query(
@@ -497,26 +622,52 @@ public struct ChallengeService: Sendable {
         )
         let record = try ChallengeRecord(row: try rows.first.orThrow())
         try sendCode(
-            code, record: record, user: user, company: company, clientInfo: clientInfo,
-            notMeLink: notMeLink(record: record, company: company, mac: mac, configuration: configuration), in: tx
+            code,
+            record: record,
+            user: user,
+            company: company,
+            clientInfo: clientInfo,
+            notMeLink: notMeLink(record: record, company: company, mac: mac, configuration: configuration),
+            in: tx
         )
         return (record, "queued")
     }
 
     /// Queues the code's email in this transaction and points the challenge at it.
     private static func sendCode(
-        _ code: String, record: ChallengeRecord, user: User, company: Company, clientInfo: ClientInfo, notMeLink: String?,
+        _ code: String,
+        record: ChallengeRecord,
+        user: User,
+        company: Company,
+        clientInfo: ClientInfo,
+        notMeLink: String?,
         in tx: PQTransaction
     ) throws {
         let email =
             record.purpose == .login
-            ? EmailTemplates.loginCode(code: code, expiresAt: record.codeExpiresAt, requestedAt: record.databaseNow, client: clientInfo,
-                                       companyName: company.name, notMeLink: notMeLink)
-            : EmailTemplates.activationCode(code: code, expiresAt: record.codeExpiresAt, requestedAt: record.databaseNow, client: clientInfo,
-                                            companyName: company.name)
+            ? EmailTemplates.loginCode(
+                code: code,
+                expiresAt: record.codeExpiresAt,
+                requestedAt: record.databaseNow,
+                client: clientInfo,
+                companyName: company.name,
+                notMeLink: notMeLink
+            )
+            : EmailTemplates.activationCode(
+                code: code,
+                expiresAt: record.codeExpiresAt,
+                requestedAt: record.databaseNow,
+                client: clientInfo,
+                companyName: company.name
+            )
         let emailID = try Outbox.enqueue(
-            companyID: company.id, challengeID: record.id, recipient: user.email,
-            template: record.purpose == .login ? .loginCode : .activationCode, email: email, codeExpiresAt: record.codeExpiresAt, in: tx
+            companyID: company.id,
+            challengeID: record.id,
+            recipient: user.email,
+            template: record.purpose == .login ? .loginCode : .activationCode,
+            email: email,
+            codeExpiresAt: record.codeExpiresAt,
+            in: tx
         )
         try tx.query(
             ("UPDATE challenges SET email_id = \(emailID) WHERE company_id = app_company() AND id = \(record.id)" as PQQuery)
@@ -533,31 +684,53 @@ public struct ChallengeService: Sendable {
     /// The limits on starting a challenge (SPEC §5): the account's lock, its wrong codes this
     /// hour, and challenges per hour. A refusal is recorded as an event.
     private static func refuseNewChallenge(
-        user: User, purpose: ChallengePurpose, limits: AbuseLimits, clientInfo: ClientInfo, in tx: PQTransaction
+        user: User,
+        purpose: ChallengePurpose,
+        limits: AbuseLimits,
+        clientInfo: ClientInfo,
+        in tx: PQTransaction
     ) throws -> DomainError? {
         let prefix = purpose == .login ? "login" : "two_factor"
         // Only the first refusal of a limit's window is written to the log (SPEC §5).
         func refuse(_ limit: String, _ refusal: LimitRefusal) throws -> DomainError {
             if refusal.isFirstInWindow {
-                try Event(companyID: user.companyID, type: "\(prefix).rate_limited", userID: user.id, email: user.email, client: clientInfo,
-                          detail: ["limit": .string(limit), "retry_after": .int(refusal.retryAfter), "later_refusals": .string("counted, not logged")])
-                    .record(in: tx)
+                try Event(
+                    companyID: user.companyID,
+                    type: "\(prefix).rate_limited",
+                    userID: user.id,
+                    email: user.email,
+                    client: clientInfo,
+                    detail: ["limit": .string(limit), "retry_after": .int(refusal.retryAfter), "later_refusals": .string("counted, not logged")]
+                )
+                .record(in: tx)
             }
             return .rateLimited(retryAfter: refusal.retryAfter)
         }
         if let lockedUntil = try lockedUntil(user: user, in: tx) {
             let retryAfter = max(1, Int(lockedUntil.timeIntervalSinceNow.rounded(.up)))
-            try Event(companyID: user.companyID, type: "\(prefix).rate_limited", userID: user.id, email: user.email, client: clientInfo,
-                      detail: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)]).record(in: tx)
+            try Event(
+                companyID: user.companyID,
+                type: "\(prefix).rate_limited",
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)]
+            ).record(in: tx)
             return DomainError.accountLocked(retryAfter: retryAfter)
         }
         if let refusal = try RateLimiter.check(
-            "wrong_codes:\(user.id)", limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx
+            "wrong_codes:\(user.id)",
+            limit: limits.wrongCodesPerAccount,
+            window: limits.wrongCodesPerAccountWindow,
+            in: tx
         ) {
             return try refuse("wrong_codes_per_account", refusal)
         }
         if let refusal = try RateLimiter.hit(
-            "challenges:\(user.id)", limit: limits.challengesPerAccount, window: limits.challengesPerAccountWindow, in: tx
+            "challenges:\(user.id)",
+            limit: limits.challengesPerAccount,
+            window: limits.challengesPerAccountWindow,
+            in: tx
         ) {
             return try refuse("challenges_per_account", refusal)
         }
@@ -614,8 +787,15 @@ public struct ChallengeService: Sendable {
             """ as PQQuery).named("challenge.close")
         )
         if !closed.isEmpty {
-            try event(record.purpose, record.purpose == .login ? "challenge_closed" : "closed", record: record, user: user,
-                      clientInfo: clientInfo, extra: ["reason": .string(reason.rawValue)], in: tx)
+            try event(
+                record.purpose,
+                record.purpose == .login ? "challenge_closed" : "closed",
+                record: record,
+                user: user,
+                clientInfo: clientInfo,
+                extra: ["reason": .string(reason.rawValue)],
+                in: tx
+            )
         }
     }
 
@@ -623,7 +803,12 @@ public struct ChallengeService: Sendable {
     /// The event is written when challenges closed or when this is the limit's first refusal in
     /// its window, so repeated refusals cannot flood the log.
     private static func closeAll(
-        of user: User, reason: CloseReason, clientInfo: ClientInfo, limit: String, firstRefusal: Bool, in tx: PQTransaction
+        of user: User,
+        reason: CloseReason,
+        clientInfo: ClientInfo,
+        limit: String,
+        firstRefusal: Bool,
+        in tx: PQTransaction
     ) throws {
         let closed = try tx.query(
             ("""
@@ -633,26 +818,47 @@ public struct ChallengeService: Sendable {
             """ as PQQuery).named("challenge.close_all")
         )
         guard firstRefusal || !closed.isEmpty else { return }
-        try Event(companyID: user.companyID, type: "login.rate_limited", userID: user.id, email: user.email, client: clientInfo,
-                  detail: ["limit": .string(limit), "challenges_closed": .int(closed.count)]).record(in: tx)
+        try Event(
+            companyID: user.companyID,
+            type: "login.rate_limited",
+            userID: user.id,
+            email: user.email,
+            client: clientInfo,
+            detail: ["limit": .string(limit), "challenges_closed": .int(closed.count)]
+        ).record(in: tx)
     }
 
     private static func noticeOwners(enabled: Bool, actor: User, company: Company, clientInfo: ClientInfo, in tx: PQTransaction) throws {
         let owners = try Company.ownerEmails(in: tx)
-        let email = EmailTemplates.twoFactorChanged(enabled: enabled, actorEmail: actor.email, at: Date(), client: clientInfo,
-                                                    companyName: company.name)
+        let email = EmailTemplates.twoFactorChanged(
+            enabled: enabled,
+            actorEmail: actor.email,
+            at: Date(),
+            client: clientInfo,
+            companyName: company.name
+        )
         for owner in owners {
             _ = try Outbox.enqueue(
-                companyID: company.id, challengeID: nil, recipient: owner,
-                template: enabled ? .twoFactorEnabled : .twoFactorDisabled, email: email, codeExpiresAt: nil, in: tx
+                companyID: company.id,
+                challengeID: nil,
+                recipient: owner,
+                template: enabled ? .twoFactorEnabled : .twoFactorDisabled,
+                email: email,
+                codeExpiresAt: nil,
+                in: tx
             )
         }
     }
 
     /// Event names per flow: `login.code_sent`, `two_factor.activation_code_resent`, ….
     private static func event(
-        _ purpose: ChallengePurpose, _ what: String, record: ChallengeRecord, user: User, clientInfo: ClientInfo?,
-        extra: [String: EventValue] = [:], in tx: PQTransaction
+        _ purpose: ChallengePurpose,
+        _ what: String,
+        record: ChallengeRecord,
+        user: User,
+        clientInfo: ClientInfo?,
+        extra: [String: EventValue] = [:],
+        in tx: PQTransaction
     ) throws {
         let type: String
         switch purpose {
@@ -667,8 +873,14 @@ public struct ChallengeService: Sendable {
     }
 
     static func view(_ record: ChallengeRecord, token: String, emailHint: String, delivery: String) -> ChallengeView {
-        ChallengeView(token: token, codeExpiresAt: record.codeExpiresAt, resendsRemaining: record.resendsRemaining,
-                      attemptsRemaining: record.attemptsRemaining, emailHint: emailHint, delivery: delivery)
+        ChallengeView(
+            token: token,
+            codeExpiresAt: record.codeExpiresAt,
+            resendsRemaining: record.resendsRemaining,
+            attemptsRemaining: record.attemptsRemaining,
+            emailHint: emailHint,
+            delivery: delivery
+        )
     }
 
     static func activationView(_ record: ChallengeRecord, emailHint: String, delivery: String) -> ActivationView {
@@ -679,8 +891,15 @@ public struct ChallengeService: Sendable {
         case .used: status = "used"
         case .exhausted, .closed: status = "closed"
         }
-        return ActivationView(id: record.id, status: status, codeExpiresAt: record.codeExpiresAt, resendsRemaining: record.resendsRemaining,
-                              attemptsRemaining: record.attemptsRemaining, emailHint: emailHint, delivery: delivery)
+        return ActivationView(
+            id: record.id,
+            status: status,
+            codeExpiresAt: record.codeExpiresAt,
+            resendsRemaining: record.resendsRemaining,
+            attemptsRemaining: record.attemptsRemaining,
+            emailHint: emailHint,
+            delivery: delivery
+        )
     }
 
     /// An activation of the caller's, as it stands, with its latest code email's delivery
