@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import socket
 import ssl
@@ -88,6 +89,11 @@ class Cluster:
         )
         subprocess.run(["psql", self.conninfo(database="postgres"), "-q", "-v", "ON_ERROR_STOP=1",
                         "-c", "CREATE DATABASE tollgate"], check=True, stdout=subprocess.DEVNULL)
+        # A watchdog in a session of its own: if this test process dies without stopping the
+        # cluster (killed by a time limit), the cluster stops too instead of running on.
+        stop = shlex.join(as_cluster_user([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]))
+        subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; {stop}"],
+                         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self):
         subprocess.run(as_cluster_user([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
