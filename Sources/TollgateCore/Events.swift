@@ -28,10 +28,55 @@ public enum EventValue: Codable, Sendable, Equatable {
     }
 }
 
+/// Every kind of event Tollgate records; the raw value is `events.type` (SPEC §4 names the
+/// stable ones, and support's queries and the dashboard read them). One list, so a type is
+/// never spelled twice.
+public enum EventType: String, Sendable, CaseIterable {
+    case loginPasswordFailed = "login.password_failed"
+    case loginPasswordSucceeded = "login.password_succeeded"
+    case loginCodeSent = "login.code_sent"
+    case loginCodeResent = "login.code_resent"
+    case loginCodeFailed = "login.code_failed"
+    case loginCodeExpired = "login.code_expired"
+    case loginSucceeded = "login.succeeded"
+    case loginChallengeClosed = "login.challenge_closed"
+    case loginRateLimited = "login.rate_limited"
+    case loginReported = "login.reported"
+    case activationStarted = "two_factor.activation_started"
+    case activationCodeResent = "two_factor.activation_code_resent"
+    case activationCodeFailed = "two_factor.activation_code_failed"
+    case activationCodeExpired = "two_factor.activation_code_expired"
+    case activationVerified = "two_factor.activation_verified"
+    case activationClosed = "two_factor.activation_closed"
+    case activationRateLimited = "two_factor.activation_rate_limited"
+    case twoFactorRateLimited = "two_factor.rate_limited"
+    case twoFactorEnabled = "two_factor.enabled"
+    case twoFactorDisabled = "two_factor.disabled"
+    case twoFactorDisableDenied = "two_factor.disable_denied"
+    case sessionRevoked = "session.revoked"
+    case accountUnlocked = "account.unlocked"
+    case passwordChanged = "password.changed"
+    case passwordReset = "password.reset"
+    case passwordSet = "password.set"
+    case passwordResetRequested = "password.reset_requested"
+    case passwordRateLimited = "password.rate_limited"
+    case adminCompanyCreated = "admin.company_created"
+    case adminCompanyUpdated = "admin.company_updated"
+    case adminUserCreated = "admin.user_created"
+    case adminUserUpdated = "admin.user_updated"
+    case adminUserDeactivated = "admin.user_deactivated"
+    case adminUserReactivated = "admin.user_reactivated"
+    case adminUserUnlocked = "admin.user_unlocked"
+    case adminPasswordResetSent = "admin.password_reset_sent"
+    case emailSent = "email.sent"
+    case emailFailed = "email.failed"
+    case emailExpired = "email.expired"
+}
+
 /// One entry of the append-only event log (SPEC §4 `Event`).
 public struct Event: Sendable {
     public var companyID: UUID
-    public var type: String
+    public var type: EventType
     public var userID: UUID?
     public var email: String?
     public var client: ClientInfo?
@@ -40,7 +85,7 @@ public struct Event: Sendable {
 
     public init(
         companyID: UUID,
-        type: String,
+        type: EventType,
         userID: UUID? = nil,
         email: String? = nil,
         client: ClientInfo? = nil,
@@ -60,7 +105,7 @@ public struct Event: Sendable {
         try tx.query(
             ("""
             INSERT INTO events (company_id, type, user_id, email, ip, user_agent, detail)
-            VALUES (\(companyID), \(type), \(userID), \(email), \(client?.ip), \(client?.userAgent), \(PQJSON(detail)))
+            VALUES (\(companyID), \(type.rawValue), \(userID), \(email), \(client?.ip), \(client?.userAgent), \(PQJSON(detail)))
             """ as PQQuery).named("event.record")
         )
     }

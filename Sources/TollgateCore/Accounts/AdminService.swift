@@ -133,7 +133,7 @@ public struct AdminService: Sendable {
                     in: tx
                 )
                 let owner = try Self.user(ownerID, in: tx)
-                try Self.record("admin.company_created", key: key, user: owner, clientInfo: clientInfo, in: tx)
+                try Self.record(.adminCompanyCreated, key: key, user: owner, clientInfo: clientInfo, in: tx)
                 if ownerPassword == nil { try Self.invite(owner, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx) }
                 return (try Self.company(in: tx), try Self.user(ownerID, in: tx))
             }
@@ -161,7 +161,7 @@ public struct AdminService: Sendable {
             )
             try Event(
                 companyID: id,
-                type: "admin.company_updated",
+                type: .adminCompanyUpdated,
                 client: clientInfo,
                 detail: ["api_key": .string(key.name), "name_changed": .bool(name != nil), "dashboard_url_changed": .bool(url != nil)]
             )
@@ -213,7 +213,7 @@ public struct AdminService: Sendable {
                     in: tx
                 )
                 let user = try Self.user(id, in: tx)
-                try Self.record("admin.user_created", key: key, user: user, clientInfo: clientInfo, extra: ["role": .string(role.rawValue)], in: tx)
+                try Self.record(.adminUserCreated, key: key, user: user, clientInfo: clientInfo, extra: ["role": .string(role.rawValue)], in: tx)
                 if password == nil { try Self.invite(user, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx) }
                 return user
             }
@@ -250,7 +250,7 @@ public struct AdminService: Sendable {
                 var extra: [String: EventValue] = [:]
                 if let role { extra["role"] = .string(role.rawValue) }
                 if let dashboardAccess { extra["dashboard_access"] = .bool(dashboardAccess) }
-                try Self.record("admin.user_updated", key: key, user: user, clientInfo: clientInfo, extra: extra, in: tx)
+                try Self.record(.adminUserUpdated, key: key, user: user, clientInfo: clientInfo, extra: extra, in: tx)
                 return user
             }
         }
@@ -271,7 +271,7 @@ public struct AdminService: Sendable {
                 let revoked = active ? 0 : try SessionStore.revokeAll(of: id, reason: "deactivated", in: tx)
                 let user = try Self.user(id, in: tx)
                 try Self.record(
-                    active ? "admin.user_reactivated" : "admin.user_deactivated",
+                    active ? .adminUserReactivated : .adminUserDeactivated,
                     key: key,
                     user: user,
                     clientInfo: clientInfo,
@@ -292,7 +292,7 @@ public struct AdminService: Sendable {
                     as PQQuery).named("user.unlock")
             )
             let user = try Self.user(id, in: tx)
-            try Self.record("admin.user_unlocked", key: key, user: user, clientInfo: clientInfo, in: tx)
+            try Self.record(.adminUserUnlocked, key: key, user: user, clientInfo: clientInfo, in: tx)
             return user
         }
     }
@@ -314,7 +314,7 @@ public struct AdminService: Sendable {
                 configuration: configuration,
                 in: tx
             )
-            try Self.record("admin.password_reset_sent", key: key, user: user, clientInfo: clientInfo, in: tx)
+            try Self.record(.adminPasswordResetSent, key: key, user: user, clientInfo: clientInfo, in: tx)
         }
     }
 
@@ -448,7 +448,7 @@ public struct AdminService: Sendable {
     }
 
     static func record(
-        _ type: String,
+        _ type: EventType,
         key: APIKey,
         user: AdminUser,
         clientInfo: ClientInfo,

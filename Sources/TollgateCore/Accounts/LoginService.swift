@@ -70,7 +70,7 @@ public struct LoginService: Sendable {
                     if let account = try Self.account(userID: found.userID, in: tx) {
                         try Event(
                             companyID: account.user.companyID,
-                            type: "login.rate_limited",
+                            type: .loginRateLimited,
                             userID: account.user.id,
                             email: account.user.email,
                             client: clientInfo,
@@ -95,7 +95,7 @@ public struct LoginService: Sendable {
                 if let account {
                     try Event(
                         companyID: account.user.companyID,
-                        type: "login.password_failed",
+                        type: .loginPasswordFailed,
                         userID: account.user.id,
                         email: account.user.email,
                         client: clientInfo,
@@ -126,7 +126,7 @@ public struct LoginService: Sendable {
                 guard user.hasDashboardAccess else {
                     try Event(
                         companyID: companyID,
-                        type: "login.password_succeeded",
+                        type: .loginPasswordSucceeded,
                         userID: user.id,
                         email: user.email,
                         client: clientInfo,
@@ -138,7 +138,7 @@ public struct LoginService: Sendable {
                     let retryAfter = Int(lockedUntil.timeIntervalSinceNow.rounded(.up))
                     try Event(
                         companyID: companyID,
-                        type: "login.rate_limited",
+                        type: .loginRateLimited,
                         userID: user.id,
                         email: user.email,
                         client: clientInfo,
@@ -149,7 +149,7 @@ public struct LoginService: Sendable {
             } else if company.twoFactorEnabled {
                 detail["two_factor"] = .string("exempt_phone_app")
             }
-            try Event(companyID: companyID, type: "login.password_succeeded", userID: user.id, email: user.email, client: clientInfo, detail: detail)
+            try Event(companyID: companyID, type: .loginPasswordSucceeded, userID: user.id, email: user.email, client: clientInfo, detail: detail)
                 .record(in: tx)
             if needsCode { return .success((nil, company)) }
             let ttl = client == .dashboard ? configuration.sessionTTLDashboard : configuration.sessionTTLPhoneApp
@@ -164,7 +164,7 @@ public struct LoginService: Sendable {
             )
             try Event(
                 companyID: companyID,
-                type: "login.succeeded",
+                type: .loginSucceeded,
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
@@ -245,7 +245,7 @@ public struct LoginService: Sendable {
             if try SessionStore.revoke(sessionID: principal.session.id, reason: "logout", in: tx) {
                 try Event(
                     companyID: principal.company.id,
-                    type: "session.revoked",
+                    type: .sessionRevoked,
                     userID: principal.user.id,
                     email: principal.user.email,
                     client: clientInfo,

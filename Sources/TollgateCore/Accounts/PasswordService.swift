@@ -44,7 +44,7 @@ public struct PasswordService: Sendable {
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
             try Event(
                 companyID: user.companyID,
-                type: "password.changed",
+                type: .passwordChanged,
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
@@ -103,7 +103,7 @@ public struct PasswordService: Sendable {
                 if refusal.isFirstInWindow {
                     try Event(
                         companyID: companyID,
-                        type: "password.rate_limited",
+                        type: .passwordRateLimited,
                         userID: user.id,
                         email: user.email,
                         client: clientInfo,
@@ -121,7 +121,7 @@ public struct PasswordService: Sendable {
                 configuration: configuration,
                 in: tx
             )
-            try Event(companyID: companyID, type: "password.reset_requested", userID: user.id, email: user.email, client: clientInfo)
+            try Event(companyID: companyID, type: .passwordResetRequested, userID: user.id, email: user.email, client: clientInfo)
                 .record(in: tx)
         }
     }
@@ -209,7 +209,7 @@ public struct PasswordService: Sendable {
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
             try Event(
                 companyID: companyID,
-                type: purpose == "invitation" ? "password.set" : "password.reset",
+                type: purpose == "invitation" ? .passwordSet : .passwordReset,
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
@@ -258,7 +258,7 @@ public struct PasswordService: Sendable {
             let challengeID: UUID = try row.decode("id")
             try Event(
                 companyID: companyID,
-                type: "login.reported",
+                type: .loginReported,
                 userID: user.id,
                 email: user.email,
                 client: challengeClient,

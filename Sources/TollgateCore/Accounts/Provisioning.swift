@@ -84,7 +84,7 @@ public struct Provisioning: Sendable {
                 ("UPDATE users SET locked_until = NULL, consecutive_wrong_codes = 0 WHERE company_id = \(companyID) AND id = \(userID)"
                     as PQQuery).named("user.unlock")
             )
-            try Event(companyID: companyID, type: "account.unlocked", userID: userID, email: email.value, detail: ["by": .string("support")])
+            try Event(companyID: companyID, type: .accountUnlocked, userID: userID, email: email.value, detail: ["by": .string("support")])
                 .record(in: tx)
         }
         return true

@@ -176,7 +176,9 @@ public enum OutboxQueue {
             ]
             if let reason { detail["reason"] = .string(reason) }
             if let smtpStatus { detail["smtp_status"] = .int(smtpStatus) }
-            try Event(companyID: email.companyID, type: "email.\(status)", email: email.recipient, detail: detail).record(in: tx)
+            // Final outcomes only: sent, failed or expired.
+            let type: EventType = status == "sent" ? .emailSent : status == "expired" ? .emailExpired : .emailFailed
+            try Event(companyID: email.companyID, type: type, email: email.recipient, detail: detail).record(in: tx)
         }
         return true
     }

@@ -109,7 +109,7 @@ public struct ChallengeService: Sendable {
                 configuration: configuration,
                 in: tx
             )
-            try Self.event(.login, "code_sent", record: record, user: user, clientInfo: clientInfo, in: tx)
+            try Self.event(.login, .codeSent, record: record, user: user, clientInfo: clientInfo, in: tx)
             return .success(Self.view(record, token: token, emailHint: user.emailHint, delivery: delivery))
         }
         return try result.get()
@@ -179,7 +179,7 @@ public struct ChallengeService: Sendable {
                 configuration: configuration,
                 in: tx
             )
-            try Self.event(.activation, "started", record: record, user: user, clientInfo: clientInfo, in: tx)
+            try Self.event(.activation, .codeSent, record: record, user: user, clientInfo: clientInfo, in: tx)
             return .success(Self.activationView(record, emailHint: user.emailHint, delivery: "queued"))
         }
         return try result.get()
@@ -257,7 +257,7 @@ public struct ChallengeService: Sendable {
             )
             try Event(
                 companyID: company.id,
-                type: "two_factor.enabled",
+                type: .twoFactorEnabled,
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
@@ -267,7 +267,7 @@ public struct ChallengeService: Sendable {
             if revoked.count > 0 {
                 try Event(
                     companyID: company.id,
-                    type: "session.revoked",
+                    type: .sessionRevoked,
                     userID: user.id,
                     email: user.email,
                     client: clientInfo,
@@ -314,7 +314,7 @@ public struct ChallengeService: Sendable {
                 return .failure(DomainError(.alreadyDisabled, "Two-factor authentication is off already."))
             }
             let company = try Company(row: row)
-            try Event(companyID: company.id, type: "two_factor.disabled", userID: user.id, email: user.email, client: clientInfo).record(in: tx)
+            try Event(companyID: company.id, type: .twoFactorDisabled, userID: user.id, email: user.email, client: clientInfo).record(in: tx)
             try Self.noticeOwners(enabled: false, actor: user, company: company, clientInfo: clientInfo, in: tx)
             return .success(try TwoFactorView.current(company: company, in: tx))
         }
@@ -325,7 +325,7 @@ public struct ChallengeService: Sendable {
         try await pool.withTenant(user.companyID) { tx in
             try Event(
                 companyID: user.companyID,
-                type: "two_factor.disable_denied",
+                type: .twoFactorDisableDenied,
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
@@ -351,7 +351,7 @@ public struct ChallengeService: Sendable {
                 case .exhausted(let reason):
                     try Self.close(record, reason: reason, user: user, clientInfo: clientInfo, in: tx)
                 case .codeDead(.expired):
-                    try Self.event(record.purpose, "code_expired", record: record, user: user, clientInfo: clientInfo, in: tx)
+                    try Self.event(record.purpose, .codeExpired, record: record, user: user, clientInfo: clientInfo, in: tx)
                 default:
                     break
                 }
@@ -362,7 +362,7 @@ public struct ChallengeService: Sendable {
                 let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))
                 try Self.event(
                     record.purpose,
-                    "rate_limited",
+                    .rateLimited,
                     record: record,
                     user: user,
                     clientInfo: clientInfo,
@@ -442,7 +442,7 @@ public struct ChallengeService: Sendable {
             )
             try Event(
                 companyID: user.companyID,
-                type: "login.succeeded",
+                type: .loginSucceeded,
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
@@ -453,7 +453,7 @@ public struct ChallengeService: Sendable {
             ).record(in: tx)
             return .session(grant)
         case .activation:
-            try event(.activation, "verified", record: updated, user: user, clientInfo: clientInfo, in: tx)
+            try event(.activation, .verified, record: updated, user: user, clientInfo: clientInfo, in: tx)
             let delivery = try updated.emailID.map { try Outbox.deliveryState(emailID: $0, in: tx) } ?? "queued"
             return .activation(activationView(updated, emailHint: user.emailHint, delivery: delivery))
         }
@@ -485,7 +485,7 @@ public struct ChallengeService: Sendable {
         let attemptsRemaining = max(0, record.maxAttempts - attempts)
         try event(
             record.purpose,
-            "code_failed",
+            .codeFailed,
             record: record,
             user: user,
             clientInfo: clientInfo,
@@ -548,7 +548,7 @@ public struct ChallengeService: Sendable {
                 } else if refusal.code == .resendTooSoon || refusal.code == .resendLimitReached {
                     try Event(
                         companyID: user.companyID,
-                        type: "\(record.purpose == .login ? "login" : "two_factor").rate_limited",
+                        type: record.purpose == .login ? .loginRateLimited : .twoFactorRateLimited,
                         userID: user.id,
                         email: user.email,
                         client: clientInfo,
@@ -581,7 +581,7 @@ public struct ChallengeService: Sendable {
                 notMeLink: Self.notMeLink(record: updated, company: company, mac: mac, configuration: configuration),
                 in: tx
             )
-            try Self.event(record.purpose, "code_resent", record: updated, user: user, clientInfo: clientInfo, in: tx)
+            try Self.event(record.purpose, .codeResent, record: updated, user: user, clientInfo: clientInfo, in: tx)
             return .success((updated, user, "queued"))
         }
         return try result.get()
@@ -690,13 +690,13 @@ public struct ChallengeService: Sendable {
         clientInfo: ClientInfo,
         in tx: PQTransaction
     ) throws -> DomainError? {
-        let prefix = purpose == .login ? "login" : "two_factor"
+        let rateLimited: EventType = purpose == .login ? .loginRateLimited : .twoFactorRateLimited
         // Only the first refusal of a limit's window is written to the log (SPEC §5).
         func refuse(_ limit: String, _ refusal: LimitRefusal) throws -> DomainError {
             if refusal.isFirstInWindow {
                 try Event(
                     companyID: user.companyID,
-                    type: "\(prefix).rate_limited",
+                    type: rateLimited,
                     userID: user.id,
                     email: user.email,
                     client: clientInfo,
@@ -710,7 +710,7 @@ public struct ChallengeService: Sendable {
             let retryAfter = max(1, Int(lockedUntil.timeIntervalSinceNow.rounded(.up)))
             try Event(
                 companyID: user.companyID,
-                type: "\(prefix).rate_limited",
+                type: rateLimited,
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
@@ -789,7 +789,7 @@ public struct ChallengeService: Sendable {
         if !closed.isEmpty {
             try event(
                 record.purpose,
-                record.purpose == .login ? "challenge_closed" : "closed",
+                .closed,
                 record: record,
                 user: user,
                 clientInfo: clientInfo,
@@ -820,7 +820,7 @@ public struct ChallengeService: Sendable {
         guard firstRefusal || !closed.isEmpty else { return }
         try Event(
             companyID: user.companyID,
-            type: "login.rate_limited",
+            type: .loginRateLimited,
             userID: user.id,
             email: user.email,
             client: clientInfo,
@@ -850,26 +850,46 @@ public struct ChallengeService: Sendable {
         }
     }
 
-    /// Event names per flow: `login.code_sent`, `two_factor.activation_code_resent`, ….
+    /// What happened to a challenge; each flow names it its own way (`login.code_sent`,
+    /// `two_factor.activation_started`, …).
+    enum Happening {
+        case codeSent, codeResent, codeFailed, codeExpired, rateLimited, verified, closed
+
+        func type(for purpose: ChallengePurpose) -> EventType {
+            switch (purpose, self) {
+            case (.login, .codeSent): .loginCodeSent
+            case (.login, .codeResent): .loginCodeResent
+            case (.login, .codeFailed): .loginCodeFailed
+            case (.login, .codeExpired): .loginCodeExpired
+            case (.login, .rateLimited): .loginRateLimited
+            case (.login, .verified): .loginSucceeded
+            case (.login, .closed): .loginChallengeClosed
+            case (.activation, .codeSent): .activationStarted
+            case (.activation, .codeResent): .activationCodeResent
+            case (.activation, .codeFailed): .activationCodeFailed
+            case (.activation, .codeExpired): .activationCodeExpired
+            case (.activation, .rateLimited): .activationRateLimited
+            case (.activation, .verified): .activationVerified
+            case (.activation, .closed): .activationClosed
+            }
+        }
+    }
+
     private static func event(
         _ purpose: ChallengePurpose,
-        _ what: String,
+        _ what: Happening,
         record: ChallengeRecord,
         user: User,
         clientInfo: ClientInfo?,
         extra: [String: EventValue] = [:],
         in tx: PQTransaction
     ) throws {
-        let type: String
-        switch purpose {
-        case .login: type = "login.\(what)"
-        case .activation: type = what == "code_resent" ? "two_factor.activation_code_resent" : "two_factor.activation_\(what)"
-        }
         var detail: [String: EventValue] = [
             "challenge_id": .string(record.id.uuidString.lowercased()), "resends_remaining": .int(record.resendsRemaining),
         ]
         detail.merge(extra) { $1 }
-        try Event(companyID: user.companyID, type: type, userID: user.id, email: user.email, client: clientInfo, detail: detail).record(in: tx)
+        try Event(companyID: user.companyID, type: what.type(for: purpose), userID: user.id, email: user.email, client: clientInfo, detail: detail)
+            .record(in: tx)
     }
 
     static func view(_ record: ChallengeRecord, token: String, emailHint: String, delivery: String) -> ChallengeView {
