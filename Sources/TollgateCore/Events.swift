@@ -123,6 +123,12 @@ public struct EventView: Sendable, Codable, Equatable {
     public let detail: [String: EventValue]
 
     /// The company's events, newest first, `limit` of them before the id `before`.
+    /// One page of the company's log for its owners and admins (SPEC §1: members may not read it).
+    public static func page(for principal: Principal, limit: Int, before: Int?, pool: PQPool) async throws -> [EventView] {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        return try await pool.withTenant(principal.company.id) { tx in try list(limit: limit, before: before, in: tx) }
+    }
+
     public static func list(limit: Int, before: Int?, in tx: PQTransaction) throws -> [EventView] {
         let rows = try tx.query(
             ("""

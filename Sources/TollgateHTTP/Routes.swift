@@ -214,11 +214,10 @@ struct SecurityRoutes {
             }
         }
         group.get("company/security/events") { request, context -> JSONAnswer in
-            guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
             let limit = try queryInteger(request, "limit", range: 1...100) ?? 50
             let before = try queryInteger(request, "before", range: 1...Int(Int64.max))
-            let events = try await services.pool.withTenant(context.principal.company.id) { tx in
-                try EventView.list(limit: limit, before: before, in: tx)
+            let events = try await answering {
+                try await EventView.page(for: context.principal, limit: limit, before: before, pool: services.pool)
             }
             let next: JSONOut = events.count == limit ? (events.last.map { .int($0.id) } ?? .null) : .null
             return JSONAnswer(.ok, ["events": .array(events.map(\.json)), "next_before": next])

@@ -369,7 +369,7 @@ public struct ChallengeService: Sendable {
                     extra: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)],
                     in: tx
                 )
-                return .failure(DomainError(.accountLocked, "This account's dashboard login is locked; contact support.", retryAfter: retryAfter))
+                return .failure(.accountLocked(retryAfter: retryAfter))
             }
             // Reserve a wrong-code slot of the account before comparing: past the hourly
             // limit no guess is even looked at, and the account's challenges close.
