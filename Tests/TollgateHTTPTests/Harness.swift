@@ -37,6 +37,10 @@ struct TestApp: Sendable {
     static func configuration(_ adjust: (inout TollgateConfiguration) -> Void = { _ in }) -> TollgateConfiguration {
         var configuration = TollgateConfiguration()
         configuration.secrets = [Array("test-secret-test-secret-test-secret-0123".utf8)]
+        // The live test client opens its connection before the test seeds accounts (Argon2id
+        // hashing): on a busy machine that outlasts the 10 s head deadline, which the slow-client
+        // test sets for itself.
+        configuration.headerTimeout = 120
         adjust(&configuration)
         return configuration
     }
