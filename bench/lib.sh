@@ -52,7 +52,7 @@ start_tollgate() {
         sleep 1
         waited=$((waited + 1))
     done
-    echo "bench: ready after ${waited} s" >&2
+    echo "bench: ready after ${waited} s; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
 }
 
 stop_tollgate() {
@@ -110,7 +110,63 @@ bench_value() {
 print_ratio() {
     echo
     awk -v a="$2" -v b="$3" -v ar="$(bench_value "$1" "$2" rps)" -v br="$(bench_value "$1" "$3" rps)" \
-        -v a50="$(bench_value "$1" "$2" p50_ms)" -v b50="$(bench_value "$1" "$3" p50_ms)" 'BEGIN {
-            printf "ratios (one run, one server): %s / %s: throughput %.3f, p50 %.1fx\n", a, b, ar / br, a50 / b50
+        -v a50="$(bench_value "$1" "$2" p50_ms)" -v b50="$(bench_value "$1" "$3" p50_ms)" \
+        -v a99="$(bench_value "$1" "$2" p99_ms)" -v b99="$(bench_value "$1" "$3" p99_ms)" 'BEGIN {
+            printf "ratios (one run, one server): %s / %s: throughput %.3f, p50 %.1fx, p99 %.1fx\n", a, b, ar / br, a50 / b50, a99 / b99
         }'
+}
+
+# rss_mib PID: the resident set of a process in MiB (ps -o rss, which reports KiB).
+rss_mib() {
+    ps -o rss= -p "$1" | awk '{ printf "%.1f", $1 / 1024 }'
+}
+
+# latest_code EMAIL: the six-digit code of the newest email to EMAIL that `tollgate dev`'s
+# worker wrote to its mail folder (waits at most 15 s for it to appear).
+latest_code() {
+    local waited=0 code
+    while [ "$waited" -lt 30 ]; do
+        code="$(python3 - "$BENCH_STATE/mail" "$1" <<'PY'
+import email, email.policy, os, re, sys
+folder, recipient = sys.argv[1], sys.argv[2]
+found = []
+for name in os.listdir(folder) if os.path.isdir(folder) else []:
+    if not name.endswith(".eml"):
+        continue
+    path = os.path.join(folder, name)
+    with open(path, "rb") as handle:
+        message = email.message_from_binary_file(handle, policy=email.policy.default)
+    if recipient not in str(message["To"]):
+        continue
+    part = message.get_body(preferencelist=("plain",))
+    match = re.search(r"\b(\d{6})\b", part.get_content() if part else "")
+    if match:
+        found.append((os.path.getmtime(path), match.group(1)))
+print(max(found)[1] if found else "")
+PY
+)"
+        if [ -n "$code" ]; then
+            echo "$code"
+            return 0
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    echo "bench: no code email for $1 in $BENCH_STATE/mail" >&2
+    return 1
+}
+
+# login_json EMAIL PASSWORD: POST /v1/auth/login as the dashboard client; prints the answer.
+login_json() {
+    curl -sS -X POST "$BENCH_URL/v1/auth/login" -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$1\",\"password\":\"$2\",\"client\":\"dashboard\"}"
+}
+
+# json_field PATH: one field of the JSON on standard input, e.g. json_field challenge.token.
+json_field() {
+    python3 -c 'import json, sys
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = value[key]
+print(value)' "$1"
 }

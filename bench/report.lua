@@ -1,15 +1,23 @@
 -- Shared by the wrk scripts: counts answers by status across threads and prints one
 -- machine-readable line in done():
 --   BENCH name=... requests=... rps=... mean_ms=... p50_ms=... p99_ms=... statuses=401:812,503:3
+-- With BENCH_COUNT_CODES=1 an error answer is counted by status and its error code
+-- ({"error": {"code": ...}}), e.g. statuses=401/invalid_code:812,401/too_many_attempts:3.
 local threads = {}
 counts = {}  -- global: done() reads it from each thread with thread:get
+local count_codes = os.getenv("BENCH_COUNT_CODES") == "1"
 
 function setup(thread)
    table.insert(threads, thread)
 end
 
 function response(status, headers, body)
-   counts[status] = (counts[status] or 0) + 1
+   local key = status
+   if count_codes and status >= 400 and body then
+      local code = body:match('"code"%s*:%s*"([%w_]+)"')
+      if code then key = status .. "/" .. code end
+   end
+   counts[key] = (counts[key] or 0) + 1
 end
 
 function report_done(summary, latency, requests)
@@ -20,7 +28,7 @@ function report_done(summary, latency, requests)
    end
    local keys = {}
    for status in pairs(merged) do table.insert(keys, status) end
-   table.sort(keys)
+   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
    local parts = {}
    for _, status in ipairs(keys) do table.insert(parts, status .. ":" .. merged[status]) end
    local seconds = summary.duration / 1e6
