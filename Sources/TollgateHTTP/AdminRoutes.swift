@@ -14,19 +14,13 @@ struct APIKeyMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        if let header = request.headers[.authorization], header.count <= 512 {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer", parts[1].hasPrefix("tgk_") {
-                do {
-                    context.apiKey = try await admin.authenticate(
-                        key: String(parts[1]),
-                        clientInfo: clientAddress.clientInfo(for: request, context: context)
-                    )
-                } catch let error as DomainError where error.code == .unauthenticated {
-                    // Left unset: AdminContext refuses the request.
-                } catch let error as DomainError {
-                    throw APIError(error)
-                }
+        if let token = bearerToken(of: request), token.hasPrefix("tgk_") {
+            do {
+                context.apiKey = try await admin.authenticate(key: token, clientInfo: clientAddress.clientInfo(for: request, context: context))
+            } catch let error as DomainError where error.code == .unauthenticated {
+                // Left unset: AdminContext refuses the request.
+            } catch let error as DomainError {
+                throw APIError(error)
             }
         }
         return try await next(request, context)

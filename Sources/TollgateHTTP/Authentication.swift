@@ -11,26 +11,31 @@ struct SessionMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        if let header = request.headers[.authorization], header.count <= 512 {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" {
-                // A stale token only matters where a session is required (the child contexts
-                // refuse there); public routes such as login must not fail because of it.
-                do {
-                    context.principal = try await SessionStore.authenticate(token: String(parts[1]), pool: pool)
-                } catch let error as DomainError where error.code == .unauthenticated {
-                    // No live session: left unset. Any other failure (the database is away)
-                    // must not look like a revoked token to the dashboard.
-                }
-                if let principal = context.principal {
-                    // Ids (never emails or tokens) on every log line of this request.
-                    context.logger[metadataKey: "company.id"] = "\(principal.company.id)"
-                    context.logger[metadataKey: "user.id"] = "\(principal.user.id)"
-                }
+        if let token = bearerToken(of: request) {
+            // A stale token only matters where a session is required (the child contexts
+            // refuse there); public routes such as login must not fail because of it.
+            do {
+                context.principal = try await SessionStore.authenticate(token: token, pool: pool)
+            } catch let error as DomainError where error.code == .unauthenticated {
+                // No live session: left unset. Any other failure (the database is away)
+                // must not look like a revoked token to the dashboard.
+            }
+            if let principal = context.principal {
+                // Ids (never emails or tokens) on every log line of this request.
+                context.logger[metadataKey: "company.id"] = "\(principal.company.id)"
+                context.logger[metadataKey: "user.id"] = "\(principal.user.id)"
             }
         }
         return try await next(request, context)
     }
+}
+
+/// The token of an `Authorization: Bearer …` header of sane length, or nil.
+func bearerToken(of request: Request) -> String? {
+    guard let header = request.headers[.authorization], header.count <= 512 else { return nil }
+    let parts = header.split(separator: " ", maxSplits: 1)
+    guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+    return String(parts[1])
 }
 
 /// A request with a live session of either kind.

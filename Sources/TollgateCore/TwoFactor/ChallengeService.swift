@@ -375,14 +375,7 @@ public struct ChallengeService: Sendable {
             // limit no guess is even looked at, and the account's challenges close.
             let accountKey = "wrong_codes:\(user.id)"
             if let refusal = try RateLimiter.hit(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx) {
-                try Self.closeAll(
-                    of: user,
-                    reason: .accountLimit,
-                    clientInfo: clientInfo,
-                    limit: "wrong_codes_per_account",
-                    firstRefusal: refusal.isFirstInWindow,
-                    in: tx
-                )
+                try Self.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
                 return .failure(.challengeClosed)
             }
             // Count the entry before comparing; the condition makes the limit hold whatever
@@ -531,14 +524,7 @@ public struct ChallengeService: Sendable {
                 window: limits.wrongCodesPerAccountWindow,
                 in: tx
             ) {
-                try Self.closeAll(
-                    of: user,
-                    reason: .accountLimit,
-                    clientInfo: clientInfo,
-                    limit: "wrong_codes_per_account",
-                    firstRefusal: refusal.isFirstInWindow,
-                    in: tx
-                )
+                try Self.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
                 return .failure(.challengeClosed)
             }
             let phase = record.phase
@@ -800,6 +786,19 @@ public struct ChallengeService: Sendable {
     }
 
     /// Closes every open challenge of the account (an abuse limit was reached).
+    /// Past the account's hourly wrong-code limit (SPEC §5) its challenges close, in verify and
+    /// resend alike.
+    private static func closeForWrongCodeLimit(of user: User, refusal: LimitRefusal, clientInfo: ClientInfo, in tx: PQTransaction) throws {
+        try closeAll(
+            of: user,
+            reason: .accountLimit,
+            clientInfo: clientInfo,
+            limit: "wrong_codes_per_account",
+            firstRefusal: refusal.isFirstInWindow,
+            in: tx
+        )
+    }
+
     /// The event is written when challenges closed or when this is the limit's first refusal in
     /// its window, so repeated refusals cannot flood the log.
     private static func closeAll(
