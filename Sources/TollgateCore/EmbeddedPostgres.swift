@@ -2,7 +2,8 @@ import Foundation
 public import Logging
 
 #if canImport(Glibc)
-import Glibc
+// Public: ``EmbeddedPostgres/withDefaultSignals(_:)`` hands out a posix_spawnattr_t.
+public import Glibc
 #endif
 
 /// A private PostgreSQL cluster in a folder of its own, for `tollgate dev` and the tests.
@@ -199,7 +200,7 @@ public struct EmbeddedPostgres: Sendable {
     /// Without them a child inherits the spawning thread's mask, and Swift's threads block
     /// SIGTERM and SIGINT: pgbouncer, started as a daemon, then ignored `kill` for ever and
     /// outlived every test run.
-    static func withDefaultSignals<T>(_ body: (inout posix_spawnattr_t) -> T) -> T {
+    public static func withDefaultSignals<T>(_ body: (inout posix_spawnattr_t) -> T) -> T {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

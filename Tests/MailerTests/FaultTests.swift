@@ -140,11 +140,11 @@ import Glibc
         // the worker finish its batch before the kill.
         let rounds = try await killRepeatedlyOnAThread(kills, sink: sink, environment: environment)
         #expect(rounds.count == kills)
-        let last = try WorkerProcess(environment: environment)
+        let last = try TollgateProcess(["worker"], environment: environment)
         try await eventually("every email to be sent", timeout: .seconds(60), every: .milliseconds(100)) {
             try await fixture.count("SELECT count(*) FROM email_outbox WHERE status = 'sent'") == total
         }
-        last.kill(SIGTERM)
+        last.send(SIGTERM)
         let received = try sink.received().map(\.messageID)
         let expected = try await ids.asyncMap { try await fixture.row($0).decode("message_id", as: String.self) }
         #expect(Set(received) == Set(expected), "every email arrived")
@@ -177,14 +177,15 @@ import Glibc
             let sink = try await SMTPSink(delayMilliseconds: 400)
             defer { sink.stop() }
             _ = try await fixture.enqueueMany(20)
-            let worker = try WorkerProcess(environment: [
-                "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "SMTP_URL": "smtp://127.0.0.1:\(sink.port)/?timeout=5&starttls=never",
-                "MAIL_FROM": MailFixture.mailFrom, "WORKER_BATCH_SIZE": "20", "LOG_LEVEL": "error",
-            ])
+            let worker = try TollgateProcess(
+                ["worker"],
+                environment: [
+                    "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "SMTP_URL": "smtp://127.0.0.1:\(sink.port)/?timeout=5&starttls=never",
+                    "MAIL_FROM": MailFixture.mailFrom, "WORKER_BATCH_SIZE": "20", "LOG_LEVEL": "error",
+                ]
+            )
             try await eventually("one email accepted", every: .milliseconds(10)) { sink.receivedCount >= 1 }
-            worker.kill(SIGTERM)
-            try await eventually("the worker to exit") { !worker.process.isRunning }
-            #expect(worker.process.terminationReason == .exit && worker.process.terminationStatus == 0)
+            #expect(await worker.stop(SIGTERM) == 0)
             // Nothing is left under a lease; what was sent is recorded; the rest waits untouched.
             #expect(try await fixture.count("SELECT count(*) FROM email_outbox WHERE status = 'sending' OR lease_owner IS NOT NULL") == 0)
             let sent = try await fixture.count("SELECT count(*) FROM email_outbox WHERE status = 'sent'")
@@ -208,45 +209,15 @@ func waitForListener(_ fixture: MailFixture) async throws {
     }
 }
 
-/// `tollgate worker`, the built executable, as a child process.
-final class WorkerProcess: @unchecked Sendable {
-    let process = Process()
-
-    init(environment: [String: String]) throws {
-        let binary = packageRoot.appendingPathComponent(".build/debug/tollgate")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw SMTPSink.SinkFailed(message: "build the executable first: \(binary.path) is missing")
-        }
-        process.executableURL = binary
-        process.arguments = ["worker"]
-        var env = environment
-        env["PATH"] = ProcessInfo.processInfo.environment["PATH"]
-        process.environment = env
-        try process.run()
-    }
-
-    /// Sends `signal`; for SIGKILL, waits (bounded) until the process is gone.
-    func kill(_ signal: Int32) {
-        Glibc.kill(process.processIdentifier, signal)
-        guard signal == SIGKILL else { return }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(5_000) }
-    }
-
-    deinit {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-    }
-}
-
 /// Starts `tollgate worker` and SIGKILLs it once 8 more emails arrived, `times` times (blocking).
 func killRepeatedly(_ times: Int, sink: SMTPSink, environment: [String: String]) throws -> [Int] {
     var killedAt: [Int] = []
     for _ in 1...times {
-        let worker = try WorkerProcess(environment: environment)
+        let worker = try TollgateProcess(["worker"], environment: environment)
         let target = sink.receivedCount + 8
         let deadline = ContinuousClock.now + .seconds(30)
         while sink.receivedCount < target && ContinuousClock.now < deadline { usleep(2_000) }
-        worker.kill(SIGKILL)
+        worker.kill()
         killedAt.append(sink.receivedCount)
     }
     return killedAt

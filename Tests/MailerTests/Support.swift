@@ -35,7 +35,7 @@ final class SMTPSink: @unchecked Sendable {
     let folder: URL
     let messages: URL
     let modeFile: URL
-    let process: Process
+    let process: TollgateProcess
     let port: Int
     let caFile: String?
 
@@ -67,22 +67,12 @@ final class SMTPSink: @unchecked Sendable {
         ]
         if starttls { arguments.append("--starttls") }
         if let auth { arguments += ["--auth", auth] }
-        let process = Process()
         // The test tools live in the repository's .venv (scripts/test); else python3 on PATH.
         let venv = packageRoot.appendingPathComponent(".venv/bin/python3").path
-        if FileManager.default.isExecutableFile(atPath: venv) {
-            process.executableURL = URL(fileURLWithPath: venv)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3"] + arguments
-        }
-        let log = folder.appendingPathComponent("sink.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let process =
+            FileManager.default.isExecutableFile(atPath: venv)
+            ? try TollgateProcess(arguments, program: venv)
+            : try TollgateProcess(["python3"] + arguments, program: "/usr/bin/env")
         self.process = process
         var parsed: Info?
         do {
@@ -93,12 +83,11 @@ final class SMTPSink: @unchecked Sendable {
                 return true
             }
         } catch {
-            process.terminate()
+            process.kill()
             throw error
         }
         guard let parsed else {
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            throw SinkFailed(message: "the SMTP sink exited: \(output)")
+            throw SinkFailed(message: "the SMTP sink exited: \(process.output)\(process.errorOutput)")
         }
         self.port = parsed.port
         self.caFile = parsed.cafile
@@ -124,14 +113,9 @@ final class SMTPSink: @unchecked Sendable {
         try Data(mode.utf8).write(to: modeFile, options: .atomic)
     }
 
-    /// Stops the server. (Not `waitUntilExit`, which can spin forever in corelibs-foundation
-    /// on a thread without a run loop; a bounded poll of `isRunning` instead.)
+    /// Stops the server.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.kill()
     }
 
     deinit { stop() }

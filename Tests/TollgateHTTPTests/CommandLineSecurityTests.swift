@@ -7,32 +7,17 @@ import TollgateCore
 /// The binary's side of issue 11: metrics off the API's port, and `dev` never seeding
 /// published passwords into a database that already has companies.
 extension CommandLineTests {
-    /// Starts the binary with its standard output in a file the test can read.
-    static func launchCapturingOutput(_ arguments: [String], environment: [String: String]) throws -> (Process, String) {
-        let output = NSTemporaryDirectory() + "tollgate-out-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return (process, output)
-    }
-
     @Test func serveShowsMetricsOnlyOnTheMetricsPort() async throws {
         try await TestDatabase.with { database in
-            let port = Self.freePortCandidate()
+            let port = TestPorts.pair()
             let metricsPort = port + 1
-            let process = try Self.launch(
+            let process = try TollgateProcess(
                 ["serve"],
                 environment: [
                     "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
                     "PORT": "\(port)", "METRICS_PORT": "\(metricsPort)",
                 ]
             )
-            defer { if process.isRunning { process.terminate() } }
             let metrics = URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!
             #expect(try await Self.waitUntil { (try? await Self.status(of: metrics)) == 200 })
             let page = try await Self.fetch(metrics)
@@ -41,10 +26,9 @@ extension CommandLineTests {
             #expect(onAPI.status == 404 && onAPI.body.contains(#""not_found""#), "\(onAPI.body)")
             #expect(try await Self.status(of: URL(string: "http://127.0.0.1:\(metricsPort)/health/ready")!) == 200)
             #expect(try await Self.status(of: URL(string: "http://127.0.0.1:\(metricsPort)/v1/me")!) == 404)
-            kill(process.processIdentifier, SIGTERM)
-            #expect(try await offCooperativePool { Self.waitForExit(process) } == 0)
+            #expect(await process.stop(SIGTERM) == 0)
 
-            let same = try await Self.run(
+            let same = try await TollgateProcess.run(
                 ["serve"],
                 environment: [
                     "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
@@ -67,29 +51,24 @@ extension CommandLineTests {
                 ownerName: nil
             )
             await owner.close()
-            let port = Self.freePortCandidate()
+            let port = TestPorts.pair()
             let state = NSTemporaryDirectory() + "tollgate-dev-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: state) }
-            let (process, output) = try Self.launchCapturingOutput(
+            let process = try TollgateProcess(
                 ["dev", "--state-directory", state],
                 environment: [
                     "DATABASE_URL": database.conninfo(), "PORT": "\(port)",
                 ]
             )
-            defer {
-                if process.isRunning { process.terminate() }
-                try? FileManager.default.removeItem(atPath: output)
-            }
             #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: "http://127.0.0.1:\(port)/health/ready")!)) == 200 })
-            let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            let printed = process.output
             #expect(printed.contains("no demo accounts were created"), "\(printed)")
             #expect(!printed.contains("demo-owner-pass"))
             let reader = database.pool(role: nil, maxConnections: 1)
             let count = try await reader.query("SELECT count(*) AS n FROM login_directory")
             await reader.close()
             #expect(try count.first?.decode("n", as: Int.self) == 1)
-            kill(process.processIdentifier, SIGINT)
-            _ = try await offCooperativePool { Self.waitForExit(process) }
+            #expect(await process.stop(SIGINT) == 0)
         }
     }
 
@@ -103,18 +82,21 @@ extension CommandLineTests {
         let state = home + "/checkout/.tollgate"
         let cluster = EmbeddedPostgres.dataDirectory(forState: state)
         #expect(cluster.hasPrefix("/var/tmp/tollgate-dev-"))
-        let port = Self.freePortCandidate()
-        let (process, output) = try Self.launchCapturingOutput(["dev", "--state-directory", state], environment: ["PORT": "\(port)"])
+        let port = TestPorts.pair()
+        let process = try TollgateProcess(["dev", "--state-directory", state], environment: ["PORT": "\(port)"])
         defer {
-            if process.isRunning { kill(process.processIdentifier, SIGINT) }
-            _ = Self.waitForExit(process)
-            try? FileManager.default.removeItem(atPath: output)
+            // A dev that had to be killed leaves its cluster running: stop that before removing it.
+            let postmaster = try? String(contentsOfFile: cluster + "/postmaster.pid", encoding: .utf8)
+            if let pid = postmaster?.split(separator: "\n").first.flatMap({ pid_t($0) }) { kill(pid, SIGQUIT) }
             try? FileManager.default.removeItem(atPath: home)
             try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: cluster).deletingLastPathComponent().path)
         }
         let ready = URL(string: "http://127.0.0.1:\(port)/health/ready")!
-        #expect(try await Self.waitUntil { (try? await Self.status(of: ready)) == 200 })
-        let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        let answered = try await Self.waitUntil { (try? await Self.status(of: ready)) == 200 }
+        let printed = process.output
+        // SIGINT as a terminal's Ctrl-C: dev stops its API, worker and cluster, and exits.
+        #expect(await process.stop(SIGINT) == 0, "\(process.errorOutput.suffix(2_000))")
+        #expect(answered)
         #expect(printed.contains(cluster), "\(printed)")
         #expect(printed.contains("owner@demo.example"))
         #expect(FileManager.default.fileExists(atPath: cluster + "/PG_VERSION"))
@@ -124,7 +106,7 @@ extension CommandLineTests {
     @Test func apiKeysAreCreatedListedAndRevokedByTheOwner() async throws {
         try await TestDatabase.with { database in
             let owner = ["DATABASE_URL": database.conninfo()]
-            let created = try await Self.run(["api-key", "create", "--name", "platform", "--json"], environment: owner)
+            let created = try await TollgateProcess.run(["api-key", "create", "--name", "platform", "--json"], environment: owner)
             #expect(created.status == 0, "\(created.error)")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: String])
             let key = try #require(object["key"])
@@ -133,11 +115,11 @@ extension CommandLineTests {
             let stored = try await pool.query("SELECT count(*) AS n FROM api_keys WHERE key_hash = \(APIKey.hash(key))")
             await pool.close()
             #expect(try stored.first?.decode("n", as: Int.self) == 1)
-            let listed = try await Self.run(["api-key", "list", "--json"], environment: owner)
+            let listed = try await TollgateProcess.run(["api-key", "list", "--json"], environment: owner)
             #expect(listed.output.contains("\"platform\"") && !listed.output.contains(key))
-            #expect(try await Self.run(["api-key", "create", "--name", "platform"], environment: owner).status != 0)
-            #expect(try await Self.run(["api-key", "revoke", "--name", "platform", "--json"], environment: owner).output.contains("true"))
-            #expect(try await Self.run(["api-key", "revoke", "--name", "platform"], environment: owner).status != 0)
+            #expect(try await TollgateProcess.run(["api-key", "create", "--name", "platform"], environment: owner).status != 0)
+            #expect(try await TollgateProcess.run(["api-key", "revoke", "--name", "platform", "--json"], environment: owner).output.contains("true"))
+            #expect(try await TollgateProcess.run(["api-key", "revoke", "--name", "platform"], environment: owner).status != 0)
         }
     }
 }

@@ -6,59 +6,6 @@ import TollgateCore
 
 /// The built `tollgate` binary, run as a user runs it (SPEC §6, §7).
 @Suite(.timeLimit(.minutes(5))) struct CommandLineTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let binary = repository.appendingPathComponent(".build/debug/tollgate").path
-
-    struct Run {
-        let status: Int32
-        let output: String
-        let error: String
-    }
-
-    /// Runs the binary to completion with the given environment (nothing inherited but PATH).
-    /// The waiting happens on a thread of its own, never on Swift's cooperative threads.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
-        try await offCooperativePool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-            process.environment = environment.merging(["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]) { a, _ in a }
-            // Files rather than pipes: nothing can fill up and block while we wait.
-            let directory = NSTemporaryDirectory() + "tollgate-cli-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            _ = FileManager.default.createFile(atPath: directory + "/out", contents: nil)
-            _ = FileManager.default.createFile(atPath: directory + "/err", contents: nil)
-            let out = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/out"))
-            let err = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/err"))
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            let status = Self.waitForExit(process)
-            try? out.close()
-            try? err.close()
-            return Run(
-                status: status,
-                output: (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? "",
-                error: (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? ""
-            )
-        }
-    }
-
-    /// Reaps a child with waitpid and returns its exit status (128 + signal when killed).
-    /// Foundation's `waitUntilExit` sometimes misses the exit and waits for ever on a zombie.
-    static func waitForExit(_ process: Process) -> Int32 {
-        var status: Int32 = 0
-        var result: Int32
-        repeat { result = waitpid(process.processIdentifier, &status, 0) } while result < 0 && errno == EINTR
-        guard result == process.processIdentifier else {
-            // Foundation reaped it first; then its own status is set.
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
 
     /// An empty database (not migrated) on the test server.
     static func withEmptyDatabase(_ body: (String) async throws -> Void) async throws {
@@ -67,9 +14,9 @@ import TollgateCore
 
     @Test func fourMigrateProcessesStartedTogetherApplyEachFileOnce() async throws {
         try await Self.withEmptyDatabase { url in
-            let runs = try await withThrowingTaskGroup(of: Run.self) { group in
-                for _ in 0..<4 { group.addTask { try await Self.run(["migrate"], environment: ["DATABASE_URL": url]) } }
-                return try await group.reduce(into: [Run]()) { $0.append($1) }
+            let runs = try await withThrowingTaskGroup(of: TollgateProcess.Run.self) { group in
+                for _ in 0..<4 { group.addTask { try await TollgateProcess.run(["migrate"], environment: ["DATABASE_URL": url]) } }
+                return try await group.reduce(into: [TollgateProcess.Run]()) { $0.append($1) }
             }
             #expect(runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.error))")
             #expect(runs.filter { $0.output.contains("applied") }.count == 1)
@@ -77,7 +24,7 @@ import TollgateCore
             let rows = try connection.query("SELECT version, count(*) AS n FROM schema_migrations GROUP BY version")
             #expect(rows.count == (try Migration.bundled().count))
             #expect(try rows.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
-            let again = try await Self.run(["migrate"], environment: ["DATABASE_URL": url])
+            let again = try await TollgateProcess.run(["migrate"], environment: ["DATABASE_URL": url])
             #expect(again.status == 0 && again.output.contains("up to date"))
         }
     }
@@ -85,7 +32,7 @@ import TollgateCore
     @Test func provisioningPrintsJSONAndRefusesClearly() async throws {
         try await TestDatabase.with { database in
             let env = ["DATABASE_URL": database.conninfo(role: "tollgate_api")]
-            let created = try await Self.run(
+            let created = try await TollgateProcess.run(
                 ["company", "create", "--name", "Acme", "--owner-email", "Owner@Acme.test", "--owner-password", "long-enough-1", "--json"],
                 environment: env
             )
@@ -94,7 +41,7 @@ import TollgateCore
             let companyID = try #require(ids["company_id"])
             #expect(ids["owner_id"] != nil)
 
-            let added = try await Self.run(
+            let added = try await TollgateProcess.run(
                 ["user", "add", "--company-id", companyID, "--email", "m@acme.test", "--password", "long-enough-2", "--role", "member", "--json"],
                 environment: env
             )
@@ -116,12 +63,12 @@ import TollgateCore
                 (["user", "unlock", "--email", "nobody@acme.test"], "No account"),
             ]
             for (arguments, words) in refusals {
-                let refused = try await Self.run(arguments, environment: env)
+                let refused = try await TollgateProcess.run(arguments, environment: env)
                 #expect(refused.status != 0, "\(arguments)")
                 #expect(refused.error.contains(words), "\(arguments): \(refused.error)")
                 #expect(!refused.error.contains("long-enough"), "a password must not be echoed")
             }
-            let unlocked = try await Self.run(["user", "unlock", "--email", "m@acme.test", "--json"], environment: env)
+            let unlocked = try await TollgateProcess.run(["user", "unlock", "--email", "m@acme.test", "--json"], environment: env)
             #expect(unlocked.status == 0)
             // A JSON boolean, not the string "true".
             #expect((try JSONSerialization.jsonObject(with: Data(unlocked.output.utf8)) as? [String: Any])?["unlocked"] as? Bool == true)
@@ -139,20 +86,20 @@ import TollgateCore
             (["SHUTDOWN_TIMEOUT": "0"], "SHUTDOWN_TIMEOUT"), (["DATABASE_STATEMENT_TIMEOUT": "ten"], "DATABASE_STATEMENT_TIMEOUT"),
         ]
         for (change, variable) in cases {
-            let run = try await Self.run(["serve"], environment: base.merging(change) { $1 })
+            let run = try await TollgateProcess.run(["serve"], environment: base.merging(change) { $1 })
             #expect(run.status == 78, "\(change)")
             #expect(run.error.contains(variable) && run.error.split(separator: "\n").count == 1, "\(change): \(run.error)")
         }
-        let noSecret = try await Self.run(["serve"], environment: ["DATABASE_URL": "host=/x"])
+        let noSecret = try await TollgateProcess.run(["serve"], environment: ["DATABASE_URL": "host=/x"])
         #expect(noSecret.status == 78 && noSecret.error.contains("TOLLGATE_SECRET"))
-        let noDatabase = try await Self.run(["migrate"], environment: [:])
+        let noDatabase = try await TollgateProcess.run(["migrate"], environment: [:])
         #expect(noDatabase.status == 78 && noDatabase.error.contains("DATABASE_URL"))
     }
 
     @Test func serveAndWorkerRefuseAPrivilegedDatabaseRole() async throws {
         try await TestDatabase.with { database in
             for command in ["serve", "worker"] {
-                let run = try await Self.run(
+                let run = try await TollgateProcess.run(
                     [command],
                     environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
                 )
@@ -164,7 +111,7 @@ import TollgateCore
 
     @Test func everySubcommandHasHelp() async throws {
         for command in [["serve"], ["worker"], ["migrate"], ["company", "create"], ["user", "add"], ["user", "unlock"], ["dev"]] {
-            let run = try await Self.run(command + ["--help"])
+            let run = try await TollgateProcess.run(command + ["--help"])
             #expect(run.status == 0, "\(command)")
             #expect(run.output.contains("USAGE"), "\(command)")
         }
@@ -172,21 +119,18 @@ import TollgateCore
 
     @Test func serveAnswersAndStopsOnSIGTERM() async throws {
         try await TestDatabase.with { database in
-            let port = Self.freePortCandidate()
-            let process = try Self.launch(
+            let port = TestPorts.pair()
+            let process = try TollgateProcess(
                 ["serve"],
                 environment: [
                     "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
                     "PORT": "\(port)",
                 ]
             )
-            defer { if process.isRunning { process.terminate() } }
             // Wait until it answers (bounded), then ask it a real question.
             let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
             #expect(try await Self.waitUntil { (try? await Self.status(of: url)) == 200 })
-            kill(process.processIdentifier, SIGTERM)
-            let status = try await offCooperativePool { Self.waitForExit(process) }
-            #expect(status == 0, "serve must exit cleanly on SIGTERM")
+            #expect(await process.stop(SIGTERM) == 0, "serve must exit cleanly on SIGTERM")
         }
     }
 
@@ -194,7 +138,7 @@ import TollgateCore
     /// flight (here held up by a lock), then exits cleanly.
     @Test func serveFinishesTheRequestInFlightOnSIGTERMButTakesNoNewOnes() async throws {
         try await Self.withServeAndALoginInFlight(shutdownTimeout: 60) { process, base, login, releaseLock in
-            kill(process.processIdentifier, SIGTERM)
+            process.send(SIGTERM)
             // No new connections: the listening socket closes while the login still waits.
             #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/live")!)) == 0 })
             #expect(process.isRunning, "serve must wait for the request in flight")
@@ -202,8 +146,7 @@ import TollgateCore
             let answer = try await login.value
             #expect(answer.status == 200, "the request in flight gets its answer: \(answer.body)")
             #expect(answer.body.contains(#""token""#))
-            let status = try await offCooperativePool { Self.waitForExit(process) }
-            #expect(status == 0, "serve must exit cleanly on SIGTERM")
+            #expect(await process.finish(within: .seconds(30)) == 0, "serve must exit cleanly on SIGTERM")
         }
     }
 
@@ -212,15 +155,8 @@ import TollgateCore
     /// is still held (the statement timeout is far away).
     @Test func serveCutsOffARequestStillRunningAfterTheShutdownTimeout() async throws {
         try await Self.withServeAndALoginInFlight(shutdownTimeout: 1) { process, _, login, releaseLock in
-            kill(process.processIdentifier, SIGTERM)
             // A valve, not a clock: a serve that never stops is killed, and the test fails.
-            let pid = process.processIdentifier
-            let valve = Task {
-                try await Task.sleep(for: .seconds(60))
-                kill(pid, SIGKILL)
-            }
-            let status = try await offCooperativePool { Self.waitForExit(process) }
-            valve.cancel()
+            let status = await process.stop(SIGTERM, within: .seconds(60))
             // 0: shut down in order, not killed by the valve nor crashed by the service group's
             // last resort (a fatal error when cancellation does not end the services).
             #expect(status == 0, "serve must exit cleanly by itself while the request is stuck")
@@ -234,7 +170,7 @@ import TollgateCore
     /// holds it up on a lock of the sessions table until `releaseLock` is called.
     static func withServeAndALoginInFlight(
         shutdownTimeout: Int,
-        _ body: (Process, String, Task<(status: Int, body: String), any Error>, () async throws -> Void) async throws -> Void
+        _ body: (TollgateProcess, String, Task<(status: Int, body: String), any Error>, () async throws -> Void) async throws -> Void
     ) async throws {
         try await TestDatabase.with { database in
             let owner = database.pool(role: nil, maxConnections: 1)
@@ -244,15 +180,14 @@ import TollgateCore
                 ownerPassword: "owner-password-1",
                 ownerName: nil
             )
-            let port = Self.freePortCandidate()
-            let process = try Self.launch(
+            let port = TestPorts.pair()
+            let process = try TollgateProcess(
                 ["serve"],
                 environment: [
                     "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
                     "PORT": "\(port)", "SHUTDOWN_TIMEOUT": "\(shutdownTimeout)", "DATABASE_STATEMENT_TIMEOUT": "300",
                 ]
             )
-            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
             let base = "http://127.0.0.1:\(port)"
             #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/ready")!)) == 200 })
 
@@ -280,22 +215,6 @@ import TollgateCore
                 _ = try await offCooperativePool { try blocker.execute(unsafeSQL: "COMMIT") }
             }
         }
-    }
-
-    /// A port for a child server, below Linux's ephemeral range (32768–60999) from which the
-    /// tests' own port-0 servers and outgoing connections are given theirs.
-    static func freePortCandidate() -> Int { Int.random(in: 20_000...32_000) }
-
-    /// Starts the binary in the background (output discarded; PATH added), for a test to talk to.
-    static func launch(_ arguments: [String], environment: [String: String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
     }
 
     /// Polls `condition` every 100 ms for up to 30 s; true when it held.
@@ -330,14 +249,13 @@ import TollgateCore
             await owner.close()
             let mail = NSTemporaryDirectory() + "tollgate-worker-mail-\(UUID().uuidString)"
             defer { try? FileManager.default.removeItem(atPath: mail) }
-            let port = Self.freePortCandidate()
-            let process = try Self.launch(
+            let port = TestPorts.pair()
+            let process = try TollgateProcess(
                 ["worker"],
                 environment: [
                     "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
                 ]
             )
-            defer { if process.isRunning { process.terminate() } }
 
             // Wait (bounded) until the queued email shows as sent on the worker's own page.
             let metrics = URL(string: "http://127.0.0.1:\(port)/metrics")!
@@ -355,9 +273,7 @@ import TollgateCore
             let unknown = try await Self.fetch(URL(string: "http://127.0.0.1:\(port)/v1/me")!)
             #expect(unknown.status == 404 && unknown.body.contains(#""error""#), "\(unknown.body)")
 
-            kill(process.processIdentifier, SIGTERM)
-            let status = try await offCooperativePool { Self.waitForExit(process) }
-            #expect(status == 0, "the worker must exit cleanly on SIGTERM")
+            #expect(await process.stop(SIGTERM) == 0, "the worker must exit cleanly on SIGTERM")
         }
     }
 
@@ -367,20 +283,13 @@ import TollgateCore
     }
 
     static func fetch(_ url: URL, curlArguments: [String] = ["--max-time", "2"]) async throws -> (status: Int, body: String) {
-        try await offCooperativePool { try fetchNow(url, curlArguments: curlArguments) }
-    }
-
-    /// Status and body; curl writes the status after the body, on a line of its own.
-    static func fetchNow(_ url: URL, curlArguments: [String] = ["--max-time", "2"]) throws -> (status: Int, body: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-w", "\n%{http_code}"] + curlArguments + [url.absoluteString]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        _ = waitForExit(process)
-        var text = String(decoding: data, as: UTF8.self)
+        // curl writes the status after the body, on a line of its own.
+        let run = try await TollgateProcess.run(
+            ["-s", "-w", "\n%{http_code}"] + curlArguments + [url.absoluteString],
+            program: "/usr/bin/curl",
+            within: .seconds(120)
+        )
+        var text = run.output
         guard let newline = text.lastIndex(of: "\n") else { return (0, "") }
         let status = Int(text[text.index(after: newline)...]) ?? 0
         text.removeSubrange(newline...)

@@ -10,25 +10,6 @@ import TollgateCore
 /// Two `serve` and two `worker` processes on one database: the races and the limits hold
 /// across processes because they live in PostgreSQL (issue: several instances).
 @Suite(.timeLimit(.minutes(5))) struct MultiProcessTests {
-    /// A child process of the built binary, stopped with SIGTERM at the end.
-    final class Child: @unchecked Sendable {
-        let process = Process()
-
-        init(_ arguments: [String], environment: [String: String]) throws {
-            process.executableURL = URL(fileURLWithPath: CommandLineTests.binary)
-            process.arguments = arguments
-            process.environment = environment.merging(["PATH": "/usr/bin:/bin"]) { a, _ in a }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-        }
-
-        func stop() async throws -> Int32 {
-            kill(process.processIdentifier, SIGTERM)
-            return try await offCooperativePool { CommandLineTests.waitForExit(self.process) }
-        }
-    }
-
     static func post(_ http: HTTPClient, _ url: String, _ json: [String: any Sendable]) async throws -> (status: Int, body: [String: Any]) {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -69,11 +50,11 @@ import TollgateCore
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let secret = String(decoding: app.configuration.secrets[0], as: UTF8.self)
-            let ports = [Int.random(in: 20_000...25_999), Int.random(in: 26_000...32_000)]  // below the ephemeral range
-            var children: [Child] = []
+            let ports = [TestPorts.pair(), TestPorts.pair()]
+            var children: [TollgateProcess] = []
             for port in ports {
                 children.append(
-                    try Child(
+                    try TollgateProcess(
                         ["serve"],
                         environment: [
                             "DATABASE_URL": app.database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": secret, "PORT": "\(port)",
@@ -84,7 +65,7 @@ import TollgateCore
             }
             for _ in 0..<2 {
                 children.append(
-                    try Child(
+                    try TollgateProcess(
                         ["worker"],
                         environment: [
                             "DATABASE_URL": app.database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "LOG_LEVEL": "error",
@@ -171,7 +152,7 @@ import TollgateCore
                 Issue.record("\(error)")
             }
             try await http.shutdown()
-            for child in children { #expect(try await child.stop() == 0) }
+            for child in children { #expect(await child.stop() == 0) }
         }
     }
 }

@@ -137,18 +137,13 @@ import Glibc
         let folder = NSTemporaryDirectory() + "tollgate-tls-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let made = try await offCooperativePool { () -> Int32 in
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = [
+        let made = try await TollgateProcess.run(
+            [
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
                 "-keyout", folder + "/key.pem", "-out", folder + "/cert.pem",
-            ]
-            openssl.standardOutput = FileHandle.nullDevice
-            openssl.standardError = FileHandle.nullDevice
-            try openssl.run()
-            return CommandLineTests.waitForExit(openssl)
-        }
+            ],
+            program: "/usr/bin/openssl"
+        ).status
         #expect(made == 0)
         try await TestApp.with(
             {
@@ -160,17 +155,10 @@ import Glibc
             app,
             client in
             let port = try #require(client.client.port)
-            let headers = try await offCooperativePool { () -> String in
-                let curl = Process()
-                curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                curl.arguments = ["-sk", "-D", "-", "-o", "/dev/null", "--max-time", "10", "https://127.0.0.1:\(port)/health/live"]
-                let out = Pipe()
-                curl.standardOutput = out
-                try curl.run()
-                let data = out.fileHandleForReading.readDataToEndOfFile()
-                _ = CommandLineTests.waitForExit(curl)
-                return String(decoding: data, as: UTF8.self)
-            }
+            let headers = try await TollgateProcess.run(
+                ["-sk", "-D", "-", "-o", "/dev/null", "--max-time", "10", "https://127.0.0.1:\(port)/health/live"],
+                program: "/usr/bin/curl"
+            ).output
             #expect(headers.hasPrefix("HTTP/1.1 200"), "\(headers)")
             #expect(headers.lowercased().contains("strict-transport-security: max-age="))
         }
