@@ -79,14 +79,25 @@ public final class PQConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ query: PQQuery) throws -> PQRows {
         roundTrips += 1
+        let result = try withParameters(of: query) { count, types, values, lengths, formats in
+            PQexecParams(handle, query.sql, count, types, values, lengths, formats, 1)
+        }
+        return try consume(result, statement: query.name)
+    }
+
+    /// Calls `body` with `query`'s binds laid out as libpq's parameter arrays, which live for
+    /// the call; a bind that could not be encoded is refused before anything is sent.
+    func withParameters<R>(
+        of query: PQQuery,
+        _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+    ) throws -> R {
         let binds = query.binds
         if let failure = binds.lazy.compactMap(\.encodingFailure).first {
             throw PQError(kind: .usage, message: failure, statement: query.name)
         }
-        let count = binds.count
-        var types = binds.map { Oid($0.type.rawValue) }
-        var lengths = binds.map { Int32($0.value?.count ?? 0) }
-        var formats = binds.map { Int32($0.binary ? 1 : 0) }
+        let types = binds.map { Oid($0.type.rawValue) }
+        let lengths = binds.map { Int32($0.value?.count ?? 0) }
+        let formats = binds.map { Int32($0.binary ? 1 : 0) }
         // Text values need a NUL terminator; binary ones carry their length.
         let buffers: [UnsafeMutablePointer<CChar>?] = binds.map { bind in
             guard let value = bind.value else { return nil }
@@ -100,26 +111,22 @@ public final class PQConnection: @unchecked Sendable {
             return buffer
         }
         defer { buffers.forEach { $0?.deallocate() } }
-        var values: [UnsafePointer<CChar>?] = buffers.map { $0.map { UnsafePointer($0) } }
-        let result = types.withUnsafeMutableBufferPointer { typePointer in
-            values.withUnsafeMutableBufferPointer { valuePointer in
-                lengths.withUnsafeMutableBufferPointer { lengthPointer in
-                    formats.withUnsafeMutableBufferPointer { formatPointer in
-                        PQexecParams(
-                            handle,
-                            query.sql,
-                            Int32(count),
+        let values: [UnsafePointer<CChar>?] = buffers.map { $0.map { UnsafePointer($0) } }
+        return types.withUnsafeBufferPointer { typePointer in
+            values.withUnsafeBufferPointer { valuePointer in
+                lengths.withUnsafeBufferPointer { lengthPointer in
+                    formats.withUnsafeBufferPointer { formatPointer in
+                        body(
+                            Int32(binds.count),
                             typePointer.baseAddress,
                             valuePointer.baseAddress,
                             lengthPointer.baseAddress,
-                            formatPointer.baseAddress,
-                            1
+                            formatPointer.baseAddress
                         )
                     }
                 }
             }
         }
-        return try consume(result, statement: query.name)
     }
 
     /// `text` as a quoted SQL string literal, escaped by libpq for this connection's encoding
@@ -143,7 +150,7 @@ public final class PQConnection: @unchecked Sendable {
         return try consume(PQexec(handle, sql), statement: statement)
     }
 
-    private func consume(_ result: OpaquePointer?, statement: String?) throws -> PQRows {
+    func consume(_ result: OpaquePointer?, statement: String?) throws -> PQRows {
         guard let result else {
             throw PQError(kind: .connection, message: Self.lastErrorMessage(handle), statement: statement)
         }
