@@ -124,14 +124,11 @@ public func buildWorkerApplication(
 /// The operations router alone (metrics and health); tests drive it directly.
 public func buildMetricsRouter(pool: PQPool, countsChallenges: Bool, logger: Logger) throws -> Router<TollgateRequestContext> {
     let router = Router(context: TollgateRequestContext.self)
-    var routes = RouteTable()
-    // One by one: scripts/check-openapi.py reads the API routes from the route array of buildRouter.
-    routes.add("GET", "/health/live")
-    routes.add("GET", "/health/ready")
-    routes.add("GET", "/metrics")
+    let routes = RouteTable()
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
     MetricsRoute(pool: pool, countsChallenges: countsChallenges).register(on: router)
+    routes.fill(from: router)
     return router
 }
 
@@ -148,22 +145,7 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
         passwords: PasswordService(pool: pool, hasher: hasher, configuration: configuration, login: login, logger: logger),
         clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies)
     )
-    var routes = RouteTable()
-    for (method, path) in [
-        ("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/openapi.yaml"),
-        ("POST", "/v1/auth/login"), ("POST", "/v1/auth/login/verify"), ("POST", "/v1/auth/login/challenge"),
-        ("POST", "/v1/auth/login/resend"), ("POST", "/v1/auth/logout"), ("GET", "/v1/me"), ("GET", "/v1/company/security"),
-        ("POST", "/v1/auth/password/forgot"), ("POST", "/v1/auth/password/reset"), ("POST", "/v1/auth/not-me"),
-        ("POST", "/v1/account/password"),
-        ("POST", "/v1/admin/companies"), ("GET", "/v1/admin/companies/:id"), ("PATCH", "/v1/admin/companies/:id"),
-        ("GET", "/v1/admin/companies/:id/users"), ("POST", "/v1/admin/companies/:id/users"), ("GET", "/v1/admin/users/:id"),
-        ("PATCH", "/v1/admin/users/:id"), ("POST", "/v1/admin/users/:id/deactivate"), ("POST", "/v1/admin/users/:id/reactivate"),
-        ("POST", "/v1/admin/users/:id/unlock"), ("POST", "/v1/admin/users/:id/password-reset"),
-        ("POST", "/v1/company/security/two-factor/activation"), ("GET", "/v1/company/security/two-factor/activation/:id"),
-        ("POST", "/v1/company/security/two-factor/activation/:id/resend"),
-        ("POST", "/v1/company/security/two-factor/activation/:id/verify"), ("POST", "/v1/company/security/two-factor/enable"),
-        ("POST", "/v1/company/security/two-factor/disable"), ("GET", "/v1/company/security/events"),
-    ] { routes.add(method, path) }
+    let routes = RouteTable()
     // One line per request with its request id (`hb.request.id`); no headers, so no tokens.
     router.add(middleware: LogRequestsMiddleware(.info))
     router.add(middleware: HeaderMiddleware(corsAllowedOrigins: configuration.corsAllowedOrigins, hsts: configuration.tlsCertificatePath != nil))
@@ -171,11 +153,7 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     router.add(middleware: MetricsMiddleware())
     HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
     OperationsRoutes(pool: pool, openAPI: try OperationsRoutes.loadOpenAPI()).register(on: router)
-    // The reference dashboard's pages (outside the API's route array: not API operations).
-    let dashboard = try DashboardRoutes(configuration: configuration)
-    for page in DashboardRoutes.pages { routes.add("GET", page) }
-    routes.add("GET", "/assets/:name")
-    dashboard.register(on: router)
+    try DashboardRoutes(configuration: configuration).register(on: router)
 
     let v1 = router.group("v1").add(middleware: SessionMiddleware(pool: pool))
     let authenticated = v1.group(context: AuthenticatedContext.self)
@@ -185,5 +163,6 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     AdminRoutes(admin: admin, clientAddress: services.clientAddress).register(
         on: v1.group("admin").add(middleware: APIKeyMiddleware(admin: admin, clientAddress: services.clientAddress)).group(context: AdminContext.self)
     )
+    routes.fill(from: router)
     return router
 }

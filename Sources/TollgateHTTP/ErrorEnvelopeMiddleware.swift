@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOConcurrencyHelpers
 import PQ
 import TollgateCore
 
@@ -58,30 +59,37 @@ extension PQError {
     }
 }
 
-/// The paths the API serves with their methods, so that a known path with the wrong method
-/// answers 405 with `Allow` (RFC 9110) rather than 404.
-struct RouteTable: Sendable {
+/// The paths a router serves with their methods, so that a known path with the wrong method
+/// answers 405 with `Allow` (RFC 9110) rather than 404. Read from the router itself once
+/// every route is registered (``fill(from:)``): the middleware that asks must be added
+/// before the routes it wraps, so it holds the table before the table is known.
+final class RouteTable: Sendable {
     /// Path patterns split into components (`*` matches one component) and their methods.
-    private(set) var routes: [(pattern: [Substring], methods: [String])] = []
+    private let routes = NIOLockedValueBox<[(pattern: [Substring], methods: [String])]>([])
 
-    mutating func add(_ method: String, _ path: String) {
-        let pattern = path.split(separator: "/").map { $0.hasPrefix(":") ? "*" : $0 }
-        if let index = routes.firstIndex(where: { $0.pattern == pattern }) {
-            routes[index].methods.append(method)
-        } else {
-            routes.append((pattern, [method]))
+    func fill<Context>(from router: Router<Context>) {
+        var table: [(pattern: [Substring], methods: [String])] = []
+        for route in router.routes {
+            let pattern = route.path.description.split(separator: "/").map { $0.hasPrefix("{") ? "*" : $0 }
+            if let index = table.firstIndex(where: { $0.pattern == pattern }) {
+                table[index].methods.append(route.method.rawValue)
+            } else {
+                table.append((pattern, [route.method.rawValue]))
+            }
         }
+        routes.withLockedValue { $0 = table }
     }
 
     /// The methods a path accepts (`GET` implies `HEAD`), or nil for an unknown path.
     func methods(forPath path: String) -> String? {
         let parts = path.split(separator: "/")
-        guard
-            let route = routes.first(where: { route in
+        let known = routes.withLockedValue { routes in
+            routes.first { route in
                 route.pattern.count == parts.count && zip(route.pattern, parts).allSatisfy { $0 == "*" || $0 == $1 }
-            })
-        else { return nil }
-        let methods = route.methods.contains("GET") ? route.methods + ["HEAD"] : route.methods
+            }?.methods
+        }
+        guard let known else { return nil }
+        let methods = known.contains("GET") && !known.contains("HEAD") ? known + ["HEAD"] : known
         return methods.joined(separator: ", ")
     }
 }

@@ -5,7 +5,9 @@ import HummingbirdTesting
 import Metrics
 import PQ
 import Prometheus
+import TestSupport
 import Testing
+import TollgateHTTP
 
 /// `/openapi.yaml`, and `/metrics` on its own listener (issues: operations, security).
 @Suite struct OperationsTests {
@@ -24,6 +26,43 @@ import Testing
             #expect(reply.body == onDisk)
             #expect(String(decoding: reply.body, as: UTF8.self).hasPrefix("openapi: 3.1"))
         }
+    }
+
+    /// The routes the router registers are exactly the operations openapi.yaml documents
+    /// (besides the dashboard's pages): read from the router itself, so a route added without
+    /// its documentation, or documented and never served, fails here.
+    @Test func theRouterServesExactlyTheDocumentedOperations() async throws {
+        let pool = PQPool(
+            configuration: PQPoolConfiguration(conninfo: "host=/nonexistent-tollgate-socket", maxConnections: 1),
+            logger: TestPostgres.logger
+        )
+        let router = try buildRouter(configuration: TestApp.configuration(), pool: pool, logger: TestPostgres.logger)
+        await pool.close()
+        let dashboard: Set<String> = ["GET /", "GET /reset", "GET /not-me", "GET /assets/{name}"]
+        let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" }).subtracting(dashboard)
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let document = try String(contentsOf: repository.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        #expect(served == Self.operations(in: document))
+        #expect(served.count >= 30)
+    }
+
+    /// "METHOD /path" for each operation under `paths:` (our document's layout: a path at two
+    /// spaces, its methods at four).
+    static func operations(in document: String) -> Set<String> {
+        var operations: Set<String> = []
+        var inPaths = false
+        var path = ""
+        for line in document.split(separator: "\n", omittingEmptySubsequences: false) {
+            if !line.hasPrefix(" ") && !line.isEmpty { inPaths = line == "paths:" }
+            guard inPaths else { continue }
+            if line.hasPrefix("  /") && line.hasSuffix(":") {
+                path = String(line.dropFirst(2).dropLast())
+            } else if line.hasPrefix("    ") && !line.hasPrefix("     ") && line.hasSuffix(":") {
+                let key = line.trimmingCharacters(in: .whitespaces).dropLast()
+                if ["get", "post", "put", "patch", "delete"].contains(key) { operations.insert("\(key.uppercased()) \(path)") }
+            }
+        }
+        return operations
     }
 
     @Test func metricsExposeRequestsAndThePool() async throws {
