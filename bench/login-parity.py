@@ -27,7 +27,7 @@ import urllib.parse
 BRANCHES = {
     "wrong_password": (401, "invalid_credentials"),
     "over_ip_limit": (429, "rate_limited"),
-    # SPEC §10: "forgot password" answers 202 alike for every address, in body and time.
+    # "Forgot password" answers 202 alike for every address, in body and time.
     "forgot_password": (202, None),
 }
 # The demo account of `tollgate dev` (DevCommand.swift) and an address no account has, both
@@ -114,7 +114,7 @@ def measure(args):
     rng.shuffle(order)
     # Warm-up, not recorded: connections of the server's pool, prepared statements, caches.
     # In the over-the-limit branch the first refusal of a window also writes the event
-    # `login.rate_limited` (once per window, SPEC §5); a warm-up login takes it.
+    # `login.rate_limited` (once per window); a warm-up login takes it.
     warmup = [kind for _ in range(args.warmup) for kind in ("known", "unknown")]
     window_left = math.inf
     if args.branch == "over_ip_limit":

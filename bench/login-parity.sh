@@ -4,7 +4,7 @@
 #   wrong_password  a wrong password (401 invalid_credentials), limits raised far away;
 #   over_ip_limit   the caller's IP over its login limit (429 rate_limited), with
 #                   LIMIT_LOGINS_PER_IP=1 and its one login spent first;
-#   forgot_password "forgot password" (202 with {} for every address, SPEC §10).
+#   forgot_password "forgot password" (202 with {} for every address).
 # Per branch: COUNT logins of each kind, shuffled together, sent one at a time and timed
 # one by one on the client side (login-parity.py); then the medians, their ratio and a
 # two-sided Mann-Whitney U test. Goal: ratio within 0.95-1.05, no significant difference

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Login timing: a wrong password for a real account against an unknown address, with
-# GET /health/live as the baseline, in one run of one server. The SPEC asks that both
-# failures answer alike in body and in time; the ratio of their latencies should be ~1.
+# GET /health/live as the baseline, in one run of one server. Both failures must answer
+# alike in body and in time; the ratio of their latencies should be ~1.
 #
 #   bench/login.sh                # 10 s per case; DURATION=20s CONNECTIONS=4 PORT=18080 to change
 #

@@ -6,7 +6,7 @@
 #                      row is locked, found used, and the replay refused
 #   verify_burned      a wrong code on one challenge: the first 99 answers count a wrong
 #                      code (401 invalid_code), the 100th locks the account (403
-#                      account_locked, SPEC §5) and closes the challenge, and every later
+#                      account_locked) and closes the challenge, and every later
 #                      answer is the refusal an attacker holding one token keeps getting
 #                      (410 challenge_closed)
 #   verify_wrong_code  a wrong code spread over VERIFY_CHALLENGES challenges (one per
