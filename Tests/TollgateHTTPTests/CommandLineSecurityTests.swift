@@ -19,7 +19,7 @@ extension CommandLineTests {
                 ]
             )
             let metrics = URL(string: "http://127.0.0.1:\(metricsPort)/metrics")!
-            #expect(try await Self.waitUntil { (try? await Self.status(of: metrics)) == 200 })
+            try await eventually("the metrics port to answer", timeout: .seconds(30)) { (try? await Self.status(of: metrics)) == 200 }
             let page = try await Self.fetch(metrics)
             #expect(page.body.contains("tollgate_challenges_open"))
             let onAPI = try await Self.fetch(URL(string: "http://127.0.0.1:\(port)/metrics")!)
@@ -60,7 +60,9 @@ extension CommandLineTests {
                     "DATABASE_URL": database.conninfo(), "PORT": "\(port)",
                 ]
             )
-            #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: "http://127.0.0.1:\(port)/health/ready")!)) == 200 })
+            try await eventually("dev to be ready", timeout: .seconds(30)) {
+                (try? await Self.status(of: URL(string: "http://127.0.0.1:\(port)/health/ready")!)) == 200
+            }
             let printed = process.output
             #expect(printed.contains("no demo accounts were created"), "\(printed)")
             #expect(!printed.contains("demo-owner-pass"))
@@ -92,7 +94,8 @@ extension CommandLineTests {
             try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: cluster).deletingLastPathComponent().path)
         }
         let ready = URL(string: "http://127.0.0.1:\(port)/health/ready")!
-        let answered = try await Self.waitUntil { (try? await Self.status(of: ready)) == 200 }
+        // Not thrown at once: dev is stopped (and its cluster with it) before the test fails.
+        let answered = (try? await eventually("dev to be ready", timeout: .seconds(30)) { (try? await Self.status(of: ready)) == 200 }) != nil
         let printed = process.output
         // SIGINT as a terminal's Ctrl-C: dev stops its API, worker and cluster, and exits.
         #expect(await process.stop(SIGINT) == 0, "\(process.errorOutput.suffix(2_000))")

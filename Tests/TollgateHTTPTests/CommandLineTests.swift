@@ -129,7 +129,7 @@ import TollgateCore
             )
             // Wait until it answers (bounded), then ask it a real question.
             let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
-            #expect(try await Self.waitUntil { (try? await Self.status(of: url)) == 200 })
+            try await eventually("serve to be ready", timeout: .seconds(30)) { (try? await Self.status(of: url)) == 200 }
             #expect(await process.stop(SIGTERM) == 0, "serve must exit cleanly on SIGTERM")
         }
     }
@@ -140,7 +140,9 @@ import TollgateCore
         try await Self.withServeAndALoginInFlight(shutdownTimeout: 60) { process, base, login, releaseLock in
             process.send(SIGTERM)
             // No new connections: the listening socket closes while the login still waits.
-            #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/live")!)) == 0 })
+            try await eventually("serve to stop listening", timeout: .seconds(30)) {
+                (try? await Self.status(of: URL(string: base + "/health/live")!)) == 0
+            }
             #expect(process.isRunning, "serve must wait for the request in flight")
             try await releaseLock()
             let answer = try await login.value
@@ -189,7 +191,9 @@ import TollgateCore
                 ]
             )
             let base = "http://127.0.0.1:\(port)"
-            #expect(try await Self.waitUntil { (try? await Self.status(of: URL(string: base + "/health/ready")!)) == 200 })
+            try await eventually("serve to be ready", timeout: .seconds(30)) {
+                (try? await Self.status(of: URL(string: base + "/health/ready")!)) == 200
+            }
 
             let blocker = try await offCooperativePool { () -> PQConnection in
                 let connection = try PQConnection.connect(database.conninfo())
@@ -209,22 +213,14 @@ import TollgateCore
                 SELECT count(*) AS n FROM pg_stat_activity
                 WHERE datname = current_database() AND usename = 'tollgate_api' AND wait_event_type = 'Lock'
                 """
-            #expect(try await Self.waitUntil { try await owner.query(waitingOnLock).first?.decode("n", as: Int.self) == 1 })
+            try await eventually("the login to wait on the lock", timeout: .seconds(30)) {
+                try await owner.query(waitingOnLock).first?.decode("n", as: Int.self) == 1
+            }
             await owner.close()
             try await body(process, base, login) {
                 _ = try await offCooperativePool { try blocker.execute(unsafeSQL: "COMMIT") }
             }
         }
-    }
-
-    /// Polls `condition` every 100 ms for up to 30 s; true when it held.
-    static func waitUntil(_ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
     }
 
     /// A worker running as a process of its own can be scraped and probed: its queue and
@@ -260,11 +256,10 @@ import TollgateCore
             // Wait (bounded) until the queued email shows as sent on the worker's own page.
             let metrics = URL(string: "http://127.0.0.1:\(port)/metrics")!
             var page = ""
-            let sent = try await Self.waitUntil {
+            try await eventually("the worker's page to count the email sent", timeout: .seconds(30)) {
                 page = (try? await Self.fetch(metrics))?.body ?? ""
                 return page.contains("\ntollgate_emails_sent_total 1")
             }
-            #expect(sent, "\(page)")
             #expect(page.contains("tollgate_email_queue_depth") && page.contains("tollgate_db_pool_open"))
             #expect(!page.contains("tollgate_challenges_open"), "the worker role may not count challenges")
             let files = try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasSuffix(".eml") }

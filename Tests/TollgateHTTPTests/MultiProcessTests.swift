@@ -32,15 +32,13 @@ import TollgateCore
             """
         )
         let messageID = try #require(try rows.first?.decode("message_id", as: String.self))
-        let deadline = ContinuousClock.now + .seconds(30)
         // The file transport names each message after its Message-ID.
-        while ContinuousClock.now < deadline {
-            if let message = try? String(contentsOfFile: mail + "/\(messageID).eml", encoding: .utf8) {
-                return try #require(TestApp.code(in: DeliveryStateTests.plainText(message)))
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        var message: String?
+        try await eventually("the email \(messageID) to be written", timeout: .seconds(30)) {
+            message = try? String(contentsOfFile: mail + "/\(messageID).eml", encoding: .utf8)
+            return message != nil
         }
-        throw POSIXError(.ETIMEDOUT)
+        return try #require(TestApp.code(in: DeliveryStateTests.plainText(message ?? "")))
     }
 
     @Test func racesAndLimitsHoldAcrossTwoServersAndTwoWorkers() async throws {
@@ -77,11 +75,8 @@ import TollgateCore
             do {
                 let servers = ports.map { "http://127.0.0.1:\($0)" }
                 for server in servers {
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while (try? await CommandLineTests.status(of: URL(string: server + "/health/ready")!)) != 200 {
-                        #expect(ContinuousClock.now < deadline, "server \(server) did not come up")
-                        if ContinuousClock.now >= deadline { break }
-                        try await Task.sleep(for: .milliseconds(100))
+                    try await eventually("\(server) to be ready", timeout: .seconds(30)) {
+                        (try? await CommandLineTests.status(of: URL(string: server + "/health/ready")!)) == 200
                     }
                 }
                 // Resends spread over both servers: at most three accepted.
@@ -130,17 +125,10 @@ import TollgateCore
                 #expect(guesses.filter { $0 == 429 }.count == 20)
 
                 // Both workers drained the queue, and no email went out twice.
-                let deadline = ContinuousClock.now + .seconds(30)
-                var pending = 1
-                while pending > 0 && ContinuousClock.now < deadline {
-                    pending =
-                        try await app.sql("SELECT count(*) AS n FROM email_outbox WHERE status IN ('queued', 'sending')").first?.decode(
-                            "n",
-                            as: Int.self
-                        ) ?? 0
-                    if pending > 0 { try await Task.sleep(for: .milliseconds(100)) }
+                try await eventually("both workers to drain the queue", timeout: .seconds(30)) {
+                    let pending = try await app.sql("SELECT count(*) AS n FROM email_outbox WHERE status IN ('queued', 'sending')")
+                    return try pending.first?.decode("n", as: Int.self) == 0
                 }
-                #expect(pending == 0)
                 let queued = try await app.sql("SELECT count(*) AS n FROM email_outbox").first?.decode("n", as: Int.self) ?? 0
                 let files = try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasSuffix(".eml") }
                 #expect(files.count == queued, "each queued email written")
