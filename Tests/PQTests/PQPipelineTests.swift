@@ -5,66 +5,63 @@ import Testing
 /// `pipeline` sends statements together: every result comes back in order, in one round
 /// trip, and a failure stops the rest and leaves the connection usable.
 @Suite struct PQPipelineTests {
-    @Test func statementsRunInOrderAndAnswerInOneRoundTrip() async throws {
-        try await TestDatabase.with { database in
-            let pool = database.pool(role: nil, maxConnections: 1)
-            try await pool.query("CREATE TABLE notes (n int PRIMARY KEY, body text)")
-            let before = pool.roundTrips
-            let results = try await pool.withConnection { connection in
-                try connection.pipeline([
-                    "INSERT INTO notes VALUES (\(1), \("one"))",
-                    "INSERT INTO notes VALUES (\(2), \("two")) RETURNING n",
-                    "SELECT body FROM notes ORDER BY n",
-                ])
-            }
-            #expect(pool.roundTrips - before == 1)
-            #expect(results.count == 3)
-            #expect(results[0].affectedRows == 1)
-            #expect(try results[1].firstRow().decode("n", as: Int.self) == 2)
-            #expect(try results[2].map { try $0.decode("body", as: String.self) } == ["one", "two"])
-            await pool.close()
+    @Test(.postgres) func statementsRunInOrderAndAnswerInOneRoundTrip() async throws {
+        let database = try TestDatabase.current
+        let pool = database.pool(role: nil, maxConnections: 1)
+        try await pool.query("CREATE TABLE notes (n int PRIMARY KEY, body text)")
+        let before = pool.roundTrips
+        let results = try await pool.withConnection { connection in
+            try connection.pipeline([
+                "INSERT INTO notes VALUES (\(1), \("one"))",
+                "INSERT INTO notes VALUES (\(2), \("two")) RETURNING n",
+                "SELECT body FROM notes ORDER BY n",
+            ])
         }
+        #expect(pool.roundTrips - before == 1)
+        #expect(results.count == 3)
+        #expect(results[0].affectedRows == 1)
+        #expect(try results[1].firstRow().decode("n", as: Int.self) == 2)
+        #expect(try results[2].map { try $0.decode("body", as: String.self) } == ["one", "two"])
+        await pool.close()
     }
 
     /// Outside a transaction block the pipeline is one implicit transaction: the failure of
     /// the second statement undoes the first and skips the third.
-    @Test func aFailureStopsThePipelineAndUndoesIt() async throws {
-        try await TestDatabase.with { database in
-            let pool = database.pool(role: nil, maxConnections: 1)
-            try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
-            try await pool.query("INSERT INTO notes VALUES (\(2))")
-            let error = try await #require(throws: PQError.self) {
-                try await pool.withConnection { connection in
-                    try connection.pipeline([
-                        "INSERT INTO notes VALUES (\(1))",
-                        "INSERT INTO notes VALUES (\(2))",
-                        "INSERT INTO notes VALUES (\(3))",
-                    ])
-                }
+    @Test(.postgres) func aFailureStopsThePipelineAndUndoesIt() async throws {
+        let database = try TestDatabase.current
+        let pool = database.pool(role: nil, maxConnections: 1)
+        try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
+        try await pool.query("INSERT INTO notes VALUES (\(2))")
+        let error = try await #require(throws: PQError.self) {
+            try await pool.withConnection { connection in
+                try connection.pipeline([
+                    "INSERT INTO notes VALUES (\(1))",
+                    "INSERT INTO notes VALUES (\(2))",
+                    "INSERT INTO notes VALUES (\(3))",
+                ])
             }
-            #expect(error.sqlState == "23505")
-            let rows = try await pool.query("SELECT n FROM notes ORDER BY n")
-            #expect(try rows.map { try $0.decode("n", as: Int.self) } == [2])
-            await pool.close()
         }
+        #expect(error.sqlState == "23505")
+        let rows = try await pool.query("SELECT n FROM notes ORDER BY n")
+        #expect(try rows.map { try $0.decode("n", as: Int.self) } == [2])
+        await pool.close()
     }
 
     /// Inside a transaction, a failed pipeline leaves the block failed; withTransaction rolls
     /// it back and the connection serves the next borrower.
-    @Test func aFailedPipelineInATransactionRollsBackAndTheConnectionIsReused() async throws {
-        try await TestDatabase.with { database in
-            let pool = database.pool(role: nil, maxConnections: 1)
-            try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
-            await #expect(throws: PQError.self) {
-                try await pool.withTransaction { tx in
-                    try tx.query("INSERT INTO notes VALUES (\(7))")
-                    try tx.pipeline(["INSERT INTO notes VALUES (\(8))", "SELECT 1 / \(0) AS boom"])
-                }
+    @Test(.postgres) func aFailedPipelineInATransactionRollsBackAndTheConnectionIsReused() async throws {
+        let database = try TestDatabase.current
+        let pool = database.pool(role: nil, maxConnections: 1)
+        try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
+        await #expect(throws: PQError.self) {
+            try await pool.withTransaction { tx in
+                try tx.query("INSERT INTO notes VALUES (\(7))")
+                try tx.pipeline(["INSERT INTO notes VALUES (\(8))", "SELECT 1 / \(0) AS boom"])
             }
-            #expect(try await pool.query("SELECT count(*) AS n FROM notes").firstRow().decode("n", as: Int.self) == 0)
-            let one = try await pool.withTransaction { tx in try tx.pipeline(["SELECT \(1) AS one", "SELECT \(2) AS two"]) }
-            #expect(try one[1].firstRow().decode("two", as: Int.self) == 2)
-            await pool.close()
         }
+        #expect(try await pool.query("SELECT count(*) AS n FROM notes").firstRow().decode("n", as: Int.self) == 0)
+        let one = try await pool.withTransaction { tx in try tx.pipeline(["SELECT \(1) AS one", "SELECT \(2) AS two"]) }
+        #expect(try one[1].firstRow().decode("two", as: Int.self) == 2)
+        await pool.close()
     }
 }

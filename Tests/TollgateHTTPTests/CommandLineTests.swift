@@ -29,51 +29,50 @@ import TollgateCore
         }
     }
 
-    @Test func provisioningPrintsJSONAndRefusesClearly() async throws {
-        try await TestDatabase.with { database in
-            let env = ["DATABASE_URL": database.conninfo(role: "tollgate_api")]
-            let created = try await TollgateProcess.run(
-                ["company", "create", "--name", "Acme", "--owner-email", "Owner@Acme.test", "--owner-password", "long-enough-1", "--json"],
-                environment: env
-            )
-            #expect(created.status == 0, "\(created.error)")
-            let ids = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: String])
-            let companyID = try #require(ids["company_id"])
-            #expect(ids["owner_id"] != nil)
+    @Test(.postgres) func provisioningPrintsJSONAndRefusesClearly() async throws {
+        let database = try TestDatabase.current
+        let env = ["DATABASE_URL": database.conninfo(role: "tollgate_api")]
+        let created = try await TollgateProcess.run(
+            ["company", "create", "--name", "Acme", "--owner-email", "Owner@Acme.test", "--owner-password", "long-enough-1", "--json"],
+            environment: env
+        )
+        #expect(created.status == 0, "\(created.error)")
+        let ids = try #require(try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: String])
+        let companyID = try #require(ids["company_id"])
+        #expect(ids["owner_id"] != nil)
 
-            let added = try await TollgateProcess.run(
-                ["user", "add", "--company-id", companyID, "--email", "m@acme.test", "--password", "long-enough-2", "--role", "member", "--json"],
-                environment: env
-            )
-            #expect(added.status == 0, "\(added.error)")
-            #expect((try JSONSerialization.jsonObject(with: Data(added.output.utf8)) as? [String: String])?["user_id"] != nil)
+        let added = try await TollgateProcess.run(
+            ["user", "add", "--company-id", companyID, "--email", "m@acme.test", "--password", "long-enough-2", "--role", "member", "--json"],
+            environment: env
+        )
+        #expect(added.status == 0, "\(added.error)")
+        #expect((try JSONSerialization.jsonObject(with: Data(added.output.utf8)) as? [String: String])?["user_id"] != nil)
 
-            let refusals: [([String], String)] = [
-                (
-                    ["user", "add", "--company-id", companyID, "--email", "owner@acme.test", "--password", "long-enough-3", "--role", "admin"],
-                    "exists"
-                ),
-                (
-                    ["user", "add", "--company-id", UUID().uuidString, "--email", "x@acme.test", "--password", "long-enough-3", "--role", "admin"],
-                    "company"
-                ),
-                (["user", "add", "--company-id", companyID, "--email", "y@acme.test", "--password", "long-enough-3", "--role", "boss"], "role"),
-                (["user", "add", "--company-id", companyID, "--email", "z@acme.test", "--password", "short", "--role", "admin"], "password"),
-                (["user", "add", "--company-id", companyID, "--email", "not-an-email", "--password", "long-enough-3", "--role", "admin"], "email"),
-                (["user", "unlock", "--email", "nobody@acme.test"], "No account"),
-            ]
-            for (arguments, words) in refusals {
-                let refused = try await TollgateProcess.run(arguments, environment: env)
-                #expect(refused.status != 0, "\(arguments)")
-                #expect(refused.error.contains(words), "\(arguments): \(refused.error)")
-                #expect(!refused.error.contains("long-enough"), "a password must not be echoed")
-            }
-            let unlocked = try await TollgateProcess.run(["user", "unlock", "--email", "m@acme.test", "--json"], environment: env)
-            #expect(unlocked.status == 0)
-            // A JSON boolean, not the string "true".
-            #expect((try JSONSerialization.jsonObject(with: Data(unlocked.output.utf8)) as? [String: Any])?["unlocked"] as? Bool == true)
-            #expect(!unlocked.output.contains("\"true\""))
+        let refusals: [([String], String)] = [
+            (
+                ["user", "add", "--company-id", companyID, "--email", "owner@acme.test", "--password", "long-enough-3", "--role", "admin"],
+                "exists"
+            ),
+            (
+                ["user", "add", "--company-id", UUID().uuidString, "--email", "x@acme.test", "--password", "long-enough-3", "--role", "admin"],
+                "company"
+            ),
+            (["user", "add", "--company-id", companyID, "--email", "y@acme.test", "--password", "long-enough-3", "--role", "boss"], "role"),
+            (["user", "add", "--company-id", companyID, "--email", "z@acme.test", "--password", "short", "--role", "admin"], "password"),
+            (["user", "add", "--company-id", companyID, "--email", "not-an-email", "--password", "long-enough-3", "--role", "admin"], "email"),
+            (["user", "unlock", "--email", "nobody@acme.test"], "No account"),
+        ]
+        for (arguments, words) in refusals {
+            let refused = try await TollgateProcess.run(arguments, environment: env)
+            #expect(refused.status != 0, "\(arguments)")
+            #expect(refused.error.contains(words), "\(arguments): \(refused.error)")
+            #expect(!refused.error.contains("long-enough"), "a password must not be echoed")
         }
+        let unlocked = try await TollgateProcess.run(["user", "unlock", "--email", "m@acme.test", "--json"], environment: env)
+        #expect(unlocked.status == 0)
+        // A JSON boolean, not the string "true".
+        #expect((try JSONSerialization.jsonObject(with: Data(unlocked.output.utf8)) as? [String: Any])?["unlocked"] as? Bool == true)
+        #expect(!unlocked.output.contains("\"true\""))
     }
 
     @Test func aBadOrMissingSettingStopsTheProgramNamingTheVariable() async throws {
@@ -96,16 +95,15 @@ import TollgateCore
         #expect(noDatabase.status == 78 && noDatabase.error.contains("DATABASE_URL"))
     }
 
-    @Test func serveAndWorkerRefuseAPrivilegedDatabaseRole() async throws {
-        try await TestDatabase.with { database in
-            for command in ["serve", "worker"] {
-                let run = try await TollgateProcess.run(
-                    [command],
-                    environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
-                )
-                #expect(run.status != 0, "\(command)")
-                #expect(run.error.contains("superuser"), "\(command): \(run.error)")
-            }
+    @Test(.postgres) func serveAndWorkerRefuseAPrivilegedDatabaseRole() async throws {
+        let database = try TestDatabase.current
+        for command in ["serve", "worker"] {
+            let run = try await TollgateProcess.run(
+                [command],
+                environment: ["DATABASE_URL": database.conninfo(role: nil), "TOLLGATE_SECRET": String(repeating: "k", count: 40)]
+            )
+            #expect(run.status != 0, "\(command)")
+            #expect(run.error.contains("superuser"), "\(command): \(run.error)")
         }
     }
 
@@ -117,21 +115,20 @@ import TollgateCore
         }
     }
 
-    @Test func serveAnswersAndStopsOnSIGTERM() async throws {
-        try await TestDatabase.with { database in
-            let port = TestPorts.pair()
-            let process = try TollgateProcess(
-                ["serve"],
-                environment: [
-                    "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
-                    "PORT": "\(port)",
-                ]
-            )
-            // Wait until it answers (bounded), then ask it a real question.
-            let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
-            try await eventually("serve to be ready", timeout: .seconds(30)) { (try? await Self.status(of: url)) == 200 }
-            #expect(await process.stop(SIGTERM) == 0, "serve must exit cleanly on SIGTERM")
-        }
+    @Test(.postgres) func serveAnswersAndStopsOnSIGTERM() async throws {
+        let database = try TestDatabase.current
+        let port = TestPorts.pair()
+        let process = try TollgateProcess(
+            ["serve"],
+            environment: [
+                "DATABASE_URL": database.conninfo(role: "tollgate_api"), "TOLLGATE_SECRET": String(repeating: "k", count: 40),
+                "PORT": "\(port)",
+            ]
+        )
+        // Wait until it answers (bounded), then ask it a real question.
+        let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
+        try await eventually("serve to be ready", timeout: .seconds(30)) { (try? await Self.status(of: url)) == 200 }
+        #expect(await process.stop(SIGTERM) == 0, "serve must exit cleanly on SIGTERM")
     }
 
     /// SIGTERM: the server stops accepting connections at once, still answers the request in
@@ -225,51 +222,50 @@ import TollgateCore
 
     /// A worker running as a process of its own can be scraped and probed: its queue and
     /// delivery metrics were recorded but, before WORKER_METRICS_PORT, served nowhere.
-    @Test func aWorkerOnItsOwnServesMetricsAndHealthChecks() async throws {
-        try await TestDatabase.with { database in
-            let owner = database.pool(role: nil, maxConnections: 1)
-            let provisioning = Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1))
-            let (companyID, _) = try await provisioning.createCompany(
-                name: "Acme",
-                ownerEmail: "owner@acme.test",
-                ownerPassword: "owner-password-1",
-                ownerName: nil
-            )
-            try await owner.query(
-                """
-                INSERT INTO email_outbox (company_id, recipient, template, subject, body_text, body_html, message_id)
-                VALUES (\(companyID), 'owner@acme.test', 'two_factor_enabled', 'Two-factor authentication is on',
-                        'It is on.', '<p>It is on.</p>', \("<\(UUID().uuidString)@tollgate.test>"))
-                """
-            )
-            await owner.close()
-            let mail = NSTemporaryDirectory() + "tollgate-worker-mail-\(UUID().uuidString)"
-            defer { try? FileManager.default.removeItem(atPath: mail) }
-            let port = TestPorts.pair()
-            let process = try TollgateProcess(
-                ["worker"],
-                environment: [
-                    "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
-                ]
-            )
+    @Test(.postgres) func aWorkerOnItsOwnServesMetricsAndHealthChecks() async throws {
+        let database = try TestDatabase.current
+        let owner = database.pool(role: nil, maxConnections: 1)
+        let provisioning = Provisioning(pool: owner, hasher: PasswordHasher(concurrency: 1))
+        let (companyID, _) = try await provisioning.createCompany(
+            name: "Acme",
+            ownerEmail: "owner@acme.test",
+            ownerPassword: "owner-password-1",
+            ownerName: nil
+        )
+        try await owner.query(
+            """
+            INSERT INTO email_outbox (company_id, recipient, template, subject, body_text, body_html, message_id)
+            VALUES (\(companyID), 'owner@acme.test', 'two_factor_enabled', 'Two-factor authentication is on',
+                    'It is on.', '<p>It is on.</p>', \("<\(UUID().uuidString)@tollgate.test>"))
+            """
+        )
+        await owner.close()
+        let mail = NSTemporaryDirectory() + "tollgate-worker-mail-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: mail) }
+        let port = TestPorts.pair()
+        let process = try TollgateProcess(
+            ["worker"],
+            environment: [
+                "DATABASE_URL": database.conninfo(role: "tollgate_worker"), "MAIL_DIRECTORY": mail, "WORKER_METRICS_PORT": "\(port)",
+            ]
+        )
 
-            // Wait (bounded) until the queued email shows as sent on the worker's own page.
-            let metrics = URL(string: "http://127.0.0.1:\(port)/metrics")!
-            var page = ""
-            try await eventually("the worker's page to count the email sent", timeout: .seconds(30)) {
-                page = (try? await Self.fetch(metrics))?.body ?? ""
-                return page.contains("\ntollgate_emails_sent_total 1")
-            }
-            #expect(page.contains("tollgate_email_queue_depth") && page.contains("tollgate_db_pool_open"))
-            #expect(!page.contains("tollgate_challenges_open"), "the worker role may not count challenges")
-            let files = try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasSuffix(".eml") }
-            #expect(files.count == 1)
-            #expect(try await Self.status(of: URL(string: "http://127.0.0.1:\(port)/health/ready")!) == 200)
-            let unknown = try await Self.fetch(URL(string: "http://127.0.0.1:\(port)/v1/me")!)
-            #expect(unknown.status == 404 && unknown.body.contains(#""error""#), "\(unknown.body)")
-
-            #expect(await process.stop(SIGTERM) == 0, "the worker must exit cleanly on SIGTERM")
+        // Wait (bounded) until the queued email shows as sent on the worker's own page.
+        let metrics = URL(string: "http://127.0.0.1:\(port)/metrics")!
+        var page = ""
+        try await eventually("the worker's page to count the email sent", timeout: .seconds(30)) {
+            page = (try? await Self.fetch(metrics))?.body ?? ""
+            return page.contains("\ntollgate_emails_sent_total 1")
         }
+        #expect(page.contains("tollgate_email_queue_depth") && page.contains("tollgate_db_pool_open"))
+        #expect(!page.contains("tollgate_challenges_open"), "the worker role may not count challenges")
+        let files = try FileManager.default.contentsOfDirectory(atPath: mail).filter { $0.hasSuffix(".eml") }
+        #expect(files.count == 1)
+        #expect(try await Self.status(of: URL(string: "http://127.0.0.1:\(port)/health/ready")!) == 200)
+        let unknown = try await Self.fetch(URL(string: "http://127.0.0.1:\(port)/v1/me")!)
+        #expect(unknown.status == 404 && unknown.body.contains(#""error""#), "\(unknown.body)")
+
+        #expect(await process.stop(SIGTERM) == 0, "the worker must exit cleanly on SIGTERM")
     }
 
     /// A GET with curl, so the test does not depend on an HTTP client library.
