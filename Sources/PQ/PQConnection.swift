@@ -20,6 +20,9 @@ public final class PQConnection: @unchecked Sendable {
     /// Messages sent to the server and waited for (each `query` or `execute` is one round
     /// trip) over the connection's life; the pool adds each loan's share to its total.
     var roundTrips = 0
+    /// Statements held back to go with the next one sent (a transaction's BEGIN and settings,
+    /// writes whose answers nobody reads): see ``PQTransaction``.
+    var held: [PQQuery] = []
 
     /// Connects from a libpq connection string or URI (multi-host strings included; libpq
     /// handles them). Parameters go through `PQconnectdbParams`, never a string we built.
@@ -78,6 +81,7 @@ public final class PQConnection: @unchecked Sendable {
     /// Runs one statement with its binds; results come back in binary format.
     @discardableResult
     public func query(_ query: PQQuery) throws -> PQRows {
+        guard held.isEmpty else { return try pipeline([query])[0] }
         roundTrips += 1
         let result = try withParameters(of: query) { count, types, values, lengths, formats in
             PQexecParams(handle, query.sql, count, types, values, lengths, formats, 1)
@@ -146,6 +150,7 @@ public final class PQConnection: @unchecked Sendable {
     /// allowed). Only for text this program wrote: `BEGIN`, migrations, `LISTEN`.
     @discardableResult
     public func execute(unsafeSQL sql: String, statement: String? = nil) throws -> PQRows {
+        if !held.isEmpty { try pipeline([]) }
         roundTrips += 1
         return try consume(PQexec(handle, sql), statement: statement)
     }

@@ -9,9 +9,18 @@ extension PQConnection {
     /// do not run, and its error is thrown. Outside a transaction block they run as one
     /// implicit transaction (all or nothing); inside one, the block is left failed, to be
     /// rolled back.
+    ///
+    /// Statements the connection holds back (``PQTransaction/queue(_:)``, a transaction's
+    /// BEGIN) go first, in the same round trip; only `queries`' results are returned.
     @discardableResult
     public func pipeline(_ queries: [PQQuery]) throws -> [PQRows] {
-        guard queries.count > 1 else { return try queries.map { try query($0) } }
+        let all = held + queries
+        held = []
+        guard all.count > 1 else { return try all.map { try query($0) } }
+        return Array(try send(all).suffix(queries.count))
+    }
+
+    private func send(_ queries: [PQQuery]) throws -> [PQRows] {
         roundTrips += 1
         guard PQenterPipelineMode(handle) == 1 else {
             throw PQError(kind: .connection, message: Self.lastErrorMessage(handle), statement: queries.first?.name)
@@ -62,13 +71,5 @@ extension PQConnection {
                 }
             }
         }
-    }
-}
-
-extension PQTransaction {
-    /// Statements of the transaction sent together, as ``PQConnection/pipeline(_:)``.
-    @discardableResult
-    public func pipeline(_ queries: [PQQuery]) throws -> [PQRows] {
-        try connection.pipeline(queries)
     }
 }

@@ -43,17 +43,6 @@ public enum PQIsolation: String, Sendable {
     case serializable = "SERIALIZABLE"
 }
 
-/// Statements run inside one transaction, on the thread that holds its connection.
-public struct PQTransaction {
-    let connection: PQConnection
-
-    /// Runs one statement of the transaction.
-    @discardableResult
-    public func query(_ query: PQQuery) throws -> PQRows {
-        try connection.query(query)
-    }
-}
-
 /// A bounded pool of libpq connections whose calls run on a thread pool of its own.
 ///
 /// Waiting for a connection is asynchronous and bounded by the acquire timeout; broken
@@ -139,72 +128,6 @@ public final class PQPool: Service, Sendable {
     }
 
     // MARK: Units of work
-
-    /// Runs `body` in a transaction: commit on return, rollback on throw.
-    ///
-    /// `settings` are applied with `set_config(name, value, true)`, so they end with the
-    /// transaction (safe behind a transaction pooler). They go in the same message as BEGIN,
-    /// as literals escaped by libpq for this connection: one round trip instead of two on
-    /// every tenant transaction. The body runs on the pool's thread.
-    public func withTransaction<T: Sendable>(
-        isolation: PQIsolation = .readCommitted,
-        settings: [(String, String)] = [],
-        _ body: @escaping @Sendable (PQTransaction) throws -> T
-    ) async throws -> T {
-        try await withConnection { connection in
-            var begin =
-                "BEGIN ISOLATION LEVEL \(isolation.rawValue)"
-                + (self.configuration.statementTimeoutMilliseconds > 0
-                    ? "; SET LOCAL statement_timeout = \(self.configuration.statementTimeoutMilliseconds)" : "")
-            if !settings.isEmpty {
-                let calls = try settings.map { name, value in
-                    "set_config(\(try connection.escapeLiteral(name)), \(try connection.escapeLiteral(value)), true)"
-                }
-                begin += "; SELECT " + calls.joined(separator: ", ")
-            }
-            try connection.execute(unsafeSQL: begin, statement: "begin")
-            do {
-                let value = try body(PQTransaction(connection: connection))
-                // PostgreSQL answers COMMIT of a failed transaction with a quiet ROLLBACK, so a
-                // body that caught a statement's error and returned would look committed.
-                if connection.isInFailedTransaction {
-                    throw PQError(
-                        kind: .server,
-                        sqlState: "25P02",
-                        message: "a statement of the transaction failed, so it was rolled back instead of committed",
-                        statement: "commit"
-                    )
-                }
-                try connection.execute(unsafeSQL: "COMMIT", statement: "commit")
-                return value
-            } catch {
-                if !connection.isBroken && connection.isInTransaction {
-                    _ = try? connection.execute(unsafeSQL: "ROLLBACK", statement: "rollback")
-                }
-                throw error
-            }
-        }
-    }
-
-    /// `withTransaction`, repeated (up to `attempts` times) when it fails with a
-    /// serialization failure (40001) or a deadlock (40P01).
-    public func withRetryingTransaction<T: Sendable>(
-        isolation: PQIsolation = .serializable,
-        settings: [(String, String)] = [],
-        attempts: Int = 5,
-        _ body: @escaping @Sendable (PQTransaction) throws -> T
-    ) async throws -> T {
-        var attempt = 1
-        while true {
-            do {
-                return try await withTransaction(isolation: isolation, settings: settings, body)
-            } catch let error as PQError where error.isRetryableTransactionFailure && attempt < attempts {
-                attempt += 1
-                // A short random pause spreads the contenders apart before the retry.
-                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
-            }
-        }
-    }
 
     /// Runs one statement in autocommit mode. For reads and idempotent writes only: if the
     /// connection drops after the server ran it, the retry of ``withConnection`` runs it again.

@@ -24,6 +24,12 @@ extension PQPool {
     ) async throws -> T {
         try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)], body)
     }
+
+    /// One read in one company's scope, in one round trip (BEGIN, the setting, the statement
+    /// and COMMIT sent together).
+    public func readTenant(_ companyID: UUID, _ query: PQQuery) async throws -> PQRows {
+        try await read(settings: [("app.company_id", companyID.uuidString)], query)
+    }
 }
 
 /// The directory lookup from an email to its account, before the company is known

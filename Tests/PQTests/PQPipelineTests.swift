@@ -64,4 +64,51 @@ import Testing
         #expect(try one[1].firstRow().decode("two", as: Int.self) == 2)
         await pool.close()
     }
+
+    /// A transaction costs its statements plus one: BEGIN and the settings travel with the
+    /// first statement, queued writes with the COMMIT; a read costs one round trip in all.
+    @Test(.postgres) func transactionsSendTheirOpeningAndQueuedWritesWithOtherStatements() async throws {
+        let database = try TestDatabase.current
+        let pool = database.pool(role: nil, maxConnections: 1)
+        try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
+        var before = pool.roundTrips
+        let setting = try await pool.withTransaction(settings: [("app.note", "it's set")]) { tx in
+            tx.queue("INSERT INTO notes VALUES (\(1))")
+            let value = try tx.query("SELECT current_setting('app.note') AS v").firstRow().decode("v", as: String.self)
+            tx.queue("INSERT INTO notes VALUES (\(2))")
+            return value
+        }
+        #expect(setting == "it's set")
+        #expect(pool.roundTrips - before == 2, "BEGIN, settings, a write and the SELECT; then a write and COMMIT")
+        #expect(try await pool.query("SELECT count(*) AS n FROM notes").firstRow().decode("n", as: Int.self) == 2)
+
+        before = pool.roundTrips
+        let read = try await pool.read(settings: [("app.note", "read")], "SELECT current_setting('app.note') AS v")
+        #expect(try read.firstRow().decode("v", as: String.self) == "read")
+        #expect(pool.roundTrips - before == 1)
+
+        before = pool.roundTrips
+        try await pool.withTransaction { _ in }
+        #expect(pool.roundTrips == before, "a transaction that sends nothing costs nothing")
+        await pool.close()
+    }
+
+    /// A queued write that fails at COMMIT rolls the whole transaction back, and says why.
+    @Test(.postgres) func aQueuedWriteThatFailsRollsTheTransactionBack() async throws {
+        let database = try TestDatabase.current
+        let pool = database.pool(role: nil, maxConnections: 1)
+        try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
+        try await pool.query("INSERT INTO notes VALUES (\(5))")
+        let error = try await #require(throws: PQError.self) {
+            try await pool.withTransaction { tx in
+                try tx.query("INSERT INTO notes VALUES (\(6))")
+                tx.queue("INSERT INTO notes VALUES (\(5))")
+            }
+        }
+        #expect(error.sqlState == "23505")
+        let rows = try await pool.query("SELECT n FROM notes ORDER BY n")
+        #expect(try rows.map { try $0.decode("n", as: Int.self) } == [5])
+        #expect(try await pool.withTransaction { tx in try tx.query("SELECT 1 AS one").firstRow().decode("one", as: Int.self) } == 1)
+        await pool.close()
+    }
 }

@@ -47,12 +47,12 @@ import TollgateCore
             print(
                 "round trips: me \(meTrips), poll \(pollTrips), wrong code \(wrongTrips), right code \(rightTrips), burned \(burnedTrips), wrong password \(failedTrips)"
             )
-            #expect(meTrips <= 3)
-            #expect(pollTrips <= 4)
-            #expect(burnedTrips <= 3)
-            #expect(wrongTrips <= 8)
-            #expect(rightTrips <= 10)
-            #expect(failedTrips <= 10)
+            #expect(meTrips <= 1)
+            #expect(pollTrips <= 3)
+            #expect(burnedTrips <= 2)
+            #expect(wrongTrips <= 7)
+            #expect(rightTrips <= 9)
+            #expect(failedTrips <= 8)
         }
     }
 }

@@ -81,30 +81,29 @@ public enum SessionStore {
     public static func authenticate(token: String, pool: PQPool) async throws -> Principal {
         guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.unauthenticated }
         let hash = BearerToken.hash(token)
-        let principal = try await pool.withTenant(companyID) { tx -> Principal? in
-            let rows = try tx.query(
-                ("""
-                SELECT s.id AS session_id, s.client, s.two_factor_verified, s.expires_at, \(unsafeSQL: User.columns), \(unsafeSQL: Company.columns)
-                FROM sessions s
-                JOIN users u ON u.company_id = s.company_id AND u.id = s.user_id
-                JOIN companies c ON c.id = s.company_id
-                WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > now() AND u.active
-                """ as PQQuery).named("session.authenticate")
-            )
-            guard let row = rows.first, let client = SessionClient(rawValue: try row.decode("client")) else { return nil }
-            return Principal(
-                session: Session(
-                    id: try row.decode("session_id"),
-                    client: client,
-                    twoFactorVerified: try row.decode("two_factor_verified"),
-                    expiresAt: try row.decode("expires_at")
-                ),
-                user: try User(row: row),
-                company: try Company(row: row)
-            )
+        let rows = try await pool.readTenant(
+            companyID,
+            ("""
+            SELECT s.id AS session_id, s.client, s.two_factor_verified, s.expires_at, \(unsafeSQL: User.columns), \(unsafeSQL: Company.columns)
+            FROM sessions s
+            JOIN users u ON u.company_id = s.company_id AND u.id = s.user_id
+            JOIN companies c ON c.id = s.company_id
+            WHERE s.token_hash = \(hash) AND s.revoked_at IS NULL AND s.expires_at > now() AND u.active
+            """ as PQQuery).named("session.authenticate")
+        )
+        guard let row = rows.first, let client = SessionClient(rawValue: try row.decode("client")) else {
+            throw DomainError.unauthenticated
         }
-        guard let principal else { throw DomainError.unauthenticated }
-        return principal
+        return Principal(
+            session: Session(
+                id: try row.decode("session_id"),
+                client: client,
+                twoFactorVerified: try row.decode("two_factor_verified"),
+                expiresAt: try row.decode("expires_at")
+            ),
+            user: try User(row: row),
+            company: try Company(row: row)
+        )
     }
 
     /// Revokes every live session of a user but `keeping` (a password change keeps the session
