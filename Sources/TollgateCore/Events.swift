@@ -101,8 +101,10 @@ public struct Event: Sendable {
 
     /// Writes the event inside the caller's transaction, so it stands or falls with the
     /// change it records.
+    /// Queued: nobody reads the insert's answer, so it travels with the transaction's next
+    /// statement or its COMMIT (a failure still fails the transaction there).
     public func record(in tx: PQTransaction) throws {
-        try tx.query(
+        tx.queue(
             ("""
             INSERT INTO events (company_id, type, user_id, email, ip, user_agent, detail)
             VALUES (\(companyID), \(type.rawValue), \(userID), \(email), \(client?.ip), \(client?.userAgent), \(PQJSON(detail)))

@@ -17,24 +17,31 @@ public enum RateLimiter {
     /// Counts one event against `key` unless `limit` is already reached in the current
     /// window. Returns nil when counted, or the refusal.
     public static func hit(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> LimitRefusal? {
+        try refusal(ofHit: tx.query(hitQuery(key, limit: limit, window: window)))
+    }
+
+    /// ``hit(_:limit:window:in:)``'s statement, for a caller that sends it with others;
+    /// ``refusal(ofHit:)`` reads its answer.
+    public static func hitQuery(_ key: String, limit: Int, window: Int) -> PQQuery {
         // One upsert that always writes the key's row: under the limit it counts, at the limit
         // it counts the refusal instead. The SET reads the latest committed row under its lock,
         // so concurrent calls take turns and none can count past the limit;
         // and `last_refused` says which of the two this call did.
-        let rows = try tx.query(
-            ("""
-            INSERT INTO rate_limits AS r (key, window_started_at, count) VALUES (\(key), now(), 1)
-            ON CONFLICT (key) DO UPDATE SET
-                count = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 1
-                             WHEN r.count < \(limit) THEN r.count + 1 ELSE r.count END,
-                refused = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 0
-                               WHEN r.count < \(limit) THEN r.refused ELSE r.refused + 1 END,
-                window_started_at = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now()
-                    THEN now() ELSE r.window_started_at END,
-                last_refused = r.window_started_at + make_interval(secs => \(window)) > now() AND r.count >= \(limit)
-            RETURNING last_refused, refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
-            """ as PQQuery).named("rate_limit.hit")
-        )
+        ("""
+        INSERT INTO rate_limits AS r (key, window_started_at, count) VALUES (\(key), now(), 1)
+        ON CONFLICT (key) DO UPDATE SET
+            count = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 1
+                         WHEN r.count < \(limit) THEN r.count + 1 ELSE r.count END,
+            refused = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 0
+                           WHEN r.count < \(limit) THEN r.refused ELSE r.refused + 1 END,
+            window_started_at = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now()
+                THEN now() ELSE r.window_started_at END,
+            last_refused = r.window_started_at + make_interval(secs => \(window)) > now() AND r.count >= \(limit)
+        RETURNING last_refused, refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
+        """ as PQQuery).named("rate_limit.hit")
+    }
+
+    public static func refusal(ofHit rows: PQRows) throws -> LimitRefusal? {
         guard let row = rows.first, try row.decode("last_refused", as: Bool.self) else { return nil }
         return try refusal(row)
     }
@@ -54,13 +61,13 @@ public enum RateLimiter {
 
     /// Takes back one count (a reserved attempt that turned out not to count).
     public static func undo(_ key: String, in tx: PQTransaction) throws {
-        try tx.query(("UPDATE rate_limits SET count = greatest(count - 1, 0) WHERE key = \(key)" as PQQuery).named("rate_limit.undo"))
+        tx.queue(("UPDATE rate_limits SET count = greatest(count - 1, 0) WHERE key = \(key)" as PQQuery).named("rate_limit.undo"))
     }
 
     /// Rewrites `key`'s row unchanged: one row written and committed, the same database work
     /// as recording an event, for a path that must not be told apart from one by its timing.
     public static func touch(_ key: String, in tx: PQTransaction) throws {
-        try tx.query(("UPDATE rate_limits SET count = count WHERE key = \(key)" as PQQuery).named("rate_limit.touch"))
+        tx.queue(("UPDATE rate_limits SET count = count WHERE key = \(key)" as PQQuery).named("rate_limit.touch"))
     }
 
     /// Deletes counters whose window started more than `seconds` ago (longer than any window):

@@ -41,7 +41,15 @@ enum LoginDirectory {
 
     /// Looks up normalised text (an invalid address simply finds nothing, by the same work).
     static func find(_ address: String, in tx: PQTransaction) throws -> (companyID: UUID, userID: UUID)? {
-        let rows = try tx.query(("SELECT company_id, user_id FROM login_lookup(\(address))" as PQQuery).named("login.lookup"))
+        try found(in: tx.query(lookup(address)))
+    }
+
+    /// The lookup's statement, for a caller that sends it with others (``found(in:)`` reads it).
+    static func lookup(_ address: String) -> PQQuery {
+        ("SELECT company_id, user_id FROM login_lookup(\(address))" as PQQuery).named("login.lookup")
+    }
+
+    static func found(in rows: PQRows) throws -> (companyID: UUID, userID: UUID)? {
         guard let row = rows.first, let company = try row.decode("company_id", as: UUID?.self),
             let user = try row.decode("user_id", as: UUID?.self)
         else { return nil }
@@ -53,7 +61,8 @@ enum LoginDirectory {
 /// which learns the company from the directory in the same transaction).
 enum Tenancy {
     static func enter(_ companyID: UUID, in tx: PQTransaction) throws {
-        try tx.query(("SELECT set_config('app.company_id', \(companyID.uuidString), true)" as PQQuery).named("tenant.enter"))
+        // Queued: it goes with the statement it scopes.
+        tx.queue(("SELECT set_config('app.company_id', \(companyID.uuidString), true)" as PQQuery).named("tenant.enter"))
     }
 }
 

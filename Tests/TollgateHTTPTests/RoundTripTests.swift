@@ -50,9 +50,9 @@ import TollgateCore
             #expect(meTrips <= 1)
             #expect(pollTrips <= 3)
             #expect(burnedTrips <= 2)
-            #expect(wrongTrips <= 7)
-            #expect(rightTrips <= 9)
-            #expect(failedTrips <= 8)
+            #expect(wrongTrips <= 6)
+            #expect(rightTrips <= 7)
+            #expect(failedTrips <= 4)
         }
     }
 }

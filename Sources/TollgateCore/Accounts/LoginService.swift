@@ -49,42 +49,43 @@ public struct LoginService: Sendable {
 
         // One transaction: the directory lookup, the IP's count and one reserved failed-password
         // slot (given back if the password is right), then the account in its company's scope.
+        // Statements that do not depend on each other go together: lookup and IP count in one
+        // round trip, the tenant, the failed-password count and the account in the next.
         // A refused login stops after the counts, known address or not, so the refusals an
         // attacker can repeat cost the same whether the address has an account.
         let (account, failedKey, refusal) = try await pool.withTransaction { tx -> (Account?, String, (String, LimitRefusal)?) in
             let failedKey = Self.failedPasswordKey(email: address, key: try keys.rateLimitKey(in: tx))
             // Not an address at all (it may hold bytes PostgreSQL refuses in text): the same
             // lookup of a text no account has.
-            let found = try LoginDirectory.find(email?.value ?? "", in: tx)
-            var refusal: (String, LimitRefusal)?
-            if let limited = try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx) {
-                refusal = ("logins_per_ip", limited)
-            } else if let limited = try RateLimiter.hit(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx) {
-                refusal = ("failed_passwords", limited)
-            }
-            if let (limit, limited) = refusal {
+            let first = try tx.pipeline([
+                LoginDirectory.lookup(email?.value ?? ""),
+                RateLimiter.hitQuery(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow),
+            ])
+            let found = try LoginDirectory.found(in: first[0])
+            if let limited = try RateLimiter.refusal(ofHit: first[1]) {
                 // At most one event per limited key and window (SPEC §5): an attacker's refused
                 // logins cannot fill a company's log.
                 if limited.isFirstInWindow, let found {
                     try Tenancy.enter(found.companyID, in: tx)
-                    if let account = try Self.account(userID: found.userID, in: tx) {
-                        try Event(
-                            companyID: account.user.companyID,
-                            type: .loginRateLimited,
-                            userID: account.user.id,
-                            email: account.user.email,
-                            client: clientInfo,
-                            detail: [
-                                "limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
-                                "later_refusals": .string("counted, not logged"),
-                            ]
-                        ).record(in: tx)
+                    if let account = try Self.account(from: tx.query(Self.accountQuery(userID: found.userID))) {
+                        try Self.recordRefusal(of: account, limit: "logins_per_ip", limited, client: client, clientInfo: clientInfo, in: tx)
                     }
                 }
-                return (nil, failedKey, refusal)
+                return (nil, failedKey, ("logins_per_ip", limited))
             }
             try Tenancy.enter(found?.companyID ?? unknownTenant, in: tx)
-            return (try Self.account(userID: found?.userID ?? unknownTenant, in: tx), failedKey, nil)
+            let second = try tx.pipeline([
+                RateLimiter.hitQuery(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow),
+                Self.accountQuery(userID: found?.userID ?? unknownTenant),
+            ])
+            let account = try Self.account(from: second[1])
+            if let limited = try RateLimiter.refusal(ofHit: second[0]) {
+                if limited.isFirstInWindow, let account {
+                    try Self.recordRefusal(of: account, limit: "failed_passwords", limited, client: client, clientInfo: clientInfo, in: tx)
+                }
+                return (nil, failedKey, ("failed_passwords", limited))
+            }
+            return (account, failedKey, nil)
         }
         if let (_, limited) = refusal { throw DomainError.rateLimited(retryAfter: limited.retryAfter) }
 
@@ -196,18 +197,41 @@ public struct LoginService: Sendable {
         return "failed_password:" + mac.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// The account in the current tenant's scope, or nil (an unknown address looks under a
-    /// company that does not exist, with the same statement).
-    private static func account(userID: UUID, in tx: PQTransaction) throws -> Account? {
-        let rows = try tx.query(
-            ("""
-            SELECT \(unsafeSQL: User.columns), u.password_hash, \(unsafeSQL: Company.columns)
-            FROM users u JOIN companies c ON c.id = u.company_id
-            WHERE u.company_id = app_company() AND u.id = \(userID) AND u.active
-            """ as PQQuery).named("login.account")
-        )
+    /// The account in the current tenant's scope (an unknown address looks under a company
+    /// that does not exist, with the same statement); ``account(from:)`` reads it.
+    private static func accountQuery(userID: UUID) -> PQQuery {
+        ("""
+        SELECT \(unsafeSQL: User.columns), u.password_hash, \(unsafeSQL: Company.columns)
+        FROM users u JOIN companies c ON c.id = u.company_id
+        WHERE u.company_id = app_company() AND u.id = \(userID) AND u.active
+        """ as PQQuery).named("login.account")
+    }
+
+    private static func account(from rows: PQRows) throws -> Account? {
         guard let row = rows.first else { return nil }
         return Account(user: try User(row: row), company: try Company(row: row), passwordHash: try row.decode("password_hash"))
+    }
+
+    /// The one `login.rate_limited` event of a limited key's window.
+    private static func recordRefusal(
+        of account: Account,
+        limit: String,
+        _ limited: LimitRefusal,
+        client: SessionClient,
+        clientInfo: ClientInfo,
+        in tx: PQTransaction
+    ) throws {
+        try Event(
+            companyID: account.user.companyID,
+            type: .loginRateLimited,
+            userID: account.user.id,
+            email: account.user.email,
+            client: clientInfo,
+            detail: [
+                "limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
+                "later_refusals": .string("counted, not logged"),
+            ]
+        ).record(in: tx)
     }
 
     private static func companyForShare(in tx: PQTransaction) throws -> Company {
