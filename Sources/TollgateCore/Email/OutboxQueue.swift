@@ -240,7 +240,8 @@ public enum OutboxQueue {
         startedAt: Date?,
         in tx: PQTransaction
     ) throws {
-        try tx.query(
+        // Queued: it goes with the event and the COMMIT, one round trip for the three.
+        tx.queue(
             ("""
             INSERT INTO email_attempts (company_id, email_id, attempt, worker, outcome, smtp_status, error, started_at)
             VALUES (\(email.companyID), \(email.id), \(max(1, attempt)), \(worker), \(outcome), \(smtpStatus), \(error), \(startedAt))
