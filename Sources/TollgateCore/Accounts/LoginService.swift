@@ -8,7 +8,7 @@ public enum LoginOutcome: Sendable {
     /// No code needed: a session (password-only dashboard login, or the phone app).
     case session(SessionGrant)
     /// 2FA is on for a dashboard login: a challenge was started and a code emailed.
-    case challenge(ChallengeView)
+    case challenge(LoginChallenge)
 }
 
 /// The password step of logging in (SPEC §3.2, §5). The code step is ``ChallengeService``.

@@ -236,26 +236,13 @@ public struct PasswordService: Sendable {
         guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.tokenInvalid }
         let candidates = mac.tokenCandidates(token)
         try await pool.withTenant(companyID) { tx in
-            // Every right-hand `state` below is the row's state before this statement.
-            let rows = try tx.query(
-                ("""
-                UPDATE challenges SET reported_at = now(),
-                    state = CASE WHEN state IN ('pending', 'verified') THEN 'closed' ELSE state END,
-                    close_reason = CASE WHEN state IN ('pending', 'verified') THEN 'reported' ELSE close_reason END,
-                    closed_at = CASE WHEN state IN ('pending', 'verified') THEN now() ELSE closed_at END
-                WHERE company_id = app_company() AND purpose = 'login' AND report_token_hash = ANY(\(PQByteaArray(candidates)))
-                  AND reported_at IS NULL AND report_expires_at > now()
-                RETURNING id, user_id, ip, user_agent, close_reason = 'reported' AS closed
-                """ as PQQuery).named("challenge.report")
-            )
-            guard let row = rows.first else { throw DomainError.tokenInvalid }
+            guard let reported = try ChallengeStore.report(tokenCandidates: candidates, in: tx) else { throw DomainError.tokenInvalid }
             let userRows = try tx.query(
-                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(try row.decode("user_id", as: UUID.self))"
+                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(reported.userID)"
                     as PQQuery).named("user.by_id")
             )
             let user = try User(row: try userRows.first.orThrow())
-            let challengeClient = ClientInfo(ip: try row.decode("ip", as: String?.self) ?? "unknown", userAgent: try row.decode("user_agent"))
-            let challengeID: UUID = try row.decode("id")
+            let challengeClient = reported.client
             try Event(
                 companyID: companyID,
                 type: .loginReported,
@@ -263,7 +250,7 @@ public struct PasswordService: Sendable {
                 email: user.email,
                 client: challengeClient,
                 detail: [
-                    "challenge_id": .string(challengeID.uuidString.lowercased()), "challenge_closed": .bool(try row.decode("closed")),
+                    "challenge_id": .string(reported.id.uuidString.lowercased()), "challenge_closed": .bool(reported.closed),
                     "reported_from_ip": .string(clientInfo.ip),
                 ]
             ).record(in: tx)
@@ -316,12 +303,7 @@ public struct PasswordService: Sendable {
     }
 
     static func company(in tx: PQTransaction) throws -> Company {
-        try Company(
-            row: try tx.query(
-                ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company()" as PQQuery)
-                    .named("company.current")
-            ).first.orThrow()
-        )
+        try Company.current(in: tx, lock: false)
     }
 }
 

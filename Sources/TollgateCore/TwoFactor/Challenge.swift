@@ -260,4 +260,7 @@ extension DomainError {
             self.init(.resendTooSoon, "Wait a little before asking for another code.", retryAfter: wait, resendsRemaining: resends)
         }
     }
+
+    public static let challengeClosed = DomainError(.challengeClosed, "This attempt is over; start again (or contact support).")
+    public static let challengeNotFound = DomainError(.challengeNotFound, "There is no such challenge.")
 }
