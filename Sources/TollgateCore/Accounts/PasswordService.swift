@@ -284,7 +284,7 @@ public struct PasswordService: Sendable {
         do {
             return try await hasher.hash(password)
         } catch is PasswordHasherBusy {
-            throw DomainError(.busy, "Too many password checks at once; try again shortly.", retryAfter: 1)
+            throw DomainError.hashingBusy
         }
     }
 
@@ -308,6 +308,8 @@ public struct PasswordService: Sendable {
 }
 
 extension DomainError {
+    /// Every password hashing slot is taken (``PasswordHasherBusy``).
+    static let hashingBusy = DomainError(.busy, "Too many password checks at once; try again shortly.", retryAfter: 1)
     /// An unknown, used or expired reset or report token.
     public static let tokenInvalid = DomainError(.tokenInvalid, "This link is not valid any more; ask for a new one.")
 }
