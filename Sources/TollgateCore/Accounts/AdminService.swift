@@ -203,15 +203,7 @@ public struct AdminService: Sendable {
         in tx: PQTransaction
     ) throws {
         guard let domainUser = try PasswordService.activeUser(user.id, in: tx) else { return }
-        try PasswordService.issueResetLink(
-            for: domainUser,
-            purpose: .invitation,
-            ttl: configuration.invitationTTL,
-            clientInfo: clientInfo,
-            mac: mac,
-            configuration: configuration,
-            in: tx
-        )
+        try PasswordService.issueResetLink(.invitation, for: domainUser, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
     }
 }
 

@@ -138,15 +138,7 @@ extension AdminService {
             let user = try Self.user(id, in: tx)
             guard user.active else { throw DomainError(.userInactive, "The user is deactivated; reactivate it first.") }
             guard let domainUser = try PasswordService.activeUser(id, in: tx) else { throw DomainError.notFoundObject }
-            try PasswordService.issueResetLink(
-                for: domainUser,
-                purpose: .reset,
-                ttl: configuration.passwordResetTTL,
-                clientInfo: clientInfo,
-                mac: mac,
-                configuration: configuration,
-                in: tx
-            )
+            try PasswordService.issueResetLink(.reset, for: domainUser, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
             try Self.record(.adminPasswordResetSent, key: key, user: user, clientInfo: clientInfo, in: tx)
         }
     }

@@ -112,15 +112,7 @@ public struct PasswordService: Sendable {
                 }
                 return
             }
-            try Self.issueResetLink(
-                for: user,
-                purpose: .reset,
-                ttl: configuration.passwordResetTTL,
-                clientInfo: clientInfo,
-                mac: mac,
-                configuration: configuration,
-                in: tx
-            )
+            try Self.issueResetLink(.reset, for: user, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
             try Event(companyID: companyID, type: .passwordResetRequested, userID: user.id, email: user.email, client: clientInfo)
                 .record(in: tx)
         }
@@ -134,14 +126,14 @@ public struct PasswordService: Sendable {
     /// Stores a new single-use token for `user` and queues the email with its link, in the
     /// caller's transaction (also used by provisioning's invitations and admin resets).
     static func issueResetLink(
+        _ purpose: LinkPurpose,
         for user: User,
-        purpose: LinkPurpose,
-        ttl: Int,
         clientInfo: ClientInfo,
         mac: CodeMAC,
         configuration: TollgateConfiguration,
         in tx: PQTransaction
     ) throws {
+        let ttl = purpose == .reset ? configuration.passwordResetTTL : configuration.invitationTTL
         let token = BearerToken.make(companyID: user.companyID)
         let rows = try tx.query(
             ("""
