@@ -142,6 +142,7 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
         pool: pool,
         login: login,
         challenges: challenges,
+        twoFactor: TwoFactorSetting(pool: pool, configuration: configuration),
         passwords: PasswordService(pool: pool, hasher: hasher, configuration: configuration, login: login, logger: logger),
         clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies)
     )

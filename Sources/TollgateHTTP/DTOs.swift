@@ -74,32 +74,6 @@ extension SessionGrant {
     }
 }
 
-extension ChallengeView {
-    var json: JSONOut {
-        .object([
-            "token": .string(token), "code_expires_at": .date(codeExpiresAt), "resends_remaining": .int(resendsRemaining),
-            "attempts_remaining": .int(attemptsRemaining), "email_hint": .string(emailHint), "delivery": .string(delivery),
-        ])
-    }
-}
-
-extension ActivationView {
-    var json: JSONOut {
-        .object([
-            "id": .uuid(id), "status": .string(status), "code_expires_at": .date(codeExpiresAt), "resends_remaining": .int(resendsRemaining),
-            "attempts_remaining": .int(attemptsRemaining), "email_hint": .string(emailHint), "delivery": .string(delivery),
-        ])
-    }
-}
-
-extension TwoFactorView {
-    var json: JSONOut {
-        .object([
-            "enabled": .bool(enabled), "enabled_at": .date(enabledAt), "enabled_by": .uuid(enabledBy), "dashboard_users": .int(dashboardUsers),
-        ])
-    }
-}
-
 extension EventView {
     var json: JSONOut {
         var detailObject: [String: JSONOut] = [:]

@@ -9,6 +9,7 @@ struct AppServices: Sendable {
     let pool: PQPool
     let login: LoginService
     let challenges: ChallengeService
+    let twoFactor: TwoFactorSetting
     let passwords: PasswordService
     let clientAddress: ClientAddress
 }
@@ -44,7 +45,7 @@ struct AuthRoutes {
             return try await answering(step: "password") {
                 switch try await services.login.login(email: email, password: password, client: client, clientInfo: info) {
                 case .session(let grant): return JSONAnswer(.ok, ["session": grant.json])
-                case .challenge(let challenge): return JSONAnswer(.accepted, ["challenge": challenge.json])
+                case .challenge(let challenge): return JSONAnswer(.accepted, ["challenge": ChallengeView(challenge: challenge).json])
                 }
             }
         }
@@ -60,14 +61,18 @@ struct AuthRoutes {
         group.post("auth/login/challenge") { request, context -> JSONAnswer in
             let body = try await RequestBody.read(request, context: context)
             let token = try body.string("challenge_token", maxLength: 256)
-            return try await answering { JSONAnswer(.ok, ["challenge": try await services.challenges.viewLogin(token: token).json]) }
+            return try await answering {
+                let challenge = try await services.challenges.viewLogin(token: token)
+                return JSONAnswer(.ok, ["challenge": ChallengeView(challenge: challenge).json])
+            }
         }
         group.post("auth/login/resend") { request, context -> JSONAnswer in
             let body = try await RequestBody.read(request, context: context)
             let token = try body.string("challenge_token", maxLength: 256)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             return try await answering(step: "login_resend") {
-                JSONAnswer(.accepted, ["challenge": try await services.challenges.resendLogin(token: token, clientInfo: info).json])
+                let challenge = try await services.challenges.resendLogin(token: token, clientInfo: info)
+                return JSONAnswer(.accepted, ["challenge": ChallengeView(challenge: challenge).json])
             }
         }
         group.post("auth/password/forgot") { request, context -> JSONAnswer in
@@ -141,28 +146,31 @@ struct SecurityRoutes {
     func register(on group: RouterGroup<DashboardContext>) {
         let services = self.services
         group.get("company/security") { _, context -> JSONAnswer in
-            try await answering { JSONAnswer(.ok, ["two_factor": try await services.challenges.twoFactorSetting(context.principal).json]) }
+            try await answering {
+                let status = try await services.twoFactor.current(context.principal)
+                return JSONAnswer(.ok, ["two_factor": TwoFactorView(status: status).json])
+            }
         }
         group.get("company/security/two-factor/activation/:id") { _, context -> JSONAnswer in
             let id = try activationID(context)
             return try await answering {
-                JSONAnswer(.ok, ["activation": try await services.challenges.viewActivation(context.principal, id: id).json])
+                let activation = try await services.challenges.viewActivation(context.principal, id: id)
+                return JSONAnswer(.ok, ["activation": ActivationView(snapshot: activation).json])
             }
         }
         group.post("company/security/two-factor/activation") { request, context -> JSONAnswer in
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(.accepted, ["activation": try await services.challenges.startActivation(context.principal, clientInfo: info).json])
+                let activation = try await services.challenges.startActivation(context.principal, clientInfo: info)
+                return JSONAnswer(.accepted, ["activation": ActivationView(snapshot: activation).json])
             }
         }
         group.post("company/security/two-factor/activation/:id/resend") { request, context -> JSONAnswer in
             let id = try activationID(context)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(
-                    .accepted,
-                    ["activation": try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info).json]
-                )
+                let activation = try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info)
+                return JSONAnswer(.accepted, ["activation": ActivationView(snapshot: activation).json])
             }
         }
         group.post("company/security/two-factor/activation/:id/verify") { request, context -> JSONAnswer in
@@ -171,26 +179,22 @@ struct SecurityRoutes {
             let code = try body.string("code", maxLength: 64)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering(step: "activation_code") {
-                JSONAnswer(
-                    .ok,
-                    ["activation": try await services.challenges.verifyActivation(context.principal, id: id, code: code, clientInfo: info).json]
-                )
+                let activation = try await services.challenges.verifyActivation(context.principal, id: id, code: code, clientInfo: info)
+                return JSONAnswer(.ok, ["activation": ActivationView(snapshot: activation).json])
             }
         }
         group.post("company/security/two-factor/enable") { request, context -> JSONAnswer in
             guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
             let body = try await RequestBody.read(request, context: context.parent)
             guard try body.optionalBool("confirm") == true else {
-                throw APIError(DomainError(.confirmationRequired, "Send \"confirm\": true to do this."))
+                throw APIError(DomainError.confirmationRequired)
             }
             let idText = try body.string("activation_id", maxLength: 64)
             guard let id = UUID(uuidString: idText) else { throw APIError(DomainError.noSuchActivation) }
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(
-                    .ok,
-                    ["two_factor": try await services.challenges.enable(context.principal, activationID: id, confirm: true, clientInfo: info).json]
-                )
+                let status = try await services.twoFactor.enable(context.principal, activationID: id, confirm: true, clientInfo: info)
+                return JSONAnswer(.ok, ["two_factor": TwoFactorView(status: status).json])
             }
         }
         group.post("company/security/two-factor/disable") { request, context -> JSONAnswer in
@@ -199,18 +203,14 @@ struct SecurityRoutes {
             let password = try body.optionalString("password", maxLength: 1024)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(
-                    .ok,
-                    [
-                        "two_factor": try await services.challenges.disable(
-                            context.principal,
-                            confirm: confirm,
-                            password: password,
-                            login: services.login,
-                            clientInfo: info
-                        ).json
-                    ]
+                let status = try await services.twoFactor.disable(
+                    context.principal,
+                    confirm: confirm,
+                    password: password,
+                    login: services.login,
+                    clientInfo: info
                 )
+                return JSONAnswer(.ok, ["two_factor": TwoFactorView(status: status).json])
             }
         }
         group.get("company/security/events") { request, context -> JSONAnswer in

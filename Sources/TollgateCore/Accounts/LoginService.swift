@@ -8,7 +8,7 @@ public enum LoginOutcome: Sendable {
     /// No code needed: a session (password-only dashboard login, or the phone app).
     case session(SessionGrant)
     /// 2FA is on for a dashboard login: a challenge was started and a code emailed.
-    case challenge(ChallengeView)
+    case challenge(LoginChallenge)
 }
 
 /// The password step of logging in (SPEC §3.2, §5). The code step is ``ChallengeService``.
@@ -116,7 +116,7 @@ public struct LoginService: Sendable {
         let configuration = self.configuration
         let user = account.user
         let companyID = user.companyID
-        let result = try await pool.withTenant(companyID) { tx -> Result<(SessionGrant?, Company), DomainError> in
+        let (grant, company) = try await pool.commitThen(in: companyID) { tx -> CommitThen<(SessionGrant?, Company)> in
             try RateLimiter.undo(failedKey, in: tx)
             // The company's setting as it is now, held until commit: a login racing "enable"
             // either sees 2FA on or finishes its session before enable revokes the unverified ones.
@@ -133,7 +133,7 @@ public struct LoginService: Sendable {
                         client: clientInfo,
                         detail: detail.merging(["refused": .string("no_dashboard_access")]) { $1 }
                     ).record(in: tx)
-                    return .failure(.noDashboardAccess)
+                    return .refuse(.noDashboardAccess)
                 }
                 if let lockedUntil = user.lockedUntil, lockedUntil > Date() {
                     let retryAfter = Int(lockedUntil.timeIntervalSinceNow.rounded(.up))
@@ -145,14 +145,14 @@ public struct LoginService: Sendable {
                         client: clientInfo,
                         detail: detail.merging(["limit": .string("account_locked"), "retry_after": .int(retryAfter)]) { $1 }
                     ).record(in: tx)
-                    return .failure(.accountLocked(retryAfter: retryAfter))
+                    return .refuse(.accountLocked(retryAfter: retryAfter))
                 }
             } else if company.twoFactorEnabled {
                 detail["two_factor"] = .string("exempt_phone_app")
             }
             try Event(companyID: companyID, type: .loginPasswordSucceeded, userID: user.id, email: user.email, client: clientInfo, detail: detail)
                 .record(in: tx)
-            if needsCode { return .success((nil, company)) }
+            if needsCode { return .answer((nil, company)) }
             let ttl = client == .dashboard ? configuration.sessionTTLDashboard : configuration.sessionTTLPhoneApp
             let grant = try SessionStore.create(
                 companyID: companyID,
@@ -171,9 +171,8 @@ public struct LoginService: Sendable {
                 client: clientInfo,
                 detail: detail.merging(["session_id": .string(grant.session.id.uuidString.lowercased())]) { $1 }
             ).record(in: tx)
-            return .success((grant, company))
+            return .answer((grant, company))
         }
-        let (grant, company) = try result.get()
         if let grant { return .session(grant) }
         return .challenge(try await challenges.startLogin(user: user, company: company, clientInfo: clientInfo))
     }

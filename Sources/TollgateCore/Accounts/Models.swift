@@ -34,6 +34,17 @@ public struct Company: Sendable, Equatable {
         dashboardURL = try row.decode("dashboard_url")
     }
 
+    /// The tenant in scope; with `lock`, its row is locked until the transaction ends, so
+    /// changes of its 2FA setting take turns.
+    static func current(in tx: PQTransaction, lock: Bool) throws -> Company {
+        let rows = try tx.query(
+            lock
+                ? ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company() FOR UPDATE" as PQQuery).named("company.lock")
+                : ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company()" as PQQuery).named("company.current")
+        )
+        return try Company(row: try rows.first.orThrow())
+    }
+
     /// The addresses of the tenant's active owners, for notices.
     static func ownerEmails(in tx: PQTransaction) throws -> [String] {
         try tx.query(

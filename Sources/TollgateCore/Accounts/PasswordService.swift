@@ -112,15 +112,7 @@ public struct PasswordService: Sendable {
                 }
                 return
             }
-            try Self.issueResetLink(
-                for: user,
-                purpose: .reset,
-                ttl: configuration.passwordResetTTL,
-                clientInfo: clientInfo,
-                mac: mac,
-                configuration: configuration,
-                in: tx
-            )
+            try Self.issueResetLink(.reset, for: user, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
             try Event(companyID: companyID, type: .passwordResetRequested, userID: user.id, email: user.email, client: clientInfo)
                 .record(in: tx)
         }
@@ -134,14 +126,14 @@ public struct PasswordService: Sendable {
     /// Stores a new single-use token for `user` and queues the email with its link, in the
     /// caller's transaction (also used by provisioning's invitations and admin resets).
     static func issueResetLink(
+        _ purpose: LinkPurpose,
         for user: User,
-        purpose: LinkPurpose,
-        ttl: Int,
         clientInfo: ClientInfo,
         mac: CodeMAC,
         configuration: TollgateConfiguration,
         in tx: PQTransaction
     ) throws {
+        let ttl = purpose == .reset ? configuration.passwordResetTTL : configuration.invitationTTL
         let token = BearerToken.make(companyID: user.companyID)
         let rows = try tx.query(
             ("""
@@ -236,26 +228,13 @@ public struct PasswordService: Sendable {
         guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.tokenInvalid }
         let candidates = mac.tokenCandidates(token)
         try await pool.withTenant(companyID) { tx in
-            // Every right-hand `state` below is the row's state before this statement.
-            let rows = try tx.query(
-                ("""
-                UPDATE challenges SET reported_at = now(),
-                    state = CASE WHEN state IN ('pending', 'verified') THEN 'closed' ELSE state END,
-                    close_reason = CASE WHEN state IN ('pending', 'verified') THEN 'reported' ELSE close_reason END,
-                    closed_at = CASE WHEN state IN ('pending', 'verified') THEN now() ELSE closed_at END
-                WHERE company_id = app_company() AND purpose = 'login' AND report_token_hash = ANY(\(PQByteaArray(candidates)))
-                  AND reported_at IS NULL AND report_expires_at > now()
-                RETURNING id, user_id, ip, user_agent, close_reason = 'reported' AS closed
-                """ as PQQuery).named("challenge.report")
-            )
-            guard let row = rows.first else { throw DomainError.tokenInvalid }
+            guard let reported = try ChallengeStore.report(tokenCandidates: candidates, in: tx) else { throw DomainError.tokenInvalid }
             let userRows = try tx.query(
-                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(try row.decode("user_id", as: UUID.self))"
+                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(reported.userID)"
                     as PQQuery).named("user.by_id")
             )
             let user = try User(row: try userRows.first.orThrow())
-            let challengeClient = ClientInfo(ip: try row.decode("ip", as: String?.self) ?? "unknown", userAgent: try row.decode("user_agent"))
-            let challengeID: UUID = try row.decode("id")
+            let challengeClient = reported.client
             try Event(
                 companyID: companyID,
                 type: .loginReported,
@@ -263,7 +242,7 @@ public struct PasswordService: Sendable {
                 email: user.email,
                 client: challengeClient,
                 detail: [
-                    "challenge_id": .string(challengeID.uuidString.lowercased()), "challenge_closed": .bool(try row.decode("closed")),
+                    "challenge_id": .string(reported.id.uuidString.lowercased()), "challenge_closed": .bool(reported.closed),
                     "reported_from_ip": .string(clientInfo.ip),
                 ]
             ).record(in: tx)
@@ -297,7 +276,7 @@ public struct PasswordService: Sendable {
         do {
             return try await hasher.hash(password)
         } catch is PasswordHasherBusy {
-            throw DomainError(.busy, "Too many password checks at once; try again shortly.", retryAfter: 1)
+            throw DomainError.hashingBusy
         }
     }
 
@@ -316,16 +295,13 @@ public struct PasswordService: Sendable {
     }
 
     static func company(in tx: PQTransaction) throws -> Company {
-        try Company(
-            row: try tx.query(
-                ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company()" as PQQuery)
-                    .named("company.current")
-            ).first.orThrow()
-        )
+        try Company.current(in: tx, lock: false)
     }
 }
 
 extension DomainError {
+    /// Every password hashing slot is taken (``PasswordHasherBusy``).
+    static let hashingBusy = DomainError(.busy, "Too many password checks at once; try again shortly.", retryAfter: 1)
     /// An unknown, used or expired reset or report token.
     public static let tokenInvalid = DomainError(.tokenInvalid, "This link is not valid any more; ask for a new one.")
 }

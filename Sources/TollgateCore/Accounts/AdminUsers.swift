@@ -1,0 +1,165 @@
+public import Foundation
+import PQ
+
+/// The provisioning API's users (SPEC §11): listing, creating (or inviting), changing,
+/// deactivating, unlocking and sending a reset link. A user is found by id across
+/// companies, then handled in its company's scope.
+extension AdminService {
+    /// One page of a company's users, by id (`after` the last id of the page before).
+    public func users(_ key: APIKey, companyID: UUID, limit: Int, after: UUID?) async throws -> [AdminUser] {
+        try Self.scope(key, companyID)
+        return try await pool.withTenant(companyID) { tx in
+            _ = try Self.company(in: tx)
+            return try tx.query(
+                ("""
+                SELECT \(unsafeSQL: AdminUser.columns) FROM users u
+                WHERE u.company_id = app_company() AND (\(after)::uuid IS NULL OR u.id > \(after))
+                ORDER BY u.id LIMIT \(limit)
+                """ as PQQuery).named("user.page")
+            ).map { try AdminUser(row: $0) }
+        }
+    }
+
+    public func createUser(
+        _ key: APIKey,
+        companyID: UUID,
+        email: String,
+        name: String?,
+        role: Role,
+        dashboardAccess: Bool,
+        password: String?,
+        clientInfo: ClientInfo
+    ) async throws -> AdminUser {
+        try Self.scope(key, companyID)
+        let (address, hash, name) = try await newUser(email: email, name: name, password: password)
+        let (mac, configuration) = (self.mac, self.configuration)
+        return try await Self.refusingDuplicates {
+            try await pool.withTenant(companyID) { tx in
+                _ = try Self.company(in: tx)
+                let id = try Provisioning.insertUser(
+                    companyID: companyID,
+                    email: address,
+                    name: name,
+                    role: role,
+                    dashboardAccess: dashboardAccess,
+                    hash: hash,
+                    in: tx
+                )
+                let user = try Self.user(id, in: tx)
+                try Self.record(.adminUserCreated, key: key, user: user, clientInfo: clientInfo, extra: ["role": .string(role.rawValue)], in: tx)
+                if password == nil { try Self.invite(user, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx) }
+                return user
+            }
+        }
+    }
+
+    public func user(_ key: APIKey, id: UUID) async throws -> AdminUser {
+        let companyID = try await companyOf(user: id, key: key)
+        return try await pool.withTenant(companyID) { tx in try Self.user(id, in: tx) }
+    }
+
+    /// Changes a user's name, role or dashboard access. Demoting the last active owner is
+    /// `last_owner`, also when two demotions race (the database's trigger decides).
+    public func updateUser(
+        _ key: APIKey,
+        id: UUID,
+        name: String?,
+        role: Role?,
+        dashboardAccess: Bool?,
+        clientInfo: ClientInfo
+    ) async throws -> AdminUser {
+        let companyID = try await companyOf(user: id, key: key)
+        if let name, name.trimmingSpaces().count > 200 { throw DomainError.nameTooLong }
+        return try await Self.refusingLastOwner {
+            try await pool.withTenant(companyID) { tx in
+                try tx.query(
+                    ("""
+                    UPDATE users SET name = coalesce(\(name?.trimmingSpaces()), name), role = coalesce(\(role?.rawValue), role),
+                        dashboard_access = coalesce(\(dashboardAccess), dashboard_access)
+                    WHERE company_id = app_company() AND id = \(id)
+                    """ as PQQuery).named("user.update")
+                )
+                let user = try Self.user(id, in: tx)
+                var extra: [String: EventValue] = [:]
+                if let role { extra["role"] = .string(role.rawValue) }
+                if let dashboardAccess { extra["dashboard_access"] = .bool(dashboardAccess) }
+                try Self.record(.adminUserUpdated, key: key, user: user, clientInfo: clientInfo, extra: extra, in: tx)
+                return user
+            }
+        }
+    }
+
+    /// Deactivates (sessions revoked at once; logging in answers like an unknown address) or
+    /// reactivates a user.
+    public func setActive(_ key: APIKey, id: UUID, active: Bool, clientInfo: ClientInfo) async throws -> AdminUser {
+        let companyID = try await companyOf(user: id, key: key)
+        return try await Self.refusingLastOwner {
+            try await pool.withTenant(companyID) { tx in
+                try tx.query(
+                    ("""
+                    UPDATE users SET active = \(active), deactivated_at = CASE WHEN \(active) THEN NULL ELSE coalesce(deactivated_at, now()) END
+                    WHERE company_id = app_company() AND id = \(id)
+                    """ as PQQuery).named("user.set_active")
+                )
+                let revoked = active ? 0 : try SessionStore.revokeAll(of: id, reason: "deactivated", in: tx)
+                let user = try Self.user(id, in: tx)
+                try Self.record(
+                    active ? .adminUserReactivated : .adminUserDeactivated,
+                    key: key,
+                    user: user,
+                    clientInfo: clientInfo,
+                    extra: active ? [:] : ["sessions_revoked": .int(revoked)],
+                    in: tx
+                )
+                return user
+            }
+        }
+    }
+
+    /// Lifts the wrong-code lock of SPEC §5.
+    public func unlock(_ key: APIKey, id: UUID, clientInfo: ClientInfo) async throws -> AdminUser {
+        let companyID = try await companyOf(user: id, key: key)
+        return try await pool.withTenant(companyID) { tx in
+            try tx.query(
+                ("UPDATE users SET locked_until = NULL, consecutive_wrong_codes = 0 WHERE company_id = app_company() AND id = \(id)"
+                    as PQQuery).named("user.unlock")
+            )
+            let user = try Self.user(id, in: tx)
+            try Self.record(.adminUserUnlocked, key: key, user: user, clientInfo: clientInfo, in: tx)
+            return user
+        }
+    }
+
+    /// Mails the user a reset link (an active user only).
+    public func sendPasswordReset(_ key: APIKey, id: UUID, clientInfo: ClientInfo) async throws {
+        let companyID = try await companyOf(user: id, key: key)
+        let (mac, configuration) = (self.mac, self.configuration)
+        try await pool.withTenant(companyID) { tx in
+            let user = try Self.user(id, in: tx)
+            guard user.active else { throw DomainError(.userInactive, "The user is deactivated; reactivate it first.") }
+            guard let domainUser = try PasswordService.activeUser(id, in: tx) else { throw DomainError.notFoundObject }
+            try PasswordService.issueResetLink(.reset, for: domainUser, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
+            try Self.record(.adminPasswordResetSent, key: key, user: user, clientInfo: clientInfo, in: tx)
+        }
+    }
+
+    // MARK: Shared steps
+
+    /// The company of a user, if the key may see it.
+    private func companyOf(user id: UUID, key: APIKey) async throws -> UUID {
+        let found = try await pool.query(("SELECT user_company(\(id)) AS company_id" as PQQuery).named("admin.user_company"))
+        guard let companyID = try found.first?.decode("company_id", as: UUID?.self) else { throw DomainError.notFoundObject }
+        try Self.scope(key, companyID)
+        return companyID
+    }
+
+    /// The database refuses to leave a company without an active owner (a trigger, so that
+    /// racing requests cannot both pass); that refusal is `last_owner`.
+    static func refusingLastOwner<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as PQError where error.constraint == "users_last_owner" {
+            throw DomainError(.lastOwner, "A company keeps at least one active owner.")
+        }
+    }
+}

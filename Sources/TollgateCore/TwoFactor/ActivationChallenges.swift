@@ -1,0 +1,58 @@
+public import Foundation
+
+/// The activation challenge of SPEC §3.1: an owner or admin proves its own mailbox before
+/// turning 2FA on. An activation is named by its id and exists only for the user who started it.
+extension ChallengeService {
+    /// Starts an activation: a code to the caller's own address.
+    public func startActivation(_ principal: Principal, clientInfo: ClientInfo) async throws -> ChallengeSnapshot {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        let user = principal.user
+        let record = try await pool.commitThen(in: principal.company.id) { tx -> CommitThen<ChallengeRecord> in
+            let company = try Company.current(in: tx, lock: true)
+            guard !company.twoFactorEnabled else { return .refuse(.alreadyEnabled) }
+            return try start(.activation, user: user, company: company, tokenMAC: nil, clientInfo: clientInfo, in: tx)
+        }
+        return ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued")
+    }
+
+    public func verifyActivation(_ principal: Principal, id: UUID, code: String, clientInfo: ClientInfo) async throws -> ChallengeSnapshot {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        let outcome = try await verify(
+            companyID: principal.company.id,
+            locator: .activation(id: id, userID: principal.user.id),
+            code: code,
+            clientInfo: clientInfo
+        )
+        guard case .activation(let snapshot) = outcome else { throw DomainError.challengeClosed }
+        return snapshot
+    }
+
+    public func resendActivation(_ principal: Principal, id: UUID, clientInfo: ClientInfo) async throws -> ChallengeSnapshot {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        let (record, user) = try await resend(
+            companyID: principal.company.id,
+            locator: .activation(id: id, userID: principal.user.id),
+            clientInfo: clientInfo
+        )
+        return ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued")
+    }
+
+    /// An activation of the caller's, as it stands, with its latest code email's delivery
+    /// (so the dashboard can show whether the email went out).
+    public func viewActivation(_ principal: Principal, id: UUID) async throws -> ChallengeSnapshot {
+        guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
+        let userID = principal.user.id
+        return try await pool.withTenant(principal.company.id) { tx in
+            guard let (record, user) = try ChallengeStore.locate(.activation(id: id, userID: userID), in: tx) else {
+                throw DomainError.noSuchActivation
+            }
+            return try ChallengeSnapshot(record, emailHint: user.emailHint, in: tx)
+        }
+    }
+}
+
+extension DomainError {
+    /// An unknown activation, or another user's or company's: the same 404 as every other
+    /// activation route (SPEC §4).
+    public static let noSuchActivation = DomainError(.challengeNotFound, "There is no such activation.")
+}

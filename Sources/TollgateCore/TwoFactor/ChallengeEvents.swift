@@ -1,0 +1,59 @@
+import Foundation
+import PQ
+
+/// What happened to a challenge; each flow names it its own way (`login.code_sent`,
+/// `two_factor.activation_started`, …).
+enum Happening {
+    case codeSent, codeResent, codeFailed, codeExpired, rateLimited, verified, closed
+
+    func type(for purpose: Challenge.Purpose) -> EventType {
+        switch (purpose, self) {
+        case (.login, .codeSent): .loginCodeSent
+        case (.login, .codeResent): .loginCodeResent
+        case (.login, .codeFailed): .loginCodeFailed
+        case (.login, .codeExpired): .loginCodeExpired
+        case (.login, .rateLimited): .loginRateLimited
+        case (.login, .verified): .loginSucceeded
+        case (.login, .closed): .loginChallengeClosed
+        case (.activation, .codeSent): .activationStarted
+        case (.activation, .codeResent): .activationCodeResent
+        case (.activation, .codeFailed): .activationCodeFailed
+        case (.activation, .codeExpired): .activationCodeExpired
+        case (.activation, .rateLimited): .activationRateLimited
+        case (.activation, .verified): .activationVerified
+        case (.activation, .closed): .activationClosed
+        }
+    }
+}
+
+/// The events of a challenge, named after its purpose.
+enum ChallengeEvents {
+    static func record(
+        _ what: Happening,
+        _ challenge: Challenge,
+        user: User,
+        clientInfo: ClientInfo?,
+        extra: [String: EventValue] = [:],
+        in tx: PQTransaction
+    ) throws {
+        var detail: [String: EventValue] = [
+            "challenge_id": .string(challenge.id.uuidString.lowercased()), "resends_remaining": .int(challenge.resendsRemaining),
+        ]
+        detail.merge(extra) { $1 }
+        try Event(
+            companyID: user.companyID,
+            type: what.type(for: challenge.purpose),
+            userID: user.id,
+            email: user.email,
+            client: clientInfo,
+            detail: detail
+        )
+        .record(in: tx)
+    }
+
+    /// Closes the challenge if it is still open, and records that it closed.
+    static func close(_ challenge: Challenge, reason: Challenge.CloseReason, user: User, clientInfo: ClientInfo?, in tx: PQTransaction) throws {
+        guard try ChallengeStore.close(challengeID: challenge.id, reason: reason, in: tx) else { return }
+        try record(.closed, challenge, user: user, clientInfo: clientInfo, extra: ["reason": .string(reason.rawValue)], in: tx)
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import PQ
+
+/// A challenge as read, with the database's clock at the read. That is `clock_timestamp()`,
+/// not `now()`: the row is read under a lock that may have waited for another transaction,
+/// and `now()` is when this transaction began.
+struct ChallengeRecord: Sendable {
+    var challenge: Challenge
+    let databaseNow: Date
+
+    static let columns = """
+        id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
+        last_sent_at, verified_at, email_id, clock_timestamp() AS database_now
+        """
+
+    /// The same columns from `challenges ch`, for a join.
+    static let qualifiedColumns = """
+        ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash, ch.code_expires_at, ch.attempts, ch.max_attempts,
+        ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id, clock_timestamp() AS database_now
+        """
+
+    /// An unknown purpose or state is a decoding error: guessing one could let a code serve
+    /// the wrong flow.
+    init(row: PQRow) throws {
+        guard let purpose = Challenge.Purpose(rawValue: try row.decode("purpose")) else {
+            throw PQError(kind: .decoding, message: "column purpose has an unknown value")
+        }
+        guard let state = Challenge.State(rawValue: try row.decode("state")) else {
+            throw PQError(kind: .decoding, message: "column state has an unknown value")
+        }
+        challenge = Challenge(
+            id: try row.decode("id"),
+            companyID: try row.decode("company_id"),
+            userID: try row.decode("user_id"),
+            purpose: purpose,
+            state: state,
+            codeHash: try row.decode("code_hash"),
+            codeExpiresAt: try row.decode("code_expires_at"),
+            attempts: try row.decode("attempts"),
+            maxAttempts: try row.decode("max_attempts"),
+            resendsUsed: try row.decode("resends_used"),
+            maxResends: try row.decode("max_resends"),
+            lastSentAt: try row.decode("last_sent_at"),
+            verifiedAt: try row.decode("verified_at"),
+            emailID: try row.decode("email_id")
+        )
+        databaseNow = try row.decode("database_now")
+    }
+}
+
+/// Which challenge a request names: a login challenge by its token, an activation by its id
+/// and the caller (only its own activations exist for it).
+enum ChallengeLocator: Sendable {
+    case loginToken(candidates: [Data])
+    case activation(id: UUID, userID: UUID)
+}
+
+/// A login challenge reported with "this wasn't me" (SPEC §10).
+struct ReportedChallenge: Sendable {
+    let id: UUID
+    let userID: UUID
+    let client: ClientInfo
+    /// False when the challenge had ended already (it is still reported).
+    let closed: Bool
+}
+
+/// Every statement on the `challenges` table (`challenge.*`), in the caller's transaction.
+/// The security counters are single conditional statements (`attempts < max_attempts`,
+/// `state = 'pending'`), so no interleaving can count past a limit or consume a code twice.
+enum ChallengeStore {
+    /// Finds and locks the challenge a request names, with its user.
+    static func locate(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
+        // The challenge (locked) and its user in one round trip; only the challenge's row is locked.
+        let query: PQQuery
+        switch locator {
+        case .loginToken(let candidates):
+            query = """
+                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)
+                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id
+                WHERE ch.company_id = app_company() AND ch.purpose = 'login' AND ch.token_hash = ANY(\(PQByteaArray(candidates)))
+                FOR UPDATE OF ch
+                """
+        case .activation(let id, let userID):
+            query = """
+                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)
+                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id
+                WHERE ch.company_id = app_company() AND ch.purpose = 'activation' AND ch.id = \(id) AND ch.user_id = \(userID)
+                FOR UPDATE OF ch
+                """
+        }
+        guard let row = try tx.query(query.named("challenge.locate")).first else { return nil }
+        return (try ChallengeRecord(row: row), try User(row: row))
+    }
+
+    /// Closes the user's open challenge of this purpose: one open challenge per user and purpose.
+    static func replace(userID: UUID, purpose: Challenge.Purpose, in tx: PQTransaction) throws {
+        try tx.query(
+            ("""
+            UPDATE challenges SET state = 'closed', close_reason = 'replaced', closed_at = now()
+            WHERE company_id = app_company() AND user_id = \(userID) AND purpose = \(purpose.rawValue) AND state IN ('pending', 'verified')
+            """ as PQQuery).named("challenge.replace")
+        )
+    }
+
+    /// Inserts a challenge with its first code. `reportMAC` (login only) arms its "this
+    /// wasn't me" link for 24 hours (SPEC §10).
+    static func create(
+        id: UUID,
+        companyID: UUID,
+        userID: UUID,
+        purpose: Challenge.Purpose,
+        tokenMAC: Data?,
+        codeMAC: Data,
+        reportMAC: Data?,
+        policy: CodePolicy,
+        clientInfo: ClientInfo,
+        in tx: PQTransaction
+    ) throws -> ChallengeRecord {
+        let rows = try tx.query(
+            ("""
+            INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
+                                    ip, user_agent, report_token_hash, report_expires_at)
+            VALUES (\(companyID), \(id), \(userID), \(purpose.rawValue), \(tokenMAC), \(codeMAC),
+                    now() + make_interval(secs => \(policy.ttl)), \(policy.maxAttempts), \(policy.maxResends), \(clientInfo.ip),
+                    \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END)
+            RETURNING \(unsafeSQL: ChallengeRecord.columns)
+            """ as PQQuery).named("challenge.create")
+        )
+        return try ChallengeRecord(row: try rows.first.orThrow())
+    }
+
+    /// Points the challenge at its latest code email.
+    static func setEmail(_ emailID: UUID, challengeID: UUID, in tx: PQTransaction) throws {
+        try tx.query(
+            ("UPDATE challenges SET email_id = \(emailID) WHERE company_id = app_company() AND id = \(challengeID)" as PQQuery)
+                .named("challenge.email")
+        )
+    }
+
+    /// Counts an entry before the code is compared; the condition makes the limit hold
+    /// whatever else runs at the same time. Nil: the entry may not be counted.
+    static func countAttempt(challengeID: UUID, in tx: PQTransaction) throws -> Int? {
+        let counted = try tx.query(
+            ("""
+            UPDATE challenges SET attempts = attempts + 1
+            WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending'
+              AND attempts < max_attempts AND code_expires_at > now()
+            RETURNING attempts
+            """ as PQQuery).named("challenge.count_attempt")
+        )
+        return try counted.first?.decode("attempts", as: Int.self)
+    }
+
+    /// Consumes the right code once: the challenge becomes `state` (used or verified).
+    static func consume(_ challenge: Challenge, becoming state: Challenge.State, in tx: PQTransaction) throws -> ChallengeRecord? {
+        let consumed = try tx.query(
+            ("""
+            UPDATE challenges SET state = \(state.rawValue), verified_at = now(),
+                used_at = CASE WHEN \(state.rawValue) = 'used' THEN now() END
+            WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND code_hash = \(challenge.codeHash)
+            RETURNING \(unsafeSQL: ChallengeRecord.columns)
+            """ as PQQuery).named("challenge.consume")
+        )
+        return try consumed.first.map { try ChallengeRecord(row: $0) }
+    }
+
+    /// Adds a wrong entry to the challenge's total, kept for support.
+    static func countWrong(challengeID: UUID, in tx: PQTransaction) throws {
+        try tx.query(
+            ("UPDATE challenges SET wrong_total = wrong_total + 1 WHERE company_id = app_company() AND id = \(challengeID)" as PQQuery)
+                .named("challenge.count_wrong")
+        )
+    }
+
+    /// Replaces the code, if a resend is left and the cooldown is over (judged again here, by
+    /// the database clock). Nil: no new code was issued.
+    static func resend(challengeID: UUID, codeMAC: Data, policy: CodePolicy, in tx: PQTransaction) throws -> ChallengeRecord? {
+        let renewed = try tx.query(
+            ("""
+            UPDATE challenges SET code_hash = \(codeMAC), code_issued_at = now(),
+                code_expires_at = now() + make_interval(secs => \(policy.ttl)), attempts = 0,
+                resends_used = resends_used + 1, last_sent_at = clock_timestamp()
+            WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending' AND resends_used < max_resends
+              AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= clock_timestamp()
+            RETURNING \(unsafeSQL: ChallengeRecord.columns)
+            """ as PQQuery).named("challenge.resend")
+        )
+        return try renewed.first.map { try ChallengeRecord(row: $0) }
+    }
+
+    /// Closes one open challenge; false when it was not open any more.
+    static func close(challengeID: UUID, reason: Challenge.CloseReason, in tx: PQTransaction) throws -> Bool {
+        let closed = try tx.query(
+            ("""
+            UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
+            WHERE company_id = app_company() AND id = \(challengeID) AND state IN ('pending', 'verified')
+            RETURNING id
+            """ as PQQuery).named("challenge.close")
+        )
+        return !closed.isEmpty
+    }
+
+    /// Closes every open challenge of the user; answers how many closed.
+    static func closeAll(userID: UUID, reason: Challenge.CloseReason, in tx: PQTransaction) throws -> Int {
+        try tx.query(
+            ("""
+            UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
+            WHERE company_id = app_company() AND user_id = \(userID) AND state IN ('pending', 'verified')
+            RETURNING id
+            """ as PQQuery).named("challenge.close_all")
+        ).count
+    }
+
+    /// Uses a verified activation to enable 2FA: once, and within `window` seconds of its
+    /// verification. False when it is not (or no longer) usable.
+    static func useActivation(id: UUID, window: Int, in tx: PQTransaction) throws -> Bool {
+        let consumed = try tx.query(
+            ("""
+            UPDATE challenges SET state = 'used', used_at = now()
+            WHERE company_id = app_company() AND id = \(id) AND state = 'verified'
+              AND verified_at + make_interval(secs => \(window)) > now()
+            RETURNING id
+            """ as PQQuery).named("challenge.use_activation")
+        )
+        return !consumed.isEmpty
+    }
+
+    /// Marks a login challenge reported by its "this wasn't me" token (single use, within its
+    /// 24 hours), closing it (`reported`) if it was still open.
+    static func report(tokenCandidates: [Data], in tx: PQTransaction) throws -> ReportedChallenge? {
+        // Every right-hand `state` below is the row's state before this statement.
+        let rows = try tx.query(
+            ("""
+            UPDATE challenges SET reported_at = now(),
+                state = CASE WHEN state IN ('pending', 'verified') THEN 'closed' ELSE state END,
+                close_reason = CASE WHEN state IN ('pending', 'verified') THEN 'reported' ELSE close_reason END,
+                closed_at = CASE WHEN state IN ('pending', 'verified') THEN now() ELSE closed_at END
+            WHERE company_id = app_company() AND purpose = 'login' AND report_token_hash = ANY(\(PQByteaArray(tokenCandidates)))
+              AND reported_at IS NULL AND report_expires_at > now()
+            RETURNING id, user_id, ip, user_agent, close_reason = 'reported' AS closed
+            """ as PQQuery).named("challenge.report")
+        )
+        guard let row = rows.first else { return nil }
+        return ReportedChallenge(
+            id: try row.decode("id"),
+            userID: try row.decode("user_id"),
+            client: ClientInfo(ip: try row.decode("ip", as: String?.self) ?? "unknown", userAgent: try row.decode("user_agent")),
+            closed: try row.decode("closed")
+        )
+    }
+}

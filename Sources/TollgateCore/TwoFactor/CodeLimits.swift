@@ -1,0 +1,108 @@
+import Foundation
+import PQ
+
+/// The account-wide limits on codes (SPEC §5): challenges per hour, wrong codes per hour
+/// across the account's challenges, and the lock after 100 wrong codes in a row. Every
+/// refusal is recorded, at most once per limited key and window.
+enum CodeLimits {
+    /// The key of the account's hourly wrong-code counter.
+    static func wrongCodesKey(_ user: User) -> String { "wrong_codes:\(user.id)" }
+
+    /// The refusal of a new challenge for `user`, or nil: the account's lock, its wrong codes
+    /// this hour, and challenges per hour. A refusal is recorded as an event.
+    static func refuseNewChallenge(
+        user: User,
+        purpose: Challenge.Purpose,
+        limits: AbuseLimits,
+        clientInfo: ClientInfo,
+        in tx: PQTransaction
+    ) throws -> DomainError? {
+        let rateLimited: EventType = purpose == .login ? .loginRateLimited : .twoFactorRateLimited
+        func record(_ detail: [String: EventValue]) throws {
+            try Event(companyID: user.companyID, type: rateLimited, userID: user.id, email: user.email, client: clientInfo, detail: detail)
+                .record(in: tx)
+        }
+        // Only the first refusal of a limit's window is written to the log (SPEC §5).
+        func refuse(_ limit: String, _ refusal: LimitRefusal) throws -> DomainError {
+            if refusal.isFirstInWindow {
+                try record(["limit": .string(limit), "retry_after": .int(refusal.retryAfter), "later_refusals": .string("counted, not logged")])
+            }
+            return .rateLimited(retryAfter: refusal.retryAfter)
+        }
+        if let lockedUntil = try lockedUntil(user, in: tx) {
+            let retryAfter = max(1, Int(lockedUntil.timeIntervalSinceNow.rounded(.up)))
+            try record(["limit": .string("account_locked"), "retry_after": .int(retryAfter)])
+            return DomainError.accountLocked(retryAfter: retryAfter)
+        }
+        if let refusal = try RateLimiter.check(
+            wrongCodesKey(user),
+            limit: limits.wrongCodesPerAccount,
+            window: limits.wrongCodesPerAccountWindow,
+            in: tx
+        ) {
+            return try refuse("wrong_codes_per_account", refusal)
+        }
+        if let refusal = try RateLimiter.hit(
+            "challenges:\(user.id)",
+            limit: limits.challengesPerAccount,
+            window: limits.challengesPerAccountWindow,
+            in: tx
+        ) {
+            return try refuse("challenges_per_account", refusal)
+        }
+        return nil
+    }
+
+    private static func lockedUntil(_ user: User, in tx: PQTransaction) throws -> Date? {
+        let rows = try tx.query(
+            ("""
+            SELECT locked_until FROM users WHERE company_id = app_company() AND id = \(user.id) AND locked_until > now()
+            """ as PQQuery).named("code_limits.locked_until")
+        )
+        return try rows.first?.decode("locked_until", as: Date.self)
+    }
+
+    /// Counts a wrong code against the account's run of wrong codes, locking its dashboard
+    /// login at the limit. True when the account is locked now.
+    static func countWrongCode(of user: User, limits: AbuseLimits, in tx: PQTransaction) throws -> Bool {
+        let locked = try tx.query(
+            ("""
+            UPDATE users SET consecutive_wrong_codes = consecutive_wrong_codes + 1,
+                locked_until = CASE WHEN consecutive_wrong_codes + 1 >= \(limits.consecutiveWrongCodesLock)
+                    THEN now() + make_interval(secs => \(limits.lockDuration)) ELSE locked_until END
+            WHERE company_id = app_company() AND id = \(user.id)
+            RETURNING consecutive_wrong_codes >= \(limits.consecutiveWrongCodesLock) AS locked
+            """ as PQQuery).named("code_limits.count_wrong_code")
+        )
+        return try locked.first?.decode("locked", as: Bool.self) == true
+    }
+
+    /// A right code ends the account's run of wrong codes.
+    static func resetWrongCodes(of user: User, in tx: PQTransaction) throws {
+        try tx.query(
+            ("UPDATE users SET consecutive_wrong_codes = 0 WHERE company_id = app_company() AND id = \(user.id)" as PQQuery)
+                .named("code_limits.reset_wrong_codes")
+        )
+    }
+
+    /// Past the account's hourly wrong-code limit its challenges close, in verify and resend alike.
+    static func closeForWrongCodeLimit(of user: User, refusal: LimitRefusal, clientInfo: ClientInfo, in tx: PQTransaction) throws {
+        try closeAll(of: user, clientInfo: clientInfo, limit: "wrong_codes_per_account", firstRefusal: refusal.isFirstInWindow, in: tx)
+    }
+
+    /// Closes every open challenge of the account (`account_limit`). The event is written
+    /// when challenges closed or when this is the limit's first refusal in its window, so
+    /// repeated refusals cannot flood the log.
+    static func closeAll(of user: User, clientInfo: ClientInfo, limit: String, firstRefusal: Bool, in tx: PQTransaction) throws {
+        let closed = try ChallengeStore.closeAll(userID: user.id, reason: .accountLimit, in: tx)
+        guard firstRefusal || closed > 0 else { return }
+        try Event(
+            companyID: user.companyID,
+            type: .loginRateLimited,
+            userID: user.id,
+            email: user.email,
+            client: clientInfo,
+            detail: ["limit": .string(limit), "challenges_closed": .int(closed)]
+        ).record(in: tx)
+    }
+}

@@ -1,0 +1,52 @@
+public import Foundation
+
+/// The code step of a dashboard login with 2FA on (SPEC §3.2): the challenge is named by
+/// its token, which carries its company.
+extension ChallengeService {
+    /// Starts a login challenge after a right password (2FA on, dashboard client).
+    public func startLogin(user: User, company: Company, clientInfo: ClientInfo) async throws -> LoginChallenge {
+        let token = BearerToken.make(companyID: company.id)
+        let tokenMAC = mac.token(token)
+        let record = try await pool.commitThen(in: company.id) { tx in
+            try start(.login, user: user, company: company, tokenMAC: tokenMAC, clientInfo: clientInfo, in: tx)
+        }
+        return LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued"))
+    }
+
+    /// Checks a login code; the right one, once, yields a 2FA-verified dashboard session.
+    public func verifyLogin(token: String, code: String, clientInfo: ClientInfo) async throws -> SessionGrant {
+        let (companyID, locator) = try loginLocator(token)
+        guard case .session(let grant) = try await verify(companyID: companyID, locator: locator, code: code, clientInfo: clientInfo) else {
+            throw DomainError.challengeClosed
+        }
+        return grant
+    }
+
+    /// Sends a new login code (the token stays the same).
+    public func resendLogin(token: String, clientInfo: ClientInfo) async throws -> LoginChallenge {
+        let (companyID, locator) = try loginLocator(token)
+        let (record, user) = try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo)
+        return LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued"))
+    }
+
+    /// The state of a login challenge, so the dashboard can show whether the email went out.
+    /// One whose last code is dead with no resend left closes now.
+    public func viewLogin(token: String) async throws -> LoginChallenge {
+        let (companyID, locator) = try loginLocator(token)
+        return try await pool.commitThen(in: companyID) { tx in
+            guard let (record, user) = try ChallengeStore.locate(locator, in: tx) else { return .refuse(.challengeNotFound) }
+            var challenge = record.challenge
+            if case .close(let reason) = challenge.expire(at: record.databaseNow) {
+                try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: nil, in: tx)
+                return .refuse(.challengeClosed)
+            }
+            guard challenge.state == .pending else { return .refuse(.challengeClosed) }
+            return .answer(LoginChallenge(token: token, snapshot: try ChallengeSnapshot(record, emailHint: user.emailHint, in: tx)))
+        }
+    }
+
+    private func loginLocator(_ token: String) throws -> (UUID, ChallengeLocator) {
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.challengeNotFound }
+        return (companyID, .loginToken(candidates: mac.tokenCandidates(token)))
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Testing
+import TollgateCore
+
+/// The rules of one challenge (SPEC §2, §4's exact answers, §5's resend rules) as tables over
+/// the pure ``Challenge`` state machine: no database, no clock. The defaults are SPEC's: a
+/// code lives 600 s, takes 5 wrong entries, 3 resends, 30 s between sends. A code serving
+/// only its own challenge and purpose is the store's (`challenge.locate` filters by purpose,
+/// the code's MAC binds its challenge id) and is tested against PostgreSQL in TollgateHTTPTests.
+@Suite struct ChallengeStateMachineTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let cooldown = 30
+
+    /// One challenge as read at ``now``.
+    struct Row: Sendable, CustomTestStringConvertible {
+        var name: String
+        var purpose: Challenge.Purpose = .login
+        var state: Challenge.State = .pending
+        var attempts = 0
+        var resendsUsed = 0
+        /// Seconds from now until the current code expires (negative: expired).
+        var expiresIn: Double = 600
+        /// Seconds since the latest code was sent.
+        var sentAgo: Double = 60
+
+        var testDescription: String { name }
+
+        var challenge: Challenge {
+            Challenge(
+                id: UUID(),
+                companyID: UUID(),
+                userID: UUID(),
+                purpose: purpose,
+                state: state,
+                codeHash: Data(repeating: 7, count: 32),
+                codeExpiresAt: now.addingTimeInterval(expiresIn),
+                attempts: attempts,
+                maxAttempts: 5,
+                resendsUsed: resendsUsed,
+                maxResends: 3,
+                lastSentAt: now.addingTimeInterval(-sentAgo),
+                verifiedAt: state == .verified || state == .used ? now : nil,
+                emailID: nil
+            )
+        }
+    }
+
+    // MARK: Entering a code
+
+    static let entries: [(Row, Challenge.EntryAction)] = [
+        (Row(name: "a live code is counted, then compared"), .countAndCompare),
+        (Row(name: "4 wrong entries leave one more", attempts: 4), .countAndCompare),
+        (Row(name: "one second before expiry", expiresIn: 1), .countAndCompare),
+        (Row(name: "expired, resends left: code_expired, recorded", expiresIn: -1), .recordExpiry(.codeExpired(resendsRemaining: 3))),
+        (Row(name: "expired at its exact expiry instant", expiresIn: 0), .recordExpiry(.codeExpired(resendsRemaining: 3))),
+        (Row(name: "burned after 5 wrong, resends left: too_many_attempts", attempts: 5, resendsUsed: 1), .refuse(.codeBurned(resendsRemaining: 2))),
+        (Row(name: "expired, no resend left: closes (expired)", resendsUsed: 3, expiresIn: -1), .close(.expired)),
+        (Row(name: "burned, no resend left: closes (burned)", attempts: 5, resendsUsed: 3), .close(.burned)),
+        (Row(name: "burned and expired, no resend left: burned wins", attempts: 5, resendsUsed: 3, expiresIn: -1), .close(.burned)),
+        (Row(name: "the last resend's code, still live", resendsUsed: 3), .countAndCompare),
+        (Row(name: "verified activation: challenge_closed", purpose: .activation, state: .verified), .refuse(.closed)),
+        (Row(name: "used: challenge_closed", state: .used), .refuse(.closed)),
+        (Row(name: "closed: challenge_closed", state: .closed), .refuse(.closed)),
+    ]
+
+    @Test(arguments: entries)
+    func enteringACode(_ row: Row, _ expected: Challenge.EntryAction) {
+        var challenge = row.challenge
+        #expect(challenge.enterCode(at: Self.now) == expected)
+        if case .close = expected { #expect(challenge.state == .closed) } else { #expect(challenge.state == row.state) }
+    }
+
+    /// After the entry was counted (`attempts` is the database's count) and compared.
+    static let comparisons: [(Row, Bool, Challenge.ComparisonAction)] = [
+        (Row(name: "right login code: used at once", attempts: 1), true, .accept(becoming: .used)),
+        (Row(name: "right activation code: verified, to be used by enable", purpose: .activation, attempts: 1), true, .accept(becoming: .verified)),
+        (Row(name: "right code on the 5th entry", attempts: 5, resendsUsed: 3), true, .accept(becoming: .used)),
+        (
+            Row(name: "1st wrong: 4 left", attempts: 1), false,
+            .reject(attemptsRemaining: 4, close: nil, .invalidCode(attemptsRemaining: 4, resendsRemaining: 3))
+        ),
+        (
+            Row(name: "4th wrong: 1 left", attempts: 4, resendsUsed: 2), false,
+            .reject(attemptsRemaining: 1, close: nil, .invalidCode(attemptsRemaining: 1, resendsRemaining: 1))
+        ),
+        (
+            Row(name: "5th wrong burns the code", attempts: 5, resendsUsed: 2), false,
+            .reject(attemptsRemaining: 0, close: nil, .tooManyAttempts(resendsRemaining: 1))
+        ),
+        (
+            Row(name: "5th wrong, no resend left: burns and closes", attempts: 5, resendsUsed: 3), false,
+            .reject(attemptsRemaining: 0, close: .burned, .tooManyAttempts(resendsRemaining: 0))
+        ),
+        (
+            Row(name: "5th wrong of an activation, no resend left", purpose: .activation, attempts: 5, resendsUsed: 3), false,
+            .reject(attemptsRemaining: 0, close: .burned, .tooManyAttempts(resendsRemaining: 0))
+        ),
+    ]
+
+    @Test(arguments: comparisons)
+    func comparingACountedCode(_ row: Row, _ matches: Bool, _ expected: Challenge.ComparisonAction) {
+        var challenge = row.challenge
+        #expect(challenge.codeCompared(matches: matches, attempts: row.attempts) == expected)
+        switch expected {
+        case .accept(let state): #expect(challenge.state == state)
+        case .reject(_, let close, _): #expect(challenge.state == (close == nil ? .pending : .closed))
+        }
+    }
+
+    /// Five wrong entries count down 4, 3, 2, 1, then burn; the burned code is refused uncounted.
+    @Test func wrongEntriesCountDownThenBurn() {
+        var challenge = Row(name: "fresh").challenge
+        var remaining: [Int] = []
+        for attempt in 1...5 {
+            #expect(challenge.enterCode(at: Self.now) == .countAndCompare)
+            guard case .reject(let left, .none, _) = challenge.codeCompared(matches: false, attempts: attempt) else {
+                Issue.record("entry \(attempt) was not a plain rejection")
+                return
+            }
+            remaining.append(left)
+        }
+        #expect(remaining == [4, 3, 2, 1, 0])
+        #expect(challenge.enterCode(at: Self.now) == .refuse(.codeBurned(resendsRemaining: 3)))
+        #expect(challenge.attemptsRemaining == 0)
+    }
+
+    // MARK: Asking for a new code
+
+    static let resends: [(Row, Challenge.ResendAction)] = [
+        (Row(name: "a minute after the send"), .send),
+        (Row(name: "exactly at the cooldown", sentAgo: 30), .send),
+        (Row(name: "10 s after the send: resend_too_soon, 20 s", sentAgo: 10), .refuseForLimit(.resendTooSoon(retryAfter: 20, resendsRemaining: 3))),
+        (Row(name: "29.5 s after: Retry-After rounds up to 1", sentAgo: 29.5), .refuseForLimit(.resendTooSoon(retryAfter: 1, resendsRemaining: 3))),
+        (
+            Row(name: "just sent: the whole cooldown", resendsUsed: 1, sentAgo: 0),
+            .refuseForLimit(.resendTooSoon(retryAfter: 30, resendsRemaining: 2))
+        ),
+        (Row(name: "expired code, resends left", expiresIn: -1), .send),
+        (Row(name: "burned code, resends left", attempts: 5, resendsUsed: 2), .send),
+        (Row(name: "3 resends used, code live: resend_limit_reached", resendsUsed: 3), .refuseForLimit(.resendLimitReached)),
+        (Row(name: "3 resends used, within the cooldown: the limit first", resendsUsed: 3, sentAgo: 5), .refuseForLimit(.resendLimitReached)),
+        (Row(name: "3 resends used, code expired: closes (expired)", resendsUsed: 3, expiresIn: -1), .close(.expired)),
+        (Row(name: "3 resends used, code burned: closes (burned)", attempts: 5, resendsUsed: 3), .close(.burned)),
+        (Row(name: "verified: challenge_closed", purpose: .activation, state: .verified), .refuse(.closed)),
+        (Row(name: "used: challenge_closed", state: .used), .refuse(.closed)),
+        (Row(name: "closed: challenge_closed", state: .closed), .refuse(.closed)),
+    ]
+
+    @Test(arguments: resends)
+    func askingForANewCode(_ row: Row, _ expected: Challenge.ResendAction) {
+        var challenge = row.challenge
+        #expect(challenge.requestResend(at: Self.now, cooldown: Self.cooldown) == expected)
+        if case .close = expected { #expect(challenge.state == .closed) } else { #expect(challenge.state == row.state) }
+    }
+
+    // MARK: Looking at a challenge
+
+    static let expiries: [(Row, Challenge.ExpiryAction, Challenge.Stage)] = [
+        (Row(name: "live code"), .none, .codeSent),
+        (Row(name: "expired code, resends left", expiresIn: -1), .none, .codeSent),
+        (Row(name: "burned code, resends left", attempts: 5), .none, .codeSent),
+        (Row(name: "expired, no resend left", resendsUsed: 3, expiresIn: -1), .close(.expired), .closed),
+        (Row(name: "burned, no resend left", attempts: 5, resendsUsed: 3), .close(.burned), .closed),
+        (Row(name: "verified activation, code long expired", purpose: .activation, state: .verified, expiresIn: -900), .none, .verified),
+        (Row(name: "used", state: .used, resendsUsed: 3, expiresIn: -1), .none, .used),
+        (Row(name: "closed", state: .closed), .none, .closed),
+    ]
+
+    @Test(arguments: expiries)
+    func lookingAtAChallenge(_ row: Row, _ expected: Challenge.ExpiryAction, _ stage: Challenge.Stage) {
+        var challenge = row.challenge
+        #expect(challenge.stage(at: Self.now) == stage)
+        #expect(challenge.expire(at: Self.now) == expected)
+        #expect(challenge.stage(at: Self.now) == stage)
+    }
+
+    // MARK: Answers
+
+    /// The API answers of SPEC §4 for each refusal: code and the extra fields.
+    static let answers: [(Challenge.Refusal, DomainError.Code, Int?, Int?, Int?)] = [
+        (.closed, .challengeClosed, nil, nil, nil),
+        (.codeExpired(resendsRemaining: 2), .codeExpired, nil, 2, nil),
+        (.codeBurned(resendsRemaining: 1), .tooManyAttempts, 0, 1, nil),
+        (.tooManyAttempts(resendsRemaining: 0), .tooManyAttempts, 0, 0, nil),
+        (.invalidCode(attemptsRemaining: 3, resendsRemaining: 3), .invalidCode, 3, 3, nil),
+        (.resendLimitReached, .resendLimitReached, nil, 0, nil),
+        (.resendTooSoon(retryAfter: 12, resendsRemaining: 2), .resendTooSoon, nil, 2, 12),
+    ]
+
+    @Test(arguments: answers)
+    func refusalsAnswer(_ refusal: Challenge.Refusal, _ code: DomainError.Code, _ attempts: Int?, _ resends: Int?, _ retryAfter: Int?) {
+        let error = DomainError(refusal)
+        #expect(error.code == code)
+        #expect(error.attemptsRemaining == attempts)
+        #expect(error.resendsRemaining == resends)
+        #expect(error.retryAfter == retryAfter)
+    }
+
+    /// The stored vocabulary: anything else in the table is a decoding error, never a guess.
+    @Test func storedStatesAndPurposesAreExactlyTheTablesValues() {
+        #expect(Challenge.State.allCases.map(\.rawValue) == ["pending", "verified", "used", "closed"])
+        #expect(Challenge.Purpose.allCases.map(\.rawValue) == ["login", "activation"])
+        #expect(Challenge.State(rawValue: "Pending") == nil)
+        #expect(Challenge.Purpose(rawValue: "") == nil)
+    }
+}
