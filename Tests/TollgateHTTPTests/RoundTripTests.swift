@@ -48,10 +48,10 @@ import TollgateCore
                 "round trips: me \(meTrips), poll \(pollTrips), wrong code \(wrongTrips), right code \(rightTrips), burned \(burnedTrips), wrong password \(failedTrips)"
             )
             #expect(meTrips <= 1)
-            #expect(pollTrips <= 3)
+            #expect(pollTrips <= 2)
             #expect(burnedTrips <= 2)
-            #expect(wrongTrips <= 6)
-            #expect(rightTrips <= 7)
+            #expect(wrongTrips <= 5)
+            #expect(rightTrips <= 6)
             #expect(failedTrips <= 4)
         }
     }

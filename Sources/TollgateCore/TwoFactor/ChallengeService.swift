@@ -25,9 +25,11 @@ public struct ChallengeSnapshot: Sendable {
         self.delivery = delivery
     }
 
-    /// With the state of the challenge's latest code email, read in `tx`.
+    /// With the state of the challenge's latest code email: as the read joined it, or read in `tx`.
     init(_ record: ChallengeRecord, emailHint: String, in tx: PQTransaction) throws {
-        let delivery = try record.challenge.emailID.map { try Outbox.deliveryState(emailID: $0, in: tx) } ?? "queued"
+        let delivery =
+            try record.emailStatus.map(Outbox.publicState)
+            ?? record.challenge.emailID.map { try Outbox.deliveryState(emailID: $0, in: tx) } ?? "queued"
         self.init(record, emailHint: emailHint, delivery: delivery)
     }
 }
@@ -112,7 +114,9 @@ public struct ChallengeService: Sendable {
             switch challenge.codeCompared(matches: matches, attempts: attempts) {
             case .accept(let state):
                 try RateLimiter.undo(accountKey, in: tx)
-                return .answer(try accept(record.challenge, becoming: state, user: user, clientInfo: clientInfo, in: tx))
+                return .answer(
+                    try accept(record.challenge, becoming: state, emailStatus: record.emailStatus, user: user, clientInfo: clientInfo, in: tx)
+                )
             case .reject(let attemptsRemaining, let close, let refusal):
                 return .refuse(
                     try reject(
@@ -133,11 +137,14 @@ public struct ChallengeService: Sendable {
     private func accept(
         _ challenge: Challenge,
         becoming state: Challenge.State,
+        emailStatus: String?,
         user: User,
         clientInfo: ClientInfo,
         in tx: PQTransaction
     ) throws -> VerifyOutcome {
-        guard let updated = try ChallengeStore.consume(challenge, becoming: state, in: tx) else { throw DomainError.challengeClosed }
+        guard var updated = try ChallengeStore.consume(challenge, becoming: state, in: tx) else { throw DomainError.challengeClosed }
+        // The same code email as when it was located.
+        updated.emailStatus = emailStatus
         try CodeLimits.resetWrongCodes(of: user, in: tx)
         switch challenge.purpose {
         case .login:

@@ -79,7 +79,8 @@ enum CodeLimits {
 
     /// A right code ends the account's run of wrong codes.
     static func resetWrongCodes(of user: User, in tx: PQTransaction) throws {
-        try tx.query(
+        // Queued: it goes with the session's insert.
+        tx.queue(
             ("UPDATE users SET consecutive_wrong_codes = 0 WHERE company_id = app_company() AND id = \(user.id)" as PQQuery)
                 .named("code_limits.reset_wrong_codes")
         )
