@@ -13,50 +13,6 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// The rules of SPEC §2 for codes and challenges.
-public struct CodePolicy: Sendable, Equatable {
-    /// How long a code is valid (`CODE_TTL`).
-    public var ttl: Int = 600
-    /// New codes a challenge may ask for after its first (`CODE_MAX_RESENDS`).
-    public var maxResends: Int = 3
-    /// Wrong entries one code accepts before it is burned (`CODE_MAX_ATTEMPTS`).
-    public var maxAttempts: Int = 5
-    /// Seconds between two sends of one challenge (`RESEND_COOLDOWN`).
-    public var resendCooldown: Int = 30
-    /// How long a verified activation may be used to enable 2FA.
-    public var activationUseWindow: Int = 600
-
-    public init() {}
-}
-
-/// The abuse limits of SPEC §5.
-public struct AbuseLimits: Sendable, Equatable {
-    /// Failed passwords per account per 15 minutes (`LIMIT_FAILED_PASSWORDS`).
-    public var failedPasswords: Int = 10
-    public var failedPasswordsWindow: Int = 900
-    /// Logins per client IP per minute (`LIMIT_LOGINS_PER_IP`).
-    public var loginsPerIP: Int = 60
-    public var loginsPerIPWindow: Int = 60
-    /// Challenges started per account per hour (`LIMIT_CHALLENGES_PER_ACCOUNT`).
-    public var challengesPerAccount: Int = 10
-    public var challengesPerAccountWindow: Int = 3600
-    /// Wrong codes per account per hour (`LIMIT_WRONG_CODES_PER_ACCOUNT`).
-    public var wrongCodesPerAccount: Int = 20
-    public var wrongCodesPerAccountWindow: Int = 3600
-    /// Requests per API key per minute on the provisioning API (`LIMIT_ADMIN_REQUESTS_PER_KEY`).
-    public var adminRequestsPerKey: Int = 600
-    /// Consecutive wrong codes that lock an account's dashboard login, and for how long.
-    public var consecutiveWrongCodesLock: Int = 100
-    public var lockDuration: Int = 86_400
-
-    /// The longest counting window: a counter older than this counts nothing any more.
-    public var longestWindow: Int {
-        max(failedPasswordsWindow, loginsPerIPWindow, challengesPerAccountWindow, wrongCodesPerAccountWindow)
-    }
-
-    public init() {}
-}
-
 /// Everything Tollgate reads from its environment (SPEC §7).
 public struct TollgateConfiguration: Sendable {
     public var databaseURL: String?
@@ -112,11 +68,6 @@ public struct TollgateConfiguration: Sendable {
     public var invitationTTL: Int = 604_800
     /// How long ended rows are kept before the worker deletes them.
     public var retention = RetentionSettings()
-
-    /// The base of links in emails: the company's own dashboard, else `PUBLIC_URL`, else this server.
-    public func linkBase(for company: Company) -> String {
-        company.dashboardURL ?? publicURL ?? "http://\(host):\(port)"
-    }
 
     public init() {}
 
@@ -261,61 +212,5 @@ struct EnvironmentReader {
     func list(_ name: String) throws -> [String] {
         guard let text = string(name) else { return [] }
         return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-}
-
-/// An IPv4 or IPv6 address block (`10.0.0.0/8`, `::1`), for `TRUSTED_PROXIES`.
-public struct IPNetwork: Sendable, Equatable {
-    let address: [UInt8]
-    let prefixLength: Int
-
-    public init?(_ text: String) {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let address = IPNetwork.parse(String(parts[0])) else { return nil }
-        let maximum = address.count * 8
-        if parts.count == 2 {
-            guard let length = Int(parts[1]), (0...maximum).contains(length) else { return nil }
-            prefixLength = length
-        } else {
-            prefixLength = maximum
-        }
-        self.address = address
-    }
-
-    /// True when `text` is an address inside this block.
-    public func contains(_ text: String) -> Bool {
-        guard let candidate = IPNetwork.parse(text), candidate.count == address.count else { return false }
-        var remaining = prefixLength
-        for index in address.indices where remaining > 0 {
-            let bits = min(8, remaining)
-            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
-            if candidate[index] & mask != address[index] & mask { return false }
-            remaining -= bits
-        }
-        return true
-    }
-
-    /// Parses an address into its bytes (4 or 16), or nil. An IPv4-mapped IPv6 address
-    /// (`::ffff:10.0.0.1`, as a dual-stack socket reports IPv4 peers) is its IPv4 address.
-    public static func parse(_ text: String) -> [UInt8]? {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, text, &v4) == 1 {
-            return withUnsafeBytes(of: &v4) { Array($0) }
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 {
-            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF { return Array(bytes[12...]) }
-            return bytes
-        }
-        return nil
-    }
-
-    /// Who a per-IP limit counts: an IPv4 address, or the /64 of an IPv6 one (a subscriber
-    /// holds a whole /64, so counting single addresses would let one client use billions).
-    public static func rateLimitSubject(_ text: String) -> String {
-        guard let bytes = parse(text) else { return text }
-        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
-        return stride(from: 0, to: 8, by: 2).map { String(format: "%02x%02x", bytes[$0], bytes[$0 + 1]) }.joined(separator: ":") + "::/64"
     }
 }

@@ -136,14 +136,14 @@ public func buildMetricsRouter(pool: PQPool, countsChallenges: Bool, logger: Log
 public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logger: Logger) throws -> Router<TollgateRequestContext> {
     let router = Router(context: TollgateRequestContext.self)
     let hasher = PasswordHasher(concurrency: configuration.maxConcurrentHashes)
-    let challenges = ChallengeService(pool: pool, configuration: configuration, logger: logger)
-    let login = LoginService(pool: pool, hasher: hasher, configuration: configuration, challenges: challenges, logger: logger)
+    let challenges = ChallengeService(pool: pool, settings: configuration.domain, logger: logger)
+    let login = LoginService(pool: pool, hasher: hasher, settings: configuration.domain, challenges: challenges, logger: logger)
     let services = AppServices(
         pool: pool,
         login: login,
         challenges: challenges,
-        twoFactor: TwoFactorSetting(pool: pool, configuration: configuration),
-        passwords: PasswordService(pool: pool, hasher: hasher, configuration: configuration, login: login, logger: logger),
+        twoFactor: TwoFactorSetting(pool: pool, settings: configuration.domain),
+        passwords: PasswordService(pool: pool, hasher: hasher, settings: configuration.domain, login: login, logger: logger),
         clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies)
     )
     let routes = RouteTable()
@@ -160,7 +160,7 @@ public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logg
     let authenticated = v1.group(context: AuthenticatedContext.self)
     AuthRoutes(services: services).register(public: v1, authenticated: authenticated)
     SecurityRoutes(services: services).register(on: v1.group(context: DashboardContext.self))
-    let admin = AdminService(pool: pool, hasher: hasher, configuration: configuration, logger: logger)
+    let admin = AdminService(pool: pool, hasher: hasher, settings: configuration.domain, logger: logger)
     AdminRoutes(admin: admin, clientAddress: services.clientAddress).register(
         on: v1.group("admin").add(middleware: APIKeyMiddleware(admin: admin, clientAddress: services.clientAddress)).group(context: AdminContext.self)
     )

@@ -9,15 +9,15 @@ public import PQ
 public struct AdminService: Sendable {
     let pool: PQPool
     let hasher: PasswordHasher
-    let configuration: TollgateConfiguration
+    let settings: DomainSettings
     let mac: CodeMAC
     let logger: Logger
 
-    public init(pool: PQPool, hasher: PasswordHasher, configuration: TollgateConfiguration, logger: Logger) {
+    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, logger: Logger) {
         self.pool = pool
         self.hasher = hasher
-        self.configuration = configuration
-        self.mac = CodeMAC(secrets: configuration.secrets)
+        self.settings = settings
+        self.mac = CodeMAC(secrets: settings.secrets)
         self.logger = logger
     }
 
@@ -26,7 +26,7 @@ public struct AdminService: Sendable {
     /// The live key a bearer token is, counted against the key's limit (one transaction).
     public func authenticate(key text: String, clientInfo: ClientInfo) async throws -> APIKey {
         guard text.hasPrefix("tgk_"), text.utf8.count == 47 else { throw DomainError.unauthenticated }
-        let limit = configuration.limits.adminRequestsPerKey
+        let limit = settings.limits.adminRequestsPerKey
         return try await pool.withTransaction { tx in
             let rows = try tx.query(
                 ("SELECT id, name, company_id FROM api_keys WHERE key_hash = \(APIKey.hash(text)) AND revoked_at IS NULL" as PQQuery)
@@ -58,7 +58,7 @@ public struct AdminService: Sendable {
         let dashboardURL = try dashboardURL.map(Self.validURL)
         let (email, hash, ownerName) = try await newUser(email: ownerEmail, name: ownerName, password: ownerPassword)
         let companyID = UUID()
-        let (mac, configuration) = (self.mac, self.configuration)
+        let (mac, settings) = (self.mac, self.settings)
         return try await Self.refusingDuplicates {
             try await pool.withTenant(companyID) { tx in
                 try tx.query(
@@ -76,7 +76,7 @@ public struct AdminService: Sendable {
                 )
                 let owner = try Self.user(ownerID, in: tx)
                 try Self.record(.adminCompanyCreated, key: key, user: owner, clientInfo: clientInfo, in: tx)
-                if ownerPassword == nil { try Self.invite(owner, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx) }
+                if ownerPassword == nil { try Self.invite(owner, clientInfo: clientInfo, mac: mac, settings: settings, in: tx) }
                 return (try Self.company(in: tx), try Self.user(ownerID, in: tx))
             }
         }
@@ -199,11 +199,11 @@ public struct AdminService: Sendable {
         _ user: AdminUser,
         clientInfo: ClientInfo,
         mac: CodeMAC,
-        configuration: TollgateConfiguration,
+        settings: DomainSettings,
         in tx: PQTransaction
     ) throws {
         guard let domainUser = try PasswordService.activeUser(user.id, in: tx) else { return }
-        try PasswordService.issueResetLink(.invitation, for: domainUser, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
+        try PasswordService.issueResetLink(.invitation, for: domainUser, clientInfo: clientInfo, mac: mac, settings: settings, in: tx)
     }
 }
 

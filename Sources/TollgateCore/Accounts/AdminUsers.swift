@@ -32,7 +32,7 @@ extension AdminService {
     ) async throws -> AdminUser {
         try Self.scope(key, companyID)
         let (address, hash, name) = try await newUser(email: email, name: name, password: password)
-        let (mac, configuration) = (self.mac, self.configuration)
+        let (mac, settings) = (self.mac, self.settings)
         return try await Self.refusingDuplicates {
             try await pool.withTenant(companyID) { tx in
                 _ = try Self.company(in: tx)
@@ -47,7 +47,7 @@ extension AdminService {
                 )
                 let user = try Self.user(id, in: tx)
                 try Self.record(.adminUserCreated, key: key, user: user, clientInfo: clientInfo, extra: ["role": .string(role.rawValue)], in: tx)
-                if password == nil { try Self.invite(user, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx) }
+                if password == nil { try Self.invite(user, clientInfo: clientInfo, mac: mac, settings: settings, in: tx) }
                 return user
             }
         }
@@ -133,12 +133,12 @@ extension AdminService {
     /// Mails the user a reset link (an active user only).
     public func sendPasswordReset(_ key: APIKey, id: UUID, clientInfo: ClientInfo) async throws {
         let companyID = try await companyOf(user: id, key: key)
-        let (mac, configuration) = (self.mac, self.configuration)
+        let (mac, settings) = (self.mac, self.settings)
         try await pool.withTenant(companyID) { tx in
             let user = try Self.user(id, in: tx)
             guard user.active else { throw DomainError(.userInactive, "The user is deactivated; reactivate it first.") }
             guard let domainUser = try PasswordService.activeUser(id, in: tx) else { throw DomainError.notFoundObject }
-            try PasswordService.issueResetLink(.reset, for: domainUser, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
+            try PasswordService.issueResetLink(.reset, for: domainUser, clientInfo: clientInfo, mac: mac, settings: settings, in: tx)
             try Self.record(.adminPasswordResetSent, key: key, user: user, clientInfo: clientInfo, in: tx)
         }
     }

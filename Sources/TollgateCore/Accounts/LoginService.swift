@@ -15,15 +15,15 @@ public enum LoginOutcome: Sendable {
 public struct LoginService: Sendable {
     let pool: PQPool
     let hasher: PasswordHasher
-    let configuration: TollgateConfiguration
+    let settings: DomainSettings
     let challenges: ChallengeService
     let logger: Logger
     let keys = InstanceKeys()
 
-    public init(pool: PQPool, hasher: PasswordHasher, configuration: TollgateConfiguration, challenges: ChallengeService, logger: Logger) {
+    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, challenges: ChallengeService, logger: Logger) {
         self.pool = pool
         self.hasher = hasher
-        self.configuration = configuration
+        self.settings = settings
         self.challenges = challenges
         self.logger = logger
     }
@@ -40,7 +40,7 @@ public struct LoginService: Sendable {
     /// statements (the account is looked for under a company that has no rows when the address
     /// is unknown), and both paths verify one Argon2id hash when not refused.
     public func login(email text: String, password: String, client: SessionClient, clientInfo: ClientInfo) async throws -> LoginOutcome {
-        let limits = configuration.limits
+        let limits = settings.limits
         let email = EmailAddress(text)
         let address = email?.value ?? text.lowercased()
         let ipKey = "login_ip:\(IPNetwork.rateLimitSubject(clientInfo.ip))"
@@ -113,7 +113,7 @@ public struct LoginService: Sendable {
     }
 
     private func afterPassword(account: Account, client: SessionClient, clientInfo: ClientInfo, failedKey: String) async throws -> LoginOutcome {
-        let configuration = self.configuration
+        let settings = self.settings
         let user = account.user
         let companyID = user.companyID
         let (grant, company) = try await pool.commitThen(in: companyID) { tx -> CommitThen<(SessionGrant?, Company)> in
@@ -153,7 +153,7 @@ public struct LoginService: Sendable {
             try Event(companyID: companyID, type: .loginPasswordSucceeded, userID: user.id, email: user.email, client: clientInfo, detail: detail)
                 .record(in: tx)
             if needsCode { return .answer((nil, company)) }
-            let ttl = client == .dashboard ? configuration.sessionTTLDashboard : configuration.sessionTTLPhoneApp
+            let ttl = client == .dashboard ? settings.sessionTTLDashboard : settings.sessionTTLPhoneApp
             let grant = try SessionStore.create(
                 companyID: companyID,
                 userID: user.id,
@@ -244,7 +244,7 @@ public struct LoginService: Sendable {
     /// §3.3, §10). A wrong or missing password counts as a failed password of the address
     /// (the same limit as logging in) and answers `reauthentication_required`.
     public func reauthenticate(_ user: User, password: String?) async throws {
-        let limits = configuration.limits
+        let limits = settings.limits
         let keys = self.keys
         let (hash, failedKey) = try await pool.withTenant(user.companyID) { tx -> (String, String) in
             let failedKey = Self.failedPasswordKey(email: user.email, key: try keys.rateLimitKey(in: tx))

@@ -13,15 +13,15 @@ public struct PasswordService: Sendable {
     let pool: PQPool
     let hasher: PasswordHasher
     let mac: CodeMAC
-    let configuration: TollgateConfiguration
+    let settings: DomainSettings
     let login: LoginService
     let logger: Logger
 
-    public init(pool: PQPool, hasher: PasswordHasher, configuration: TollgateConfiguration, login: LoginService, logger: Logger) {
+    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, login: LoginService, logger: Logger) {
         self.pool = pool
         self.hasher = hasher
-        self.mac = CodeMAC(secrets: configuration.secrets)
-        self.configuration = configuration
+        self.mac = CodeMAC(secrets: settings.secrets)
+        self.settings = settings
         self.login = login
         self.logger = logger
     }
@@ -69,7 +69,7 @@ public struct PasswordService: Sendable {
     /// the request only counts against the caller's IP (the same statement for every address),
     /// and the lookup, the token and the email happen after the answer, off its path.
     public func requestReset(email text: String, clientInfo: ClientInfo) async throws {
-        let limits = configuration.limits
+        let limits = settings.limits
         let ipKey = "login_ip:\(IPNetwork.rateLimitSubject(clientInfo.ip))"
         if let refusal = try await pool.withTransaction({ tx in
             try RateLimiter.hit(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow, in: tx)
@@ -91,7 +91,7 @@ public struct PasswordService: Sendable {
     /// nothing for any other address.
     func sendReset(to email: EmailAddress, clientInfo: ClientInfo) async throws {
         guard let (companyID, userID) = try await pool.withTransaction({ tx in try LoginDirectory.find(email, in: tx) }) else { return }
-        let (mac, configuration) = (self.mac, self.configuration)
+        let (mac, settings) = (self.mac, self.settings)
         try await pool.withTenant(companyID) { tx in
             guard let user = try Self.activeUser(userID, in: tx) else { return }
             if let refusal = try RateLimiter.hit(
@@ -112,7 +112,7 @@ public struct PasswordService: Sendable {
                 }
                 return
             }
-            try Self.issueResetLink(.reset, for: user, clientInfo: clientInfo, mac: mac, configuration: configuration, in: tx)
+            try Self.issueResetLink(.reset, for: user, clientInfo: clientInfo, mac: mac, settings: settings, in: tx)
             try Event(companyID: companyID, type: .passwordResetRequested, userID: user.id, email: user.email, client: clientInfo)
                 .record(in: tx)
         }
@@ -130,10 +130,10 @@ public struct PasswordService: Sendable {
         for user: User,
         clientInfo: ClientInfo,
         mac: CodeMAC,
-        configuration: TollgateConfiguration,
+        settings: DomainSettings,
         in tx: PQTransaction
     ) throws {
-        let ttl = purpose == .reset ? configuration.passwordResetTTL : configuration.invitationTTL
+        let ttl = purpose == .reset ? settings.passwordResetTTL : settings.invitationTTL
         let token = BearerToken.make(companyID: user.companyID)
         let rows = try tx.query(
             ("""
@@ -144,7 +144,7 @@ public struct PasswordService: Sendable {
         )
         let expiresAt: Date = try rows.first.orThrow().decode("expires_at")
         let company = try company(in: tx)
-        let link = configuration.linkBase(for: company) + "/reset#token=" + token
+        let link = settings.linkBase(for: company) + "/reset#token=" + token
         _ = try Outbox.enqueue(
             companyID: user.companyID,
             challengeID: nil,
@@ -217,56 +217,6 @@ public struct PasswordService: Sendable {
                 codeExpiresAt: nil,
                 in: tx
             )
-        }
-    }
-
-    // MARK: This wasn't me
-
-    /// "This wasn't me" from a login code email: closes the challenge (`reported`), records
-    /// `login.reported` with the challenge's IP and browser, and mails the user and every owner.
-    public func report(token: String, clientInfo: ClientInfo) async throws {
-        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.tokenInvalid }
-        let candidates = mac.tokenCandidates(token)
-        try await pool.withTenant(companyID) { tx in
-            guard let reported = try ChallengeStore.report(tokenCandidates: candidates, in: tx) else { throw DomainError.tokenInvalid }
-            let userRows = try tx.query(
-                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(reported.userID)"
-                    as PQQuery).named("user.by_id")
-            )
-            let user = try User(row: try userRows.first.orThrow())
-            let challengeClient = reported.client
-            try Event(
-                companyID: companyID,
-                type: .loginReported,
-                userID: user.id,
-                email: user.email,
-                client: challengeClient,
-                detail: [
-                    "challenge_id": .string(reported.id.uuidString.lowercased()), "challenge_closed": .bool(reported.closed),
-                    "reported_from_ip": .string(clientInfo.ip),
-                ]
-            ).record(in: tx)
-            let company = try Self.company(in: tx)
-            let now = Date()
-            var recipients = [(user.email, false)]
-            recipients += try Company.ownerEmails(in: tx).filter { $0 != user.email }.map { ($0, true) }
-            for (recipient, toOwner) in recipients {
-                _ = try Outbox.enqueue(
-                    companyID: companyID,
-                    challengeID: nil,
-                    recipient: recipient,
-                    template: .loginReported,
-                    email: EmailTemplates.loginReported(
-                        userEmail: user.email,
-                        at: now,
-                        challengeClient: challengeClient,
-                        companyName: company.name,
-                        toOwner: toOwner
-                    ),
-                    codeExpiresAt: nil,
-                    in: tx
-                )
-            }
         }
     }
 

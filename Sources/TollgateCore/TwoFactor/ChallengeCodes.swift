@@ -104,7 +104,7 @@ extension ChallengeService {
         case .login:
             // The "this wasn't me" link of a login challenge's code emails (SPEC §10).
             let notMeLink =
-                configuration.linkBase(for: company) + "/not-me#token=" + mac.reportToken(companyID: company.id, challengeID: challenge.id)
+                settings.linkBase(for: company) + "/not-me#token=" + mac.reportToken(companyID: company.id, challengeID: challenge.id)
             email = EmailTemplates.loginCode(
                 code: code,
                 expiresAt: challenge.codeExpiresAt,

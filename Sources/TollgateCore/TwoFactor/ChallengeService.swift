@@ -54,16 +54,16 @@ public struct ChallengeService: Sendable {
     let policy: CodePolicy
     let limits: AbuseLimits
     let sessionTTL: Int
-    let configuration: TollgateConfiguration
+    let settings: DomainSettings
     let logger: Logger
 
-    public init(pool: PQPool, configuration: TollgateConfiguration, logger: Logger) {
+    public init(pool: PQPool, settings: DomainSettings, logger: Logger) {
         self.pool = pool
-        self.mac = CodeMAC(secrets: configuration.secrets)
-        self.policy = configuration.codes
-        self.limits = configuration.limits
-        self.sessionTTL = configuration.sessionTTLDashboard
-        self.configuration = configuration
+        self.mac = CodeMAC(secrets: settings.secrets)
+        self.policy = settings.codes
+        self.limits = settings.limits
+        self.sessionTTL = settings.sessionTTLDashboard
+        self.settings = settings
         self.logger = logger
     }
 

@@ -26,9 +26,9 @@ public struct TwoFactorSetting: Sendable {
     let pool: PQPool
     let policy: CodePolicy
 
-    public init(pool: PQPool, configuration: TollgateConfiguration) {
+    public init(pool: PQPool, settings: DomainSettings) {
         self.pool = pool
-        self.policy = configuration.codes
+        self.policy = settings.codes
     }
 
     /// The company's 2FA setting as the security screen shows it.

@@ -1,0 +1,54 @@
+public import Foundation
+import PQ
+
+/// "This wasn't me" (SPEC §10): the link in every login code email, which ends the login
+/// attempt it was sent for and tells the user and the company's owners.
+extension PasswordService {
+    /// "This wasn't me" from a login code email: closes the challenge (`reported`), records
+    /// `login.reported` with the challenge's IP and browser, and mails the user and every owner.
+    public func report(token: String, clientInfo: ClientInfo) async throws {
+        guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.tokenInvalid }
+        let candidates = mac.tokenCandidates(token)
+        try await pool.withTenant(companyID) { tx in
+            guard let reported = try ChallengeStore.report(tokenCandidates: candidates, in: tx) else { throw DomainError.tokenInvalid }
+            let userRows = try tx.query(
+                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(reported.userID)"
+                    as PQQuery).named("user.by_id")
+            )
+            let user = try User(row: try userRows.first.orThrow())
+            let challengeClient = reported.client
+            try Event(
+                companyID: companyID,
+                type: .loginReported,
+                userID: user.id,
+                email: user.email,
+                client: challengeClient,
+                detail: [
+                    "challenge_id": .string(reported.id.uuidString.lowercased()), "challenge_closed": .bool(reported.closed),
+                    "reported_from_ip": .string(clientInfo.ip),
+                ]
+            ).record(in: tx)
+            let company = try Self.company(in: tx)
+            let now = Date()
+            var recipients = [(user.email, false)]
+            recipients += try Company.ownerEmails(in: tx).filter { $0 != user.email }.map { ($0, true) }
+            for (recipient, toOwner) in recipients {
+                _ = try Outbox.enqueue(
+                    companyID: companyID,
+                    challengeID: nil,
+                    recipient: recipient,
+                    template: .loginReported,
+                    email: EmailTemplates.loginReported(
+                        userEmail: user.email,
+                        at: now,
+                        challengeClient: challengeClient,
+                        companyName: company.name,
+                        toOwner: toOwner
+                    ),
+                    codeExpiresAt: nil,
+                    in: tx
+                )
+            }
+        }
+    }
+}
