@@ -73,3 +73,11 @@ extension PQConnection {
         }
     }
 }
+
+extension PQConnection {
+    /// ``query(_:)`` with the statement's name for errors and logs.
+    @discardableResult
+    public func query(_ name: String, _ query: PQQuery) throws -> PQRows {
+        try self.query(query.named(name))
+    }
+}

@@ -136,6 +136,12 @@ public final class PQPool: Service, Sendable {
         try await withConnection { try $0.query(query) }
     }
 
+    /// ``query(_:)`` with the statement's name for errors and logs.
+    @discardableResult
+    public func query(_ name: String, _ query: PQQuery) async throws -> PQRows {
+        try await self.query(query.named(name))
+    }
+
     /// Lends a connection to `body`, on the pool's thread. The connection goes back to the
     /// pool afterwards, or is dropped when broken. A connection failure is retried once on a
     /// fresh connection when `body` had not yet changed anything (it failed before a commit).

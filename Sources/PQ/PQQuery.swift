@@ -229,6 +229,17 @@ public struct PQJSON<Value: Codable & Sendable>: PQEncodable, PQDecodable, Senda
     }
 }
 
+/// A `uuid[]` bind, for `id = ANY(…)` over a list of ids: one bind, never a list written
+/// into the statement.
+public struct PQUUIDArray: PQEncodable, Sendable {
+    public let values: [UUID]
+
+    public init(_ values: [UUID]) { self.values = values }
+
+    public static var pqType: PQType { PQType(rawValue: 2951) }
+    public var pqBind: PQBind { PQBind(type: Self.pqType, text: "{" + values.map(\.uuidString).joined(separator: ",") + "}") }
+}
+
 /// A `bytea[]` bind, for `column = ANY(…)` over a list of hashes (one bind instead of an
 /// `IN (…)` list built by hand), written as an array literal of hex strings.
 public struct PQByteaArray: PQEncodable, Sendable {

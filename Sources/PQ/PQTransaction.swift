@@ -13,6 +13,13 @@ public struct PQTransaction {
         try connection.query(query)
     }
 
+    /// ``query(_:)`` with the statement's name for errors and logs (`"challenge.locate"`):
+    /// the name first, so it reads as a heading over the SQL.
+    @discardableResult
+    public func query(_ name: String, _ query: PQQuery) throws -> PQRows {
+        try connection.query(query.named(name))
+    }
+
     /// Statements of the transaction sent together, as ``PQConnection/pipeline(_:)``.
     @discardableResult
     public func pipeline(_ queries: [PQQuery]) throws -> [PQRows] {
@@ -24,6 +31,11 @@ public struct PQTransaction {
     /// Not for a write whose error the caller means to catch and answer.
     public func queue(_ query: PQQuery) {
         connection.held.append(query)
+    }
+
+    /// ``queue(_:)`` with the statement's name.
+    public func queue(_ name: String, _ query: PQQuery) {
+        connection.held.append(query.named(name))
     }
 }
 

@@ -105,10 +105,11 @@ public struct Event: Sendable {
     /// statement or its COMMIT (a failure still fails the transaction there).
     public func record(in tx: PQTransaction) throws {
         tx.queue(
-            ("""
+            "event.record",
+            """
             INSERT INTO events (company_id, type, user_id, email, ip, user_agent, detail)
             VALUES (\(companyID), \(type.rawValue), \(userID), \(email), \(client?.ip), \(client?.userAgent), \(PQJSON(detail)))
-            """ as PQQuery).named("event.record")
+            """
         )
     }
 }
@@ -133,11 +134,12 @@ public struct EventView: Sendable, Codable, Equatable {
 
     public static func list(limit: Int, before: Int?, in tx: PQTransaction) throws -> [EventView] {
         let rows = try tx.query(
-            ("""
+            "event.list",
+            """
             SELECT id, type, user_id, email, ip, user_agent, created_at, detail FROM events
             WHERE company_id = app_company() AND (\(before)::bigint IS NULL OR id < \(before))
             ORDER BY id DESC LIMIT \(limit)
-            """ as PQQuery).named("event.list")
+            """
         )
         return try rows.map { row in
             EventView(

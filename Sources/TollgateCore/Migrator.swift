@@ -91,8 +91,8 @@ public struct Migrator: Sendable {
         return try await pool.withConnection { connection in
             // A session-level lock: held across the per-file transactions, released below
             // (or by the server when the connection dies).
-            try connection.query(("SELECT pg_advisory_lock(\(Self.lockKey))" as PQQuery).named("migrate.lock"))
-            defer { _ = try? connection.query(("SELECT pg_advisory_unlock(\(Self.lockKey))" as PQQuery).named("migrate.unlock")) }
+            try connection.query("migrate.lock", "SELECT pg_advisory_lock(\(Self.lockKey))")
+            defer { _ = try? connection.query("migrate.unlock", "SELECT pg_advisory_unlock(\(Self.lockKey))") }
             try connection.execute(
                 unsafeSQL: """
                     CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -191,7 +191,8 @@ public struct Migrator: Sendable {
     public func isCurrent(pool: PQPool) async throws -> Bool {
         let expected = migrations.map(\.version).max() ?? 0
         let rows = try await pool.query(
-            ("SELECT coalesce(max(version), 0) AS version FROM schema_migrations" as PQQuery).named("migrate.current")
+            "migrate.current",
+            "SELECT coalesce(max(version), 0) AS version FROM schema_migrations"
         )
         return try rows.first?.decode("version", as: Int.self) ?? 0 >= expected
     }

@@ -50,24 +50,25 @@ public enum RateLimiter {
     /// or nil when it is not limited.
     public static func check(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> LimitRefusal? {
         let rows = try tx.query(
-            ("""
+            "rate_limit.check",
+            """
             UPDATE rate_limits SET refused = refused + 1
             WHERE key = \(key) AND window_started_at + make_interval(secs => \(window)) > now() AND count >= \(limit)
             RETURNING refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
-            """ as PQQuery).named("rate_limit.check")
+            """
         )
         return try rows.first.map { try refusal($0) }
     }
 
     /// Takes back one count (a reserved attempt that turned out not to count).
     public static func undo(_ key: String, in tx: PQTransaction) throws {
-        tx.queue(("UPDATE rate_limits SET count = greatest(count - 1, 0) WHERE key = \(key)" as PQQuery).named("rate_limit.undo"))
+        tx.queue("rate_limit.undo", "UPDATE rate_limits SET count = greatest(count - 1, 0) WHERE key = \(key)")
     }
 
     /// Rewrites `key`'s row unchanged: one row written and committed, the same database work
     /// as recording an event, for a path that must not be told apart from one by its timing.
     public static func touch(_ key: String, in tx: PQTransaction) throws {
-        tx.queue(("UPDATE rate_limits SET count = count WHERE key = \(key)" as PQQuery).named("rate_limit.touch"))
+        tx.queue("rate_limit.touch", "UPDATE rate_limits SET count = count WHERE key = \(key)")
     }
 
     /// Deletes counters whose window started more than `seconds` ago (longer than any window):
@@ -76,10 +77,11 @@ public enum RateLimiter {
     @discardableResult
     public static func purge(olderThan seconds: Int, pool: PQPool) async throws -> Int {
         try await pool.query(
-            ("""
+            "rate_limit.purge",
+            """
             WITH gone AS (DELETE FROM rate_limits WHERE window_started_at < now() - make_interval(secs => \(seconds)) RETURNING 1)
             SELECT count(*) AS n FROM gone
-            """ as PQQuery).named("rate_limit.purge")
+            """
         ).first?.decode("n", as: Int.self) ?? 0
     }
 

@@ -42,10 +42,11 @@ public struct RetentionPurger: Service {
         var total: [String: Int] = [:]
         for _ in 0..<maxBatches {
             let rows = try await pool.query(
-                ("""
+                "retention.purge",
+                """
                 SELECT kind, deleted FROM purge_ended(\(settings.batchSize)::integer, \(settings.sessions)::integer,
                     \(settings.challenges)::integer, \(settings.emails)::integer, \(settings.events)::integer)
-                """ as PQQuery).named("retention.purge")
+                """
             )
             var full = false
             for row in rows {

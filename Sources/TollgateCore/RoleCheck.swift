@@ -7,12 +7,13 @@ public enum RoleCheck {
     /// nil when the connected role is unprivileged, else what is wrong with it.
     public static func privilegeProblem(pool: PQPool) async throws -> String? {
         let rows = try await pool.query(
-            ("""
+            "role.check",
+            """
             SELECT r.rolname, r.rolsuper, r.rolbypassrls,
                    EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                            WHERE n.nspname = 'public' AND c.relkind = 'r' AND pg_has_role(current_user, c.relowner, 'USAGE')) AS owns_tables
             FROM pg_roles r WHERE r.rolname = current_user
-            """ as PQQuery).named("role.check")
+            """
         )
         guard let row = rows.first else { return "cannot read the connected role" }
         let name: String = try row.decode("rolname")

@@ -62,7 +62,7 @@ enum LoginDirectory {
 enum Tenancy {
     static func enter(_ companyID: UUID, in tx: PQTransaction) throws {
         // Queued: it goes with the statement it scopes.
-        tx.queue(("SELECT set_config('app.company_id', \(companyID.uuidString), true)" as PQQuery).named("tenant.enter"))
+        tx.queue("tenant.enter", "SELECT set_config('app.company_id', \(companyID.uuidString), true)")
     }
 }
 
@@ -73,7 +73,7 @@ final class InstanceKeys: Sendable {
     /// The key of rate-limit counters, stable across `TOLLGATE_SECRET` rotations.
     func rateLimitKey(in tx: PQTransaction) throws -> [UInt8] {
         if let key = rateLimit.withLockedValue({ $0 }) { return key }
-        let rows = try tx.query(("SELECT key FROM instance_keys WHERE name = 'rate_limit'" as PQQuery).named("instance_keys.rate_limit"))
+        let rows = try tx.query("instance_keys.rate_limit", "SELECT key FROM instance_keys WHERE name = 'rate_limit'")
         let key = [UInt8](try rows.first.orThrow().decode("key", as: Data.self))
         rateLimit.withLockedValue { $0 = key }
         return key

@@ -68,7 +68,8 @@ public struct RateLimitPurger: Service {
                     if removed > 0 { logger.debug("rate_limits.purged", metadata: ["rows": "\(removed)"]) }
                     // Idempotency keys are kept 24 hours (SPEC §11).
                     try await pool.query(
-                        ("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'" as PQQuery).named("idempotency.purge")
+                        "idempotency.purge",
+                        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'"
                     )
                 } catch {
                     logger.warning("rate_limits.purge_failed", metadata: ["error": "\(error)"])

@@ -80,7 +80,7 @@ struct MetricsRoute {
     static func openChallenges(pool: PQPool, logger: Logger) async -> [String: Int]? {
         do {
             var counts: [String: Int] = [:]
-            for row in try await pool.query(("SELECT purpose, challenges FROM open_challenges()" as PQQuery).named("metrics.open_challenges")) {
+            for row in try await pool.query("metrics.open_challenges", "SELECT purpose, challenges FROM open_challenges()") {
                 counts[try row.decode("purpose", as: String.self)] = try row.decode("challenges", as: Int.self)
             }
             return counts

@@ -22,17 +22,19 @@ extension AdminService {
         while true {
             let state = try await pool.withTransaction { tx -> IdempotentStart in
                 let claimed = try tx.query(
-                    ("""
+                    "idempotency.claim",
+                    """
                     INSERT INTO idempotency_keys (api_key_id, key, request_hash) VALUES (\(key.id), \(idempotencyKey), \(requestHash))
                     ON CONFLICT DO NOTHING RETURNING 1
-                    """ as PQQuery).named("idempotency.claim")
+                    """
                 )
                 if !claimed.isEmpty { return .proceed }
                 guard
                     let row = try tx.query(
-                        ("""
+                        "idempotency.read",
+                        """
                         SELECT request_hash, status, body FROM idempotency_keys WHERE api_key_id = \(key.id) AND key = \(idempotencyKey)
-                        """ as PQQuery).named("idempotency.read")
+                        """
                     ).first
                 else { return .inProgress }
                 guard try row.decode("request_hash", as: Data.self) == requestHash else { return .mismatch }
@@ -50,15 +52,16 @@ extension AdminService {
         try await pool.withTransaction { tx in
             if let answer {
                 try tx.query(
-                    ("""
+                    "idempotency.finish",
+                    """
                     UPDATE idempotency_keys SET status = \(answer.status), body = \(String(decoding: answer.body, as: UTF8.self))
                     WHERE api_key_id = \(key.id) AND key = \(idempotencyKey)
-                    """ as PQQuery).named("idempotency.finish")
+                    """
                 )
             } else {
                 try tx.query(
-                    ("DELETE FROM idempotency_keys WHERE api_key_id = \(key.id) AND key = \(idempotencyKey) AND status IS NULL" as PQQuery)
-                        .named("idempotency.release")
+                    "idempotency.release",
+                    "DELETE FROM idempotency_keys WHERE api_key_id = \(key.id) AND key = \(idempotencyKey) AND status IS NULL"
                 )
             }
         }

@@ -29,8 +29,8 @@ public struct AdminService: Sendable {
         let limit = settings.limits.adminRequestsPerKey
         return try await pool.withTransaction { tx in
             let rows = try tx.query(
-                ("SELECT id, name, company_id FROM api_keys WHERE key_hash = \(APIKey.hash(text)) AND revoked_at IS NULL" as PQQuery)
-                    .named("api_key.authenticate")
+                "api_key.authenticate",
+                "SELECT id, name, company_id FROM api_keys WHERE key_hash = \(APIKey.hash(text)) AND revoked_at IS NULL"
             )
             guard let row = rows.first else { throw DomainError.unauthenticated }
             let key = APIKey(id: try row.decode("id"), name: try row.decode("name"), companyID: try row.decode("company_id"))
@@ -62,8 +62,8 @@ public struct AdminService: Sendable {
         return try await Self.refusingDuplicates {
             try await pool.withTenant(companyID) { tx in
                 try tx.query(
-                    ("INSERT INTO companies (id, name, dashboard_url) VALUES (\(companyID), \(name), \(dashboardURL))" as PQQuery)
-                        .named("company.create")
+                    "company.create",
+                    "INSERT INTO companies (id, name, dashboard_url) VALUES (\(companyID), \(name), \(dashboardURL))"
                 )
                 let ownerID = try Provisioning.insertUser(
                     companyID: companyID,
@@ -95,11 +95,12 @@ public struct AdminService: Sendable {
         return try await pool.withTenant(id) { tx in
             _ = try Self.company(in: tx)
             try tx.query(
-                ("""
+                "company.update",
+                """
                 UPDATE companies SET name = coalesce(\(name), name),
                     dashboard_url = CASE WHEN \(url != nil) THEN \(url ?? nil) ELSE dashboard_url END
                 WHERE id = app_company()
-                """ as PQQuery).named("company.update")
+                """
             )
             try Event(
                 companyID: id,
@@ -121,7 +122,8 @@ public struct AdminService: Sendable {
     static func company(in tx: PQTransaction) throws -> AdminCompany {
         guard
             let row = try tx.query(
-                ("SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()" as PQQuery).named("admin.company")
+                "admin.company",
+                "SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()"
             ).first
         else { throw DomainError.notFoundObject }
         return try AdminCompany(row: row)
@@ -130,8 +132,8 @@ public struct AdminService: Sendable {
     static func user(_ id: UUID, in tx: PQTransaction) throws -> AdminUser {
         guard
             let row = try tx.query(
-                ("SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)" as PQQuery)
-                    .named("admin.user")
+                "admin.user",
+                "SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)"
             ).first
         else { throw DomainError.notFoundObject }
         return try AdminUser(row: row)

@@ -11,11 +11,12 @@ extension AdminService {
         return try await pool.withTenant(companyID) { tx in
             _ = try Self.company(in: tx)
             return try tx.query(
-                ("""
+                "user.page",
+                """
                 SELECT \(unsafeSQL: AdminUser.columns) FROM users u
                 WHERE u.company_id = app_company() AND (\(after)::uuid IS NULL OR u.id > \(after))
                 ORDER BY u.id LIMIT \(limit)
-                """ as PQQuery).named("user.page")
+                """
             ).map { try AdminUser(row: $0) }
         }
     }
@@ -73,11 +74,12 @@ extension AdminService {
         return try await Self.refusingLastOwner {
             try await pool.withTenant(companyID) { tx in
                 try tx.query(
-                    ("""
+                    "user.update",
+                    """
                     UPDATE users SET name = coalesce(\(name?.trimmingSpaces()), name), role = coalesce(\(role?.rawValue), role),
                         dashboard_access = coalesce(\(dashboardAccess), dashboard_access)
                     WHERE company_id = app_company() AND id = \(id)
-                    """ as PQQuery).named("user.update")
+                    """
                 )
                 let user = try Self.user(id, in: tx)
                 var extra: [String: EventValue] = [:]
@@ -96,10 +98,11 @@ extension AdminService {
         return try await Self.refusingLastOwner {
             try await pool.withTenant(companyID) { tx in
                 try tx.query(
-                    ("""
+                    "user.set_active",
+                    """
                     UPDATE users SET active = \(active), deactivated_at = CASE WHEN \(active) THEN NULL ELSE coalesce(deactivated_at, now()) END
                     WHERE company_id = app_company() AND id = \(id)
-                    """ as PQQuery).named("user.set_active")
+                    """
                 )
                 let revoked = active ? 0 : try SessionStore.revokeAll(of: id, reason: "deactivated", in: tx)
                 let user = try Self.user(id, in: tx)
@@ -147,7 +150,7 @@ extension AdminService {
 
     /// The company of a user, if the key may see it.
     private func companyOf(user id: UUID, key: APIKey) async throws -> UUID {
-        let found = try await pool.query(("SELECT user_company(\(id)) AS company_id" as PQQuery).named("admin.user_company"))
+        let found = try await pool.query("admin.user_company", "SELECT user_company(\(id)) AS company_id")
         guard let companyID = try found.first?.decode("company_id", as: UUID?.self) else { throw DomainError.notFoundObject }
         try Self.scope(key, companyID)
         return companyID

@@ -235,7 +235,8 @@ public struct LoginService: Sendable {
 
     private static func companyForShare(in tx: PQTransaction) throws -> Company {
         let rows = try tx.query(
-            ("SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company() FOR SHARE" as PQQuery).named("login.company")
+            "login.company",
+            "SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company() FOR SHARE"
         )
         return try Company(row: try rows.first.orThrow())
     }

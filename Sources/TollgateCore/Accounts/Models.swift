@@ -48,8 +48,8 @@ public struct Company: Sendable, Equatable {
     /// The addresses of the tenant's active owners, for notices.
     static func ownerEmails(in tx: PQTransaction) throws -> [String] {
         try tx.query(
-            ("SELECT email FROM users WHERE company_id = app_company() AND role = 'owner' AND active ORDER BY email" as PQQuery)
-                .named("company.owners")
+            "company.owners",
+            "SELECT email FROM users WHERE company_id = app_company() AND role = 'owner' AND active ORDER BY email"
         ).map { try $0.decode("email") }
     }
 }

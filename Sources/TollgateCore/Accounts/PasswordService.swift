@@ -136,11 +136,12 @@ public struct PasswordService: Sendable {
         let ttl = purpose == .reset ? settings.passwordResetTTL : settings.invitationTTL
         let token = BearerToken.make(companyID: user.companyID)
         let rows = try tx.query(
-            ("""
+            "password_reset.create",
+            """
             INSERT INTO password_resets (company_id, user_id, token_hash, purpose, expires_at)
             VALUES (app_company(), \(user.id), \(mac.token(token)), \(purpose.rawValue), now() + make_interval(secs => \(ttl)))
             RETURNING expires_at
-            """ as PQQuery).named("password_reset.create")
+            """
         )
         let expiresAt: Date = try rows.first.orThrow().decode("expires_at")
         let company = try company(in: tx)
@@ -171,21 +172,23 @@ public struct PasswordService: Sendable {
         // A cheap look first, so that a made-up token costs no hash.
         let live = try await pool.withTenant(companyID) { tx in
             try !tx.query(
-                ("""
+                "password_reset.live",
+                """
                 SELECT 1 FROM password_resets
                 WHERE company_id = app_company() AND token_hash = ANY(\(PQByteaArray(candidates))) AND used_at IS NULL AND expires_at > now()
-                """ as PQQuery).named("password_reset.live")
+                """
             ).isEmpty
         }
         guard live else { throw DomainError.tokenInvalid }
         let hash = try await hashOrBusy(newPassword)
         try await pool.withTenant(companyID) { tx in
             let used = try tx.query(
-                ("""
+                "password_reset.use",
+                """
                 UPDATE password_resets SET used_at = now()
                 WHERE company_id = app_company() AND token_hash = ANY(\(PQByteaArray(candidates))) AND used_at IS NULL AND expires_at > now()
                 RETURNING user_id, purpose
-                """ as PQQuery).named("password_reset.use")
+                """
             )
             guard let row = used.first, let user = try Self.activeUser(try row.decode("user_id"), in: tx) else {
                 throw DomainError.tokenInvalid
@@ -194,9 +197,10 @@ public struct PasswordService: Sendable {
             try Self.setPassword(hash, of: user.id, in: tx)
             // The user's other links are void too: whoever asked for them is done.
             try tx.query(
-                ("""
+                "password_reset.void_others",
+                """
                 UPDATE password_resets SET used_at = now() WHERE company_id = app_company() AND user_id = \(user.id) AND used_at IS NULL
-                """ as PQQuery).named("password_reset.void_others")
+                """
             )
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
             try Event(
@@ -232,14 +236,15 @@ public struct PasswordService: Sendable {
 
     static func setPassword(_ hash: String, of userID: UUID, in tx: PQTransaction) throws {
         try tx.query(
-            ("UPDATE users SET password_hash = \(hash) WHERE company_id = app_company() AND id = \(userID)" as PQQuery).named("user.set_password")
+            "user.set_password",
+            "UPDATE users SET password_hash = \(hash) WHERE company_id = app_company() AND id = \(userID)"
         )
     }
 
     static func activeUser(_ id: UUID, in tx: PQTransaction) throws -> User? {
         let rows = try tx.query(
-            ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id) AND u.active" as PQQuery)
-                .named("user.active")
+            "user.active",
+            "SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id) AND u.active"
         )
         return try rows.first.map { try User(row: $0) }
     }

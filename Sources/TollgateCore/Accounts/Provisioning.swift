@@ -26,7 +26,7 @@ public struct Provisioning: Sendable {
         let companyID = UUID()
         do {
             return try await pool.withTenant(companyID) { tx in
-                try tx.query(("INSERT INTO companies (id, name) VALUES (\(companyID), \(name))" as PQQuery).named("company.create"))
+                try tx.query("company.create", "INSERT INTO companies (id, name) VALUES (\(companyID), \(name))")
                 let ownerID = try Self.insertUser(
                     companyID: companyID,
                     email: email,
@@ -55,7 +55,7 @@ public struct Provisioning: Sendable {
         let (email, hash, name) = try await validatedUser(email: email, password: password, name: name)
         do {
             return try await pool.withTenant(companyID) { tx in
-                guard !(try tx.query(("SELECT 1 FROM companies WHERE id = \(companyID)" as PQQuery).named("company.exists"))).isEmpty else {
+                guard !(try tx.query("company.exists", "SELECT 1 FROM companies WHERE id = \(companyID)")).isEmpty else {
                     throw DomainError(.unknownCompany, "There is no company with that id.")
                 }
                 return try Self.insertUser(
@@ -97,9 +97,10 @@ public struct Provisioning: Sendable {
         let key = APIKey.make()
         do {
             let rows = try await pool.query(
-                ("""
+                "api_key.create",
+                """
                 INSERT INTO api_keys (name, key_hash, company_id) VALUES (\(name), \(APIKey.hash(key)), \(companyID)) RETURNING id
-                """ as PQQuery).named("api_key.create")
+                """
             )
             return (try rows.first.orThrow().decode("id"), key)
         } catch let error as PQError where error.isUniqueViolation {
@@ -118,7 +119,7 @@ public struct Provisioning: Sendable {
     }
 
     public func apiKeys() async throws -> [APIKeyListing] {
-        try await pool.query(("SELECT id, name, company_id, created_at, revoked_at FROM api_keys ORDER BY name" as PQQuery).named("api_key.list"))
+        try await pool.query("api_key.list", "SELECT id, name, company_id, created_at, revoked_at FROM api_keys ORDER BY name")
             .map {
                 APIKeyListing(
                     id: try $0.decode("id"),
@@ -133,7 +134,8 @@ public struct Provisioning: Sendable {
     /// Revokes a live key; false when no live key has that name.
     public func revokeAPIKey(name: String) async throws -> Bool {
         try await !pool.query(
-            ("UPDATE api_keys SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL RETURNING id" as PQQuery).named("api_key.revoke")
+            "api_key.revoke",
+            "UPDATE api_keys SET revoked_at = now() WHERE name = \(name) AND revoked_at IS NULL RETURNING id"
         ).isEmpty
     }
 
@@ -155,11 +157,12 @@ public struct Provisioning: Sendable {
         in tx: PQTransaction
     ) throws -> UUID {
         let rows = try tx.query(
-            ("""
+            "user.create",
+            """
             INSERT INTO users (company_id, email, name, role, dashboard_access, password_hash)
             VALUES (\(companyID), \(email.value), \(name), \(role.rawValue), \(dashboardAccess || role != .member), \(hash))
             RETURNING id
-            """ as PQQuery).named("user.create")
+            """
         )
         return try rows.first.orThrow().decode("id")
     }

@@ -16,7 +16,8 @@ extension LoginService {
                 throw DomainError.rateLimited(retryAfter: limited.retryAfter)
             }
             let rows = try tx.query(
-                ("SELECT password_hash FROM users WHERE company_id = app_company() AND id = \(user.id)" as PQQuery).named("user.password_hash")
+                "user.password_hash",
+                "SELECT password_hash FROM users WHERE company_id = app_company() AND id = \(user.id)"
             )
             return (try rows.first.orThrow().decode("password_hash"), failedKey)
         }

@@ -62,12 +62,13 @@ public enum SessionStore {
     ) throws -> SessionGrant {
         let token = BearerToken.make(companyID: companyID)
         let rows = try tx.query(
-            ("""
+            "session.create",
+            """
             INSERT INTO sessions (company_id, user_id, token_hash, client, two_factor_verified, ip, user_agent, expires_at)
             VALUES (\(companyID), \(userID), \(BearerToken.hash(token)), \(client.rawValue), \(twoFactorVerified),
                     \(clientInfo.ip), \(clientInfo.userAgent), now() + make_interval(secs => \(ttl)))
             RETURNING id, expires_at
-            """ as PQQuery).named("session.create")
+            """
         )
         let row = try rows.first.orThrow()
         return SessionGrant(
@@ -111,12 +112,13 @@ public enum SessionStore {
     @discardableResult
     public static func revokeAll(of userID: UUID, keeping: UUID? = nil, reason: String, in tx: PQTransaction) throws -> Int {
         try tx.query(
-            ("""
+            "session.revoke_user",
+            """
             UPDATE sessions SET revoked_at = now(), revoked_reason = \(reason)
             WHERE company_id = app_company() AND user_id = \(userID) AND revoked_at IS NULL
               AND (\(keeping)::uuid IS NULL OR id <> \(keeping))
             RETURNING id
-            """ as PQQuery).named("session.revoke_user")
+            """
         ).count
     }
 
@@ -124,11 +126,12 @@ public enum SessionStore {
     @discardableResult
     public static func revoke(sessionID: UUID, reason: String, in tx: PQTransaction) throws -> Bool {
         let rows = try tx.query(
-            ("""
+            "session.revoke",
+            """
             UPDATE sessions SET revoked_at = now(), revoked_reason = \(reason)
             WHERE company_id = app_company() AND id = \(sessionID) AND revoked_at IS NULL
             RETURNING id
-            """ as PQQuery).named("session.revoke")
+            """
         )
         return !rows.isEmpty
     }

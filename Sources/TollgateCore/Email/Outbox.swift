@@ -21,12 +21,13 @@ public enum Outbox {
         // receiving system can drop the duplicates an at-least-once queue may produce.
         let messageID = messageID(for: id)
         try tx.query(
-            ("""
+            "outbox.enqueue",
+            """
             INSERT INTO email_outbox (company_id, id, challenge_id, recipient, template, subject, body_text, body_html,
                                       code_expires_at, message_id)
             VALUES (\(companyID), \(id), \(challengeID), \(recipient), \(template.rawValue), \(email.subject), \(email.text),
                     \(email.html), \(codeExpiresAt), \(messageID))
-            """ as PQQuery).named("outbox.enqueue")
+            """
         )
         return id
     }
@@ -34,7 +35,7 @@ public enum Outbox {
     /// "queued" | "sent" | "failed" | "expired" for the API's `delivery` field (sending→queued;
     /// expired: the code expired before the email could be sent).
     public static func deliveryState(emailID: UUID, in tx: PQTransaction) throws -> String {
-        let rows = try tx.query(("SELECT status FROM email_outbox WHERE id = \(emailID)" as PQQuery).named("outbox.delivery_state"))
+        let rows = try tx.query("outbox.delivery_state", "SELECT status FROM email_outbox WHERE id = \(emailID)")
         guard let status = try rows.first?.decode("status", as: String.self) else {
             throw DomainError(.notFound, "No such email.")
         }

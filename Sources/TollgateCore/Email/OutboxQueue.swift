@@ -56,7 +56,8 @@ public enum OutboxQueue {
     public static func claim(worker: String, limit: Int, lease: Duration, in tx: PQTransaction) throws -> [ClaimedEmail] {
         let leaseSeconds = lease.seconds
         let rows = try tx.query(
-            ("""
+            "outbox.claim",
+            """
             WITH due AS (
                 SELECT company_id, id, status AS previous_status, lease_owner AS previous_owner
                 FROM email_outbox
@@ -75,7 +76,7 @@ public enum OutboxQueue {
                       o.created_at, o.attempts, due.previous_status, due.previous_owner,
                       extract(epoch FROM o.code_expires_at - now())::float8 AS code_seconds_left,
                       extract(epoch FROM now() - o.created_at)::float8 AS age_seconds
-            """ as PQQuery).named("outbox.claim")
+            """
         )
         var claimed: [ClaimedEmail] = []
         for row in rows {
@@ -145,7 +146,8 @@ public enum OutboxQueue {
         // A code is worth nothing once its email is final; keep the envelope, drop the bodies.
         let scrub = final && email.template.carriesCode
         let rows = try tx.query(
-            ("""
+            "outbox.finish",
+            """
             UPDATE email_outbox
             SET status = \(status), attempts = attempts + 1, last_error = \(reason),
                 lease_owner = NULL, lease_expires_at = NULL,
@@ -156,7 +158,7 @@ public enum OutboxQueue {
                 scrubbed = scrubbed OR \(scrub)
             WHERE id = \(email.id) AND status = 'sending' AND lease_owner = \(worker)
             RETURNING attempts
-            """ as PQQuery).named("outbox.finish")
+            """
         )
         guard let attempt = try rows.first?.decode("attempts", as: Int.self) else { return false }
         try recordAttempt(
@@ -187,10 +189,11 @@ public enum OutboxQueue {
     public static func release(_ ids: [UUID], worker: String, in tx: PQTransaction) throws {
         guard !ids.isEmpty else { return }
         try tx.query(
-            ("""
+            "outbox.release",
+            """
             UPDATE email_outbox SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
-            WHERE id = ANY(\(uuidArray(ids))::uuid[]) AND status = 'sending' AND lease_owner = \(worker)
-            """ as PQQuery).named("outbox.release")
+            WHERE id = ANY(\(PQUUIDArray(ids))) AND status = 'sending' AND lease_owner = \(worker)
+            """
         )
     }
 
@@ -199,10 +202,11 @@ public enum OutboxQueue {
         guard !ids.isEmpty else { return }
         let seconds = lease.seconds
         try tx.query(
-            ("""
+            "outbox.renew_lease",
+            """
             UPDATE email_outbox SET lease_expires_at = now() + make_interval(secs => \(seconds))
-            WHERE id = ANY(\(uuidArray(ids))::uuid[]) AND status = 'sending' AND lease_owner = \(worker)
-            """ as PQQuery).named("outbox.renew_lease")
+            WHERE id = ANY(\(PQUUIDArray(ids))) AND status = 'sending' AND lease_owner = \(worker)
+            """
         )
     }
 
@@ -218,13 +222,14 @@ public enum OutboxQueue {
 
     public static func depth(in tx: PQTransaction) throws -> Depth {
         let rows = try tx.query(
-            ("""
+            "outbox.depth",
+            """
             SELECT count(*) AS depth,
                    coalesce(extract(epoch FROM now() - min(created_at))::float8, 0) AS oldest,
                    extract(epoch FROM least(min(next_attempt_at) FILTER (WHERE status = 'queued'),
                                             min(lease_expires_at) FILTER (WHERE status = 'sending')) - now())::float8 AS next_due
             FROM email_outbox WHERE status IN ('queued', 'sending')
-            """ as PQQuery).named("outbox.depth")
+            """
         )
         guard let row = rows.first else { return Depth(count: 0, oldestAgeSeconds: 0, nextDueSeconds: nil) }
         return Depth(count: try row.decode("depth"), oldestAgeSeconds: try row.decode("oldest"), nextDueSeconds: try row.decode("next_due"))
@@ -242,16 +247,12 @@ public enum OutboxQueue {
     ) throws {
         // Queued: it goes with the event and the COMMIT, one round trip for the three.
         tx.queue(
-            ("""
+            "outbox.record_attempt",
+            """
             INSERT INTO email_attempts (company_id, email_id, attempt, worker, outcome, smtp_status, error, started_at)
             VALUES (\(email.companyID), \(email.id), \(max(1, attempt)), \(worker), \(outcome), \(smtpStatus), \(error), \(startedAt))
-            """ as PQQuery).named("outbox.record_attempt")
+            """
         )
-    }
-
-    /// A PostgreSQL array literal of UUIDs, bound as one text value.
-    private static func uuidArray(_ ids: [UUID]) -> String {
-        "{" + ids.map { $0.uuidString }.joined(separator: ",") + "}"
     }
 }
 

@@ -102,10 +102,11 @@ enum ChallengeStore {
     /// Closes the user's open challenge of this purpose: one open challenge per user and purpose.
     static func replace(userID: UUID, purpose: Challenge.Purpose, in tx: PQTransaction) throws {
         try tx.query(
-            ("""
+            "challenge.replace",
+            """
             UPDATE challenges SET state = 'closed', close_reason = 'replaced', closed_at = now()
             WHERE company_id = app_company() AND user_id = \(userID) AND purpose = \(purpose.rawValue) AND state IN ('pending', 'verified')
-            """ as PQQuery).named("challenge.replace")
+            """
         )
     }
 
@@ -124,14 +125,15 @@ enum ChallengeStore {
         in tx: PQTransaction
     ) throws -> ChallengeRecord {
         let rows = try tx.query(
-            ("""
+            "challenge.create",
+            """
             INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
                                     ip, user_agent, report_token_hash, report_expires_at)
             VALUES (\(companyID), \(id), \(userID), \(purpose.rawValue), \(tokenMAC), \(codeMAC),
                     now() + make_interval(secs => \(policy.ttl)), \(policy.maxAttempts), \(policy.maxResends), \(clientInfo.ip),
                     \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END)
             RETURNING \(unsafeSQL: ChallengeRecord.columns)
-            """ as PQQuery).named("challenge.create")
+            """
         )
         return try ChallengeRecord(row: try rows.first.orThrow())
     }
@@ -139,8 +141,8 @@ enum ChallengeStore {
     /// Points the challenge at its latest code email.
     static func setEmail(_ emailID: UUID, challengeID: UUID, in tx: PQTransaction) throws {
         try tx.query(
-            ("UPDATE challenges SET email_id = \(emailID) WHERE company_id = app_company() AND id = \(challengeID)" as PQQuery)
-                .named("challenge.email")
+            "challenge.email",
+            "UPDATE challenges SET email_id = \(emailID) WHERE company_id = app_company() AND id = \(challengeID)"
         )
     }
 
@@ -148,12 +150,13 @@ enum ChallengeStore {
     /// whatever else runs at the same time. Nil: the entry may not be counted.
     static func countAttempt(challengeID: UUID, in tx: PQTransaction) throws -> Int? {
         let counted = try tx.query(
-            ("""
+            "challenge.count_attempt",
+            """
             UPDATE challenges SET attempts = attempts + 1
             WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending'
               AND attempts < max_attempts AND code_expires_at > now()
             RETURNING attempts
-            """ as PQQuery).named("challenge.count_attempt")
+            """
         )
         return try counted.first?.decode("attempts", as: Int.self)
     }
@@ -161,12 +164,13 @@ enum ChallengeStore {
     /// Consumes the right code once: the challenge becomes `state` (used or verified).
     static func consume(_ challenge: Challenge, becoming state: Challenge.State, in tx: PQTransaction) throws -> ChallengeRecord? {
         let consumed = try tx.query(
-            ("""
+            "challenge.consume",
+            """
             UPDATE challenges SET state = \(state.rawValue), verified_at = now(),
                 used_at = CASE WHEN \(state.rawValue) = 'used' THEN now() END
             WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND code_hash = \(challenge.codeHash)
             RETURNING \(unsafeSQL: ChallengeRecord.columns)
-            """ as PQQuery).named("challenge.consume")
+            """
         )
         return try consumed.first.map { try ChallengeRecord(row: $0) }
     }
@@ -175,8 +179,8 @@ enum ChallengeStore {
     static func countWrong(challengeID: UUID, in tx: PQTransaction) throws {
         // Queued: it goes with the account's count, which is read.
         tx.queue(
-            ("UPDATE challenges SET wrong_total = wrong_total + 1 WHERE company_id = app_company() AND id = \(challengeID)" as PQQuery)
-                .named("challenge.count_wrong")
+            "challenge.count_wrong",
+            "UPDATE challenges SET wrong_total = wrong_total + 1 WHERE company_id = app_company() AND id = \(challengeID)"
         )
     }
 
@@ -184,14 +188,15 @@ enum ChallengeStore {
     /// the database clock). Nil: no new code was issued.
     static func resend(challengeID: UUID, codeMAC: Data, policy: CodePolicy, in tx: PQTransaction) throws -> ChallengeRecord? {
         let renewed = try tx.query(
-            ("""
+            "challenge.resend",
+            """
             UPDATE challenges SET code_hash = \(codeMAC), code_issued_at = now(),
                 code_expires_at = now() + make_interval(secs => \(policy.ttl)), attempts = 0,
                 resends_used = resends_used + 1, last_sent_at = clock_timestamp()
             WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending' AND resends_used < max_resends
               AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= clock_timestamp()
             RETURNING \(unsafeSQL: ChallengeRecord.columns)
-            """ as PQQuery).named("challenge.resend")
+            """
         )
         return try renewed.first.map { try ChallengeRecord(row: $0) }
     }
@@ -199,11 +204,12 @@ enum ChallengeStore {
     /// Closes one open challenge; false when it was not open any more.
     static func close(challengeID: UUID, reason: Challenge.CloseReason, in tx: PQTransaction) throws -> Bool {
         let closed = try tx.query(
-            ("""
+            "challenge.close",
+            """
             UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
             WHERE company_id = app_company() AND id = \(challengeID) AND state IN ('pending', 'verified')
             RETURNING id
-            """ as PQQuery).named("challenge.close")
+            """
         )
         return !closed.isEmpty
     }
@@ -211,11 +217,12 @@ enum ChallengeStore {
     /// Closes every open challenge of the user; answers how many closed.
     static func closeAll(userID: UUID, reason: Challenge.CloseReason, in tx: PQTransaction) throws -> Int {
         try tx.query(
-            ("""
+            "challenge.close_all",
+            """
             UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
             WHERE company_id = app_company() AND user_id = \(userID) AND state IN ('pending', 'verified')
             RETURNING id
-            """ as PQQuery).named("challenge.close_all")
+            """
         ).count
     }
 
@@ -223,12 +230,13 @@ enum ChallengeStore {
     /// verification. False when it is not (or no longer) usable.
     static func useActivation(id: UUID, window: Int, in tx: PQTransaction) throws -> Bool {
         let consumed = try tx.query(
-            ("""
+            "challenge.use_activation",
+            """
             UPDATE challenges SET state = 'used', used_at = now()
             WHERE company_id = app_company() AND id = \(id) AND state = 'verified'
               AND verified_at + make_interval(secs => \(window)) > now()
             RETURNING id
-            """ as PQQuery).named("challenge.use_activation")
+            """
         )
         return !consumed.isEmpty
     }
@@ -238,7 +246,8 @@ enum ChallengeStore {
     static func report(tokenCandidates: [Data], in tx: PQTransaction) throws -> ReportedChallenge? {
         // Every right-hand `state` below is the row's state before this statement.
         let rows = try tx.query(
-            ("""
+            "challenge.report",
+            """
             UPDATE challenges SET reported_at = now(),
                 state = CASE WHEN state IN ('pending', 'verified') THEN 'closed' ELSE state END,
                 close_reason = CASE WHEN state IN ('pending', 'verified') THEN 'reported' ELSE close_reason END,
@@ -246,7 +255,7 @@ enum ChallengeStore {
             WHERE company_id = app_company() AND purpose = 'login' AND report_token_hash = ANY(\(PQByteaArray(tokenCandidates)))
               AND reported_at IS NULL AND report_expires_at > now()
             RETURNING id, user_id, ip, user_agent, close_reason = 'reported' AS closed
-            """ as PQQuery).named("challenge.report")
+            """
         )
         guard let row = rows.first else { return nil }
         return ReportedChallenge(

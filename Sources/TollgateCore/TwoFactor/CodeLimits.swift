@@ -55,9 +55,10 @@ enum CodeLimits {
 
     private static func lockedUntil(_ user: User, in tx: PQTransaction) throws -> Date? {
         let rows = try tx.query(
-            ("""
+            "code_limits.locked_until",
+            """
             SELECT locked_until FROM users WHERE company_id = app_company() AND id = \(user.id) AND locked_until > now()
-            """ as PQQuery).named("code_limits.locked_until")
+            """
         )
         return try rows.first?.decode("locked_until", as: Date.self)
     }
@@ -66,13 +67,14 @@ enum CodeLimits {
     /// login at the limit. True when the account is locked now.
     static func countWrongCode(of user: User, limits: AbuseLimits, in tx: PQTransaction) throws -> Bool {
         let locked = try tx.query(
-            ("""
+            "code_limits.count_wrong_code",
+            """
             UPDATE users SET consecutive_wrong_codes = consecutive_wrong_codes + 1,
                 locked_until = CASE WHEN consecutive_wrong_codes + 1 >= \(limits.consecutiveWrongCodesLock)
                     THEN now() + make_interval(secs => \(limits.lockDuration)) ELSE locked_until END
             WHERE company_id = app_company() AND id = \(user.id)
             RETURNING consecutive_wrong_codes >= \(limits.consecutiveWrongCodesLock) AS locked
-            """ as PQQuery).named("code_limits.count_wrong_code")
+            """
         )
         return try locked.first?.decode("locked", as: Bool.self) == true
     }
@@ -81,8 +83,8 @@ enum CodeLimits {
     static func resetWrongCodes(of user: User, in tx: PQTransaction) throws {
         // Queued: it goes with the session's insert.
         tx.queue(
-            ("UPDATE users SET consecutive_wrong_codes = 0 WHERE company_id = app_company() AND id = \(user.id)" as PQQuery)
-                .named("code_limits.reset_wrong_codes")
+            "code_limits.reset_wrong_codes",
+            "UPDATE users SET consecutive_wrong_codes = 0 WHERE company_id = app_company() AND id = \(user.id)"
         )
     }
 

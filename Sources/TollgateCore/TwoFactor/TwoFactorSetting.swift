@@ -11,10 +11,11 @@ public struct TwoFactorStatus: Sendable, Equatable {
     /// The setting of the tenant in scope.
     static func current(company: Company, in tx: PQTransaction) throws -> TwoFactorStatus {
         let rows = try tx.query(
-            ("""
+            "two_factor.count_dashboard_users",
+            """
             SELECT count(*) AS n FROM users
             WHERE company_id = app_company() AND (role IN ('owner', 'admin') OR dashboard_access)
-            """ as PQQuery).named("two_factor.count_dashboard_users")
+            """
         )
         return TwoFactorStatus(company: company, dashboardUsers: try rows.first.orThrow().decode("n", as: Int.self))
     }
@@ -58,11 +59,12 @@ public struct TwoFactorSetting: Sendable {
                 throw DomainError.activationNotVerified
             }
             let updated = try tx.query(
-                ("""
+                "two_factor.enable",
+                """
                 UPDATE companies c SET two_factor_enabled = true, two_factor_changed_at = now(), two_factor_changed_by = \(user.id)
                 WHERE id = app_company() AND NOT two_factor_enabled
                 RETURNING \(unsafeSQL: Company.columns)
-                """ as PQQuery).named("two_factor.enable")
+                """
             )
             let changed = try Company(row: try updated.first.orThrow())
             let revoked = try Self.revokeUnverifiedSessions(keeping: sessionID, in: tx)
@@ -95,15 +97,16 @@ public struct TwoFactorSetting: Sendable {
     /// the activation). Answers how many were revoked.
     private static func revokeUnverifiedSessions(keeping sessionID: UUID, in tx: PQTransaction) throws -> Int {
         try tx.query(
-            ("UPDATE sessions SET two_factor_verified = true WHERE company_id = app_company() AND id = \(sessionID)" as PQQuery)
-                .named("two_factor.mark_session_verified")
+            "two_factor.mark_session_verified",
+            "UPDATE sessions SET two_factor_verified = true WHERE company_id = app_company() AND id = \(sessionID)"
         )
         return try tx.query(
-            ("""
+            "two_factor.revoke_unverified_sessions",
+            """
             UPDATE sessions SET revoked_at = now(), revoked_reason = 'two_factor_enabled'
             WHERE company_id = app_company() AND client = 'dashboard' AND NOT two_factor_verified AND revoked_at IS NULL
             RETURNING id
-            """ as PQQuery).named("two_factor.revoke_unverified_sessions")
+            """
         ).count
     }
 
@@ -132,11 +135,12 @@ public struct TwoFactorSetting: Sendable {
         return try await pool.commitThen(in: principal.company.id) { tx in
             _ = try Company.current(in: tx, lock: true)
             let updated = try tx.query(
-                ("""
+                "two_factor.disable",
+                """
                 UPDATE companies c SET two_factor_enabled = false, two_factor_changed_at = now(), two_factor_changed_by = \(user.id)
                 WHERE id = app_company() AND two_factor_enabled
                 RETURNING \(unsafeSQL: Company.columns)
-                """ as PQQuery).named("two_factor.disable")
+                """
             )
             guard let row = updated.first else { return .refuse(.alreadyDisabled) }
             let company = try Company(row: row)
