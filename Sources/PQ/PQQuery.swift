@@ -62,6 +62,26 @@ public struct PQQuery: Sendable, ExpressibleByStringInterpolation {
             sql += "$\(binds.count)"
         }
 
+        /// Embeds another statement (a CTE's body, a subquery) with its binds, its `$n`
+        /// renumbered after the binds before it. The embedded text must have no `$` but its
+        /// placeholders (no dollar quoting), as every statement written by interpolation.
+        public mutating func appendInterpolation(statement query: PQQuery) {
+            let offset = binds.count
+            var text = Substring(query.sql)
+            while let dollar = text.firstIndex(of: "$") {
+                sql += text[..<dollar]
+                let digits = text[text.index(after: dollar)...].prefix { $0.isASCII && $0.isNumber }
+                if let number = Int(digits) {
+                    sql += "$\(number + offset)"
+                } else {
+                    sql += "$"
+                }
+                text = text[text.index(after: dollar)...].dropFirst(digits.count)
+            }
+            sql += text
+            binds += query.binds
+        }
+
         /// Inserts raw SQL text. Never pass anything that came from outside.
         public mutating func appendInterpolation(unsafeSQL text: String) {
             sql += text

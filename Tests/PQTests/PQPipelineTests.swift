@@ -111,4 +111,17 @@ import Testing
         #expect(try await pool.withTransaction { tx in try tx.query("SELECT 1 AS one").firstRow().decode("one", as: Int.self) } == 1)
         await pool.close()
     }
+
+    /// A statement embedded in another keeps its binds, renumbered after those before it.
+    @Test(.postgres) func anEmbeddedStatementKeepsItsBinds() async throws {
+        let database = try TestDatabase.current
+        let inner: PQQuery = "SELECT \(5) AS a, \("five") AS b"
+        let outer: PQQuery = "SELECT \(7) AS c, i.a, i.b, \(9) AS d FROM (\(statement: inner)) i"
+        #expect(outer.sql == "SELECT $1 AS c, i.a, i.b, $2 AS d FROM (SELECT $3 AS a, $4 AS b) i")
+        let pool = database.pool(role: nil, maxConnections: 1)
+        let row = try await pool.query(outer).firstRow()
+        #expect(try row.decode("c", as: Int.self) == 7 && row.decode("d", as: Int.self) == 9)
+        #expect(try row.decode("a", as: Int.self) == 5 && row.decode("b", as: String.self) == "five")
+        await pool.close()
+    }
 }

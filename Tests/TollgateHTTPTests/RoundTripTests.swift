@@ -50,8 +50,8 @@ import TollgateCore
             #expect(meTrips <= 1)
             #expect(pollTrips <= 2)
             #expect(burnedTrips <= 2)
-            #expect(wrongTrips <= 5)
-            #expect(rightTrips <= 6)
+            #expect(wrongTrips <= 4)
+            #expect(rightTrips <= 5)
             #expect(failedTrips <= 4)
         }
     }

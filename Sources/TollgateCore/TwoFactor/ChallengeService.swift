@@ -104,12 +104,17 @@ public struct ChallengeService: Sendable {
             // Reserve a wrong-code slot of the account before comparing: past the hourly
             // limit no guess is even looked at, and the account's challenges close.
             let accountKey = CodeLimits.wrongCodesKey(user)
-            if let refusal = try RateLimiter.hit(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow, in: tx) {
+            // Count the entry before comparing, in the same statement.
+            let (refusal, attempts) = try ChallengeStore.countAttempt(
+                challengeID: challenge.id,
+                reserving: RateLimiter.hitQuery(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow),
+                in: tx
+            )
+            if let refusal {
                 try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
                 return .refuse(.challengeClosed)
             }
-            // Count the entry before comparing.
-            guard let attempts = try ChallengeStore.countAttempt(challengeID: challenge.id, in: tx) else { return .refuse(.challengeClosed) }
+            guard let attempts else { return .refuse(.challengeClosed) }
             let matches = normalizedCode(entry).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false
             switch challenge.codeCompared(matches: matches, attempts: attempts) {
             case .accept(let state):

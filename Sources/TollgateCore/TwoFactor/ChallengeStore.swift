@@ -146,19 +146,30 @@ enum ChallengeStore {
         )
     }
 
-    /// Counts an entry before the code is compared; the condition makes the limit hold
-    /// whatever else runs at the same time. Nil: the entry may not be counted.
-    static func countAttempt(challengeID: UUID, in tx: PQTransaction) throws -> Int? {
-        let counted = try tx.query(
+    /// Counts an entry before the code is compared, in one statement with `reservation`, the
+    /// account's wrong-code count (``RateLimiter/hitQuery(_:limit:window:)``): the entry is
+    /// counted only when the account's count took it. The conditions make both limits hold
+    /// whatever else runs at the same time. `attempts` is nil when the entry may not be
+    /// counted (the challenge ended, or the account refused it).
+    static func countAttempt(
+        challengeID: UUID,
+        reserving reservation: PQQuery,
+        in tx: PQTransaction
+    ) throws -> (refusal: LimitRefusal?, attempts: Int?) {
+        let rows = try tx.query(
             "challenge.count_attempt",
             """
-            UPDATE challenges SET attempts = attempts + 1
-            WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending'
-              AND attempts < max_attempts AND code_expires_at > now()
-            RETURNING attempts
+            WITH hit AS (\(statement: reservation)),
+            counted AS (
+                UPDATE challenges SET attempts = attempts + 1
+                WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending'
+                  AND attempts < max_attempts AND code_expires_at > now() AND NOT (SELECT last_refused FROM hit)
+                RETURNING attempts
+            )
+            SELECT hit.last_refused, hit.refused, hit.seconds, (SELECT attempts FROM counted) AS attempts FROM hit
             """
         )
-        return try counted.first?.decode("attempts", as: Int.self)
+        return (try RateLimiter.refusal(ofHit: rows), try rows.first?.decode("attempts", as: Int?.self))
     }
 
     /// Consumes the right code once: the challenge becomes `state` (used or verified).
