@@ -48,6 +48,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A private PostgreSQL cluster (initdb, pg_ctl, runuser) for `tollgate dev` and the tests.
+        .target(
+            name: "EmbeddedPostgres",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         // The domain: accounts, sessions, challenges, policies, events and their SQL.
         .target(
             name: "TollgateCore",
@@ -108,6 +114,7 @@ let package = Package(
                 "TollgateCore",
                 "Mailer",
                 "PQ",
+                "EmbeddedPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -122,7 +129,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "PQ", "TollgateCore",
+                "PQ", "TollgateCore", "EmbeddedPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -131,7 +138,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PQTests",
-            dependencies: ["PQ", "TollgateCore", "TestSupport"],
+            dependencies: ["PQ", "TollgateCore", "EmbeddedPostgres", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -149,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateCore", "Mailer", "PQ", "TestSupport",
+                "TollgateHTTP", "TollgateCore", "Mailer", "PQ", "EmbeddedPostgres", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
