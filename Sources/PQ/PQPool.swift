@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -125,8 +124,9 @@ public final class PQPool: Service, Sendable {
         let working = locked.withLockedValue { Array($0.working.values) }
         guard !working.isEmpty else { return }
         logger.warning("pq.pool.cancelling", metadata: ["statements": "\(working.count)"])
-        // Not on the pool's threads, which the statements occupy; PQcancel blocks briefly.
-        DispatchQueue.global().async { for connection in working { connection.cancelRunningStatement() } }
+        // Not on the pool's threads, which the statements occupy, nor on a dispatch queue (on
+        // Linux, the threads Swift's tasks run on): PQcancel blocks while it reaches the server.
+        Thread { for connection in working { connection.cancelRunningStatement() } }.start()
     }
 
     // MARK: Units of work
