@@ -42,10 +42,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // A private PostgreSQL cluster (initdb, pg_ctl, runuser) for `tollgate dev` and the tests.
+        .target(
+            name: "EmbeddedPostgres",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // The domain: accounts, sessions, challenges, policies, events and their SQL.
@@ -58,7 +63,6 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Migrations"), .copy("CommonPasswords")],
@@ -85,7 +89,7 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 "PQ",
-                "Mailer",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -108,6 +112,7 @@ let package = Package(
                 "TollgateCore",
                 "Mailer",
                 "PQ",
+                "EmbeddedPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -122,7 +127,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "PQ", "TollgateCore",
+                "PQ", "TollgateCore", "EmbeddedPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -131,7 +136,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PQTests",
-            dependencies: ["PQ", "TollgateCore", "TestSupport"],
+            dependencies: ["PQ", "TollgateCore", "EmbeddedPostgres", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -149,10 +154,18 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateCore", "Mailer", "PQ", "TestSupport",
+                "TollgateHTTP", "TollgateCore", "Mailer", "PQ", "EmbeddedPostgres", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

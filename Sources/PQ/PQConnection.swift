@@ -50,6 +50,9 @@ public final class PQConnection: @unchecked Sendable {
         return PQConnection(handle: handle)
     }
 
+    /// Set by ``finish()``; the handle must not be used after it.
+    private var finished = false
+
     init(handle: OpaquePointer) {
         self.handle = handle
         self.cancelHandle = PQgetCancel(handle)
@@ -57,6 +60,15 @@ public final class PQConnection: @unchecked Sendable {
 
     deinit {
         if let cancelHandle { PQfreeCancel(cancelHandle) }
+        if !finished { PQfinish(handle) }
+    }
+
+    /// Closes the connection now, on the calling thread (PQfinish tells the server goodbye
+    /// on the socket). The pool calls it on its own threads for every connection it drops,
+    /// so that `deinit` does not do it on whichever thread lets go of the last reference.
+    func finish() {
+        guard !finished else { return }
+        finished = true
         PQfinish(handle)
     }
 

@@ -1,5 +1,4 @@
-import DequeModule
-import Dispatch
+import Foundation
 public import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -47,47 +46,45 @@ public enum PQIsolation: String, Sendable {
 ///
 /// Waiting for a connection is asynchronous and bounded by the acquire timeout; broken
 /// connections are dropped and replaced, and a connection failure at the start of a unit
-/// of work (as after a server restart) is retried once on a fresh connection.
+/// of work (as after a server restart) is retried once on a fresh connection. Who gets what
+/// is decided by ``PQPoolState``; this class runs its answers: libpq calls, closing
+/// connections included, on the pool's threads, and the waiters' continuations.
 public final class PQPool: Service, Sendable {
     public let configuration: PQPoolConfiguration
     let logger: Logger
     let threadPool: NIOThreadPool
-    private let state: NIOLockedValueBox<State>
+    private let locked: NIOLockedValueBox<Locked>
 
-    private struct Waiter {
-        let id: Int
-        let continuation: CheckedContinuation<PQConnection?, any Error>
-    }
+    /// A waiter is resumed with a connection, or with nil: a slot was freed for it to open one.
+    private typealias Waiter = CheckedContinuation<PQConnection?, any Error>
+    private typealias State = PQPoolState<PQConnection, Waiter>
 
-    private struct State {
-        var idle: [PQConnection] = []
-        var open = 0
-        var waiters: Deque<Waiter> = []
-        var nextWaiterID = 0
+    private struct Locked {
+        var state: State
         /// Connections running a caller's work right now, cancelled if the pool closes meanwhile.
         var working: [ObjectIdentifier: PQConnection] = [:]
-        var closed = false
         var roundTrips = 0
-        var inUse: Int { open - idle.count }
+        /// The one task that fails the waiters whose acquire timeout passed.
+        var timer: Task<Void, Never>?
     }
 
     public init(configuration: PQPoolConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.maxConnections)
-        self.state = NIOLockedValueBox(State())
+        self.locked = NIOLockedValueBox(Locked(state: State(maxConnections: configuration.maxConnections)))
         threadPool.start()
     }
 
     /// Round trips to the server made through this pool so far (every statement, BEGIN and
     /// COMMIT included): what tests count to hold hot paths to their budget.
     public var roundTrips: Int {
-        state.withLockedValue { $0.roundTrips }
+        locked.withLockedValue { $0.roundTrips }
     }
 
     /// Connections borrowed right now and callers waiting for one (for metrics).
     public var usage: (inUse: Int, waiting: Int, open: Int) {
-        state.withLockedValue { ($0.inUse, $0.waiters.count, $0.open) }
+        locked.withLockedValue { ($0.state.inUse, $0.state.waiting, $0.state.open) }
     }
 
     /// Runs until graceful shutdown, then closes the pool.
@@ -100,17 +97,10 @@ public final class PQPool: Service, Sendable {
     /// the statements still running end. If the closing task is cancelled meanwhile (a
     /// shutdown past its deadline), the server is asked to cancel those statements.
     public func close() async {
-        let (waiters, idle) = state.withLockedValue { state -> (Deque<Waiter>, [PQConnection]) in
-            state.closed = true
-            let waiters = state.waiters
-            let idle = state.idle
-            state.waiters.removeAll()
-            state.open -= state.idle.count
-            state.idle.removeAll()
-            return (waiters, idle)
-        }
-        for waiter in waiters { waiter.continuation.resume(throwing: PQError(kind: .poolClosed, message: "the pool is closed")) }
-        _ = idle
+        let (actions, timer) = locked.withLockedValue { ($0.state.close(), $0.timer) }
+        timer?.cancel()
+        resumeAndFail(actions)
+        await finishOffCooperativeThreads(actions.close)
         await withTaskCancellationHandler {
             try? await threadPool.shutdownGracefully()
         } onCancel: {
@@ -120,11 +110,12 @@ public final class PQPool: Service, Sendable {
 
     /// Asks the server to cancel every statement the pool's connections are running.
     private func cancelRunningStatements() {
-        let working = state.withLockedValue { Array($0.working.values) }
+        let working = locked.withLockedValue { Array($0.working.values) }
         guard !working.isEmpty else { return }
         logger.warning("pq.pool.cancelling", metadata: ["statements": "\(working.count)"])
-        // Not on the pool's threads, which the statements occupy; PQcancel blocks briefly.
-        DispatchQueue.global().async { for connection in working { connection.cancelRunningStatement() } }
+        // Not on the pool's threads, which the statements occupy, nor on a dispatch queue (on
+        // Linux, the threads Swift's tasks run on): PQcancel blocks while it reaches the server.
+        Thread { for connection in working { connection.cancelRunningStatement() } }.start()
     }
 
     // MARK: Units of work
@@ -149,54 +140,63 @@ public final class PQPool: Service, Sendable {
         var retried = false
         while true {
             let connection = try await acquire()
-            let roundTripsBefore = connection.roundTrips
+            let loan: Loan<T>
             do {
-                state.withLockedValue { $0.working[ObjectIdentifier(connection)] = connection }
-                defer {
-                    _ = state.withLockedValue { state in
-                        state.roundTrips += connection.roundTrips - roundTripsBefore
-                        state.working.removeValue(forKey: ObjectIdentifier(connection))
-                    }
-                }
-                let value = try await threadPool.runIfActive { try body(connection) }
-                release(connection)
+                loan = try await threadPool.runIfActive { self.lend(connection, to: body) }
+            } catch {
+                // The body never ran (the caller was cancelled, or the pool is stopping): the
+                // connection goes back as it came.
+                let actions = locked.withLockedValue { $0.state.release(connection, reusable: true) }
+                resumeAndFail(actions)
+                await finishOffCooperativeThreads(actions.close)
+                throw error
+            }
+            switch loan.result {
+            case .success(let value):
                 return value
-            } catch let error as PQError where error.isConnectionFailure {
-                release(connection, broken: true)
-                dropIdleConnections()
-                // Only a failure on a connection that was never used successfully by this
-                // call is safe to retry: nothing reached the server.
-                guard !retried, connection.statementsSucceeded == 0 else { throw error }
+            case .failure(let error as PQError) where error.isConnectionFailure && loan.retryable && !retried:
                 retried = true
                 logger.warning("pq.connection.lost", metadata: ["pq.error": "\(error)"])
-            } catch {
-                release(connection, broken: connection.isBroken)
+            case .failure(let error):
                 throw error
             }
         }
     }
 
-    // MARK: Acquire and release
-
-    private enum AcquireAction {
-        case use(PQConnection)
-        case connect
-        case wait
-        case closed
+    /// What one loan of a connection came to.
+    private struct Loan<T: Sendable>: Sendable {
+        let result: Result<T, any Error>
+        /// The connection failed before any statement of the loan succeeded: nothing reached
+        /// the server, so the work may run again on a fresh connection.
+        let retryable: Bool
     }
 
-    private func acquire() async throws -> PQConnection {
-        let action = state.withLockedValue { state -> AcquireAction in
-            if state.closed { return .closed }
-            if let connection = state.idle.popLast() { return .use(connection) }
-            if state.open < configuration.maxConnections {
-                state.open += 1
-                return .connect
-            }
-            return .wait
+    /// Runs `body` on the pool's thread, then gives the connection back from that thread too:
+    /// telling whether it can be reused, and closing it when not, are libpq calls.
+    private func lend<T: Sendable>(_ connection: PQConnection, to body: (PQConnection) throws -> T) -> Loan<T> {
+        let roundTripsBefore = connection.roundTrips
+        locked.withLockedValue { $0.working[ObjectIdentifier(connection)] = connection }
+        let result = Result { try body(connection) }
+        let lost: Bool
+        if case .failure(let error as PQError) = result, error.isConnectionFailure { lost = true } else { lost = false }
+        let retryable = lost && connection.statementsSucceeded == 0
+        let reusable = !lost && !connection.isBroken && !connection.isInTransaction
+        // Counted before the connection can go to the next borrower, whose thread then owns it.
+        let actions = locked.withLockedValue { locked in
+            locked.roundTrips += connection.roundTrips - roundTripsBefore
+            locked.working.removeValue(forKey: ObjectIdentifier(connection))
+            return lost ? locked.state.connectionFailed(connection) : locked.state.release(connection, reusable: reusable)
         }
-        switch action {
-        case .closed: throw PQError(kind: .poolClosed, message: "the pool is closed")
+        resumeAndFail(actions)
+        for dropped in actions.close { dropped.finish() }
+        return Loan(result: result, retryable: retryable)
+    }
+
+    // MARK: Acquire
+
+    private func acquire() async throws -> PQConnection {
+        switch locked.withLockedValue({ $0.state.acquire() }) {
+        case .fail(let failure): throw poolError(failure)
         case .use(let connection):
             connection.statementsSucceeded = 0
             return connection
@@ -212,102 +212,87 @@ public final class PQPool: Service, Sendable {
             let name = configuration.applicationName
             return try await threadPool.runIfActive { try PQConnection.connect(conninfo, overrides: overrides, applicationName: name) }
         } catch {
-            state.withLockedValue { $0.open -= 1 }
-            serveWaiterWithNewConnection()
+            resumeAndFail(locked.withLockedValue { $0.state.connectFailed() })
             throw error
         }
     }
 
     private func waitForConnection() async throws -> PQConnection {
-        let id = state.withLockedValue { state -> Int in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
-        let timeout = configuration.acquireTimeout
-        let deadline = ContinuousClock.now + timeout
-        let exhausted = PQError(kind: .poolExhausted, message: "no database connection came free within \(timeout)")
-        let timer = Task {
-            try await Task.sleep(until: deadline)
-            self.failWaiter(id, with: exhausted)
-        }
-        defer { timer.cancel() }
-        let connection = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PQConnection?, any Error>) in
-                let enqueued = state.withLockedValue { state -> Bool in
-                    if state.closed { return false }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return true
+        let id = locked.withLockedValue { $0.state.newWaiterID() }
+        let deadline = ContinuousClock.now + configuration.acquireTimeout
+        let lent = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (waiter: Waiter) in
+                let action = locked.withLockedValue { locked in
+                    let action = locked.state.wait(waiter, id: id, deadline: deadline, now: .now)
+                    if case .queued(startTimer: true) = action { locked.timer = startTimer(until: deadline) }
+                    return action
                 }
-                if !enqueued {
-                    continuation.resume(throwing: PQError(kind: .poolClosed, message: "the pool is closed"))
-                    return
-                }
-                // The timer and the cancellation handler may both have fired before the waiter
-                // was queued, when there was nothing for them to fail yet.
-                if Task.isCancelled {
-                    failWaiter(id, with: CancellationError())
-                } else if ContinuousClock.now >= deadline {
-                    failWaiter(id, with: exhausted)
+                switch action {
+                case .queued:
+                    // The cancellation handler may have run before the waiter was queued.
+                    if Task.isCancelled { resumeAndFail(locked.withLockedValue { $0.state.cancel(id) }) }
+                case .use(let connection): waiter.resume(returning: connection)
+                case .connect: waiter.resume(returning: nil)
+                case .fail(let failure): waiter.resume(throwing: poolError(failure))
                 }
             }
         } onCancel: {
-            self.failWaiter(id, with: CancellationError())
+            self.resumeAndFail(self.locked.withLockedValue { $0.state.cancel(id) })
         }
-        // nil means "a slot was freed for you: open a connection".
-        if let connection {
-            connection.statementsSucceeded = 0
-            return connection
-        }
-        return try await openConnection()
+        guard let lent else { return try await openConnection() }
+        lent.statementsSucceeded = 0
+        return lent
     }
 
-    private func failWaiter(_ id: Int, with error: any Error) {
-        let waiter = state.withLockedValue { state -> Waiter? in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index)
-        }
-        waiter?.continuation.resume(throwing: error)
-    }
-
-    private func release(_ connection: PQConnection, broken: Bool = false) {
-        let isBroken = broken || connection.isBroken || connection.isInTransaction
-        if isBroken {
-            state.withLockedValue { $0.open -= 1 }
-            serveWaiterWithNewConnection()
-            return
-        }
-        let waiter = state.withLockedValue { state -> Waiter? in
-            if state.closed {
-                state.open -= 1
-                return nil
+    /// The one timer of the pool: sleeps until the first waiter's deadline, fails whoever is
+    /// past theirs, and goes on while anyone waits. Every wait is as long, so the waiter that
+    /// starts the timer has the earliest deadline.
+    private func startTimer(until first: ContinuousClock.Instant) -> Task<Void, Never> {
+        Task {
+            var next: ContinuousClock.Instant? = first
+            while let deadline = next {
+                do {
+                    try await Task.sleep(until: deadline)
+                } catch {
+                    return  // cancelled: the pool closed
+                }
+                let (actions, following) = locked.withLockedValue { $0.state.expire(now: .now) }
+                resumeAndFail(actions)
+                next = following
             }
-            if let waiter = state.waiters.popFirst() { return waiter }
-            state.idle.append(connection)
-            return nil
         }
-        waiter?.continuation.resume(returning: connection)
     }
 
-    /// When a slot freed up and someone waits, hand the slot over (they open a connection).
-    private func serveWaiterWithNewConnection() {
-        let waiter = state.withLockedValue { state -> Waiter? in
-            guard !state.closed, state.open < configuration.maxConnections, let waiter = state.waiters.popFirst() else { return nil }
-            state.open += 1
-            return waiter
-        }
-        waiter?.continuation.resume(returning: nil)
+    // MARK: Carrying out transitions
+
+    /// Resumes and fails the waiters a transition named (never under the lock). Closing the
+    /// connections it dropped is left to the caller, who knows which thread it is on.
+    private func resumeAndFail(_ actions: State.Actions) {
+        for handover in actions.resume { handover.waiter.resume(returning: handover.connection) }
+        for (waiter, failure) in actions.fail { waiter.resume(throwing: poolError(failure)) }
     }
 
-    /// After one connection failed, the idle ones most likely point at the same dead server.
-    private func dropIdleConnections() {
-        let dropped = state.withLockedValue { state -> [PQConnection] in
-            let idle = state.idle
-            state.open -= idle.count
-            state.idle.removeAll()
-            return idle
+    /// Closes connections dropped while on a cooperative thread: on one of the pool's threads,
+    /// or, once those have stopped, on a thread of its own (PQfinish writes to the socket).
+    /// Returns when they are closed.
+    private func finishOffCooperativeThreads(_ connections: [PQConnection]) async {
+        guard !connections.isEmpty else { return }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let finish: @Sendable () -> Void = {
+                for connection in connections { connection.finish() }
+                done.resume()
+            }
+            threadPool.submit { state in
+                if case .active = state { finish() } else { Thread(block: finish).start() }
+            }
         }
-        if !dropped.isEmpty {
-            for _ in dropped { serveWaiterWithNewConnection() }
+    }
+
+    private func poolError(_ failure: State.Failure) -> any Error {
+        switch failure {
+        case .closed: PQError(kind: .poolClosed, message: "the pool is closed")
+        case .exhausted: PQError(kind: .poolExhausted, message: "no database connection came free within \(configuration.acquireTimeout)")
+        case .cancelled: CancellationError()
         }
     }
 }

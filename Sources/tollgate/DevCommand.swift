@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmbeddedPostgres
 import Foundation
 import Hummingbird
 import Logging
@@ -28,7 +29,10 @@ struct DevCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
 
         var cluster: EmbeddedPostgres?
-        var apiOverrides: [(String, String)] = []
+        // Like production, the API and the worker connect to the private cluster as their own
+        // roles (row-level security applies); to a DATABASE_URL, as the URL says.
+        var apiRole: String?
+        var workerRole: String?
         if configuration.databaseURL == nil {
             let dataDirectory = EmbeddedPostgres.dataDirectory(forState: state)
             if dataDirectory != state + "/postgres" {
@@ -43,19 +47,16 @@ struct DevCommand: AsyncParsableCommand {
                 throw fail("dev: \(error)")
             }
             cluster = embedded
-            let admin = try PQConnection.connect(embedded.conninfo())
-            if try admin.query("SELECT 1 FROM pg_database WHERE datname = 'tollgate'").isEmpty {
-                try admin.execute(unsafeSQL: "CREATE DATABASE tollgate")
-            }
             configuration.databaseURL = embedded.conninfo(database: "tollgate")
-            // Like production: the API connects as its own role, under row-level security.
-            apiOverrides = [("user", "tollgate_api")]
+            try await Self.createDatabase(configuration, logger: logger)
+            apiRole = "tollgate_api"
+            workerRole = "tollgate_worker"
         }
         defer { cluster?.stop() }
         if configuration.secrets.isEmpty { configuration.secrets = [try Self.devSecret(in: state)] }
         configuration.mailDirectory = configuration.mailDirectory ?? state + "/mail"
 
-        let ownerPool = PQPool(configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: 1), logger: logger)
+        let ownerPool = makePool(configuration, size: 1, logger: logger)
         do {
             try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: ownerPool)
             try await DemoData.ensure(pool: ownerPool, state: state, logger: logger)
@@ -65,25 +66,21 @@ struct DevCommand: AsyncParsableCommand {
         }
         await ownerPool.close()
 
-        let pool = PQPool(
-            configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!,
-                overrides: apiOverrides,
-                maxConnections: configuration.databasePoolSize,
-                statementTimeoutMilliseconds: configuration.statementTimeout * 1000
-            ),
+        let pool = makePool(
+            configuration,
+            role: apiRole,
+            size: configuration.databasePoolSize,
+            statementTimeout: configuration.statementTimeout,
             logger: logger
         )
         // The email worker runs in this process, as the worker role, writing .eml files to the
         // mail folder (or sending by SMTP when SMTP_URL is set).
-        let workerPool = PQPool(
-            configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!,
-                overrides: apiOverrides.isEmpty ? [] : [("user", "tollgate_worker")],
-                maxConnections: 2,
-                statementTimeoutMilliseconds: configuration.statementTimeout * 1000,
-                applicationName: "tollgate-worker"
-            ),
+        let workerPool = makePool(
+            configuration,
+            role: workerRole,
+            size: 2,
+            statementTimeout: configuration.statementTimeout,
+            applicationName: "tollgate-worker",
             logger: logger
         )
         let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger, logCodes: true)
@@ -95,6 +92,23 @@ struct DevCommand: AsyncParsableCommand {
             configuration: configuration,
             logger: logger
         )
+    }
+
+    /// Creates the `tollgate` database in the private cluster on its first start. Through a
+    /// pool, so that libpq runs on the pool's thread and not on Swift's cooperative threads.
+    static func createDatabase(_ configuration: TollgateConfiguration, logger: Logger) async throws {
+        let admin = makePool(configuration, database: "postgres", size: 1, logger: logger)
+        do {
+            try await admin.withConnection { connection in
+                if try connection.query("SELECT 1 FROM pg_database WHERE datname = 'tollgate'").isEmpty {
+                    try connection.execute(unsafeSQL: "CREATE DATABASE tollgate")
+                }
+            }
+        } catch {
+            await admin.close()
+            throw error
+        }
+        await admin.close()
     }
 
     /// A random HMAC secret kept in the state folder, so codes survive a restart.

@@ -18,7 +18,7 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try loadConfiguration(requireSecret: false)
         let logger = Logger(label: "tollgate.migrate")
-        let pool = PQPool(configuration: PQPoolConfiguration(conninfo: configuration.databaseURL!, maxConnections: 1), logger: logger)
+        let pool = makePool(configuration, size: 1, logger: logger)
         do {
             let applied = try await Migrator(migrations: try Migration.bundled(), roles: configuration.databaseRoles, logger: logger).migrate(
                 pool: pool

@@ -21,14 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let port { configuration.port = port }
         MetricsSystem.bootstrap(PrometheusMetricsFactory())
         let logger = Logger(label: "tollgate.serve")
-        let pool = PQPool(
-            configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!,
-                maxConnections: configuration.databasePoolSize,
-                statementTimeoutMilliseconds: configuration.statementTimeout * 1000
-            ),
-            logger: logger
-        )
+        let pool = makePool(configuration, size: configuration.databasePoolSize, statementTimeout: configuration.statementTimeout, logger: logger)
         try await requireUnprivilegedRole(pool: pool, command: "serve", role: "api")
         let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
         try await runUntilSignalled(

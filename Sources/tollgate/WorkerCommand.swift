@@ -28,13 +28,11 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = Logger(label: "tollgate.worker")
         // Before anything makes a metric: one made earlier would record into the no-op backend.
         if configuration.workerMetricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory()) }
-        let pool = PQPool(
-            configuration: PQPoolConfiguration(
-                conninfo: configuration.databaseURL!,
-                maxConnections: 2,
-                statementTimeoutMilliseconds: configuration.statementTimeout * 1000,
-                applicationName: "tollgate-worker"
-            ),
+        let pool = makePool(
+            configuration,
+            size: 2,
+            statementTimeout: configuration.statementTimeout,
+            applicationName: "tollgate-worker",
             logger: logger
         )
         try await requireUnprivilegedRole(pool: pool, command: "worker", role: "worker")

@@ -1,9 +1,9 @@
 import Dispatch
+import EmbeddedPostgres
 import Foundation
 import PQ
 import TestSupport
 import Testing
-import TollgateCore
 
 /// The pool bounds its waiters, replaces broken connections, survives a server restart and
 /// never blocks Swift's cooperative threads.

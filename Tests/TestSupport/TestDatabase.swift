@@ -1,8 +1,9 @@
+public import EmbeddedPostgres
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
 public import PQ
-public import TollgateCore
+import TollgateCore
 
 /// The PostgreSQL server the tests use: `TEST_DATABASE_URL` when set, otherwise a private
 /// cluster started once per test process (and stopped when it exits).

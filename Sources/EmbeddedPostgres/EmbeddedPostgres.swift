@@ -133,6 +133,7 @@ public struct EmbeddedPostgres: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        Self.closeInheritedDescriptors(&actions)
         // setsid: the watchdog must not receive the terminal's signals meant for the tests.
         let words: [String] = ["/usr/bin/setsid", "/bin/sh", "-c", script]
         let arguments = words.map { strdup($0) } + [nil]
@@ -181,6 +182,7 @@ public struct EmbeddedPostgres: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        closeInheritedDescriptors(&actions)
         let cArguments = arguments.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
         var pid: pid_t = 0
@@ -194,6 +196,21 @@ public struct EmbeddedPostgres: Sendable {
         }
         // WIFEXITED / WEXITSTATUS, which Swift does not import as macros.
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// The child keeps standard input, output and error only. Otherwise it inherits whatever
+    /// descriptors the process has open at that moment, such as the write end of a pipe that
+    /// another thread just made to read a child's output; the server or the watchdog, which
+    /// outlive that child, then hold the pipe open and its reader never sees the end (a test
+    /// run hung that way, reading curl's output, until the watchdog's own process exited).
+    /// glibc (2.34 on) has the action, but declares it for _GNU_SOURCE only, which Swift's Glibc
+    /// module is not built with: found by name instead. Without it (an older libc), nothing changes.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        guard let process = dlopen(nil, RTLD_NOW) else { return }
+        defer { dlclose(process) }
+        guard let symbol = dlsym(process, "posix_spawn_file_actions_addclosefrom_np") else { return }
+        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
     }
 
     /// Spawn attributes for an empty signal mask and default handling of the usual signals.
