@@ -205,7 +205,7 @@ public struct EmbeddedPostgres: Sendable {
     /// run hung that way, reading curl's output, until the watchdog's own process exited).
     /// glibc (2.34 on) has the action, but declares it for _GNU_SOURCE only, which Swift's Glibc
     /// module is not built with: found by name instead. Without it (an older libc), nothing changes.
-    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    public static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
         typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
         guard let process = dlopen(nil, RTLD_NOW) else { return }
         defer { dlclose(process) }

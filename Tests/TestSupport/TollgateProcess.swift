@@ -1,7 +1,7 @@
+import EmbeddedPostgres
 public import Foundation
 import NIOConcurrencyHelpers
 import Testing
-import TollgateCore
 
 #if canImport(Glibc)
 import Glibc
@@ -47,6 +47,9 @@ public final class TollgateProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else of the test process: a child holding one of its pipes or sockets would
+        // keep it open for as long as the child runs.
+        EmbeddedPostgres.closeInheritedDescriptors(&actions)
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         let variables = environment.merging(["PATH": path]) { mine, _ in mine }.map { "\($0.key)=\($0.value)" }
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
