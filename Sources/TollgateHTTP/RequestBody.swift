@@ -58,7 +58,7 @@ enum JSONBody {
         let data = try await bytes(of: request)
         do {
             return ReceivedBody(decoded: .success(try decode(type, from: data)), raw: data)
-        } catch let error as APIError where error.extra["field"] != .string("body") && error.code == "invalid_request" {
+        } catch let error as APIError where error.namesAField {
             return ReceivedBody(decoded: .failure(error), raw: data)
         }
     }
@@ -126,6 +126,11 @@ enum JSONBody {
     }
 
     private static let notAnObject = APIError.invalidRequest(field: "body", "The body must be a JSON object.")
+}
+
+extension APIError {
+    /// An `invalid_request` about one field rather than the whole body.
+    fileprivate var namesAField: Bool { code == "invalid_request" && extra["field"] != .string("body") }
 }
 
 /// What kind of JSON value sits at a coding path ("a number", "an array", …), for the message

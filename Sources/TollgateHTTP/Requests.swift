@@ -24,6 +24,7 @@ struct LoginRequest: RequestBody {
         }
     }
 
+    /// The client named; `validate()` refused any other.
     var sessionClient: SessionClient { SessionClient(rawValue: client)! }
 }
 
