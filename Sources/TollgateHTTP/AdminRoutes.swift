@@ -52,36 +52,36 @@ struct AdminRoutes {
     func register(on group: RouterGroup<AdminContext>) {
         let (admin, addresses) = (self.admin, self.clientAddress)
         group.post("companies") { request, context -> Response in
-            try await Self.idempotently(request, context, admin: admin) { body in
-                let owner = try body.object("owner")
+            let received = try await JSONBody.receive(CreateCompanyRequest.self, request)
+            return try await Self.idempotently(request, context, admin: admin, body: received.canonical) {
+                let body = try received.get()
                 let info = addresses.clientInfo(for: request, context: context.parent)
                 let (company, user) = try await admin.createCompany(
                     context.key,
-                    name: try body.string("name", maxLength: 200),
-                    ownerEmail: try owner.string("email", maxLength: 320),
-                    ownerName: try owner.optionalString("name", maxLength: 200),
-                    ownerPassword: try owner.optionalString("password", maxLength: 1024),
-                    dashboardURL: try body.optionalString("dashboard_url", maxLength: 300),
+                    name: body.name,
+                    ownerEmail: body.owner.email,
+                    ownerName: body.owner.name,
+                    ownerPassword: body.owner.password,
+                    dashboardURL: body.dashboardURL,
                     clientInfo: info
                 )
-                return JSONAnswer(.created, ["company": company.json, "owner": user.json])
+                return Answer(.created, CreatedCompanyAnswer(company: AdminCompanyView(company), owner: AdminUserView(user)))
             }
         }
-        group.get("companies/:id") { _, context -> JSONAnswer in
+        group.get("companies/:id") { _, context -> Answer in
             let id = try Self.id(context)
-            return try await answering { JSONAnswer(.ok, ["company": try await admin.company(context.key, id: id).json]) }
+            return try await answering { Answer(.ok, AdminCompanyEnvelope(company: AdminCompanyView(try await admin.company(context.key, id: id)))) }
         }
-        group.patch("companies/:id") { request, context -> JSONAnswer in
+        group.patch("companies/:id") { request, context -> Answer in
             let id = try Self.id(context)
-            let body = try await RequestBody.read(request, context: context.parent)
+            let body = try await JSONBody.read(UpdateCompanyRequest.self, request)
             let info = addresses.clientInfo(for: request, context: context.parent)
-            let name = try body.optionalString("name", maxLength: 200)
-            let url: String?? = body.has("dashboard_url") ? .some(try body.optionalString("dashboard_url", maxLength: 300)) : nil
             return try await answering {
-                JSONAnswer(.ok, ["company": try await admin.updateCompany(context.key, id: id, name: name, dashboardURL: url, clientInfo: info).json])
+                let company = try await admin.updateCompany(context.key, id: id, name: body.name, dashboardURL: body.dashboardURL, clientInfo: info)
+                return Answer(.ok, AdminCompanyEnvelope(company: AdminCompanyView(company)))
             }
         }
-        group.get("companies/:id/users") { request, context -> JSONAnswer in
+        group.get("companies/:id/users") { request, context -> Answer in
             let id = try Self.id(context)
             let limit = try queryInteger(request, "limit", range: 1...200) ?? 50
             var after: UUID?
@@ -93,52 +93,47 @@ struct AdminRoutes {
             }
             return try await answering {
                 let users = try await admin.users(context.key, companyID: id, limit: limit, after: after)
-                let next: JSONOut = users.count == limit ? .uuid(users.last?.id) : .null
-                return JSONAnswer(.ok, ["users": .array(users.map(\.json)), "next_after": next])
+                let next = users.count == limit ? users.last.map { ObjectID($0.id) } : nil
+                return Answer(.ok, AdminUserPage(users: users.map(AdminUserView.init), nextAfter: next))
             }
         }
         group.post("companies/:id/users") { request, context -> Response in
             let id = try Self.id(context)
-            return try await Self.idempotently(request, context, admin: admin) { body in
-                let roleName = try body.string("role", maxLength: 16)
-                guard let role = Role(rawValue: roleName) else {
-                    throw APIError.invalidRequest(field: "role", "The field role must be owner, admin or member.")
-                }
+            let received = try await JSONBody.receive(CreateUserRequest.self, request)
+            return try await Self.idempotently(request, context, admin: admin, body: received.canonical) {
+                let body = try received.get()
                 let user = try await admin.createUser(
                     context.key,
                     companyID: id,
-                    email: try body.string("email", maxLength: 320),
-                    name: try body.optionalString("name", maxLength: 200),
-                    role: role,
-                    dashboardAccess: try body.optionalBool("dashboard_access") ?? false,
-                    password: try body.optionalString("password", maxLength: 1024),
+                    email: body.email,
+                    name: body.name,
+                    role: try CreateUserRequest.role(body.role),
+                    dashboardAccess: body.dashboardAccess ?? false,
+                    password: body.password,
                     clientInfo: addresses.clientInfo(for: request, context: context.parent)
                 )
-                return JSONAnswer(.created, ["user": user.json])
+                return Answer(.created, AdminUserEnvelope(user: AdminUserView(user)))
             }
         }
-        group.get("users/:id") { _, context -> JSONAnswer in
+        group.get("users/:id") { _, context -> Answer in
             let id = try Self.id(context)
-            return try await answering { JSONAnswer(.ok, ["user": try await admin.user(context.key, id: id).json]) }
+            return try await answering { Answer(.ok, AdminUserEnvelope(user: AdminUserView(try await admin.user(context.key, id: id)))) }
         }
-        group.patch("users/:id") { request, context -> JSONAnswer in
+        group.patch("users/:id") { request, context -> Answer in
             let id = try Self.id(context)
-            let body = try await RequestBody.read(request, context: context.parent)
-            var role: Role?
-            if let roleName = try body.optionalString("role", maxLength: 16) {
-                guard let parsed = Role(rawValue: roleName) else {
-                    throw APIError.invalidRequest(field: "role", "The field role must be owner, admin or member.")
-                }
-                role = parsed
-            }
-            let name = try body.optionalString("name", maxLength: 200)
-            let access = try body.optionalBool("dashboard_access")
+            let body = try await JSONBody.read(UpdateUserRequest.self, request)
+            let role = try body.role.map(CreateUserRequest.role)
             let info = addresses.clientInfo(for: request, context: context.parent)
             return try await answering {
-                JSONAnswer(
-                    .ok,
-                    ["user": try await admin.updateUser(context.key, id: id, name: name, role: role, dashboardAccess: access, clientInfo: info).json]
+                let user = try await admin.updateUser(
+                    context.key,
+                    id: id,
+                    name: body.name,
+                    role: role,
+                    dashboardAccess: body.dashboardAccess,
+                    clientInfo: info
                 )
+                return Answer(.ok, AdminUserEnvelope(user: AdminUserView(user)))
             }
         }
         let actions: [(String, @Sendable (APIKey, UUID, ClientInfo) async throws -> AdminUser)] = [
@@ -149,16 +144,17 @@ struct AdminRoutes {
         for (action, work) in actions {
             group.post(RouterPath("users/:id/\(action)")) { request, context -> Response in
                 let id = try Self.id(context)
-                return try await Self.idempotently(request, context, admin: admin, readsBody: false) { _ in
-                    JSONAnswer(.ok, ["user": try await work(context.key, id, addresses.clientInfo(for: request, context: context.parent)).json])
+                return try await Self.idempotently(request, context, admin: admin) {
+                    let user = try await work(context.key, id, addresses.clientInfo(for: request, context: context.parent))
+                    return Answer(.ok, AdminUserEnvelope(user: AdminUserView(user)))
                 }
             }
         }
         group.post("users/:id/password-reset") { request, context -> Response in
             let id = try Self.id(context)
-            return try await Self.idempotently(request, context, admin: admin, readsBody: false) { _ in
+            return try await Self.idempotently(request, context, admin: admin) {
                 try await admin.sendPasswordReset(context.key, id: id, clientInfo: addresses.clientInfo(for: request, context: context.parent))
-                return JSONAnswer(.accepted, [:])
+                return Answer(.accepted, EmptyAnswer())
             }
         }
     }
@@ -171,21 +167,22 @@ struct AdminRoutes {
 
     /// Runs a POST once per `Idempotency-Key` (SPEC §11): a retry with the same key and body
     /// gets the first answer and nothing is done twice; the same key with another body is 422.
+    /// `body` is the canonical request body (``ReceivedBody/canonical``), empty for a route
+    /// that takes none; a faulty field is thrown by `work`, so it is recorded as the first answer.
     static func idempotently(
         _ request: Request,
         _ context: AdminContext,
         admin: AdminService,
-        readsBody: Bool = true,
-        _ work: (RequestBody) async throws -> JSONAnswer
+        body: Data = Data(),
+        _ work: () async throws -> Answer
     ) async throws -> Response {
-        let body = readsBody ? try await RequestBody.read(request, context: context.parent) : RequestBody.empty
         guard let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!] else {
-            return try await answering { try await work(body) }.response(from: request, context: context)
+            return try await answering { try await work() }.response(from: request, context: context)
         }
         guard (1...255).contains(idempotencyKey.utf8.count) else {
             throw APIError.invalidRequest(field: "Idempotency-Key", "The Idempotency-Key header has 1 to 255 characters.")
         }
-        let requestHash = Data(SHA256.hash(data: Data((request.method.rawValue + " " + request.uri.path + "\n").utf8) + body.canonical))
+        let requestHash = Data(SHA256.hash(data: Data((request.method.rawValue + " " + request.uri.path + "\n").utf8) + body))
         switch try await answering({ try await admin.startIdempotent(context.key, idempotencyKey: idempotencyKey, requestHash: requestHash) }) {
         case .replay(let status, let stored):
             var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
@@ -197,7 +194,7 @@ struct AdminRoutes {
             throw APIError(DomainError(.idempotencyInProgress, "The first request with this Idempotency-Key is still running.", retryAfter: 1))
         case .proceed:
             do {
-                let answer = try await answering { try await work(body) }
+                let answer = try await answering { try await work() }
                 let data = try answer.encoded()
                 try await admin.finishIdempotent(context.key, idempotencyKey: idempotencyKey, answer: (answer.status.code, data))
                 return answer.response(data: data)
@@ -212,21 +209,97 @@ struct AdminRoutes {
     }
 }
 
-extension AdminCompany {
-    var json: JSONOut {
-        .object([
-            "id": .uuid(id), "name": .string(name), "dashboard_url": .string(dashboardURL), "two_factor_enabled": .bool(twoFactorEnabled),
-            "created_at": .date(createdAt),
-        ])
+/// SPEC §11: a company as the provisioning API shows it.
+struct AdminCompanyView: Encodable, Sendable {
+    let id: ObjectID
+    let name: String
+    @NullWhenAbsent var dashboardURL: String?
+    let twoFactorEnabled: Bool
+    let createdAt: Timestamp
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, name
+        case dashboardURL = "dashboard_url"
+        case twoFactorEnabled = "two_factor_enabled"
+        case createdAt = "created_at"
     }
 }
 
-extension AdminUser {
-    var json: JSONOut {
-        .object([
-            "id": .uuid(id), "company_id": .uuid(companyID), "email": .string(email), "name": .string(name), "role": .string(role.rawValue),
-            "dashboard_access": .bool(dashboardAccess || role != .member), "active": .bool(active),
-            "locked": .bool((lockedUntil ?? .distantPast) > Date()), "created_at": .date(createdAt),
-        ])
+extension AdminCompanyView {
+    init(_ company: AdminCompany) {
+        self.init(
+            id: ObjectID(company.id),
+            name: company.name,
+            dashboardURL: company.dashboardURL,
+            twoFactorEnabled: company.twoFactorEnabled,
+            createdAt: Timestamp(company.createdAt)
+        )
+    }
+}
+
+/// SPEC §11: a user as the provisioning API shows it.
+struct AdminUserView: Encodable, Sendable {
+    let id: ObjectID
+    let companyID: ObjectID
+    let email: String
+    let name: String
+    let role: String
+    /// Effective access: always true for owners and admins.
+    let dashboardAccess: Bool
+    let active: Bool
+    /// The wrong-code lock of SPEC §5 is on.
+    let locked: Bool
+    let createdAt: Timestamp
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id
+        case companyID = "company_id"
+        case email, name, role
+        case dashboardAccess = "dashboard_access"
+        case active, locked
+        case createdAt = "created_at"
+    }
+}
+
+extension AdminUserView {
+    init(_ user: AdminUser) {
+        self.init(
+            id: ObjectID(user.id),
+            companyID: ObjectID(user.companyID),
+            email: user.email,
+            name: user.name,
+            role: user.role.rawValue,
+            dashboardAccess: user.dashboardAccess || user.role != .member,
+            active: user.active,
+            locked: (user.lockedUntil ?? .distantPast) > Date(),
+            createdAt: Timestamp(user.createdAt)
+        )
+    }
+}
+
+/// `{"company": AdminCompany}`.
+struct AdminCompanyEnvelope: Encodable, Sendable {
+    let company: AdminCompanyView
+}
+
+/// `{"user": AdminUser}`.
+struct AdminUserEnvelope: Encodable, Sendable {
+    let user: AdminUserView
+}
+
+/// `POST /v1/admin/companies`: the company and its first owner.
+struct CreatedCompanyAnswer: Encodable, Sendable {
+    let company: AdminCompanyView
+    let owner: AdminUserView
+}
+
+/// `GET /v1/admin/companies/{id}/users`: a page by id; `next_after` is null on the last.
+struct AdminUserPage: Encodable, Sendable {
+    let users: [AdminUserView]
+    @NullWhenAbsent var nextAfter: ObjectID?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case users
+        case nextAfter = "next_after"
     }
 }

@@ -2,52 +2,124 @@ import Foundation
 import TollgateCore
 
 /// A login challenge as the API shows it (SPEC §4 `Challenge`).
-struct ChallengeView {
-    let challenge: LoginChallenge
+struct ChallengeView: Encodable, Sendable {
+    let token: String
+    let codeExpiresAt: Timestamp
+    let resendsRemaining: Int
+    let attemptsRemaining: Int
+    let emailHint: String
+    let delivery: String
 
-    var json: JSONOut {
-        let snapshot = challenge.snapshot
-        return .object([
-            "token": .string(challenge.token), "code_expires_at": .date(snapshot.codeExpiresAt), "resends_remaining": .int(snapshot.resendsRemaining),
-            "attempts_remaining": .int(snapshot.attemptsRemaining), "email_hint": .string(snapshot.emailHint), "delivery": .string(snapshot.delivery),
-        ])
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case token
+        case codeExpiresAt = "code_expires_at"
+        case resendsRemaining = "resends_remaining"
+        case attemptsRemaining = "attempts_remaining"
+        case emailHint = "email_hint"
+        case delivery
     }
 }
 
+extension ChallengeView {
+    init(challenge: LoginChallenge) {
+        let snapshot = challenge.snapshot
+        self.init(
+            token: challenge.token,
+            codeExpiresAt: Timestamp(snapshot.codeExpiresAt),
+            resendsRemaining: snapshot.resendsRemaining,
+            attemptsRemaining: snapshot.attemptsRemaining,
+            emailHint: snapshot.emailHint,
+            delivery: snapshot.delivery
+        )
+    }
+}
+
+/// `{"challenge": Challenge}`.
+struct ChallengeEnvelope: Encodable, Sendable {
+    let challenge: ChallengeView
+}
+
 /// An activation as the API shows it (SPEC §4 `Activation`).
-struct ActivationView {
-    let snapshot: ChallengeSnapshot
-
+struct ActivationView: Encodable, Sendable {
+    let id: ObjectID
     /// code_sent, verified, used or closed.
-    var status: String {
-        switch snapshot.stage {
-        case .codeSent: "code_sent"
-        case .verified: "verified"
-        case .used: "used"
-        case .closed: "closed"
-        }
-    }
+    let status: String
+    let codeExpiresAt: Timestamp
+    let resendsRemaining: Int
+    let attemptsRemaining: Int
+    let emailHint: String
+    let delivery: String
 
-    var json: JSONOut {
-        .object([
-            "id": .uuid(snapshot.id), "status": .string(status), "code_expires_at": .date(snapshot.codeExpiresAt),
-            "resends_remaining": .int(snapshot.resendsRemaining), "attempts_remaining": .int(snapshot.attemptsRemaining),
-            "email_hint": .string(snapshot.emailHint), "delivery": .string(snapshot.delivery),
-        ])
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, status
+        case codeExpiresAt = "code_expires_at"
+        case resendsRemaining = "resends_remaining"
+        case attemptsRemaining = "attempts_remaining"
+        case emailHint = "email_hint"
+        case delivery
     }
+}
+
+extension ActivationView {
+    init(snapshot: ChallengeSnapshot) {
+        let status =
+            switch snapshot.stage {
+            case .codeSent: "code_sent"
+            case .verified: "verified"
+            case .used: "used"
+            case .closed: "closed"
+            }
+        self.init(
+            id: ObjectID(snapshot.id),
+            status: status,
+            codeExpiresAt: Timestamp(snapshot.codeExpiresAt),
+            resendsRemaining: snapshot.resendsRemaining,
+            attemptsRemaining: snapshot.attemptsRemaining,
+            emailHint: snapshot.emailHint,
+            delivery: snapshot.delivery
+        )
+    }
+}
+
+/// `{"activation": Activation}`.
+struct ActivationEnvelope: Encodable, Sendable {
+    let activation: ActivationView
 }
 
 /// The company's 2FA setting as the API shows it (SPEC §4 `TwoFactor`): when and by whom
 /// it was turned on, null while it is off.
-struct TwoFactorView {
-    let status: TwoFactorStatus
+struct TwoFactorView: Encodable, Sendable {
+    let enabled: Bool
+    @NullWhenAbsent var enabledAt: Timestamp?
+    @NullWhenAbsent var enabledBy: ObjectID?
+    let dashboardUsers: Int
 
-    var json: JSONOut {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case enabled
+        case enabledAt = "enabled_at"
+        case enabledBy = "enabled_by"
+        case dashboardUsers = "dashboard_users"
+    }
+}
+
+extension TwoFactorView {
+    init(status: TwoFactorStatus) {
         let company = status.company
         let enabled = company.twoFactorEnabled
-        return .object([
-            "enabled": .bool(enabled), "enabled_at": .date(enabled ? company.twoFactorChangedAt : nil),
-            "enabled_by": .uuid(enabled ? company.twoFactorChangedBy : nil), "dashboard_users": .int(status.dashboardUsers),
-        ])
+        self.init(
+            enabled: enabled,
+            enabledAt: enabled ? company.twoFactorChangedAt.map(Timestamp.init) : nil,
+            enabledBy: enabled ? company.twoFactorChangedBy.map(ObjectID.init) : nil,
+            dashboardUsers: status.dashboardUsers
+        )
+    }
+}
+
+/// `{"two_factor": TwoFactor}`.
+struct TwoFactorEnvelope: Encodable, Sendable {
+    let twoFactor: TwoFactorView
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case twoFactor = "two_factor"
     }
 }

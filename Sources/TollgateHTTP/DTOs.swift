@@ -2,13 +2,13 @@ import Foundation
 import Hummingbird
 import TollgateCore
 
-/// JSON answers. Keys are snake_case, times RFC 3339 UTC, and absent values are `null`
-/// (not missing), as SPEC §4 shows them.
-struct JSONAnswer: ResponseGenerator {
+/// A JSON answer: a status and an `Encodable` body. Keys are sorted, so the same answer is
+/// the same bytes (an idempotent POST replays them).
+struct Answer: ResponseGenerator {
     let status: HTTPResponse.Status
-    let body: [String: JSONOut]
+    let body: any Encodable & Sendable
 
-    init(_ status: HTTPResponse.Status = .ok, _ body: [String: JSONOut]) {
+    init(_ status: HTTPResponse.Status = .ok, _ body: any Encodable & Sendable) {
         self.status = status
         self.body = body
     }
@@ -21,7 +21,7 @@ struct JSONAnswer: ResponseGenerator {
     func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try encoder.encode(JSONOut.object(body))
+        return try encoder.encode(body)
     }
 
     func response(data: Data) -> Response {
@@ -29,34 +29,34 @@ struct JSONAnswer: ResponseGenerator {
     }
 }
 
-/// An answer value; `nil` Swift optionals become JSON null.
-indirect enum JSONOut: Encodable, Sendable {
-    case null
-    case bool(Bool)
-    case int(Int)
-    case string(String)
-    case array([JSONOut])
-    case object([String: JSONOut])
+/// An optional answer value written as JSON `null` rather than left out: SPEC §4 shows
+/// absent values as null, never as missing keys.
+@propertyWrapper
+struct NullWhenAbsent<Value: Encodable & Sendable>: Encodable, Sendable {
+    var wrappedValue: Value?
 
-    static func string(_ value: String?) -> JSONOut { value.map { .string($0) } ?? .null }
-    static func date(_ value: Date?) -> JSONOut { value.map { .string(rfc3339($0)) } ?? .null }
-    static func uuid(_ value: UUID?) -> JSONOut { value.map { .string($0.uuidString.lowercased()) } ?? .null }
+    init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
+        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+    }
+}
+
+/// A time in an answer: `2026-12-02T05:16:09Z`, RFC 3339 UTC with whole seconds.
+struct Timestamp: Encodable, Sendable {
+    let date: Date
+
+    init(_ date: Date) { self.date = date }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(Self.rfc3339(date))
     }
 
-    /// `2026-12-02T05:16:09Z`: whole seconds, UTC. Written by hand from `gmtime_r`: a new
-    /// `ISO8601DateFormatter` per date cost about 80 µs (measured), which made a 50-event page
-    /// spend most of its time formatting dates; a shared one is not documented thread-safe here.
+    /// Written by hand from `gmtime_r`: a new `ISO8601DateFormatter` per date cost about 80 µs
+    /// (measured), which made a 50-event page spend most of its time formatting dates; a
+    /// shared one is not documented thread-safe here.
     static func rfc3339(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
@@ -68,25 +68,150 @@ indirect enum JSONOut: Encodable, Sendable {
     }
 }
 
-extension SessionGrant {
-    var json: JSONOut {
-        .object(["token": .string(token), "expires_at": .date(session.expiresAt), "client": .string(session.client.rawValue)])
+/// An id in an answer: a lower-case UUID.
+struct ObjectID: Encodable, Sendable {
+    let uuid: UUID
+
+    init(_ uuid: UUID) { self.uuid = uuid }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(uuid.uuidString.lowercased())
     }
 }
 
-extension EventView {
-    var json: JSONOut {
-        var detailObject: [String: JSONOut] = [:]
-        for (key, value) in detail {
-            switch value {
-            case .string(let text): detailObject[key] = .string(text)
-            case .int(let number): detailObject[key] = .int(number)
-            case .bool(let flag): detailObject[key] = .bool(flag)
-            }
+/// An answer with an empty object for a body (`202 {}`).
+struct EmptyAnswer: Encodable, Sendable {}
+
+// MARK: - Sessions and /v1/me
+
+/// SPEC §4 `Session`.
+struct SessionAnswer: Encodable, Sendable {
+    let token: String
+    let expiresAt: Timestamp
+    let client: String
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case token
+        case expiresAt = "expires_at"
+        case client
+    }
+}
+
+extension SessionAnswer {
+    init(_ grant: SessionGrant) {
+        self.init(token: grant.token, expiresAt: Timestamp(grant.session.expiresAt), client: grant.session.client.rawValue)
+    }
+}
+
+/// `{"session": Session}`.
+struct SessionEnvelope: Encodable, Sendable {
+    let session: SessionAnswer
+}
+
+/// `GET /v1/me`: the caller, its company and its session.
+struct MeAnswer: Encodable, Sendable {
+    let user: User
+    let company: Company
+    let session: Session
+
+    struct User: Encodable, Sendable {
+        let id: ObjectID
+        let email: String
+        let name: String
+        let role: String
+        let dashboardAccess: Bool
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id, email, name, role
+            case dashboardAccess = "dashboard_access"
         }
-        return .object([
-            "id": .int(id), "type": .string(type), "user_id": .uuid(userID), "email": .string(email), "ip": .string(ip),
-            "user_agent": .string(userAgent), "created_at": .date(createdAt), "detail": .object(detailObject),
-        ])
+    }
+
+    struct Company: Encodable, Sendable {
+        let id: ObjectID
+        let name: String
+        let twoFactorEnabled: Bool
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case id, name
+            case twoFactorEnabled = "two_factor_enabled"
+        }
+    }
+
+    struct Session: Encodable, Sendable {
+        let client: String
+        let expiresAt: Timestamp
+        let twoFactorVerified: Bool
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case client
+            case expiresAt = "expires_at"
+            case twoFactorVerified = "two_factor_verified"
+        }
+    }
+}
+
+extension MeAnswer {
+    init(_ principal: Principal) {
+        let user = principal.user
+        self.init(
+            user: User(id: ObjectID(user.id), email: user.email, name: user.name, role: user.role.rawValue, dashboardAccess: user.hasDashboardAccess),
+            company: Company(id: ObjectID(principal.company.id), name: principal.company.name, twoFactorEnabled: principal.company.twoFactorEnabled),
+            session: Session(
+                client: principal.session.client.rawValue,
+                expiresAt: Timestamp(principal.session.expiresAt),
+                twoFactorVerified: principal.session.twoFactorVerified
+            )
+        )
+    }
+}
+
+// MARK: - Events
+
+/// SPEC §4 `Event`.
+struct EventAnswer: Encodable, Sendable {
+    let id: Int
+    let type: String
+    @NullWhenAbsent var userID: ObjectID?
+    @NullWhenAbsent var email: String?
+    @NullWhenAbsent var ip: String?
+    @NullWhenAbsent var userAgent: String?
+    let createdAt: Timestamp
+    let detail: [String: EventValue]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, type
+        case userID = "user_id"
+        case email, ip
+        case userAgent = "user_agent"
+        case createdAt = "created_at"
+        case detail
+    }
+}
+
+extension EventAnswer {
+    init(_ event: EventView) {
+        self.init(
+            id: event.id,
+            type: event.type,
+            userID: event.userID.map(ObjectID.init),
+            email: event.email,
+            ip: event.ip,
+            userAgent: event.userAgent,
+            createdAt: Timestamp(event.createdAt),
+            detail: event.detail
+        )
+    }
+}
+
+/// `GET /v1/company/security/events`: a page, newest first; `next_before` is null on the last.
+struct EventPage: Encodable, Sendable {
+    let events: [EventAnswer]
+    @NullWhenAbsent var nextBefore: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case events
+        case nextBefore = "next_before"
     }
 }

@@ -2,98 +2,34 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Any JSON value; bodies are read as an object of these so that a missing or mistyped field
-/// is reported by name (`invalid_request` with `error.field`), and unknown fields ignored.
-enum JSONValue: Decodable, Sendable {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+/// A request body the API reads: a `Decodable` struct whose `CodingKeys` are the JSON names.
+///
+/// Fields are decoded in declaration order, so the first faulty one is the one named in
+/// `error.field`; `validate()` then checks what decoding cannot (lengths, enumerations), in
+/// the same order. Unknown fields are ignored (SPEC §4).
+protocol RequestBody: Decodable, Sendable {
+    /// Throws `invalid_request` naming the first field decoding let through but the API refuses.
+    func validate() throws
+}
 
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
+extension RequestBody {
+    func validate() throws {}
 
-    var typeName: String {
-        switch self {
-        case .null: "null"
-        case .bool: "a boolean"
-        case .number: "a number"
-        case .string: "a string"
-        case .array: "an array"
-        case .object: "an object"
-        }
+    /// A string field of at most `maxLength` characters; nil passes (an optional left out).
+    func check(_ text: String?, _ key: some CodingKey, maxLength: Int) throws {
+        guard let text, text.count > maxLength else { return }
+        throw APIError.invalidRequest(field: key.stringValue, "The field \(key.stringValue) is too long.")
     }
 }
 
-/// A request's JSON object, read once with the SPEC §4 checks: JSON content type (415),
-/// at most 64 KiB (413), an object (400).
-struct RequestBody {
-    let fields: [String: JSONValue]
-    /// The bytes as received (an idempotent POST is recognised by them).
-    var raw = Data()
+/// A body as received: the decoded value and the bytes (an idempotent POST is recognised by them).
+struct ReceivedBody<Body: RequestBody> {
+    /// The decoded body, or the `invalid_request` of its first faulty field.
+    let decoded: Result<Body, APIError>
+    let raw: Data
 
-    static let maximumSize = 64 * 1024
-    /// No body at all (routes that take none).
-    static let empty = RequestBody(fields: [:])
-
-    static func read(_ request: Request, context: TollgateRequestContext) async throws -> RequestBody {
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        guard mediaType == "application/json" else { throw APIError.unsupportedMediaType }
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: maximumSize)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError.payloadTooLarge
-        } catch is NIOTooManyBytesError {
-            throw APIError.payloadTooLarge
-        }
-        let data = Data(buffer.readableBytesView)
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            throw APIError.invalidRequest(field: "body", "The body is not valid JSON.")
-        }
-        guard case .object(let fields) = value else {
-            throw APIError.invalidRequest(field: "body", "The body must be a JSON object.")
-        }
-        return RequestBody(fields: fields, raw: data)
-    }
-
-    /// A required string field, at most `maxLength` characters.
-    func string(_ name: String, maxLength: Int = 1024) throws -> String {
-        guard let value = fields[name], !isNull(value) else {
-            throw APIError.invalidRequest(field: name, "The field \(name) is required.")
-        }
-        guard case .string(let text) = value else {
-            throw APIError.invalidRequest(field: name, "The field \(name) must be a string, not \(value.typeName).")
-        }
-        guard text.count <= maxLength else {
-            throw APIError.invalidRequest(field: name, "The field \(name) is too long.")
-        }
-        return text
-    }
-
-    /// An optional string field (missing or null: nil), at most `maxLength` characters.
-    func optionalString(_ name: String, maxLength: Int = 1024) throws -> String? {
-        guard let value = fields[name], !isNull(value) else { return nil }
-        return try string(name, maxLength: maxLength)
-    }
+    /// The body, or its field's refusal.
+    func get() throws -> Body { try decoded.get() }
 
     /// The body with its keys sorted and no white space: one JSON object however a client
     /// ordered it (an idempotent retry is recognised by this).
@@ -103,30 +39,131 @@ struct RequestBody {
         else { return raw }
         return data
     }
+}
 
-    /// Whether the body names `name` at all (null included): PATCH tells "clear" from "keep".
-    func has(_ name: String) -> Bool { fields[name] != nil }
+/// Reads request bodies with the SPEC §4 checks: JSON content type (415), at most 64 KiB
+/// (413), a JSON object (400 naming `body`), then the fields (400 naming the field).
+enum JSONBody {
+    static let maximumSize = 64 * 1024
 
-    /// A required nested object, read with the same checks.
-    func object(_ name: String) throws -> RequestBody {
-        guard let value = fields[name], !isNull(value) else { throw APIError.invalidRequest(field: name, "The field \(name) is required.") }
-        guard case .object(let nested) = value else {
-            throw APIError.invalidRequest(field: name, "The field \(name) must be an object, not \(value.typeName).")
-        }
-        return RequestBody(fields: nested)
+    /// The decoded body; any refusal is thrown.
+    static func read<Body: RequestBody>(_ type: Body.Type, _ request: Request) async throws -> Body {
+        try await receive(type, request).get()
     }
 
-    /// An optional boolean field (missing or null: nil).
-    func optionalBool(_ name: String) throws -> Bool? {
-        guard let value = fields[name], !isNull(value) else { return nil }
-        guard case .bool(let flag) = value else {
-            throw APIError.invalidRequest(field: name, "The field \(name) must be true or false, not \(value.typeName).")
+    /// The body's bytes and its decoding. Whatever makes the whole body unreadable (media type,
+    /// size, not JSON, not an object) is thrown; a faulty field is kept in `decoded`, so that
+    /// the provisioning API records it as the first answer to an idempotent POST (as before).
+    static func receive<Body: RequestBody>(_ type: Body.Type, _ request: Request) async throws -> ReceivedBody<Body> {
+        let data = try await bytes(of: request)
+        do {
+            return ReceivedBody(decoded: .success(try decode(type, from: data)), raw: data)
+        } catch let error as APIError where error.namesAField {
+            return ReceivedBody(decoded: .failure(error), raw: data)
         }
-        return flag
     }
 
-    private func isNull(_ value: JSONValue) -> Bool {
-        if case .null = value { return true }
-        return false
+    static func bytes(of request: Request) async throws -> Data {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard mediaType == "application/json" else { throw APIError.unsupportedMediaType }
+        var request = request
+        do {
+            return Data(try await request.collectBody(upTo: maximumSize).readableBytesView)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge
+        }
+    }
+
+    /// Decodes and validates `data`, turning a `DecodingError` into the `invalid_request` that
+    /// names its coding path's last key.
+    static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> Body {
+        let body: Body
+        do {
+            body = try JSONDecoder().decode(type, from: data)
+        } catch let error as DecodingError {
+            throw refusal(for: error, in: data)
+        }
+        try body.validate()
+        return body
+    }
+
+    private static func refusal(for error: DecodingError, in data: Data) -> APIError {
+        switch error {
+        case .keyNotFound(let key, _):
+            return required(key.stringValue)
+        case .valueNotFound(_, let context):
+            guard let field = field(of: context.codingPath) else { return notAnObject }
+            return required(field)
+        case .typeMismatch(let expected, let context):
+            guard let field = field(of: context.codingPath) else { return notAnObject }
+            let wanted =
+                switch expected {
+                case is String.Type: "a string"
+                case is Bool.Type: "true or false"
+                default: "an object"
+                }
+            let found = JSONKind.at(context.codingPath, in: data)
+            return APIError.invalidRequest(field: field, "The field \(field) must be \(wanted), not \(found).")
+        case .dataCorrupted:
+            // Not JSON at all, not UTF-8, or a number no Swift type holds.
+            return APIError.invalidRequest(field: "body", "The body is not valid JSON.")
+        @unknown default:
+            return APIError.invalidRequest(field: "body", "The body is not valid JSON.")
+        }
+    }
+
+    /// The field a coding path names: its last key (a nested object's fields are named alone,
+    /// `email` for `owner.email`, as the API always has); nil for the body itself.
+    private static func field(of path: [any CodingKey]) -> String? {
+        path.last { $0.intValue == nil }?.stringValue
+    }
+
+    private static func required(_ field: String) -> APIError {
+        APIError.invalidRequest(field: field, "The field \(field) is required.")
+    }
+
+    private static let notAnObject = APIError.invalidRequest(field: "body", "The body must be a JSON object.")
+}
+
+extension APIError {
+    /// An `invalid_request` about one field rather than the whole body.
+    fileprivate var namesAField: Bool { code == "invalid_request" && extra["field"] != .string("body") }
+}
+
+/// What kind of JSON value sits at a coding path ("a number", "an array", …), for the message
+/// of a mistyped field. Decoded only when a field was refused.
+private struct JSONKind: Decodable {
+    static let pathKey = CodingUserInfoKey(rawValue: "tollgate.jsonKindPath")!
+    let name: String
+
+    static func at(_ path: [any CodingKey], in data: Data) -> String {
+        let decoder = JSONDecoder()
+        decoder.userInfo[pathKey] = path.map(\.stringValue)
+        return (try? decoder.decode(JSONKind.self, from: data))?.name ?? "a value of another type"
+    }
+
+    init(from decoder: any Decoder) throws {
+        var keys = (decoder.userInfo[Self.pathKey] as? [String] ?? [])[...]
+        var value = decoder
+        while let key = keys.popFirst() {
+            value = try value.container(keyedBy: AnyKey.self).superDecoder(forKey: AnyKey(key))
+        }
+        let single = try value.singleValueContainer()
+        if single.decodeNil() {
+            name = "null"
+        } else if (try? single.decode(Bool.self)) != nil {
+            name = "a boolean"
+        } else if (try? single.decode(String.self)) != nil {
+            name = "a string"
+        } else if (try? value.unkeyedContainer()) != nil {
+            name = "an array"
+        } else if (try? value.container(keyedBy: AnyKey.self)) != nil {
+            name = "an object"
+        } else {
+            name = "a number"
+        }
     }
 }

@@ -33,80 +33,70 @@ struct AuthRoutes {
 
     func register(public group: RouterGroup<TollgateRequestContext>, authenticated: RouterGroup<AuthenticatedContext>) {
         let services = self.services
-        group.post("auth/login") { request, context -> JSONAnswer in
-            let body = try await RequestBody.read(request, context: context)
-            let email = try body.string("email", maxLength: 320)
-            let password = try body.string("password", maxLength: 1024)
-            let clientName = try body.string("client", maxLength: 32)
-            guard let client = SessionClient(rawValue: clientName) else {
-                throw APIError.invalidRequest(field: "client", "The field client must be \"dashboard\" or \"phone_app\".")
-            }
+        group.post("auth/login") { request, context -> Answer in
+            let body = try await JSONBody.read(LoginRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             return try await answering(step: "password") {
-                switch try await services.login.login(email: email, password: password, client: client, clientInfo: info) {
-                case .session(let grant): return JSONAnswer(.ok, ["session": grant.json])
-                case .challenge(let challenge): return JSONAnswer(.accepted, ["challenge": ChallengeView(challenge: challenge).json])
+                switch try await services.login.login(email: body.email, password: body.password, client: body.sessionClient, clientInfo: info) {
+                case .session(let grant): return Answer(.ok, SessionEnvelope(session: SessionAnswer(grant)))
+                case .challenge(let challenge): return Answer(.accepted, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
                 }
             }
         }
-        group.post("auth/login/verify") { request, context -> JSONAnswer in
-            let body = try await RequestBody.read(request, context: context)
-            let token = try body.string("challenge_token", maxLength: 256)
-            let code = try body.string("code", maxLength: 64)
+        group.post("auth/login/verify") { request, context -> Answer in
+            let body = try await JSONBody.read(VerifyLoginRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             return try await answering(step: "login_code") {
-                JSONAnswer(.ok, ["session": try await services.challenges.verifyLogin(token: token, code: code, clientInfo: info).json])
+                let grant = try await services.challenges.verifyLogin(token: body.challengeToken, code: body.code, clientInfo: info)
+                return Answer(.ok, SessionEnvelope(session: SessionAnswer(grant)))
             }
         }
-        group.post("auth/login/challenge") { request, context -> JSONAnswer in
-            let body = try await RequestBody.read(request, context: context)
-            let token = try body.string("challenge_token", maxLength: 256)
+        group.post("auth/login/challenge") { request, context -> Answer in
+            let body = try await JSONBody.read(ChallengeTokenRequest.self, request)
             return try await answering {
-                let challenge = try await services.challenges.viewLogin(token: token)
-                return JSONAnswer(.ok, ["challenge": ChallengeView(challenge: challenge).json])
+                let challenge = try await services.challenges.viewLogin(token: body.challengeToken)
+                return Answer(.ok, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
             }
         }
-        group.post("auth/login/resend") { request, context -> JSONAnswer in
-            let body = try await RequestBody.read(request, context: context)
-            let token = try body.string("challenge_token", maxLength: 256)
+        group.post("auth/login/resend") { request, context -> Answer in
+            let body = try await JSONBody.read(ChallengeTokenRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             return try await answering(step: "login_resend") {
-                let challenge = try await services.challenges.resendLogin(token: token, clientInfo: info)
-                return JSONAnswer(.accepted, ["challenge": ChallengeView(challenge: challenge).json])
+                let challenge = try await services.challenges.resendLogin(token: body.challengeToken, clientInfo: info)
+                return Answer(.accepted, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
             }
         }
-        group.post("auth/password/forgot") { request, context -> JSONAnswer in
-            let body = try await RequestBody.read(request, context: context)
-            let email = try body.string("email", maxLength: 320)
+        group.post("auth/password/forgot") { request, context -> Answer in
+            let body = try await JSONBody.read(ForgotPasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             // The same answer for every address (SPEC §10): what happens next is not told.
-            try await answering(step: "password_forgot") { try await services.passwords.requestReset(email: email, clientInfo: info) }
-            return JSONAnswer(.accepted, [:])
+            try await answering(step: "password_forgot") { try await services.passwords.requestReset(email: body.email, clientInfo: info) }
+            return Answer(.accepted, EmptyAnswer())
         }
         group.post("auth/password/reset") { request, context -> Response in
-            let body = try await RequestBody.read(request, context: context)
-            let token = try body.string("token", maxLength: 256)
-            let password = try body.string("new_password", maxLength: 1024)
+            let body = try await JSONBody.read(ResetPasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             try await answering(step: "password_reset") {
-                try await services.passwords.reset(token: token, newPassword: password, clientInfo: info)
+                try await services.passwords.reset(token: body.token, newPassword: body.newPassword, clientInfo: info)
             }
             return Response(status: .noContent)
         }
         group.post("auth/not-me") { request, context -> Response in
-            let body = try await RequestBody.read(request, context: context)
-            let token = try body.string("token", maxLength: 256)
+            let body = try await JSONBody.read(NotMeRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            try await answering(step: "not_me") { try await services.passwords.report(token: token, clientInfo: info) }
+            try await answering(step: "not_me") { try await services.passwords.report(token: body.token, clientInfo: info) }
             return Response(status: .noContent)
         }
         authenticated.post("account/password") { request, context -> Response in
-            let body = try await RequestBody.read(request, context: context.parent)
-            let current = try body.string("current_password", maxLength: 1024)
-            let new = try body.string("new_password", maxLength: 1024)
+            let body = try await JSONBody.read(ChangePasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             try await answering(step: "password_change") {
-                try await services.passwords.change(context.principal, currentPassword: current, newPassword: new, clientInfo: info)
+                try await services.passwords.change(
+                    context.principal,
+                    currentPassword: body.currentPassword,
+                    newPassword: body.newPassword,
+                    clientInfo: info
+                )
             }
             return Response(status: .noContent)
         }
@@ -115,26 +105,8 @@ struct AuthRoutes {
             try await answering { try await services.login.logout(context.principal, clientInfo: info) }
             return Response(status: .noContent)
         }
-        authenticated.get("me") { _, context -> JSONAnswer in
-            let principal = context.principal
-            let user = principal.user
-            return JSONAnswer(
-                .ok,
-                [
-                    "user": .object([
-                        "id": .uuid(user.id), "email": .string(user.email), "name": .string(user.name), "role": .string(user.role.rawValue),
-                        "dashboard_access": .bool(user.hasDashboardAccess),
-                    ]),
-                    "company": .object([
-                        "id": .uuid(principal.company.id), "name": .string(principal.company.name),
-                        "two_factor_enabled": .bool(principal.company.twoFactorEnabled),
-                    ]),
-                    "session": .object([
-                        "client": .string(principal.session.client.rawValue), "expires_at": .date(principal.session.expiresAt),
-                        "two_factor_verified": .bool(principal.session.twoFactorVerified),
-                    ]),
-                ]
-            )
+        authenticated.get("me") { _, context -> Answer in
+            Answer(.ok, MeAnswer(context.principal))
         }
     }
 }
@@ -145,82 +117,80 @@ struct SecurityRoutes {
 
     func register(on group: RouterGroup<DashboardContext>) {
         let services = self.services
-        group.get("company/security") { _, context -> JSONAnswer in
+        group.get("company/security") { _, context -> Answer in
             try await answering {
                 let status = try await services.twoFactor.current(context.principal)
-                return JSONAnswer(.ok, ["two_factor": TwoFactorView(status: status).json])
+                return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
             }
         }
-        group.get("company/security/two-factor/activation/:id") { _, context -> JSONAnswer in
+        group.get("company/security/two-factor/activation/:id") { _, context -> Answer in
             let id = try activationID(context)
             return try await answering {
                 let activation = try await services.challenges.viewActivation(context.principal, id: id)
-                return JSONAnswer(.ok, ["activation": ActivationView(snapshot: activation).json])
+                return Answer(.ok, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
             }
         }
-        group.post("company/security/two-factor/activation") { request, context -> JSONAnswer in
+        group.post("company/security/two-factor/activation") { request, context -> Answer in
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
                 let activation = try await services.challenges.startActivation(context.principal, clientInfo: info)
-                return JSONAnswer(.accepted, ["activation": ActivationView(snapshot: activation).json])
+                return Answer(.accepted, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
             }
         }
-        group.post("company/security/two-factor/activation/:id/resend") { request, context -> JSONAnswer in
+        group.post("company/security/two-factor/activation/:id/resend") { request, context -> Answer in
             let id = try activationID(context)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
                 let activation = try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info)
-                return JSONAnswer(.accepted, ["activation": ActivationView(snapshot: activation).json])
+                return Answer(.accepted, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
             }
         }
-        group.post("company/security/two-factor/activation/:id/verify") { request, context -> JSONAnswer in
+        group.post("company/security/two-factor/activation/:id/verify") { request, context -> Answer in
             let id = try activationID(context)
-            let body = try await RequestBody.read(request, context: context.parent)
-            let code = try body.string("code", maxLength: 64)
+            let body = try await JSONBody.read(VerifyActivationRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering(step: "activation_code") {
-                let activation = try await services.challenges.verifyActivation(context.principal, id: id, code: code, clientInfo: info)
-                return JSONAnswer(.ok, ["activation": ActivationView(snapshot: activation).json])
+                let activation = try await services.challenges.verifyActivation(context.principal, id: id, code: body.code, clientInfo: info)
+                return Answer(.ok, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
             }
         }
-        group.post("company/security/two-factor/enable") { request, context -> JSONAnswer in
+        group.post("company/security/two-factor/enable") { request, context -> Answer in
             guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
-            let body = try await RequestBody.read(request, context: context.parent)
-            guard try body.optionalBool("confirm") == true else {
+            let body = try await JSONBody.read(EnableTwoFactorRequest.self, request)
+            guard body.confirm == true else {
                 throw APIError(DomainError.confirmationRequired)
             }
-            let idText = try body.string("activation_id", maxLength: 64)
+            guard let idText = body.activationID else {
+                throw APIError.invalidRequest(field: "activation_id", "The field activation_id is required.")
+            }
             guard let id = UUID(uuidString: idText) else { throw APIError(DomainError.noSuchActivation) }
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
                 let status = try await services.twoFactor.enable(context.principal, activationID: id, confirm: true, clientInfo: info)
-                return JSONAnswer(.ok, ["two_factor": TwoFactorView(status: status).json])
+                return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
             }
         }
-        group.post("company/security/two-factor/disable") { request, context -> JSONAnswer in
-            let body = try await RequestBody.read(request, context: context.parent)
-            let confirm = try body.optionalBool("confirm") == true
-            let password = try body.optionalString("password", maxLength: 1024)
+        group.post("company/security/two-factor/disable") { request, context -> Answer in
+            let body = try await JSONBody.read(DisableTwoFactorRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering {
                 let status = try await services.twoFactor.disable(
                     context.principal,
-                    confirm: confirm,
-                    password: password,
+                    confirm: body.confirm == true,
+                    password: body.password,
                     login: services.login,
                     clientInfo: info
                 )
-                return JSONAnswer(.ok, ["two_factor": TwoFactorView(status: status).json])
+                return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
             }
         }
-        group.get("company/security/events") { request, context -> JSONAnswer in
+        group.get("company/security/events") { request, context -> Answer in
             let limit = try queryInteger(request, "limit", range: 1...100) ?? 50
             let before = try queryInteger(request, "before", range: 1...Int(Int64.max))
             let events = try await answering {
                 try await EventView.page(for: context.principal, limit: limit, before: before, pool: services.pool)
             }
-            let next: JSONOut = events.count == limit ? (events.last.map { .int($0.id) } ?? .null) : .null
-            return JSONAnswer(.ok, ["events": .array(events.map(\.json)), "next_before": next])
+            return Answer(.ok, EventPage(events: events.map(EventAnswer.init), nextBefore: events.count == limit ? events.last?.id : nil))
         }
     }
 

@@ -11,6 +11,6 @@ import Testing
         let reference = ISO8601DateFormatter()
         reference.formatOptions = [.withInternetDateTime]
         reference.timeZone = TimeZone(identifier: "UTC")
-        #expect(JSONOut.rfc3339(date) == reference.string(from: date))
+        #expect(Timestamp.rfc3339(date) == reference.string(from: date))
     }
 }
