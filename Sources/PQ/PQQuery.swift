@@ -269,7 +269,21 @@ public struct PQByteaArray: PQEncodable, Sendable {
 
     public static var pqType: PQType { PQType(rawValue: 1001) }
     public var pqBind: PQBind {
-        let elements = values.map { value in "\"\\\\x" + value.map { String(format: "%02x", $0) }.joined() + "\"" }
+        let elements = values.map { value in "\"\\\\x" + lowercaseHex(value) + "\"" }
         return PQBind(type: Self.pqType, text: "{" + elements.joined(separator: ",") + "}")
     }
+}
+
+/// Bytes as lower-case hex. Not `String(format: "%02x")` per byte: that goes through
+/// Foundation's format parser each time, and it was the hottest Swift code of a verify
+/// request (the token's candidate hashes are bound as hex).
+public func lowercaseHex(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var text: [UInt8] = []
+    text.reserveCapacity(bytes.underestimatedCount * 2)
+    for byte in bytes {
+        text.append(digits[Int(byte >> 4)])
+        text.append(digits[Int(byte & 0x0f)])
+    }
+    return String(decoding: text, as: UTF8.self)
 }

@@ -14,7 +14,7 @@ public struct Migration: Sendable {
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits + "_" + name + ".sql"
     }
     /// SHA-256 of the file, hex; a landed file must never change.
-    public var checksum: String { SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined() }
+    public var checksum: String { lowercaseHex(SHA256.hash(data: Data(sql.utf8))) }
 
     public init(version: Int, name: String, sql: String) {
         self.version = version

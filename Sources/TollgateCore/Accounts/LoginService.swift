@@ -193,7 +193,7 @@ public struct LoginService: Sendable {
     /// under the database's own key, so that rotating `TOLLGATE_SECRET` resets no counter.
     static func failedPasswordKey(email: String, key: [UInt8]) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array(email.utf8), using: SymmetricKey(data: key))
-        return "failed_password:" + mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return "failed_password:" + lowercaseHex(mac.prefix(16))
     }
 
     /// The account in the current tenant's scope (an unknown address looks under a company

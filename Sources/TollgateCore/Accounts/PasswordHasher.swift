@@ -2,6 +2,7 @@ import CSodium
 import Foundation
 import NIOConcurrencyHelpers
 import NIOPosix
+import PQ
 
 /// Why a password is refused when it is set (no composition rules, SPEC §1 and NIST 800-63B).
 public enum PasswordPolicy {
@@ -77,7 +78,7 @@ public final class PasswordHasher: Sendable {
         threadPool.start()
         var random = [UInt8](repeating: 0, count: 32)
         randombytes_buf(&random, 32)
-        dummyHash = (try? Self.hashNow(random.map { String(format: "%02x", $0) }.joined())) ?? ""
+        dummyHash = (try? Self.hashNow(lowercaseHex(random))) ?? ""
     }
 
     /// Hashes a new password.
