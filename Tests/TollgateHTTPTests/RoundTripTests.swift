@@ -51,7 +51,7 @@ import TollgateCore
             #expect(pollTrips <= 2)
             #expect(burnedTrips <= 2)
             #expect(wrongTrips <= 4)
-            #expect(rightTrips <= 5)
+            #expect(rightTrips <= 4)
             #expect(failedTrips <= 4)
         }
     }

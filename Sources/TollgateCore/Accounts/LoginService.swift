@@ -120,7 +120,7 @@ public struct LoginService: Sendable {
             try RateLimiter.undo(failedKey, in: tx)
             // The company's setting as it is now, held until commit: a login racing "enable"
             // either sees 2FA on or finishes its session before enable revokes the unverified ones.
-            let company = try Self.companyForShare(in: tx)
+            let (company, databaseNow) = try Self.companyForShare(in: tx)
             let needsCode = client == .dashboard && company.twoFactorEnabled
             var detail: [String: EventValue] = ["client": .string(client.rawValue)]
             if client == .dashboard {
@@ -154,12 +154,13 @@ public struct LoginService: Sendable {
                 .record(in: tx)
             if needsCode { return .answer((nil, company)) }
             let ttl = client == .dashboard ? settings.sessionTTLDashboard : settings.sessionTTLPhoneApp
-            let grant = try SessionStore.create(
+            let grant = SessionStore.create(
                 companyID: companyID,
                 userID: user.id,
                 client: client,
                 twoFactorVerified: false,
                 ttl: ttl,
+                databaseNow: databaseNow,
                 clientInfo: clientInfo,
                 in: tx
             )
@@ -233,12 +234,14 @@ public struct LoginService: Sendable {
         ).record(in: tx)
     }
 
-    private static func companyForShare(in tx: PQTransaction) throws -> Company {
+    /// The company, held until commit, and the database's clock after the lock was granted.
+    private static func companyForShare(in tx: PQTransaction) throws -> (Company, Date) {
         let rows = try tx.query(
             "login.company",
-            "SELECT \(unsafeSQL: Company.columns) FROM companies c WHERE c.id = app_company() FOR SHARE"
+            "SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now FROM companies c WHERE c.id = app_company() FOR SHARE"
         )
-        return try Company(row: try rows.first.orThrow())
+        let row = try rows.first.orThrow()
+        return (try Company(row: row), try row.decode("database_now"))
     }
 }
 

@@ -50,31 +50,33 @@ public enum BearerToken {
 
 /// Sessions: creation, authentication and revocation.
 public enum SessionStore {
-    /// Creates a session inside the caller's transaction.
+    /// Creates a session inside the caller's transaction. Its id is made here and it expires
+    /// `ttl` seconds after `databaseNow` (the database's clock as the caller read it in this
+    /// transaction), so the answer needs nothing back from the insert: it is queued, and goes
+    /// with the transaction's next statement or its COMMIT.
     public static func create(
         companyID: UUID,
         userID: UUID,
         client: SessionClient,
         twoFactorVerified: Bool,
         ttl: Int,
+        databaseNow: Date,
         clientInfo: ClientInfo,
         in tx: PQTransaction
-    ) throws -> SessionGrant {
+    ) -> SessionGrant {
         let token = BearerToken.make(companyID: companyID)
-        let rows = try tx.query(
+        let id = UUID()
+        // Whole microseconds, as PostgreSQL stores them, so the answer shows what is stored.
+        let expiresAt = Date(timeIntervalSince1970: ((databaseNow.timeIntervalSince1970 + Double(ttl)) * 1e6).rounded() / 1e6)
+        tx.queue(
             "session.create",
             """
-            INSERT INTO sessions (company_id, user_id, token_hash, client, two_factor_verified, ip, user_agent, expires_at)
-            VALUES (\(companyID), \(userID), \(BearerToken.hash(token)), \(client.rawValue), \(twoFactorVerified),
-                    \(clientInfo.ip), \(clientInfo.userAgent), now() + make_interval(secs => \(ttl)))
-            RETURNING id, expires_at
+            INSERT INTO sessions (company_id, id, user_id, token_hash, client, two_factor_verified, ip, user_agent, expires_at)
+            VALUES (\(companyID), \(id), \(userID), \(BearerToken.hash(token)), \(client.rawValue), \(twoFactorVerified),
+                    \(clientInfo.ip), \(clientInfo.userAgent), \(expiresAt))
             """
         )
-        let row = try rows.first.orThrow()
-        return SessionGrant(
-            token: token,
-            session: Session(id: try row.decode("id"), client: client, twoFactorVerified: twoFactorVerified, expiresAt: try row.decode("expires_at"))
-        )
+        return SessionGrant(token: token, session: Session(id: id, client: client, twoFactorVerified: twoFactorVerified, expiresAt: expiresAt))
     }
 
     /// The live session a bearer token belongs to, with its user and company; otherwise

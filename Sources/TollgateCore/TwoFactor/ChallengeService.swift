@@ -120,7 +120,15 @@ public struct ChallengeService: Sendable {
             case .accept(let state):
                 try RateLimiter.undo(accountKey, in: tx)
                 return .answer(
-                    try accept(record.challenge, becoming: state, emailStatus: record.emailStatus, user: user, clientInfo: clientInfo, in: tx)
+                    try accept(
+                        record.challenge,
+                        becoming: state,
+                        emailStatus: record.emailStatus,
+                        databaseNow: record.databaseNow,
+                        user: user,
+                        clientInfo: clientInfo,
+                        in: tx
+                    )
                 )
             case .reject(let attemptsRemaining, let close, let refusal):
                 return .refuse(
@@ -143,6 +151,7 @@ public struct ChallengeService: Sendable {
         _ challenge: Challenge,
         becoming state: Challenge.State,
         emailStatus: String?,
+        databaseNow: Date,
         user: User,
         clientInfo: ClientInfo,
         in tx: PQTransaction
@@ -153,12 +162,13 @@ public struct ChallengeService: Sendable {
         try CodeLimits.resetWrongCodes(of: user, in: tx)
         switch challenge.purpose {
         case .login:
-            let grant = try SessionStore.create(
+            let grant = SessionStore.create(
                 companyID: user.companyID,
                 userID: user.id,
                 client: .dashboard,
                 twoFactorVerified: true,
                 ttl: sessionTTL,
+                databaseNow: databaseNow,
                 clientInfo: clientInfo,
                 in: tx
             )
