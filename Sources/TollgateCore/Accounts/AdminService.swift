@@ -65,7 +65,7 @@ public struct AdminService: Sendable {
                     "company.create",
                     "INSERT INTO companies (id, name, dashboard_url) VALUES (\(companyID), \(name), \(dashboardURL))"
                 )
-                let ownerID = try Provisioning.insertUser(
+                let ownerID = try UserStore.insert(
                     companyID: companyID,
                     email: email,
                     name: ownerName,
@@ -204,7 +204,7 @@ public struct AdminService: Sendable {
         settings: DomainSettings,
         in tx: PQTransaction
     ) throws {
-        guard let domainUser = try PasswordService.activeUser(user.id, in: tx) else { return }
+        guard let domainUser = try UserStore.find(user.id, activeOnly: true, in: tx) else { return }
         try PasswordService.issueResetLink(.invitation, for: domainUser, clientInfo: clientInfo, mac: mac, settings: settings, in: tx)
     }
 }

@@ -11,7 +11,7 @@ extension AdminService {
         return try await pool.withTenant(companyID) { tx in
             _ = try Self.company(in: tx)
             return try tx.query(
-                "user.page",
+                "admin_users.page",
                 """
                 SELECT \(unsafeSQL: AdminUser.columns) FROM users u
                 WHERE u.company_id = app_company() AND (\(after)::uuid IS NULL OR u.id > \(after))
@@ -37,7 +37,7 @@ extension AdminService {
         return try await Self.refusingDuplicates {
             try await pool.withTenant(companyID) { tx in
                 _ = try Self.company(in: tx)
-                let id = try Provisioning.insertUser(
+                let id = try UserStore.insert(
                     companyID: companyID,
                     email: address,
                     name: name,
@@ -74,7 +74,7 @@ extension AdminService {
         return try await Self.refusingLastOwner {
             try await pool.withTenant(companyID) { tx in
                 try tx.query(
-                    "user.update",
+                    "admin_users.update",
                     """
                     UPDATE users SET name = coalesce(\(name?.trimmingSpaces()), name), role = coalesce(\(role?.rawValue), role),
                         dashboard_access = coalesce(\(dashboardAccess), dashboard_access)
@@ -98,7 +98,7 @@ extension AdminService {
         return try await Self.refusingLastOwner {
             try await pool.withTenant(companyID) { tx in
                 try tx.query(
-                    "user.set_active",
+                    "admin_users.set_active",
                     """
                     UPDATE users SET active = \(active), deactivated_at = CASE WHEN \(active) THEN NULL ELSE coalesce(deactivated_at, now()) END
                     WHERE company_id = app_company() AND id = \(id)
@@ -123,10 +123,7 @@ extension AdminService {
     public func unlock(_ key: APIKey, id: UUID, clientInfo: ClientInfo) async throws -> AdminUser {
         let companyID = try await companyOf(user: id, key: key)
         return try await pool.withTenant(companyID) { tx in
-            try tx.query(
-                ("UPDATE users SET locked_until = NULL, consecutive_wrong_codes = 0 WHERE company_id = app_company() AND id = \(id)"
-                    as PQQuery).named("user.unlock")
-            )
+            try UserStore.unlock(id, in: tx)
             let user = try Self.user(id, in: tx)
             try Self.record(.adminUserUnlocked, key: key, user: user, clientInfo: clientInfo, in: tx)
             return user
@@ -140,7 +137,7 @@ extension AdminService {
         try await pool.withTenant(companyID) { tx in
             let user = try Self.user(id, in: tx)
             guard user.active else { throw DomainError(.userInactive, "The user is deactivated; reactivate it first.") }
-            guard let domainUser = try PasswordService.activeUser(id, in: tx) else { throw DomainError.notFoundObject }
+            guard let domainUser = try UserStore.find(id, activeOnly: true, in: tx) else { throw DomainError.notFoundObject }
             try PasswordService.issueResetLink(.reset, for: domainUser, clientInfo: clientInfo, mac: mac, settings: settings, in: tx)
             try Self.record(.adminPasswordResetSent, key: key, user: user, clientInfo: clientInfo, in: tx)
         }

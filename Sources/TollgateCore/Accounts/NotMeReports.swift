@@ -11,11 +11,7 @@ extension PasswordService {
         let candidates = mac.tokenCandidates(token)
         try await pool.withTenant(companyID) { tx in
             guard let reported = try ChallengeStore.report(tokenCandidates: candidates, in: tx) else { throw DomainError.tokenInvalid }
-            let userRows = try tx.query(
-                ("SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(reported.userID)"
-                    as PQQuery).named("user.by_id")
-            )
-            let user = try User(row: try userRows.first.orThrow())
+            let user = try UserStore.find(reported.userID, activeOnly: false, in: tx).orThrow()
             let challengeClient = reported.client
             try Event(
                 companyID: companyID,

@@ -40,7 +40,7 @@ public struct PasswordService: Sendable {
         let hash = try await hashOrBusy(newPassword)
         let sessionID = principal.session.id
         try await pool.withTenant(user.companyID) { tx in
-            try Self.setPassword(hash, of: user.id, in: tx)
+            try UserStore.setPassword(hash, of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
             try Event(
                 companyID: user.companyID,
@@ -93,7 +93,7 @@ public struct PasswordService: Sendable {
         guard let (companyID, userID) = try await pool.withTransaction({ tx in try LoginDirectory.find(email, in: tx) }) else { return }
         let (mac, settings) = (self.mac, self.settings)
         try await pool.withTenant(companyID) { tx in
-            guard let user = try Self.activeUser(userID, in: tx) else { return }
+            guard let user = try UserStore.find(userID, activeOnly: true, in: tx) else { return }
             if let refusal = try RateLimiter.hit(
                 "password_resets:\(user.id)",
                 limit: 3,
@@ -190,11 +190,11 @@ public struct PasswordService: Sendable {
                 RETURNING user_id, purpose
                 """
             )
-            guard let row = used.first, let user = try Self.activeUser(try row.decode("user_id"), in: tx) else {
+            guard let row = used.first, let user = try UserStore.find(try row.decode("user_id"), activeOnly: true, in: tx) else {
                 throw DomainError.tokenInvalid
             }
             let purpose: String = try row.decode("purpose")
-            try Self.setPassword(hash, of: user.id, in: tx)
+            try UserStore.setPassword(hash, of: user.id, in: tx)
             // The user's other links are void too: whoever asked for them is done.
             try tx.query(
                 "password_reset.void_others",
@@ -232,21 +232,6 @@ public struct PasswordService: Sendable {
         } catch is PasswordHasherBusy {
             throw DomainError.hashingBusy
         }
-    }
-
-    static func setPassword(_ hash: String, of userID: UUID, in tx: PQTransaction) throws {
-        try tx.query(
-            "user.set_password",
-            "UPDATE users SET password_hash = \(hash) WHERE company_id = app_company() AND id = \(userID)"
-        )
-    }
-
-    static func activeUser(_ id: UUID, in tx: PQTransaction) throws -> User? {
-        let rows = try tx.query(
-            "user.active",
-            "SELECT \(unsafeSQL: User.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id) AND u.active"
-        )
-        return try rows.first.map { try User(row: $0) }
     }
 
     static func company(in tx: PQTransaction) throws -> Company {

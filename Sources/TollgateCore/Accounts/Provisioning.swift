@@ -27,7 +27,7 @@ public struct Provisioning: Sendable {
         do {
             return try await pool.withTenant(companyID) { tx in
                 try tx.query("company.create", "INSERT INTO companies (id, name) VALUES (\(companyID), \(name))")
-                let ownerID = try Self.insertUser(
+                let ownerID = try UserStore.insert(
                     companyID: companyID,
                     email: email,
                     name: ownerName,
@@ -58,7 +58,7 @@ public struct Provisioning: Sendable {
                 guard !(try tx.query("company.exists", "SELECT 1 FROM companies WHERE id = \(companyID)")).isEmpty else {
                     throw DomainError(.unknownCompany, "There is no company with that id.")
                 }
-                return try Self.insertUser(
+                return try UserStore.insert(
                     companyID: companyID,
                     email: email,
                     name: name,
@@ -80,10 +80,7 @@ public struct Provisioning: Sendable {
         let found = try await pool.withTransaction { tx in try LoginDirectory.find(email, in: tx) }
         guard let (companyID, userID) = found else { return false }
         try await pool.withTenant(companyID) { tx in
-            try tx.query(
-                ("UPDATE users SET locked_until = NULL, consecutive_wrong_codes = 0 WHERE company_id = \(companyID) AND id = \(userID)"
-                    as PQQuery).named("user.unlock")
-            )
+            try UserStore.unlock(userID, in: tx)
             try Event(companyID: companyID, type: .accountUnlocked, userID: userID, email: email.value, detail: ["by": .string("support")])
                 .record(in: tx)
         }
@@ -145,25 +142,5 @@ public struct Provisioning: Sendable {
         let name = (name ?? "").trimmingSpaces()
         guard name.count <= 200 else { throw DomainError(.invalidName, "A name has at most 200 characters.") }
         return (address, try await hasher.hash(password), name)
-    }
-
-    static func insertUser(
-        companyID: UUID,
-        email: EmailAddress,
-        name: String,
-        role: Role,
-        dashboardAccess: Bool,
-        hash: String,
-        in tx: PQTransaction
-    ) throws -> UUID {
-        let rows = try tx.query(
-            "user.create",
-            """
-            INSERT INTO users (company_id, email, name, role, dashboard_access, password_hash)
-            VALUES (\(companyID), \(email.value), \(name), \(role.rawValue), \(dashboardAccess || role != .member), \(hash))
-            RETURNING id
-            """
-        )
-        return try rows.first.orThrow().decode("id")
     }
 }

@@ -15,11 +15,7 @@ extension LoginService {
             if let limited = try RateLimiter.hit(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, in: tx) {
                 throw DomainError.rateLimited(retryAfter: limited.retryAfter)
             }
-            let rows = try tx.query(
-                "user.password_hash",
-                "SELECT password_hash FROM users WHERE company_id = app_company() AND id = \(user.id)"
-            )
-            return (try rows.first.orThrow().decode("password_hash"), failedKey)
+            return (try UserStore.passwordHash(of: user.id, in: tx), failedKey)
         }
         guard let password, try await verify(password, against: hash, reservedSlot: failedKey) else {
             throw DomainError.reauthenticationRequired
