@@ -43,7 +43,7 @@ extension ChallengeService {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
         let userID = principal.user.id
         return try await pool.withTenant(principal.company.id) { tx in
-            guard let (record, user) = try ChallengeStore.locate(.activation(id: id, userID: userID), in: tx) else {
+            guard let (record, user) = try ChallengeStore.locate(.activation(id: id, userID: userID), withDelivery: true, in: tx) else {
                 throw DomainError.noSuchActivation
             }
             return try ChallengeSnapshot(record, emailHint: user.emailHint, in: tx)

@@ -8,7 +8,7 @@ struct ChallengeRecord: Sendable {
     var challenge: Challenge
     let databaseNow: Date
     /// The stored status of the challenge's latest code email, when the read joined it
-    /// (``ChallengeStore/locate(_:in:)`` does: one round trip fewer for the challenge poll).
+    /// (``ChallengeStore/locate(_:withDelivery:in:)`` can: one round trip fewer for the poll).
     var emailStatus: String?
 
     static let columns = """
@@ -71,31 +71,34 @@ struct ReportedChallenge: Sendable {
 /// The security counters are single conditional statements (`attempts < max_attempts`,
 /// `state = 'pending'`), so no interleaving can count past a limit or consume a code twice.
 enum ChallengeStore {
-    /// Finds and locks the challenge a request names, with its user.
-    static func locate(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
+    /// Finds and locks the challenge a request names, with its user; `withDelivery` joins its
+    /// latest code email's state too (for the views: the poll then needs no second read). The
+    /// join is left out where nobody shows it: it cost the verify lookup about a fifth of its
+    /// database time (pgbench, bench/RESULTS.md).
+    static func locate(_ locator: ChallengeLocator, withDelivery: Bool = false, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
         // The challenge (locked) and its user in one round trip; only the challenge's row is locked.
+        let delivery = withDelivery ? ", o.status AS email_status" : ""
+        let join = withDelivery ? "LEFT JOIN email_outbox o ON o.id = ch.email_id" : ""
         let query: PQQuery
         switch locator {
         case .loginToken(let candidates):
             query = """
-                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns), o.status AS email_status
-                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id
-                LEFT JOIN email_outbox o ON o.id = ch.email_id
+                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)\(unsafeSQL: delivery)
+                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(unsafeSQL: join)
                 WHERE ch.company_id = app_company() AND ch.purpose = 'login' AND ch.token_hash = ANY(\(PQByteaArray(candidates)))
                 FOR UPDATE OF ch
                 """
         case .activation(let id, let userID):
             query = """
-                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns), o.status AS email_status
-                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id
-                LEFT JOIN email_outbox o ON o.id = ch.email_id
+                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)\(unsafeSQL: delivery)
+                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(unsafeSQL: join)
                 WHERE ch.company_id = app_company() AND ch.purpose = 'activation' AND ch.id = \(id) AND ch.user_id = \(userID)
                 FOR UPDATE OF ch
                 """
         }
         guard let row = try tx.query(query.named("challenge.locate")).first else { return nil }
         var record = try ChallengeRecord(row: row)
-        record.emailStatus = try row.decode("email_status", as: String?.self)
+        if withDelivery { record.emailStatus = try row.decode("email_status", as: String?.self) }
         return (record, try User(row: row))
     }
 

@@ -34,7 +34,7 @@ extension ChallengeService {
     public func viewLogin(token: String) async throws -> LoginChallenge {
         let (companyID, locator) = try loginLocator(token)
         return try await pool.commitThen(in: companyID) { tx in
-            guard let (record, user) = try ChallengeStore.locate(locator, in: tx) else { return .refuse(.challengeNotFound) }
+            guard let (record, user) = try ChallengeStore.locate(locator, withDelivery: true, in: tx) else { return .refuse(.challengeNotFound) }
             var challenge = record.challenge
             if case .close(let reason) = challenge.expire(at: record.databaseNow) {
                 try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: nil, in: tx)
