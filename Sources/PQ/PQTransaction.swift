@@ -86,10 +86,23 @@ extension PQPool {
     /// One statement in a transaction of its own, sent with its BEGIN, settings and COMMIT in
     /// one round trip: for a read in a tenant's scope (row-level security needs the setting).
     public func read(isolation: PQIsolation = .readCommitted, settings: [(String, String)] = [], _ query: PQQuery) async throws -> PQRows {
+        try await transaction(isolation: isolation, settings: settings, [query])[0]
+    }
+
+    /// Statements in a transaction of their own, sent with BEGIN, the settings and COMMIT in
+    /// one round trip: for work whose every statement is known before any answer is read (a
+    /// later statement may use what an earlier one set or wrote). The first that fails rolls
+    /// the whole back and is thrown.
+    public func transaction(
+        isolation: PQIsolation = .readCommitted,
+        settings: [(String, String)] = [],
+        _ queries: [PQQuery]
+    ) async throws -> [PQRows] {
         let opening = Self.opening(isolation: isolation, settings: settings, statementTimeout: configuration.statementTimeoutMilliseconds)
         return try await withConnection { connection in
             do {
-                return try connection.pipeline(opening + [query, PQQuery(unsafeSQL: "COMMIT").named("commit")])[opening.count]
+                let results = try connection.pipeline(opening + queries + [PQQuery(unsafeSQL: "COMMIT").named("commit")])
+                return Array(results[opening.count..<(opening.count + queries.count)])
             } catch {
                 if !connection.isBroken && connection.isInTransaction {
                     _ = try? connection.execute(unsafeSQL: "ROLLBACK", statement: "rollback")

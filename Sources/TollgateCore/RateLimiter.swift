@@ -23,22 +23,30 @@ public enum RateLimiter {
     /// ``hit(_:limit:window:in:)``'s statement, for a caller that sends it with others;
     /// ``refusal(ofHit:)`` reads its answer.
     public static func hitQuery(_ key: String, limit: Int, window: Int) -> PQQuery {
+        hitQuery(key, limit: limit, window: window, onlyIf: nil)
+    }
+
+    /// ``hitQuery(_:limit:window:)`` that counts only if `condition` (SQL of the statement
+    /// that embeds it, such as another CTE's answer) holds; otherwise it returns no row.
+    static func hitQuery(_ key: String, limit: Int, window: Int, onlyIf condition: String?) -> PQQuery {
+        let row: PQQuery = condition.map { "SELECT \(key), now(), 1 WHERE \(unsafeSQL: $0)" } ?? "VALUES (\(key), now(), 1)"
         // One upsert that always writes the key's row: under the limit it counts, at the limit
         // it counts the refusal instead. The SET reads the latest committed row under its lock,
         // so concurrent calls take turns and none can count past the limit;
         // and `last_refused` says which of the two this call did.
-        ("""
-        INSERT INTO rate_limits AS r (key, window_started_at, count) VALUES (\(key), now(), 1)
-        ON CONFLICT (key) DO UPDATE SET
-            count = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 1
-                         WHEN r.count < \(limit) THEN r.count + 1 ELSE r.count END,
-            refused = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 0
-                           WHEN r.count < \(limit) THEN r.refused ELSE r.refused + 1 END,
-            window_started_at = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now()
-                THEN now() ELSE r.window_started_at END,
-            last_refused = r.window_started_at + make_interval(secs => \(window)) > now() AND r.count >= \(limit)
-        RETURNING last_refused, refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
-        """ as PQQuery).named("rate_limit.hit")
+        let hit: PQQuery = """
+            INSERT INTO rate_limits AS r (key, window_started_at, count) \(statement: row)
+            ON CONFLICT (key) DO UPDATE SET
+                count = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 1
+                             WHEN r.count < \(limit) THEN r.count + 1 ELSE r.count END,
+                refused = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 0
+                               WHEN r.count < \(limit) THEN r.refused ELSE r.refused + 1 END,
+                window_started_at = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now()
+                    THEN now() ELSE r.window_started_at END,
+                last_refused = r.window_started_at + make_interval(secs => \(window)) > now() AND r.count >= \(limit)
+            RETURNING last_refused, refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
+            """
+        return hit.named("rate_limit.hit")
     }
 
     public static func refusal(ofHit rows: PQRows) throws -> LimitRefusal? {
@@ -49,15 +57,22 @@ public enum RateLimiter {
     /// The refusal when `key` is at its limit in the current window (counted as a refusal),
     /// or nil when it is not limited.
     public static func check(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> LimitRefusal? {
-        let rows = try tx.query(
-            "rate_limit.check",
-            """
+        try check(key, limit: limit, window: window, predicting: false, in: tx)
+    }
+
+    /// ``check(_:limit:window:in:)``; `predicting`: queued, expecting the key not to be
+    /// limited (``ExpectedOutcome``), and answered nil.
+    static func check(_ key: String, limit: Int, window: Int, predicting: Bool, in tx: PQTransaction) throws -> LimitRefusal? {
+        let check: PQQuery = """
             UPDATE rate_limits SET refused = refused + 1
             WHERE key = \(key) AND window_started_at + make_interval(secs => \(window)) > now() AND count >= \(limit)
             RETURNING refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
             """
-        )
-        return try rows.first.map { try refusal($0) }
+        if predicting {
+            ExpectedOutcome.queue("rate_limit.check", changingNoRow: check, in: tx)
+            return nil
+        }
+        return try tx.query("rate_limit.check", check).first.map { try refusal($0) }
     }
 
     /// Takes back one count (a reserved attempt that turned out not to count).
@@ -83,6 +98,11 @@ public enum RateLimiter {
             SELECT count(*) AS n FROM gone
             """
         ).first?.decode("n", as: Int.self) ?? 0
+    }
+
+    /// The refusal one answer row of a hit says, or nil when it counted.
+    static func refusal(ofHit row: PQRow) throws -> LimitRefusal? {
+        try row.decode("last_refused", as: Bool.self) ? try refusal(row) : nil
     }
 
     private static func refusal(_ row: PQRow) throws -> LimitRefusal {

@@ -49,6 +49,15 @@ enum LoginDirectory {
         ("SELECT company_id, user_id FROM login_lookup(\(address))" as PQQuery).named("login.lookup")
     }
 
+    /// The lookup that also enters the company it finds (`otherwise` when none): the statements
+    /// sent after it in the same transaction see that company's rows.
+    static func enter(_ address: String, otherwise: UUID) -> PQQuery {
+        ("""
+        SELECT l.company_id, l.user_id, set_config('app.company_id', coalesce(l.company_id, \(otherwise))::text, true)
+        FROM login_lookup(\(address)) l
+        """ as PQQuery).named("login.lookup")
+    }
+
     static func found(in rows: PQRows) throws -> (companyID: UUID, userID: UUID)? {
         guard let row = rows.first, let company = try row.decode("company_id", as: UUID?.self),
             let user = try row.decode("user_id", as: UUID?.self)
@@ -71,6 +80,11 @@ final class InstanceKeys: Sendable {
     private let rateLimit = NIOLockedValueBox<[UInt8]?>(nil)
 
     /// The key of rate-limit counters, stable across `TOLLGATE_SECRET` rotations.
+    func rateLimitKey(from pool: PQPool) async throws -> [UInt8] {
+        if let key = rateLimit.withLockedValue({ $0 }) { return key }
+        return try await pool.withTransaction { tx in try self.rateLimitKey(in: tx) }
+    }
+
     func rateLimitKey(in tx: PQTransaction) throws -> [UInt8] {
         if let key = rateLimit.withLockedValue({ $0 }) { return key }
         let rows = try tx.query("instance_keys.rate_limit", "SELECT key FROM instance_keys WHERE name = 'rate_limit'")

@@ -47,47 +47,44 @@ public struct LoginService: Sendable {
         let keys = self.keys
         let unknownTenant = UUID()
 
-        // One transaction: the directory lookup, the IP's count and one reserved failed-password
-        // slot (given back if the password is right), then the account in its company's scope.
-        // Statements that do not depend on each other go together: lookup and IP count in one
-        // round trip, the tenant, the failed-password count and the account in the next.
-        // A refused login stops after the counts, known address or not, so the refusals an
-        // attacker can repeat cost the same whether the address has an account.
-        let (account, failedKey, refusal) = try await pool.withTransaction { tx -> (Account?, String, (String, LimitRefusal)?) in
-            let failedKey = Self.failedPasswordKey(email: address, key: try keys.rateLimitKey(in: tx))
-            // Not an address at all (it may hold bytes PostgreSQL refuses in text): the same
-            // lookup of a text no account has.
-            let first = try tx.pipeline([
-                LoginDirectory.lookup(email?.value ?? ""),
-                RateLimiter.hitQuery(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow),
-            ])
-            let found = try LoginDirectory.found(in: first[0])
-            if let limited = try RateLimiter.refusal(ofHit: first[1]) {
-                // At most one event per limited key and window (SPEC §5): an attacker's refused
-                // logins cannot fill a company's log.
-                if limited.isFirstInWindow, let found {
-                    try Tenancy.enter(found.companyID, in: tx)
-                    if let account = try Self.account(from: tx.query(Self.accountQuery(userID: found.userID))) {
-                        try Self.recordRefusal(of: account, limit: "logins_per_ip", limited, client: client, clientInfo: clientInfo, in: tx)
+        // One transaction, in one round trip: the directory lookup enters the account's company
+        // (or one that has no rows, when the address is unknown), the IP's count and, unless
+        // that refused, one reserved failed-password slot (given back if the password is
+        // right), and the account. Known and unknown addresses send the same statements, and so
+        // do refused logins: the refusals an attacker can repeat cost the same either way.
+        let failedKey = Self.failedPasswordKey(email: address, key: try await keys.rateLimitKey(from: pool))
+        // Not an address at all (it may hold bytes PostgreSQL refuses in text): the same
+        // lookup of a text no account has.
+        let lookedUp = email?.value ?? ""
+        let answers = try await pool.transaction([
+            LoginDirectory.enter(lookedUp, otherwise: unknownTenant),
+            ("""
+            WITH ip AS (\(statement: RateLimiter.hitQuery(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow))),
+            failed AS (\(statement: RateLimiter.hitQuery(
+                failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, onlyIf: "NOT (SELECT last_refused FROM ip)"
+            )))
+            SELECT 'logins_per_ip' AS limit_name, * FROM ip UNION ALL SELECT 'failed_passwords', * FROM failed
+            """ as PQQuery).named("login.count"),
+            Self.accountQuery(lookedUp),
+        ])
+        let account = try Self.account(from: answers[2])
+        for row in answers[1] {
+            guard let limited = try RateLimiter.refusal(ofHit: row) else { continue }
+            // At most one event per limited key and window (SPEC §5): an attacker's refused
+            // logins cannot fill a company's log. The first refusal of an unknown address
+            // rewrites its counter instead, the same one write.
+            if limited.isFirstInWindow {
+                let limit: String = try row.decode("limit_name")
+                try await pool.withTenant(account?.user.companyID ?? unknownTenant) { tx in
+                    if let account {
+                        try Self.recordRefusal(of: account, limit: limit, limited, client: client, clientInfo: clientInfo, in: tx)
+                    } else {
+                        try RateLimiter.touch(limit == "logins_per_ip" ? ipKey : failedKey, in: tx)
                     }
                 }
-                return (nil, failedKey, ("logins_per_ip", limited))
             }
-            try Tenancy.enter(found?.companyID ?? unknownTenant, in: tx)
-            let second = try tx.pipeline([
-                RateLimiter.hitQuery(failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow),
-                Self.accountQuery(userID: found?.userID ?? unknownTenant),
-            ])
-            let account = try Self.account(from: second[1])
-            if let limited = try RateLimiter.refusal(ofHit: second[0]) {
-                if limited.isFirstInWindow, let account {
-                    try Self.recordRefusal(of: account, limit: "failed_passwords", limited, client: client, clientInfo: clientInfo, in: tx)
-                }
-                return (nil, failedKey, ("failed_passwords", limited))
-            }
-            return (account, failedKey, nil)
+            throw DomainError.rateLimited(retryAfter: limited.retryAfter)
         }
-        if let (_, limited) = refusal { throw DomainError.rateLimited(retryAfter: limited.retryAfter) }
 
         guard try await verify(password, against: account?.passwordHash, reservedSlot: failedKey), let account else {
             // The same write either way: the event for an account, the counter's row rewritten
@@ -197,13 +194,13 @@ public struct LoginService: Sendable {
         return "failed_password:" + lowercaseHex(mac.prefix(16))
     }
 
-    /// The account in the current tenant's scope (an unknown address looks under a company
-    /// that does not exist, with the same statement); ``account(from:)`` reads it.
-    private static func accountQuery(userID: UUID) -> PQQuery {
+    /// The account of a looked-up address in the current tenant's scope (an unknown address
+    /// finds none, by the same statement); ``account(from:)`` reads it.
+    private static func accountQuery(_ address: String) -> PQQuery {
         ("""
         SELECT \(unsafeSQL: User.columns), u.password_hash, \(unsafeSQL: Company.columns)
         FROM users u JOIN companies c ON c.id = u.company_id
-        WHERE u.company_id = app_company() AND u.id = \(userID) AND u.active
+        WHERE u.company_id = app_company() AND u.id = (SELECT user_id FROM login_lookup(\(address))) AND u.active
         """ as PQQuery).named("login.account")
     }
 

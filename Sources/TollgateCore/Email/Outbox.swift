@@ -20,7 +20,8 @@ public enum Outbox {
         // Fixed once here, so every retry of this email carries the same Message-ID and a
         // receiving system can drop the duplicates an at-least-once queue may produce.
         let messageID = messageID(for: id)
-        try tx.query(
+        // Queued: its id is made here, so nothing waits for its answer.
+        tx.queue(
             "outbox.enqueue",
             """
             INSERT INTO email_outbox (company_id, id, challenge_id, recipient, template, subject, body_text, body_html,

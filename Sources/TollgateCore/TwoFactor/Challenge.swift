@@ -94,14 +94,14 @@ public struct Challenge: Sendable, Equatable {
     public let purpose: Purpose
     public private(set) var state: State
     /// The keyed hash of the current code (never the code).
-    public let codeHash: Data
-    public let codeExpiresAt: Date
+    public private(set) var codeHash: Data
+    public private(set) var codeExpiresAt: Date
     /// Entries counted against the current code.
     public private(set) var attempts: Int
     public let maxAttempts: Int
-    public let resendsUsed: Int
+    public private(set) var resendsUsed: Int
     public let maxResends: Int
-    public let lastSentAt: Date
+    public private(set) var lastSentAt: Date
     public let verifiedAt: Date?
     /// The latest code email.
     public let emailID: UUID?
@@ -225,6 +225,16 @@ public struct Challenge: Sendable, Equatable {
         let wait = Int(lastSentAt.addingTimeInterval(Double(cooldown)).timeIntervalSince(now).rounded(.up))
         guard wait <= 0 else { return .refuseForLimit(.resendTooSoon(retryAfter: wait, resendsRemaining: resendsRemaining)) }
         return .send
+    }
+
+    /// The new code a resend (allowed by ``requestResend(at:cooldown:)``) issued at `now`:
+    /// entries count afresh against it until `expiresAt`.
+    public mutating func codeReissued(codeHash: Data, expiresAt: Date, at now: Date) {
+        self.codeHash = codeHash
+        codeExpiresAt = expiresAt
+        attempts = 0
+        resendsUsed += 1
+        lastSentAt = now
     }
 
     /// The challenge is looked at `now`: one whose last code is dead with no resend left closes.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PQ
 
 /// Issuing codes: a new challenge with its first code, a new code for a challenge, and the
@@ -40,16 +41,28 @@ extension ChallengeService {
         return .answer(record)
     }
 
-    /// Sends a new code for the challenge `locator` names (its token or id stays the same).
+    /// Sends a new code for the challenge `locator` names (its token or id stays the same), in
+    /// two round trips when the locked rows predict the outcome, as ``verify(companyID:locator:code:clientInfo:)``.
     func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User) {
+        do {
+            return try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo, predicting: true)
+        } catch let error as PQError where error.isMispredicted {
+            logger.debug("challenge.resend_reread", metadata: ["statement": "\(error.statement ?? "")"])
+            return try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo, predicting: false)
+        }
+    }
+
+    private func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo, predicting: Bool) async throws -> (ChallengeRecord, User)
+    {
         try await pool.commitThen(in: companyID) { tx in
-            guard let (record, user) = try ChallengeStore.locate(locator, in: tx) else { return .refuse(.challengeNotFound) }
+            guard let (record, user, company) = try ChallengeStore.locateWithCompany(locator, in: tx) else { return .refuse(.challengeNotFound) }
             // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
             // code goes out for one that the last wrong code left open.
             if let refusal = try RateLimiter.check(
                 CodeLimits.wrongCodesKey(user),
                 limit: limits.wrongCodesPerAccount,
                 window: limits.wrongCodesPerAccountWindow,
+                predicting: predicting,
                 in: tx
             ) {
                 try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
@@ -60,7 +73,7 @@ extension ChallengeService {
             case .send:
                 break
             case .close(let reason):
-                try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+                try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, predicting: predicting, in: tx)
                 return .refuse(.challengeClosed)
             case .refuseForLimit(let refusal):
                 let error = DomainError(refusal)
@@ -79,10 +92,15 @@ extension ChallengeService {
             }
             let code = SecureRandom.sixDigitCode()
             let codeMAC = mac.code(code, challengeID: challenge.id)
-            guard let updated = try ChallengeStore.resend(challengeID: challenge.id, codeMAC: codeMAC, policy: policy, in: tx) else {
-                return .refuse(.challengeClosed)
+            let updated: ChallengeRecord
+            if predicting {
+                updated = ChallengeStore.queueResend(record, codeMAC: codeMAC, policy: policy, in: tx)
+            } else {
+                guard let renewed = try ChallengeStore.resend(challengeID: challenge.id, codeMAC: codeMAC, policy: policy, in: tx) else {
+                    return .refuse(.challengeClosed)
+                }
+                updated = renewed
             }
-            let company = try Company.current(in: tx, lock: false)
             try sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx)
             try ChallengeEvents.record(.codeResent, updated.challenge, user: user, clientInfo: clientInfo, in: tx)
             return .answer((updated, user))

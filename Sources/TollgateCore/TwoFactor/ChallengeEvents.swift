@@ -51,9 +51,17 @@ enum ChallengeEvents {
         .record(in: tx)
     }
 
-    /// Closes the challenge if it is still open, and records that it closed.
-    static func close(_ challenge: Challenge, reason: Challenge.CloseReason, user: User, clientInfo: ClientInfo?, in tx: PQTransaction) throws {
-        guard try ChallengeStore.close(challengeID: challenge.id, reason: reason, in: tx) else { return }
+    /// Closes the challenge if it is still open, and records that it closed (`predicting`: as
+    /// ``ChallengeStore/close(challengeID:reason:predicting:in:)``).
+    static func close(
+        _ challenge: Challenge,
+        reason: Challenge.CloseReason,
+        user: User,
+        clientInfo: ClientInfo?,
+        predicting: Bool = false,
+        in tx: PQTransaction
+    ) throws {
+        guard try ChallengeStore.close(challengeID: challenge.id, reason: reason, predicting: predicting, in: tx) else { return }
         try record(.closed, challenge, user: user, clientInfo: clientInfo, extra: ["reason": .string(reason.rawValue)], in: tx)
     }
 }

@@ -72,7 +72,27 @@ public struct ChallengeService: Sendable {
         case activation(ChallengeSnapshot)
     }
 
+    /// Checks a code in two round trips: the challenge is read and locked, then every write
+    /// goes with the COMMIT, answered from what the locked rows predict (``ExpectedOutcome``).
+    /// Two things the locks do not hold can prove a prediction wrong: the account's hourly
+    /// wrong-code count, shared by its challenges, and the wrong code that ends a run of
+    /// 100. Then nothing was kept, and the check runs again reading each answer.
     func verify(companyID: UUID, locator: ChallengeLocator, code entry: String, clientInfo: ClientInfo) async throws -> VerifyOutcome {
+        do {
+            return try await verify(companyID: companyID, locator: locator, code: entry, clientInfo: clientInfo, predicting: true)
+        } catch let error as PQError where error.isMispredicted {
+            logger.debug("challenge.verify_reread", metadata: ["statement": "\(error.statement ?? "")"])
+            return try await verify(companyID: companyID, locator: locator, code: entry, clientInfo: clientInfo, predicting: false)
+        }
+    }
+
+    private func verify(
+        companyID: UUID,
+        locator: ChallengeLocator,
+        code entry: String,
+        clientInfo: ClientInfo,
+        predicting: Bool
+    ) async throws -> VerifyOutcome {
         try await pool.commitThen(in: companyID) { tx in
             guard let (record, user) = try ChallengeStore.locate(locator, in: tx) else { return .refuse(.challengeNotFound) }
             var challenge = record.challenge
@@ -106,8 +126,9 @@ public struct ChallengeService: Sendable {
             let accountKey = CodeLimits.wrongCodesKey(user)
             // Count the entry before comparing, in the same statement.
             let (refusal, attempts) = try ChallengeStore.countAttempt(
-                challengeID: challenge.id,
+                challenge,
                 reserving: RateLimiter.hitQuery(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow),
+                predicting: predicting,
                 in: tx
             )
             if let refusal {
@@ -127,6 +148,7 @@ public struct ChallengeService: Sendable {
                         databaseNow: record.databaseNow,
                         user: user,
                         clientInfo: clientInfo,
+                        predicting: predicting,
                         in: tx
                     )
                 )
@@ -139,6 +161,7 @@ public struct ChallengeService: Sendable {
                         refusal,
                         user: user,
                         clientInfo: clientInfo,
+                        predicting: predicting,
                         in: tx
                     )
                 )
@@ -154,14 +177,18 @@ public struct ChallengeService: Sendable {
         databaseNow: Date,
         user: User,
         clientInfo: ClientInfo,
+        predicting: Bool,
         in tx: PQTransaction
     ) throws -> VerifyOutcome {
-        guard var updated = try ChallengeStore.consume(challenge, becoming: state, in: tx) else { throw DomainError.challengeClosed }
-        // The same code email as when it was located.
-        updated.emailStatus = emailStatus
-        try CodeLimits.resetWrongCodes(of: user, in: tx)
         switch challenge.purpose {
         case .login:
+            // The login's answer is its session, not the challenge's row.
+            if predicting {
+                ChallengeStore.queueConsume(challenge, becoming: state, in: tx)
+            } else {
+                guard try ChallengeStore.consume(challenge, becoming: state, in: tx) != nil else { throw DomainError.challengeClosed }
+            }
+            try CodeLimits.resetWrongCodes(of: user, in: tx)
             let grant = SessionStore.create(
                 companyID: user.companyID,
                 userID: user.id,
@@ -185,6 +212,10 @@ public struct ChallengeService: Sendable {
             ).record(in: tx)
             return .session(grant)
         case .activation:
+            guard var updated = try ChallengeStore.consume(challenge, becoming: state, in: tx) else { throw DomainError.challengeClosed }
+            // The same code email as when it was located.
+            updated.emailStatus = emailStatus
+            try CodeLimits.resetWrongCodes(of: user, in: tx)
             try ChallengeEvents.record(.verified, updated.challenge, user: user, clientInfo: clientInfo, in: tx)
             return .activation(try ChallengeSnapshot(updated, emailHint: user.emailHint, in: tx))
         }
@@ -199,10 +230,11 @@ public struct ChallengeService: Sendable {
         _ refusal: Challenge.Refusal,
         user: User,
         clientInfo: ClientInfo,
+        predicting: Bool,
         in tx: PQTransaction
     ) throws -> DomainError {
         try ChallengeStore.countWrong(challengeID: challenge.id, in: tx)
-        let locked = try CodeLimits.countWrongCode(of: user, limits: limits, in: tx)
+        let locked = try CodeLimits.countWrongCode(of: user, limits: limits, predicting: predicting, in: tx)
         try ChallengeEvents.record(
             .codeFailed,
             challenge,
@@ -216,7 +248,7 @@ public struct ChallengeService: Sendable {
             return .lockedForWrongCodes(retryAfter: limits.lockDuration)
         }
         if let close {
-            try ChallengeEvents.close(challenge, reason: close, user: user, clientInfo: clientInfo, in: tx)
+            try ChallengeEvents.close(challenge, reason: close, user: user, clientInfo: clientInfo, predicting: predicting, in: tx)
         }
         return DomainError(refusal)
     }

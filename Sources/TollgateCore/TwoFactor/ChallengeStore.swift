@@ -7,19 +7,22 @@ import PQ
 struct ChallengeRecord: Sendable {
     var challenge: Challenge
     let databaseNow: Date
+    /// When the transaction began (`now()`): the database's "now" of its writes.
+    let transactionStart: Date
     /// The stored status of the challenge's latest code email, when the read joined it
     /// (``ChallengeStore/locate(_:withDelivery:in:)`` can: one round trip fewer for the poll).
     var emailStatus: String?
 
     static let columns = """
         id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, verified_at, email_id, clock_timestamp() AS database_now
+        last_sent_at, verified_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
     /// The same columns from `challenges ch`, for a join.
     static let qualifiedColumns = """
         ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash, ch.code_expires_at, ch.attempts, ch.max_attempts,
-        ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id, clock_timestamp() AS database_now
+        ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id, clock_timestamp() AS database_now,
+        now() AS transaction_start
         """
 
     /// An unknown purpose or state is a decoding error: guessing one could let a code serve
@@ -48,6 +51,7 @@ struct ChallengeRecord: Sendable {
             emailID: try row.decode("email_id")
         )
         databaseNow = try row.decode("database_now")
+        transactionStart = try row.decode("transaction_start")
     }
 }
 
@@ -76,35 +80,50 @@ enum ChallengeStore {
     /// join is left out where nobody shows it: it cost the verify lookup about a fifth of its
     /// database time (pgbench, bench/RESULTS.md).
     static func locate(_ locator: ChallengeLocator, withDelivery: Bool = false, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
-        // The challenge (locked) and its user in one round trip; only the challenge's row is locked.
         let delivery = withDelivery ? ", o.status AS email_status" : ""
         let join = withDelivery ? "LEFT JOIN email_outbox o ON o.id = ch.email_id" : ""
-        let query: PQQuery
-        switch locator {
-        case .loginToken(let candidates):
-            query = """
-                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)\(unsafeSQL: delivery)
-                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(unsafeSQL: join)
-                WHERE ch.company_id = app_company() AND ch.purpose = 'login' AND ch.token_hash = ANY(\(PQByteaArray(candidates)))
-                FOR UPDATE OF ch
-                """
-        case .activation(let id, let userID):
-            query = """
-                SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)\(unsafeSQL: delivery)
-                FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(unsafeSQL: join)
-                WHERE ch.company_id = app_company() AND ch.purpose = 'activation' AND ch.id = \(id) AND ch.user_id = \(userID)
-                FOR UPDATE OF ch
-                """
-        }
-        guard let row = try tx.query(query.named("challenge.locate")).first else { return nil }
+        guard let row = try tx.query(locating(locator, columns: delivery, joins: join)).first else { return nil }
         var record = try ChallengeRecord(row: row)
         if withDelivery { record.emailStatus = try row.decode("email_status", as: String?.self) }
         return (record, try User(row: row))
     }
 
+    /// ``locate(_:withDelivery:in:)`` with the challenge's company, for a new code's email.
+    static func locateWithCompany(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> (ChallengeRecord, User, Company)? {
+        let query = locating(locator, columns: ", \(Company.columns)", joins: "JOIN companies c ON c.id = ch.company_id")
+        guard let row = try tx.query(query).first else { return nil }
+        return (try ChallengeRecord(row: row), try User(row: row), try Company(row: row))
+    }
+
+    /// The challenge (locked) and its user, and whatever `columns` the `joins` add, in one
+    /// round trip; only the challenge's row is locked.
+    private static func locating(_ locator: ChallengeLocator, columns: String, joins: String) -> PQQuery {
+        let select = """
+            SELECT \(ChallengeRecord.qualifiedColumns), \(User.columns)\(columns)
+            FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(joins)
+            """
+        let query: PQQuery
+        switch locator {
+        case .loginToken(let candidates):
+            query = """
+                \(unsafeSQL: select)
+                WHERE ch.company_id = app_company() AND ch.purpose = 'login' AND ch.token_hash = ANY(\(PQByteaArray(candidates)))
+                FOR UPDATE OF ch
+                """
+        case .activation(let id, let userID):
+            query = """
+                \(unsafeSQL: select)
+                WHERE ch.company_id = app_company() AND ch.purpose = 'activation' AND ch.id = \(id) AND ch.user_id = \(userID)
+                FOR UPDATE OF ch
+                """
+        }
+        return query.named("challenge.locate")
+    }
+
     /// Closes the user's open challenge of this purpose: one open challenge per user and purpose.
     static func replace(userID: UUID, purpose: Challenge.Purpose, in tx: PQTransaction) throws {
-        try tx.query(
+        // Queued: it goes with the new challenge's insert.
+        tx.queue(
             "challenge.replace",
             """
             UPDATE challenges SET state = 'closed', close_reason = 'replaced', closed_at = now()
@@ -143,7 +162,7 @@ enum ChallengeStore {
 
     /// Points the challenge at its latest code email.
     static func setEmail(_ emailID: UUID, challengeID: UUID, in tx: PQTransaction) throws {
-        try tx.query(
+        tx.queue(
             "challenge.email",
             "UPDATE challenges SET email_id = \(emailID) WHERE company_id = app_company() AND id = \(challengeID)"
         )
@@ -154,21 +173,40 @@ enum ChallengeStore {
     /// counted only when the account's count took it. The conditions make both limits hold
     /// whatever else runs at the same time. `attempts` is nil when the entry may not be
     /// counted (the challenge ended, or the account refused it).
+    ///
+    /// `predicting`: the challenge is locked and open, so only the account's count can refuse;
+    /// the statement is queued, expecting it not to (``ExpectedOutcome``), and the count the
+    /// locked row implies is answered.
     static func countAttempt(
-        challengeID: UUID,
+        _ challenge: Challenge,
         reserving reservation: PQQuery,
+        predicting: Bool,
         in tx: PQTransaction
     ) throws -> (refusal: LimitRefusal?, attempts: Int?) {
-        let rows = try tx.query(
-            "challenge.count_attempt",
-            """
+        let counting: PQQuery = """
             WITH hit AS (\(statement: reservation)),
             counted AS (
                 UPDATE challenges SET attempts = attempts + 1
-                WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending'
+                WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending'
                   AND attempts < max_attempts AND code_expires_at > now() AND NOT (SELECT last_refused FROM hit)
                 RETURNING attempts
             )
+            """
+        if predicting {
+            let attempts = challenge.attempts + 1
+            tx.queue(
+                "challenge.count_attempt",
+                """
+                \(statement: counting)
+                SELECT expect_outcome(NOT hit.last_refused AND (SELECT attempts FROM counted) = \(attempts), 'challenge.count_attempt') FROM hit
+                """
+            )
+            return (nil, attempts)
+        }
+        let rows = try tx.query(
+            "challenge.count_attempt",
+            """
+            \(statement: counting)
             SELECT hit.last_refused, hit.refused, hit.seconds, (SELECT attempts FROM counted) AS attempts FROM hit
             """
         )
@@ -177,16 +215,23 @@ enum ChallengeStore {
 
     /// Consumes the right code once: the challenge becomes `state` (used or verified).
     static func consume(_ challenge: Challenge, becoming state: Challenge.State, in tx: PQTransaction) throws -> ChallengeRecord? {
-        let consumed = try tx.query(
-            "challenge.consume",
-            """
-            UPDATE challenges SET state = \(state.rawValue), verified_at = now(),
-                used_at = CASE WHEN \(state.rawValue) = 'used' THEN now() END
-            WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND code_hash = \(challenge.codeHash)
-            RETURNING \(unsafeSQL: ChallengeRecord.columns)
-            """
-        )
+        let consumed = try tx.query("challenge.consume", consuming(challenge, becoming: state, returning: ChallengeRecord.columns))
         return try consumed.first.map { try ChallengeRecord(row: $0) }
+    }
+
+    /// ``consume(_:becoming:in:)`` of a challenge this transaction holds locked and open,
+    /// queued, expecting it to change the row (``ExpectedOutcome``).
+    static func queueConsume(_ challenge: Challenge, becoming state: Challenge.State, in tx: PQTransaction) {
+        ExpectedOutcome.queue("challenge.consume", changingOneRow: consuming(challenge, becoming: state, returning: "id"), in: tx)
+    }
+
+    private static func consuming(_ challenge: Challenge, becoming state: Challenge.State, returning columns: String) -> PQQuery {
+        """
+        UPDATE challenges SET state = \(state.rawValue), verified_at = now(),
+            used_at = CASE WHEN \(state.rawValue) = 'used' THEN now() END
+        WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND code_hash = \(challenge.codeHash)
+        RETURNING \(unsafeSQL: columns)
+        """
     }
 
     /// Adds a wrong entry to the challenge's total, kept for support.
@@ -201,31 +246,50 @@ enum ChallengeStore {
     /// Replaces the code, if a resend is left and the cooldown is over (judged again here, by
     /// the database clock). Nil: no new code was issued.
     static func resend(challengeID: UUID, codeMAC: Data, policy: CodePolicy, in tx: PQTransaction) throws -> ChallengeRecord? {
-        let renewed = try tx.query(
-            "challenge.resend",
-            """
-            UPDATE challenges SET code_hash = \(codeMAC), code_issued_at = now(),
-                code_expires_at = now() + make_interval(secs => \(policy.ttl)), attempts = 0,
-                resends_used = resends_used + 1, last_sent_at = clock_timestamp()
-            WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending' AND resends_used < max_resends
-              AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= clock_timestamp()
-            RETURNING \(unsafeSQL: ChallengeRecord.columns)
-            """
-        )
+        let renewed = try tx.query("challenge.resend", resending(challengeID, codeMAC: codeMAC, policy: policy, returning: ChallengeRecord.columns))
         return try renewed.first.map { try ChallengeRecord(row: $0) }
     }
 
-    /// Closes one open challenge; false when it was not open any more.
-    static func close(challengeID: UUID, reason: Challenge.CloseReason, in tx: PQTransaction) throws -> Bool {
-        let closed = try tx.query(
-            "challenge.close",
-            """
+    /// ``resend(challengeID:codeMAC:policy:in:)`` of a challenge this transaction holds locked,
+    /// that ``Challenge/requestResend(at:cooldown:)`` allowed: queued, expecting it to issue
+    /// the code (``ExpectedOutcome``). The record is the one the statement makes.
+    static func queueResend(_ record: ChallengeRecord, codeMAC: Data, policy: CodePolicy, in tx: PQTransaction) -> ChallengeRecord {
+        let resending = resending(record.challenge.id, codeMAC: codeMAC, policy: policy, returning: "id")
+        ExpectedOutcome.queue("challenge.resend", changingOneRow: resending, in: tx)
+        var renewed = record
+        // now() is the transaction's start, as the statement's.
+        renewed.challenge.codeReissued(
+            codeHash: codeMAC,
+            expiresAt: record.transactionStart.addingTimeInterval(Double(policy.ttl)),
+            at: record.databaseNow
+        )
+        return renewed
+    }
+
+    private static func resending(_ challengeID: UUID, codeMAC: Data, policy: CodePolicy, returning columns: String) -> PQQuery {
+        """
+        UPDATE challenges SET code_hash = \(codeMAC), code_issued_at = now(),
+            code_expires_at = now() + make_interval(secs => \(policy.ttl)), attempts = 0,
+            resends_used = resends_used + 1, last_sent_at = clock_timestamp()
+        WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending' AND resends_used < max_resends
+          AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= clock_timestamp()
+        RETURNING \(unsafeSQL: columns)
+        """
+    }
+
+    /// Closes one open challenge; false when it was not open any more. `predicting`: the
+    /// transaction holds it locked and open, so the statement is queued, expecting it to close.
+    static func close(challengeID: UUID, reason: Challenge.CloseReason, predicting: Bool = false, in tx: PQTransaction) throws -> Bool {
+        let closing: PQQuery = """
             UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
             WHERE company_id = app_company() AND id = \(challengeID) AND state IN ('pending', 'verified')
             RETURNING id
             """
-        )
-        return !closed.isEmpty
+        if predicting {
+            ExpectedOutcome.queue("challenge.close", changingOneRow: closing, in: tx)
+            return true
+        }
+        return !(try tx.query("challenge.close", closing)).isEmpty
     }
 
     /// Closes every open challenge of the user; answers how many closed.

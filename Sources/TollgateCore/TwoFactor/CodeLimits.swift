@@ -64,16 +64,31 @@ enum CodeLimits {
     }
 
     /// Counts a wrong code against the account's run of wrong codes, locking its dashboard
-    /// login at the limit. True when the account is locked now.
-    static func countWrongCode(of user: User, limits: AbuseLimits, in tx: PQTransaction) throws -> Bool {
+    /// login at the limit. True when the account is locked now. `predicting`: queued,
+    /// expecting this one not to reach the limit (``ExpectedOutcome``); only the last of a run
+    /// of `consecutiveWrongCodesLock` then needs a second pass.
+    static func countWrongCode(of user: User, limits: AbuseLimits, predicting: Bool = false, in tx: PQTransaction) throws -> Bool {
+        let lock = limits.consecutiveWrongCodesLock
+        if predicting {
+            ExpectedOutcome.queue(
+                "code_limits.count_wrong_code",
+                changingOneRow: """
+                    UPDATE users SET consecutive_wrong_codes = consecutive_wrong_codes + 1
+                    WHERE company_id = app_company() AND id = \(user.id) AND consecutive_wrong_codes + 1 < \(lock)
+                    RETURNING id
+                    """,
+                in: tx
+            )
+            return false
+        }
         let locked = try tx.query(
             "code_limits.count_wrong_code",
             """
             UPDATE users SET consecutive_wrong_codes = consecutive_wrong_codes + 1,
-                locked_until = CASE WHEN consecutive_wrong_codes + 1 >= \(limits.consecutiveWrongCodesLock)
+                locked_until = CASE WHEN consecutive_wrong_codes + 1 >= \(lock)
                     THEN now() + make_interval(secs => \(limits.lockDuration)) ELSE locked_until END
             WHERE company_id = app_company() AND id = \(user.id)
-            RETURNING consecutive_wrong_codes >= \(limits.consecutiveWrongCodesLock) AS locked
+            RETURNING consecutive_wrong_codes >= \(lock) AS locked
             """
         )
         return try locked.first?.decode("locked", as: Bool.self) == true

@@ -1,0 +1,32 @@
+import PQ
+
+/// Writes sent with the COMMIT before their answers are read, each stating what it must find
+/// (migration 0013, `expect_outcome`). A transaction whose locked rows already tell what its
+/// writes will do needs no round trip per write: it queues them with their expectations and
+/// answers from the prediction. If an expectation does not hold, the database raises
+/// ``sqlState``, nothing of the transaction is kept, and the caller runs it again reading
+/// each answer (``PQError/isMispredicted``). A wrong prediction costs time, never a wrong result.
+enum ExpectedOutcome {
+    /// The SQLSTATE `expect_outcome` raises.
+    static let sqlState = "TG001"
+
+    /// Queues `update` (an UPDATE … RETURNING) with the expectation that it changes exactly one row.
+    static func queue(_ name: String, changingOneRow update: PQQuery, in tx: PQTransaction) {
+        queue(name, update, changing: 1, in: tx)
+    }
+
+    /// Queues `update` (an UPDATE … RETURNING) with the expectation that it changes nothing.
+    static func queue(_ name: String, changingNoRow update: PQQuery, in tx: PQTransaction) {
+        queue(name, update, changing: 0, in: tx)
+    }
+
+    private static func queue(_ name: String, _ update: PQQuery, changing rows: Int, in tx: PQTransaction) {
+        tx.queue(name, "WITH done AS (\(statement: update)) SELECT expect_outcome((SELECT count(*) FROM done) = \(rows), \(name))")
+    }
+}
+
+extension PQError {
+    /// A queued write's expected outcome did not hold (``ExpectedOutcome``): the transaction
+    /// was rolled back, and may be run again reading each answer.
+    var isMispredicted: Bool { sqlState == ExpectedOutcome.sqlState }
+}
