@@ -12,16 +12,24 @@ enum ExpectedOutcome {
 
     /// Queues `update` (an UPDATE … RETURNING) with the expectation that it changes exactly one row.
     static func queue(_ name: String, changingOneRow update: PQQuery, in tx: PQTransaction) {
-        queue(name, update, changing: 1, in: tx)
+        queue(name, update, rows: 1, in: tx)
     }
 
     /// Queues `update` (an UPDATE … RETURNING) with the expectation that it changes nothing.
     static func queue(_ name: String, changingNoRow update: PQQuery, in tx: PQTransaction) {
-        queue(name, update, changing: 0, in: tx)
+        queue(name, update, rows: 0, in: tx)
     }
 
-    private static func queue(_ name: String, _ update: PQQuery, changing rows: Int, in tx: PQTransaction) {
-        tx.queue(name, "WITH done AS (\(statement: update)) SELECT expect_outcome((SELECT count(*) FROM done) = \(rows), \(name))")
+    /// Queues `statement` with the expectation that it answers `rows` rows for which
+    /// `condition` (SQL over its columns) holds.
+    static func queue(_ name: String, _ statement: PQQuery, rows: Int, where condition: String = "true", in tx: PQTransaction) {
+        tx.queue(
+            name,
+            """
+            WITH done AS (\(statement: statement))
+            SELECT expect_outcome((SELECT count(*) FROM done WHERE \(unsafeSQL: condition)) = \(rows), \(name))
+            """
+        )
     }
 }
 

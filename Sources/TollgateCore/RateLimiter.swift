@@ -20,6 +20,14 @@ public enum RateLimiter {
         try refusal(ofHit: tx.query(hitQuery(key, limit: limit, window: window)))
     }
 
+    /// ``hit(_:limit:window:in:)``; `predicting`: queued, expecting it to count
+    /// (``ExpectedOutcome``), and answered nil.
+    static func hit(_ key: String, limit: Int, window: Int, predicting: Bool, in tx: PQTransaction) throws -> LimitRefusal? {
+        guard predicting else { return try hit(key, limit: limit, window: window, in: tx) }
+        ExpectedOutcome.queue("rate_limit.hit", hitQuery(key, limit: limit, window: window), rows: 1, where: "NOT last_refused", in: tx)
+        return nil
+    }
+
     /// ``hit(_:limit:window:in:)``'s statement, for a caller that sends it with others;
     /// ``refusal(ofHit:)`` reads its answer.
     public static func hitQuery(_ key: String, limit: Int, window: Int) -> PQQuery {

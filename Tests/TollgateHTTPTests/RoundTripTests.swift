@@ -56,8 +56,8 @@ import TollgateCore
             #expect(wrongTrips <= 2)
             #expect(rightTrips <= 2)
             #expect(failedTrips <= 2)
-            #expect(loginTrips <= 99)
-            #expect(resendTrips <= 99)
+            #expect(loginTrips <= 3)
+            #expect(resendTrips <= 2)
         }
     }
 }

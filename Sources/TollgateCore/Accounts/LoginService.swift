@@ -109,15 +109,36 @@ public struct LoginService: Sendable {
         return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey)
     }
 
+    /// The session, or the challenge and its code's email, in two round trips: the company is
+    /// read under a share lock, then everything goes with the COMMIT, on the outcome the rows
+    /// read predict (``ExpectedOutcome``); if a limit proves the prediction wrong, nothing was
+    /// kept and it runs again reading each answer.
     private func afterPassword(account: Account, client: SessionClient, clientInfo: ClientInfo, failedKey: String) async throws -> LoginOutcome {
+        do {
+            return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey, predicting: true)
+        } catch let error as PQError where error.isMispredicted {
+            logger.debug("login.reread", metadata: ["statement": "\(error.statement ?? "")"])
+            return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey, predicting: false)
+        }
+    }
+
+    private func afterPassword(
+        account: Account,
+        client: SessionClient,
+        clientInfo: ClientInfo,
+        failedKey: String,
+        predicting: Bool
+    ) async throws -> LoginOutcome {
         let settings = self.settings
+        let challenges = self.challenges
         let user = account.user
         let companyID = user.companyID
-        let (grant, company) = try await pool.commitThen(in: companyID) { tx -> CommitThen<(SessionGrant?, Company)> in
+        return try await pool.commitThen(in: companyID) { tx -> CommitThen<LoginOutcome> in
             try RateLimiter.undo(failedKey, in: tx)
             // The company's setting as it is now, held until commit: a login racing "enable"
             // either sees 2FA on or finishes its session before enable revokes the unverified ones.
-            let (company, databaseNow) = try Self.companyForShare(in: tx)
+            let (company, clock) = try Self.companyForShare(in: tx)
+            let databaseNow = clock.databaseNow
             let needsCode = client == .dashboard && company.twoFactorEnabled
             var detail: [String: EventValue] = ["client": .string(client.rawValue)]
             if client == .dashboard {
@@ -149,7 +170,12 @@ public struct LoginService: Sendable {
             }
             try Event(companyID: companyID, type: .loginPasswordSucceeded, userID: user.id, email: user.email, client: clientInfo, detail: detail)
                 .record(in: tx)
-            if needsCode { return .answer((nil, company)) }
+            if needsCode {
+                switch try challenges.startLogin(user: user, company: company, clientInfo: clientInfo, predicting: predicting ? clock : nil, in: tx) {
+                case .answer(let challenge): return .answer(.challenge(challenge))
+                case .refuse(let error): return .refuse(error)
+                }
+            }
             let ttl = client == .dashboard ? settings.sessionTTLDashboard : settings.sessionTTLPhoneApp
             let grant = SessionStore.create(
                 companyID: companyID,
@@ -169,10 +195,8 @@ public struct LoginService: Sendable {
                 client: clientInfo,
                 detail: detail.merging(["session_id": .string(grant.session.id.uuidString.lowercased())]) { $1 }
             ).record(in: tx)
-            return .answer((grant, company))
+            return .answer(.session(grant))
         }
-        if let grant { return .session(grant) }
-        return .challenge(try await challenges.startLogin(user: user, company: company, clientInfo: clientInfo))
     }
 
     /// Verifies the password; when the hasher is too busy to, the failed-password slot
@@ -232,13 +256,17 @@ public struct LoginService: Sendable {
     }
 
     /// The company, held until commit, and the database's clock after the lock was granted.
-    private static func companyForShare(in tx: PQTransaction) throws -> (Company, Date) {
+    private static func companyForShare(in tx: PQTransaction) throws -> (Company, ChallengeStore.Clock) {
         let rows = try tx.query(
             "login.company",
-            "SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now FROM companies c WHERE c.id = app_company() FOR SHARE"
+            """
+            SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now, now() AS transaction_start
+            FROM companies c WHERE c.id = app_company() FOR SHARE
+            """
         )
         let row = try rows.first.orThrow()
-        return (try Company(row: row), try row.decode("database_now"))
+        let clock = ChallengeStore.Clock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
+        return (try Company(row: row), clock)
     }
 }
 

@@ -7,15 +7,25 @@ import PQ
 extension ChallengeService {
     /// Starts a challenge for `user` unless an account limit refuses it (the refusal is
     /// recorded, so the transaction commits either way). Returns the challenge and its user.
+    /// With `predicting` (the transaction's clock), every statement is queued, expecting the
+    /// limits not to refuse (``ExpectedOutcome``).
     func start(
         _ purpose: Challenge.Purpose,
         user: User,
         company: Company,
         tokenMAC: Data?,
         clientInfo: ClientInfo,
+        predicting clock: ChallengeStore.Clock? = nil,
         in tx: PQTransaction
     ) throws -> CommitThen<ChallengeRecord> {
-        if let refusal = try CodeLimits.refuseNewChallenge(user: user, purpose: purpose, limits: limits, clientInfo: clientInfo, in: tx) {
+        if let refusal = try CodeLimits.refuseNewChallenge(
+            user: user,
+            purpose: purpose,
+            limits: limits,
+            clientInfo: clientInfo,
+            predicting: clock != nil,
+            in: tx
+        ) {
             return .refuse(refusal)
         }
         // One open challenge per user and purpose: a new one replaces the old.
@@ -34,6 +44,7 @@ extension ChallengeService {
             reportMAC: reportMAC,
             policy: policy,
             clientInfo: clientInfo,
+            clock: clock,
             in: tx
         )
         try sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx)

@@ -25,6 +25,12 @@ struct ChallengeRecord: Sendable {
         now() AS transaction_start
         """
 
+    init(challenge: Challenge, databaseNow: Date, transactionStart: Date) {
+        self.challenge = challenge
+        self.databaseNow = databaseNow
+        self.transactionStart = transactionStart
+    }
+
     /// An unknown purpose or state is a decoding error: guessing one could let a code serve
     /// the wrong flow.
     init(row: PQRow) throws {
@@ -132,8 +138,16 @@ enum ChallengeStore {
         )
     }
 
+    /// The database's clock in a transaction: when it began (`now()`, what its writes stamp)
+    /// and when it was read (`clock_timestamp()`).
+    struct Clock: Sendable {
+        let transactionStart: Date
+        let databaseNow: Date
+    }
+
     /// Inserts a challenge with its first code. `reportMAC` (login only) arms its "this
-    /// wasn't me" link for 24 hours (SPEC §10).
+    /// wasn't me" link for 24 hours (SPEC §10). With `clock` (the transaction's, read under
+    /// its locks), the insert is queued and the record is the one it makes.
     static func create(
         id: UUID,
         companyID: UUID,
@@ -144,20 +158,40 @@ enum ChallengeStore {
         reportMAC: Data?,
         policy: CodePolicy,
         clientInfo: ClientInfo,
+        clock: Clock?,
         in tx: PQTransaction
     ) throws -> ChallengeRecord {
-        let rows = try tx.query(
-            "challenge.create",
-            """
+        let insert: PQQuery = """
             INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
                                     ip, user_agent, report_token_hash, report_expires_at)
             VALUES (\(companyID), \(id), \(userID), \(purpose.rawValue), \(tokenMAC), \(codeMAC),
                     now() + make_interval(secs => \(policy.ttl)), \(policy.maxAttempts), \(policy.maxResends), \(clientInfo.ip),
                     \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END)
-            RETURNING \(unsafeSQL: ChallengeRecord.columns)
             """
+        guard let clock else {
+            let rows = try tx.query("challenge.create", "\(statement: insert) RETURNING \(unsafeSQL: ChallengeRecord.columns)")
+            return try ChallengeRecord(row: try rows.first.orThrow())
+        }
+        // An insert either inserts or fails the transaction: nothing to predict but the columns'
+        // values, which are those of the statement (`now()` is the transaction's start).
+        tx.queue("challenge.create", insert)
+        let challenge = Challenge(
+            id: id,
+            companyID: companyID,
+            userID: userID,
+            purpose: purpose,
+            state: .pending,
+            codeHash: codeMAC,
+            codeExpiresAt: clock.transactionStart.addingTimeInterval(Double(policy.ttl)),
+            attempts: 0,
+            maxAttempts: policy.maxAttempts,
+            resendsUsed: 0,
+            maxResends: policy.maxResends,
+            lastSentAt: clock.transactionStart,
+            verifiedAt: nil,
+            emailID: nil
         )
-        return try ChallengeRecord(row: try rows.first.orThrow())
+        return ChallengeRecord(challenge: challenge, databaseNow: clock.databaseNow, transactionStart: clock.transactionStart)
     }
 
     /// Points the challenge at its latest code email.

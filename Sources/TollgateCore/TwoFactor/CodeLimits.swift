@@ -15,6 +15,7 @@ enum CodeLimits {
         purpose: Challenge.Purpose,
         limits: AbuseLimits,
         clientInfo: ClientInfo,
+        predicting: Bool = false,
         in tx: PQTransaction
     ) throws -> DomainError? {
         let rateLimited: EventType = purpose == .login ? .loginRateLimited : .twoFactorRateLimited
@@ -29,7 +30,7 @@ enum CodeLimits {
             }
             return .rateLimited(retryAfter: refusal.retryAfter)
         }
-        if let lockedUntil = try lockedUntil(user, in: tx) {
+        if let lockedUntil = try lockedUntil(user, predicting: predicting, in: tx) {
             let retryAfter = max(1, Int(lockedUntil.timeIntervalSinceNow.rounded(.up)))
             try record(["limit": .string("account_locked"), "retry_after": .int(retryAfter)])
             return DomainError.accountLocked(retryAfter: retryAfter)
@@ -38,6 +39,7 @@ enum CodeLimits {
             wrongCodesKey(user),
             limit: limits.wrongCodesPerAccount,
             window: limits.wrongCodesPerAccountWindow,
+            predicting: predicting,
             in: tx
         ) {
             return try refuse("wrong_codes_per_account", refusal)
@@ -46,6 +48,7 @@ enum CodeLimits {
             "challenges:\(user.id)",
             limit: limits.challengesPerAccount,
             window: limits.challengesPerAccountWindow,
+            predicting: predicting,
             in: tx
         ) {
             return try refuse("challenges_per_account", refusal)
@@ -53,14 +56,17 @@ enum CodeLimits {
         return nil
     }
 
-    private static func lockedUntil(_ user: User, in tx: PQTransaction) throws -> Date? {
-        let rows = try tx.query(
-            "code_limits.locked_until",
-            """
+    /// When the account's lock ends, if it is locked; `predicting`: as the account was read
+    /// (queued, expecting it still so, ``ExpectedOutcome``).
+    private static func lockedUntil(_ user: User, predicting: Bool, in tx: PQTransaction) throws -> Date? {
+        let locked: PQQuery = """
             SELECT locked_until FROM users WHERE company_id = app_company() AND id = \(user.id) AND locked_until > now()
             """
-        )
-        return try rows.first?.decode("locked_until", as: Date.self)
+        guard predicting, user.lockedUntil.map({ $0 <= Date() }) ?? true else {
+            return try tx.query("code_limits.locked_until", locked).first?.decode("locked_until", as: Date.self)
+        }
+        ExpectedOutcome.queue("code_limits.locked_until", locked, rows: 0, in: tx)
+        return nil
     }
 
     /// Counts a wrong code against the account's run of wrong codes, locking its dashboard

@@ -1,16 +1,25 @@
 public import Foundation
+import PQ
 
 /// The code step of a dashboard login with 2FA on (SPEC §3.2): the challenge is named by
 /// its token, which carries its company.
 extension ChallengeService {
-    /// Starts a login challenge after a right password (2FA on, dashboard client).
-    public func startLogin(user: User, company: Company, clientInfo: ClientInfo) async throws -> LoginChallenge {
+    /// Starts a login challenge after a right password (2FA on, dashboard client), in the
+    /// login's transaction (`predicting`: as ``start(_:user:company:tokenMAC:clientInfo:predicting:in:)``).
+    func startLogin(
+        user: User,
+        company: Company,
+        clientInfo: ClientInfo,
+        predicting clock: ChallengeStore.Clock?,
+        in tx: PQTransaction
+    ) throws -> CommitThen<LoginChallenge> {
         let token = BearerToken.make(companyID: company.id)
-        let tokenMAC = mac.token(token)
-        let record = try await pool.commitThen(in: company.id) { tx in
-            try start(.login, user: user, company: company, tokenMAC: tokenMAC, clientInfo: clientInfo, in: tx)
+        switch try start(.login, user: user, company: company, tokenMAC: mac.token(token), clientInfo: clientInfo, predicting: clock, in: tx) {
+        case .refuse(let error):
+            return .refuse(error)
+        case .answer(let record):
+            return .answer(LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued")))
         }
-        return LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued"))
     }
 
     /// Checks a login code; the right one, once, yields a 2FA-verified dashboard session.
