@@ -10,14 +10,13 @@
 
 import { ApiError } from './api.js';
 import { describe, duration } from './errors.js';
-import { register, go, section, showError, showStatus, clock, minutesSeconds, every } from './ui.js';
+import { $, register, go, section, showError, showStatus, clock, minutesSeconds, every } from './ui.js';
 
 const POLL_MS = 2000;
 // When a 429 carries no readable Retry-After (a cross-origin API that does not expose it).
 const FALLBACK_COOLDOWN_S = 30;
 
 const root = section('code');
-const $ = (id) => document.getElementById(id);
 const form = $('code-form');
 const input = $('code-input');
 const resendButton = $('code-resend');
