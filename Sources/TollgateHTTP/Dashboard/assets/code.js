@@ -202,12 +202,16 @@ function refused(error) {
       render();
       showError(root, describe(error));
       return;
-    case 'challenge_closed':
-    case 'challenge_not_found':
-      return close(closedReason(error));
     default:
-      showError(root, describe(error));
+      return refusedEither(error);
   }
+}
+
+// What a wrong code and a refused new code have in common: a closed or unknown challenge
+// ends the screen; any other refusal is said as it is.
+function refusedEither(error) {
+  if (error.code === 'challenge_closed' || error.code === 'challenge_not_found') return close(closedReason(error));
+  showError(root, describe(error));
 }
 
 resendButton.addEventListener('click', async () => {
@@ -238,11 +242,8 @@ resendButton.addEventListener('click', async () => {
         render();
         showError(root, 'No more new codes can be sent. Enter the latest code, or start again.');
         return;
-      case 'challenge_closed':
-      case 'challenge_not_found':
-        return close(closedReason(error));
       default:
-        showError(root, describe(error));
+        return refusedEither(error);
     }
   }
 });
