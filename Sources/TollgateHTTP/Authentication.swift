@@ -38,8 +38,9 @@ func bearerToken(of request: Request) -> String? {
     return String(parts[1])
 }
 
-/// A request with a live session of either kind.
-struct AuthenticatedContext: ChildRequestContext {
+/// A request with a live session whose client `Clients` admits; its handlers get the principal
+/// unwrapped. The two kinds in use are named below.
+struct SessionContext<Clients: SessionClients>: ChildRequestContext {
     var coreContext: CoreRequestContextStorage
     let principal: Principal
     let parent: TollgateRequestContext
@@ -51,24 +52,33 @@ struct AuthenticatedContext: ChildRequestContext {
         if principal.session.client == .dashboard && principal.company.twoFactorEnabled && !principal.session.twoFactorVerified {
             throw DomainError.unauthenticated
         }
+        try Clients.admit(principal.session.client)
         self.coreContext = context.coreContext
         self.principal = principal
         self.parent = context
     }
 }
 
-/// A request with a dashboard session: phone-app sessions are refused here, in one place.
-struct DashboardContext: ChildRequestContext {
-    var coreContext: CoreRequestContextStorage
-    let principal: Principal
-    let parent: TollgateRequestContext
-    var maxUploadSize: Int { parent.maxUploadSize }
+/// A request with a live session of either kind.
+typealias AuthenticatedContext = SessionContext<EitherClient>
 
-    init(context: TollgateRequestContext) throws {
-        let authenticated = try AuthenticatedContext(context: context)
-        guard authenticated.principal.session.client == .dashboard else { throw DomainError.dashboardSessionRequired }
-        self.coreContext = context.coreContext
-        self.principal = authenticated.principal
-        self.parent = context
+/// A request with a dashboard session: phone-app sessions are refused here, in one place.
+typealias DashboardContext = SessionContext<DashboardClientOnly>
+
+/// Which clients' sessions a `SessionContext` admits.
+protocol SessionClients {
+    /// Throws the refusal of a live session made by `client`.
+    static func admit(_ client: SessionClient) throws
+}
+
+/// The dashboard's and the phone app's.
+enum EitherClient: SessionClients {
+    static func admit(_ client: SessionClient) {}
+}
+
+/// The dashboard's alone.
+enum DashboardClientOnly: SessionClients {
+    static func admit(_ client: SessionClient) throws {
+        guard client == .dashboard else { throw DomainError.dashboardSessionRequired }
     }
 }

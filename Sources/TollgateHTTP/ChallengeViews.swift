@@ -1,9 +1,9 @@
 import Foundation
 import TollgateCore
 
-/// A login challenge as the API shows it (SPEC §4 `Challenge`).
-struct ChallengeView: Encodable, Sendable {
-    let token: String
+/// What a login challenge and an activation both show of their latest code (SPEC §4
+/// `Challenge` and `Activation`), written into the object that carries it, not nested.
+struct CodeView: Encodable, Sendable {
     let codeExpiresAt: Timestamp
     let resendsRemaining: Int
     let attemptsRemaining: Int
@@ -11,7 +11,6 @@ struct ChallengeView: Encodable, Sendable {
     let delivery: String
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case token
         case codeExpiresAt = "code_expires_at"
         case resendsRemaining = "resends_remaining"
         case attemptsRemaining = "attempts_remaining"
@@ -20,11 +19,9 @@ struct ChallengeView: Encodable, Sendable {
     }
 }
 
-extension ChallengeView {
-    init(challenge: LoginChallenge) {
-        let snapshot = challenge.snapshot
+extension CodeView {
+    init(_ snapshot: ChallengeSnapshot) {
         self.init(
-            token: challenge.token,
             codeExpiresAt: Timestamp(snapshot.codeExpiresAt),
             resendsRemaining: snapshot.resendsRemaining,
             attemptsRemaining: snapshot.attemptsRemaining,
@@ -34,29 +31,49 @@ extension ChallengeView {
     }
 }
 
+/// A login challenge as the API shows it (SPEC §4 `Challenge`): its token and its code.
+struct ChallengeView: Encodable, Sendable {
+    let token: String
+    let code: CodeView
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case token
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(token, forKey: .token)
+        try code.encode(to: encoder)
+    }
+}
+
+extension ChallengeView {
+    init(challenge: LoginChallenge) {
+        self.init(token: challenge.token, code: CodeView(challenge.snapshot))
+    }
+}
+
 /// `{"challenge": Challenge}`.
 struct ChallengeEnvelope: Encodable, Sendable {
     let challenge: ChallengeView
 }
 
-/// An activation as the API shows it (SPEC §4 `Activation`).
+/// An activation as the API shows it (SPEC §4 `Activation`): its id, its stage and its code.
 struct ActivationView: Encodable, Sendable {
     let id: ObjectID
     /// code_sent, verified, used or closed.
     let status: String
-    let codeExpiresAt: Timestamp
-    let resendsRemaining: Int
-    let attemptsRemaining: Int
-    let emailHint: String
-    let delivery: String
+    let code: CodeView
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id, status
-        case codeExpiresAt = "code_expires_at"
-        case resendsRemaining = "resends_remaining"
-        case attemptsRemaining = "attempts_remaining"
-        case emailHint = "email_hint"
-        case delivery
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(status, forKey: .status)
+        try code.encode(to: encoder)
     }
 }
 
@@ -69,15 +86,7 @@ extension ActivationView {
             case .used: "used"
             case .closed: "closed"
             }
-        self.init(
-            id: ObjectID(snapshot.id),
-            status: status,
-            codeExpiresAt: Timestamp(snapshot.codeExpiresAt),
-            resendsRemaining: snapshot.resendsRemaining,
-            attemptsRemaining: snapshot.attemptsRemaining,
-            emailHint: snapshot.emailHint,
-            delivery: snapshot.delivery
-        )
+        self.init(id: ObjectID(snapshot.id), status: status, code: CodeView(snapshot))
     }
 }
 

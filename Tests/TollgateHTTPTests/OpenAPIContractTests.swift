@@ -88,27 +88,11 @@ import TollgateCore
         let now = Date(timeIntervalSince1970: 1_764_652_569)
         let id = ObjectID(UUID())
         let session = SessionEnvelope(session: SessionAnswer(token: "t", expiresAt: Timestamp(now), client: "dashboard"))
-        let challenge = ChallengeEnvelope(
-            challenge: ChallengeView(
-                token: "t",
-                codeExpiresAt: Timestamp(now),
-                resendsRemaining: 3,
-                attemptsRemaining: 5,
-                emailHint: "j***@acme.test",
-                delivery: "queued"
-            )
-        )
-        let activation = ActivationEnvelope(
-            activation: ActivationView(
-                id: id,
-                status: "code_sent",
-                codeExpiresAt: Timestamp(now),
-                resendsRemaining: 3,
-                attemptsRemaining: 5,
-                emailHint: "j***@acme.test",
-                delivery: "sent"
-            )
-        )
+        func code(delivery: String) -> CodeView {
+            CodeView(codeExpiresAt: Timestamp(now), resendsRemaining: 3, attemptsRemaining: 5, emailHint: "j***@acme.test", delivery: delivery)
+        }
+        let challenge = ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "queued")))
+        let activation = ActivationEnvelope(activation: ActivationView(id: id, status: "code_sent", code: code(delivery: "sent")))
         let twoFactor: [any Encodable & Sendable] = [
             TwoFactorEnvelope(twoFactor: TwoFactorView(enabled: true, enabledAt: Timestamp(now), enabledBy: id, dashboardUsers: 3)),
             TwoFactorEnvelope(twoFactor: TwoFactorView(enabled: false, enabledAt: nil, enabledBy: nil, dashboardUsers: 3)),

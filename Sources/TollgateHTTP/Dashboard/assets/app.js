@@ -2,7 +2,7 @@
 // and what happens when the session ends.
 
 import { post, session, whenSignedOut } from './api.js';
-import { go } from './ui.js';
+import { $, go } from './ui.js';
 // Each screen module registers itself with ui.js when imported.
 import './login.js';
 import './code.js';
@@ -12,8 +12,6 @@ import './security.js';
 import './forgot.js';
 import './reset.js';
 import './notme.js';
-
-const $ = (id) => document.getElementById(id);
 
 function hideNav() {
   $('nav').hidden = true;

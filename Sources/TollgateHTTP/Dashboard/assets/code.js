@@ -10,14 +10,13 @@
 
 import { ApiError } from './api.js';
 import { describe, duration } from './errors.js';
-import { register, go, section, showError, showStatus, clock, minutesSeconds, every } from './ui.js';
+import { $, register, go, section, showError, showStatus, clock, minutesSeconds, every } from './ui.js';
 
 const POLL_MS = 2000;
 // When a 429 carries no readable Retry-After (a cross-origin API that does not expose it).
 const FALLBACK_COOLDOWN_S = 30;
 
 const root = section('code');
-const $ = (id) => document.getElementById(id);
 const form = $('code-form');
 const input = $('code-input');
 const resendButton = $('code-resend');
@@ -203,12 +202,16 @@ function refused(error) {
       render();
       showError(root, describe(error));
       return;
-    case 'challenge_closed':
-    case 'challenge_not_found':
-      return close(closedReason(error));
     default:
-      showError(root, describe(error));
+      return refusedEither(error);
   }
+}
+
+// What a wrong code and a refused new code have in common: a closed or unknown challenge
+// ends the screen; any other refusal is said as it is.
+function refusedEither(error) {
+  if (error.code === 'challenge_closed' || error.code === 'challenge_not_found') return close(closedReason(error));
+  showError(root, describe(error));
 }
 
 resendButton.addEventListener('click', async () => {
@@ -239,11 +242,8 @@ resendButton.addEventListener('click', async () => {
         render();
         showError(root, 'No more new codes can be sent. Enter the latest code, or start again.');
         return;
-      case 'challenge_closed':
-      case 'challenge_not_found':
-        return close(closedReason(error));
       default:
-        showError(root, describe(error));
+        return refusedEither(error);
     }
   }
 });

@@ -2,10 +2,9 @@
 
 import { get } from './api.js';
 import { describe } from './errors.js';
-import { register, section, showError, showStatus, when } from './ui.js';
+import { $, register, section, showError, showStatus, when } from './ui.js';
 
 const root = section('home');
-const $ = (id) => document.getElementById(id);
 
 let me = null;
 

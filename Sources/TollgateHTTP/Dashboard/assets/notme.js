@@ -3,10 +3,9 @@
 
 import { post } from './api.js';
 import { describe } from './errors.js';
-import { register, go, section, showError, showStatus, whileBusy } from './ui.js';
+import { $, register, go, section, showError, showStatus, whileBusy } from './ui.js';
 
 const root = section('notme');
-const $ = (id) => document.getElementById(id);
 
 let token = null;
 

@@ -2,9 +2,8 @@
 
 import { post } from './api.js';
 import { describe } from './errors.js';
-import { whileBusy } from './ui.js';
+import { $, whileBusy } from './ui.js';
 
-const $ = (id) => document.getElementById(id);
 const form = $('password-form');
 const current = $('password-current');
 const next = $('password-new');

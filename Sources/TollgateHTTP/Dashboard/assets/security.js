@@ -6,9 +6,8 @@ import { get, post } from './api.js';
 import { showCode } from './code.js';
 import { describe } from './errors.js';
 import { currentMe, loadMe } from './home.js';
-import { register, go, section, showError, showStatus, whileBusy, when } from './ui.js';
+import { $, register, go, section, showError, showStatus, whileBusy, when } from './ui.js';
 
-const $ = (id) => document.getElementById(id);
 const root = section('security');
 const EVENTS_PER_PAGE = 10;
 

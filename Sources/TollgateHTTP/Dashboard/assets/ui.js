@@ -34,6 +34,9 @@ export async function go(name, params = {}) {
   heading.focus();
 }
 
+/// The element with this id.
+export const $ = (id) => document.getElementById(id);
+
 /// A screen's <section> (usable before the screen registers).
 export function section(name) {
   return document.getElementById(`screen-${name}`);
