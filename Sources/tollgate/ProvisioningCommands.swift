@@ -12,7 +12,7 @@ struct ProvisioningEnvironment {
     init() throws {
         let configuration = try loadConfiguration(requireSecret: false)
         let logger = Logger(label: "tollgate.provisioning")
-        pool = makePool(configuration, size: 1, logger: logger)
+        pool = makePool(configuration.database, size: 1, logger: logger)
         provisioning = Provisioning(pool: pool, hasher: PasswordHasher(concurrency: 1))
     }
 
