@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import Mailer
 import Metrics
+import NIOPosix
 import PQ
 import Prometheus
 import ServiceLifecycle
@@ -41,7 +42,7 @@ struct DevCommand: AsyncParsableCommand {
             }
             let embedded = EmbeddedPostgres(dataDirectory: dataDirectory, logger: logger)
             do {
-                try embedded.start()
+                try await Self.offCooperativePool { try embedded.start() }
             } catch {
                 throw fail("dev: \(error)")
             }
@@ -50,8 +51,19 @@ struct DevCommand: AsyncParsableCommand {
             try await Self.createDatabase(configuration.database, logger: logger)
             roles = ("tollgate_api", "tollgate_worker")
         }
-        defer { cluster?.stop() }
-        try await Self.runProduct(configuration, roles: roles, state: state, logger: logger)
+        do {
+            try await Self.runProduct(configuration, roles: roles, state: state, logger: logger)
+        } catch {
+            if let cluster { try? await Self.offCooperativePool { cluster.stop() } }
+            throw error
+        }
+        if let cluster { try? await Self.offCooperativePool { cluster.stop() } }
+    }
+
+    /// `pg_ctl` and `initdb` block their thread until the child exits (seconds, when a cluster
+    /// is created): they run on NIO's blocking pool, not on Swift's cooperative threads.
+    static func offCooperativePool(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await NIOThreadPool.singleton.runIfActive(body)
     }
 
     /// Migrates, makes the demo company, then runs the API and the worker until a signal.
