@@ -137,15 +137,20 @@ public func buildMetricsRouter(pool: PQPool, countsChallenges: Bool, logger: Log
 /// The router alone; tests drive it with Hummingbird's router test framework.
 public func buildRouter(http: HTTPSettings, domain: DomainSettings, pool: PQPool, logger: Logger) throws -> Router<TollgateRequestContext> {
     let router = Router(context: TollgateRequestContext.self)
-    let hasher = PasswordHasher(concurrency: http.maxConcurrentHashes)
-    let challenges = ChallengeService(pool: pool, settings: domain, logger: logger)
-    let login = LoginService(pool: pool, hasher: hasher, settings: domain, challenges: challenges, logger: logger)
+    let dependencies = DomainDependencies(
+        pool: pool,
+        settings: domain,
+        hasher: PasswordHasher(concurrency: http.maxConcurrentHashes),
+        logger: logger
+    )
+    let challenges = ChallengeService(dependencies)
+    let login = LoginService(dependencies, challenges: challenges)
     let services = AppServices(
         pool: pool,
         login: login,
         challenges: challenges,
-        twoFactor: TwoFactorSetting(pool: pool, settings: domain),
-        passwords: PasswordService(pool: pool, hasher: hasher, settings: domain, login: login, logger: logger),
+        twoFactor: TwoFactorSetting(dependencies),
+        passwords: PasswordService(dependencies, login: login),
         clientAddress: ClientAddress(trustedProxies: http.trustedProxies)
     )
     let routes = RouteTable()
@@ -162,7 +167,7 @@ public func buildRouter(http: HTTPSettings, domain: DomainSettings, pool: PQPool
     let authenticated = v1.group(context: AuthenticatedContext.self)
     AuthRoutes(services: services).register(public: v1, authenticated: authenticated)
     SecurityRoutes(services: services).register(on: v1.group(context: DashboardContext.self))
-    let admin = AdminService(pool: pool, hasher: hasher, settings: domain, logger: logger)
+    let admin = AdminService(dependencies)
     AdminRoutes(admin: admin, clientAddress: services.clientAddress).register(
         on: v1.group("admin").add(middleware: APIKeyMiddleware(admin: admin, clientAddress: services.clientAddress)).group(context: AdminContext.self)
     )

@@ -1,24 +1,16 @@
 public import Foundation
-public import Logging
-public import PQ
+import Logging
+import PQ
 
 /// The provisioning API's domain (SPEC §11): every change in one transaction with its
 /// `admin.*` event naming the key; another company's object is `not_found` for a company key.
 /// Keys and companies are here; users in `AdminUsers.swift`, `Idempotency-Key` in
 /// `AdminIdempotency.swift`, the API's values in `AdminModels.swift`.
-public struct AdminService: Sendable {
-    let pool: PQPool
-    let hasher: PasswordHasher
-    let settings: DomainSettings
-    let mac: CodeMAC
-    let logger: Logger
+public struct AdminService: DomainService, Sendable {
+    let dependencies: DomainDependencies
 
-    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, logger: Logger) {
-        self.pool = pool
-        self.hasher = hasher
-        self.settings = settings
-        self.mac = CodeMAC(secrets: settings.secrets)
-        self.logger = logger
+    public init(_ dependencies: DomainDependencies) {
+        self.dependencies = dependencies
     }
 
     // MARK: Keys

@@ -1,6 +1,6 @@
 public import Foundation
-public import Logging
-public import PQ
+import Logging
+import PQ
 
 /// Passwords people can run (SPEC §10): change with the current password, "forgot password"
 /// with single-use reset links, and "this wasn't me" reports of a login code.
@@ -9,21 +9,13 @@ public import PQ
 /// tenant is set before the lookup) and are kept only as HMACs under the server secret, like
 /// challenge tokens. Each use is one conditional UPDATE, so a token works once however many
 /// requests race with it.
-public struct PasswordService: Sendable {
-    let pool: PQPool
-    let hasher: PasswordHasher
-    let mac: CodeMAC
-    let settings: DomainSettings
+public struct PasswordService: DomainService, Sendable {
+    let dependencies: DomainDependencies
     let login: LoginService
-    let logger: Logger
 
-    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, login: LoginService, logger: Logger) {
-        self.pool = pool
-        self.hasher = hasher
-        self.mac = CodeMAC(secrets: settings.secrets)
-        self.settings = settings
+    public init(_ dependencies: DomainDependencies, login: LoginService) {
+        self.dependencies = dependencies
         self.login = login
-        self.logger = logger
     }
 
     // MARK: Change
