@@ -53,16 +53,12 @@ public struct AdminService: DomainService, Sendable {
         let (mac, settings) = (self.mac, self.settings)
         return try await Self.refusingDuplicates {
             try await pool.withTenant(companyID) { tx in
-                try tx.query(
-                    "company.create",
-                    "INSERT INTO companies (id, name, dashboard_url) VALUES (\(companyID), \(name), \(dashboardURL))"
-                )
-                let ownerID = try UserStore.insert(
-                    companyID: companyID,
-                    email: email,
-                    name: ownerName,
-                    role: .owner,
-                    dashboardAccess: true,
+                let ownerID = try Provisioning.insertCompany(
+                    companyID,
+                    name: name,
+                    dashboardURL: dashboardURL,
+                    owner: email,
+                    ownerName: ownerName,
                     hash: hash,
                     in: tx
                 )
