@@ -34,24 +34,7 @@ public struct PasswordService: DomainService, Sendable {
         try await pool.withTenant(user.companyID) { tx in
             try UserStore.setPassword(hash, of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
-            try Event(
-                companyID: user.companyID,
-                type: .passwordChanged,
-                userID: user.id,
-                email: user.email,
-                client: clientInfo,
-                detail: ["sessions_revoked": .int(revoked)]
-            ).record(in: tx)
-            let company = try Self.company(in: tx)
-            _ = try Outbox.enqueue(
-                companyID: user.companyID,
-                challengeID: nil,
-                recipient: user.email,
-                template: .passwordChanged,
-                email: EmailTemplates.passwordChanged(reset: false, at: Date(), client: clientInfo, companyName: company.name),
-                codeExpiresAt: nil,
-                in: tx
-            )
+            try Self.recordNewPassword(of: user, event: .passwordChanged, reset: false, sessionsRevoked: revoked, clientInfo: clientInfo, in: tx)
         }
     }
 
@@ -195,28 +178,48 @@ public struct PasswordService: DomainService, Sendable {
                 """
             )
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
-            try Event(
-                companyID: companyID,
-                type: purpose == "invitation" ? .passwordSet : .passwordReset,
-                userID: user.id,
-                email: user.email,
-                client: clientInfo,
-                detail: ["sessions_revoked": .int(revoked)]
-            ).record(in: tx)
-            let company = try Self.company(in: tx)
-            _ = try Outbox.enqueue(
-                companyID: companyID,
-                challengeID: nil,
-                recipient: user.email,
-                template: .passwordChanged,
-                email: EmailTemplates.passwordChanged(reset: true, at: Date(), client: clientInfo, companyName: company.name),
-                codeExpiresAt: nil,
+            try Self.recordNewPassword(
+                of: user,
+                event: purpose == "invitation" ? .passwordSet : .passwordReset,
+                reset: true,
+                sessionsRevoked: revoked,
+                clientInfo: clientInfo,
                 in: tx
             )
         }
     }
 
     // MARK: Shared steps
+
+    /// Records a changed, reset or first-set password of `user` and queues the notice, in the
+    /// caller's transaction (the user's tenant).
+    private static func recordNewPassword(
+        of user: User,
+        event: EventType,
+        reset: Bool,
+        sessionsRevoked: Int,
+        clientInfo: ClientInfo,
+        in tx: PQTransaction
+    ) throws {
+        try Event(
+            companyID: user.companyID,
+            type: event,
+            userID: user.id,
+            email: user.email,
+            client: clientInfo,
+            detail: ["sessions_revoked": .int(sessionsRevoked)]
+        ).record(in: tx)
+        let company = try company(in: tx)
+        _ = try Outbox.enqueue(
+            companyID: user.companyID,
+            challengeID: nil,
+            recipient: user.email,
+            template: .passwordChanged,
+            email: EmailTemplates.passwordChanged(reset: reset, at: Date(), client: clientInfo, companyName: company.name),
+            codeExpiresAt: nil,
+            in: tx
+        )
+    }
 
     private func hashOrBusy(_ password: String) async throws -> String {
         do {
