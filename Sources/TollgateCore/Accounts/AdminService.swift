@@ -108,23 +108,19 @@ public struct AdminService: DomainService, Sendable {
     }
 
     static func company(in tx: PQTransaction) throws -> AdminCompany {
-        guard
-            let row = try tx.query(
-                "admin.company",
-                "SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()"
-            ).first
-        else { throw DomainError.notFoundObject }
-        return try AdminCompany(row: row)
+        try AdminCompany(row: one("admin.company", "SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()", in: tx))
     }
 
     static func user(_ id: UUID, in tx: PQTransaction) throws -> AdminUser {
-        guard
-            let row = try tx.query(
-                "admin.user",
-                "SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)"
-            ).first
-        else { throw DomainError.notFoundObject }
-        return try AdminUser(row: row)
+        try AdminUser(
+            row: one("admin.user", "SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)", in: tx)
+        )
+    }
+
+    /// The row `query` finds; none is `not_found`, as for another company's object.
+    private static func one(_ name: String, _ query: PQQuery, in tx: PQTransaction) throws -> PQRow {
+        guard let row = try tx.query(name, query).first else { throw DomainError.notFoundObject }
+        return row
     }
 
     static func record(
