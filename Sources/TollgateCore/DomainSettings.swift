@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// The rules of SPEC §2 for codes and challenges.
 public struct CodePolicy: Sendable, Equatable {
@@ -46,38 +46,61 @@ public struct AbuseLimits: Sendable, Equatable {
 
 /// What the domain's services take from the configuration, and nothing more: the rules of
 /// codes and limits, the secrets, how long sessions and links live, and where links point.
-/// The listener, TLS, mail transport, database and worker settings stay with the programs
-/// that use them (``TollgateConfiguration``).
+/// The listener, TLS, mail transport, database and worker settings have types of their own in
+/// the modules that use them; the `tollgate` executable composes them all.
 public struct DomainSettings: Sendable {
-    public var codes: CodePolicy
-    public var limits: AbuseLimits
-    /// HMAC keys, newest first (`TOLLGATE_SECRET`).
-    public var secrets: [[UInt8]]
-    public var sessionTTLDashboard: Int
-    public var sessionTTLPhoneApp: Int
-    public var passwordResetTTL: Int
-    public var invitationTTL: Int
-    /// Where links in emails point when the company has no dashboard URL of its own.
-    public var defaultLinkBase: String
+    public var codes = CodePolicy()
+    public var limits = AbuseLimits()
+    /// HMAC keys, newest first: the first signs, all verify (`TOLLGATE_SECRET`, rotation).
+    public var secrets: [[UInt8]] = []
+    public var sessionTTLDashboard: Int = 43_200
+    public var sessionTTLPhoneApp: Int = 2_592_000
+    /// How long a reset link works (`PASSWORD_RESET_TTL`, SPEC §10), and an invitation's.
+    public var passwordResetTTL: Int = 1800
+    public var invitationTTL: Int = 604_800
+    /// Where links in emails point when the company has no dashboard URL of its own:
+    /// `PUBLIC_URL`, else the server's own address.
+    public var defaultLinkBase: String = "http://127.0.0.1:8080"
+
+    public init() {}
+
+    /// Reads the domain's variables. `requireSecret` is false only for `tollgate dev`, which
+    /// makes its own; `serverURL` (`http://HOST:PORT`, right for `dev` only) is where links
+    /// point without `PUBLIC_URL`.
+    public init(environment reader: EnvironmentReader, requireSecret: Bool = true, serverURL: String) throws {
+        if let secretList = reader.string("TOLLGATE_SECRET") {
+            secrets = try secretList.split(separator: ",").map { part in
+                let secret = part.trimmingCharacters(in: .whitespaces)
+                guard secret.utf8.count >= 32 else {
+                    throw ConfigurationError(variable: "TOLLGATE_SECRET", problem: "each secret must be at least 32 characters")
+                }
+                return Array(secret.utf8)
+            }
+        } else if requireSecret {
+            throw ConfigurationError(variable: "TOLLGATE_SECRET", problem: "is required (at least 32 random characters)")
+        }
+        codes.ttl = try reader.integer("CODE_TTL", default: 600, range: 10...86_400)
+        codes.maxResends = try reader.integer("CODE_MAX_RESENDS", default: 3, range: 0...100)
+        codes.maxAttempts = try reader.integer("CODE_MAX_ATTEMPTS", default: 5, range: 1...100)
+        codes.resendCooldown = try reader.integer("RESEND_COOLDOWN", default: 30, range: 0...3600)
+        sessionTTLDashboard = try reader.integer("SESSION_TTL_DASHBOARD", default: 43_200, range: 60...31_536_000)
+        sessionTTLPhoneApp = try reader.integer("SESSION_TTL_PHONE_APP", default: 2_592_000, range: 60...31_536_000)
+        limits.failedPasswords = try reader.integer("LIMIT_FAILED_PASSWORDS", default: 10, range: 1...100_000)
+        limits.loginsPerIP = try reader.integer("LIMIT_LOGINS_PER_IP", default: 60, range: 1...1_000_000)
+        limits.challengesPerAccount = try reader.integer("LIMIT_CHALLENGES_PER_ACCOUNT", default: 10, range: 1...100_000)
+        limits.wrongCodesPerAccount = try reader.integer("LIMIT_WRONG_CODES_PER_ACCOUNT", default: 20, range: 1...100_000)
+        limits.adminRequestsPerKey = try reader.integer("LIMIT_ADMIN_REQUESTS_PER_KEY", default: 600, range: 1...1_000_000)
+        let publicURL = try reader.webAddress(
+            "PUBLIC_URL",
+            problem: "is where users reach the dashboard, scheme://host[:port][/path], without a trailing /",
+            allowed: { $0 != "\"" && $0 != "<" && $0 != ">" }
+        )
+        defaultLinkBase = publicURL ?? serverURL
+        passwordResetTTL = try reader.integer("PASSWORD_RESET_TTL", default: 1800, range: 60...86_400)
+    }
 
     /// The base of links in emails: the company's own dashboard, else the default.
     public func linkBase(for company: Company) -> String {
         company.dashboardURL ?? defaultLinkBase
-    }
-}
-
-extension TollgateConfiguration {
-    /// The part of the configuration the domain's services use.
-    public var domain: DomainSettings {
-        DomainSettings(
-            codes: codes,
-            limits: limits,
-            secrets: secrets,
-            sessionTTLDashboard: sessionTTLDashboard,
-            sessionTTLPhoneApp: sessionTTLPhoneApp,
-            passwordResetTTL: passwordResetTTL,
-            invitationTTL: invitationTTL,
-            defaultLinkBase: publicURL ?? "http://\(host):\(port)"
-        )
     }
 }

@@ -19,6 +19,15 @@ public struct RetentionSettings: Sendable, Equatable {
     public var batchSize = 1000
 
     public init() {}
+
+    /// Reads `RETENTION_*`; unset ones keep the defaults above.
+    public init(environment reader: EnvironmentReader) throws {
+        sessions = try reader.integer("RETENTION_SESSIONS", default: sessions, range: 3600...315_360_000)
+        challenges = try reader.integer("RETENTION_CHALLENGES", default: challenges, range: 86_400...315_360_000)
+        emails = try reader.integer("RETENTION_EMAILS", default: emails, range: 3600...315_360_000)
+        events = try reader.integer("RETENTION_EVENTS", default: events, range: 2_592_000...3_153_600_000)
+        interval = try reader.integer("RETENTION_INTERVAL", default: interval, range: 10...86_400)
+    }
 }
 
 /// Deletes rows past retention, run by the worker: each call of `purge_ended()` removes at

@@ -9,18 +9,19 @@ public import TollgateCore
 
 /// Builds the HTTP application: the routes of SPEC §4 over the given database pool.
 ///
-/// `tollgate serve` and `tollgate dev` call this with the environment's configuration; tests
-/// call it with theirs and drive it through `app.test(...)`.
+/// `tollgate serve` and `tollgate dev` call this with the environment's settings; tests call
+/// it with theirs and drive it through `app.test(...)`.
 public func buildApplication(
-    configuration: TollgateConfiguration,
+    http: HTTPSettings,
+    domain: DomainSettings,
     pool: PQPool,
     logger: Logger,
     services: [any Service] = []
 ) throws -> some ApplicationProtocol {
-    let router = try buildRouter(configuration: configuration, pool: pool, logger: logger)
+    let router = try buildRouter(http: http, domain: domain, pool: pool, logger: logger)
     // Slow or idle clients cannot hold a connection: a deadline for each request head, an idle
     // timeout, and far smaller header limits than the defaults (80 KiB, 1000 fields).
-    let headerDeadline = TimeAmount.seconds(Int64(configuration.headerTimeout))
+    let headerDeadline = TimeAmount.seconds(Int64(http.headerTimeout))
     var server: HTTPServerBuilder = .http1(
         configuration: .init(
             additionalChannelHandlers: [HeaderDeadlineHandler(deadline: headerDeadline)],
@@ -28,7 +29,7 @@ public func buildApplication(
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
         )
     )
-    if let certificatePath = configuration.tlsCertificatePath, let keyPath = configuration.tlsKeyPath {
+    if let certificatePath = http.tlsCertificatePath, let keyPath = http.tlsKeyPath {
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
@@ -38,8 +39,8 @@ public func buildApplication(
     return Application(
         router: router,
         server: server,
-        configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "tollgate"),
-        services: [pool, RateLimitPurger(pool: pool, olderThan: configuration.limits.longestWindow * 2, logger: logger)] + services,
+        configuration: ApplicationConfiguration(address: .hostname(http.host, port: http.port), serverName: "tollgate"),
+        services: [pool, RateLimitPurger(pool: pool, olderThan: domain.limits.longestWindow * 2, logger: logger)] + services,
         logger: logger
     )
 }
@@ -82,11 +83,11 @@ public struct RateLimitPurger: Service {
 
 /// The operations listener: `/metrics` and the two health checks, on a port of its own so
 /// that cross-tenant counts never reach the public API port. `serve` runs it on
-/// `METRICS_PORT` (with `countsChallenges`), the worker on `WORKER_METRICS_PORT`. It listens
-/// on `HOST`; `services` run with it (the worker's pool and drain), none for `serve`, whose
+/// `METRICS_PORT` (with `countsChallenges`), the worker on `WORKER_METRICS_PORT`, both on
+/// `HOST`; `services` run with it (the worker's pool and drain), none for `serve`, whose
 /// API application owns the pool.
 public func buildMetricsApplication(
-    configuration: TollgateConfiguration,
+    host: String,
     port: Int,
     pool: PQPool,
     countsChallenges: Bool,
@@ -96,7 +97,7 @@ public func buildMetricsApplication(
 ) throws -> some ApplicationProtocol {
     Application(
         router: try buildMetricsRouter(pool: pool, countsChallenges: countsChallenges, logger: logger),
-        configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: port), serverName: serverName),
+        configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: serverName),
         services: services,
         logger: logger
     )
@@ -105,14 +106,14 @@ public func buildMetricsApplication(
 /// The email worker's own small HTTP server (`WORKER_METRICS_PORT`), with the worker as one
 /// of `services`, stopped after the server.
 public func buildWorkerApplication(
-    configuration: TollgateConfiguration,
+    host: String,
     port: Int,
     pool: PQPool,
     logger: Logger,
     services: [any Service]
 ) throws -> some ApplicationProtocol {
     try buildMetricsApplication(
-        configuration: configuration,
+        host: host,
         port: port,
         pool: pool,
         countsChallenges: false,
@@ -134,34 +135,39 @@ public func buildMetricsRouter(pool: PQPool, countsChallenges: Bool, logger: Log
 }
 
 /// The router alone; tests drive it with Hummingbird's router test framework.
-public func buildRouter(configuration: TollgateConfiguration, pool: PQPool, logger: Logger) throws -> Router<TollgateRequestContext> {
+public func buildRouter(http: HTTPSettings, domain: DomainSettings, pool: PQPool, logger: Logger) throws -> Router<TollgateRequestContext> {
     let router = Router(context: TollgateRequestContext.self)
-    let hasher = PasswordHasher(concurrency: configuration.maxConcurrentHashes)
-    let challenges = ChallengeService(pool: pool, settings: configuration.domain, logger: logger)
-    let login = LoginService(pool: pool, hasher: hasher, settings: configuration.domain, challenges: challenges, logger: logger)
+    let dependencies = DomainDependencies(
+        pool: pool,
+        settings: domain,
+        hasher: PasswordHasher(concurrency: http.maxConcurrentHashes),
+        logger: logger
+    )
+    let challenges = ChallengeService(dependencies)
+    let login = LoginService(dependencies, challenges: challenges)
     let services = AppServices(
         pool: pool,
         login: login,
         challenges: challenges,
-        twoFactor: TwoFactorSetting(pool: pool, settings: configuration.domain),
-        passwords: PasswordService(pool: pool, hasher: hasher, settings: configuration.domain, login: login, logger: logger),
-        clientAddress: ClientAddress(trustedProxies: configuration.trustedProxies)
+        twoFactor: TwoFactorSetting(dependencies),
+        passwords: PasswordService(dependencies, login: login),
+        clientAddress: ClientAddress(trustedProxies: http.trustedProxies)
     )
     let routes = RouteTable()
     // One line per request with its request id (`hb.request.id`); no headers, so no tokens.
     router.add(middleware: LogRequestsMiddleware(.info))
-    router.add(middleware: HeaderMiddleware(corsAllowedOrigins: configuration.corsAllowedOrigins, hsts: configuration.tlsCertificatePath != nil))
+    router.add(middleware: HeaderMiddleware(corsAllowedOrigins: http.corsAllowedOrigins, hsts: http.tlsCertificatePath != nil))
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     router.add(middleware: MetricsMiddleware())
     HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
     OperationsRoutes(pool: pool, openAPI: try OperationsRoutes.loadOpenAPI()).register(on: router)
-    try DashboardRoutes(configuration: configuration).register(on: router)
+    try DashboardRoutes(settings: http).register(on: router)
 
     let v1 = router.group("v1").add(middleware: SessionMiddleware(pool: pool))
     let authenticated = v1.group(context: AuthenticatedContext.self)
     AuthRoutes(services: services).register(public: v1, authenticated: authenticated)
     SecurityRoutes(services: services).register(on: v1.group(context: DashboardContext.self))
-    let admin = AdminService(pool: pool, hasher: hasher, settings: configuration.domain, logger: logger)
+    let admin = AdminService(dependencies)
     AdminRoutes(admin: admin, clientAddress: services.clientAddress).register(
         on: v1.group("admin").add(middleware: APIKeyMiddleware(admin: admin, clientAddress: services.clientAddress)).group(context: AdminContext.self)
     )

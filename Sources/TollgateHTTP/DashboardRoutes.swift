@@ -26,9 +26,9 @@ struct DashboardRoutes {
     /// Page paths: every one answers the same document.
     static let pages = ["/", "/reset", "/not-me"]
 
-    init(configuration: TollgateConfiguration) throws {
-        apiBase = configuration.dashboardAPIURL
-        if let directory = configuration.dashboardDirectory {
+    init(settings: HTTPSettings) throws {
+        apiBase = settings.dashboardAPIURL
+        if let directory = settings.dashboardDirectory {
             source = .directory(directory)
             return
         }

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import Mailer
 import Metrics
+import NIOPosix
 import PQ
 import Prometheus
 import ServiceLifecycle
@@ -31,9 +32,8 @@ struct DevCommand: AsyncParsableCommand {
         var cluster: EmbeddedPostgres?
         // Like production, the API and the worker connect to the private cluster as their own
         // roles (row-level security applies); to a DATABASE_URL, as the URL says.
-        var apiRole: String?
-        var workerRole: String?
-        if configuration.databaseURL == nil {
+        var roles: (api: String, worker: String)?
+        if configuration.database.url == nil {
             let dataDirectory = EmbeddedPostgres.dataDirectory(forState: state)
             if dataDirectory != state + "/postgres" {
                 FileHandle.standardOutput.write(
@@ -42,21 +42,43 @@ struct DevCommand: AsyncParsableCommand {
             }
             let embedded = EmbeddedPostgres(dataDirectory: dataDirectory, logger: logger)
             do {
-                try embedded.start()
+                try await Self.offCooperativePool { try embedded.start() }
             } catch {
                 throw fail("dev: \(error)")
             }
             cluster = embedded
-            configuration.databaseURL = embedded.conninfo(database: "tollgate")
-            try await Self.createDatabase(configuration, logger: logger)
-            apiRole = "tollgate_api"
-            workerRole = "tollgate_worker"
+            configuration.database.url = embedded.conninfo(database: "tollgate")
+            try await Self.createDatabase(configuration.database, logger: logger)
+            roles = ("tollgate_api", "tollgate_worker")
         }
-        defer { cluster?.stop() }
-        if configuration.secrets.isEmpty { configuration.secrets = [try Self.devSecret(in: state)] }
-        configuration.mailDirectory = configuration.mailDirectory ?? state + "/mail"
+        do {
+            try await Self.runProduct(configuration, roles: roles, state: state, logger: logger)
+        } catch {
+            if let cluster { try? await Self.offCooperativePool { cluster.stop() } }
+            throw error
+        }
+        if let cluster { try? await Self.offCooperativePool { cluster.stop() } }
+    }
 
-        let ownerPool = makePool(configuration, size: 1, logger: logger)
+    /// `pg_ctl` and `initdb` block their thread until the child exits (seconds, when a cluster
+    /// is created): they run on NIO's blocking pool, not on Swift's cooperative threads.
+    static func offCooperativePool(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
+    /// Migrates, makes the demo company, then runs the API and the worker until a signal.
+    static func runProduct(
+        _ configuration: TollgateConfiguration,
+        roles: (api: String, worker: String)?,
+        state: String,
+        logger: Logger
+    ) async throws {
+        var configuration = configuration
+        if configuration.domain.secrets.isEmpty { configuration.domain.secrets = [try devSecret(in: state)] }
+        configuration.mail.mailDirectory = configuration.mail.mailDirectory ?? state + "/mail"
+        let database = configuration.database
+
+        let ownerPool = makePool(database, size: 1, logger: logger)
         do {
             try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: ownerPool)
             try await DemoData.ensure(pool: ownerPool, state: state, logger: logger)
@@ -66,38 +88,44 @@ struct DevCommand: AsyncParsableCommand {
         }
         await ownerPool.close()
 
-        let pool = makePool(
-            configuration,
-            role: apiRole,
-            size: configuration.databasePoolSize,
-            statementTimeout: configuration.statementTimeout,
-            logger: logger
-        )
+        let pool = makePool(database, role: roles?.api, size: database.poolSize, statementTimeout: database.statementTimeout, logger: logger)
         // The email worker runs in this process, as the worker role, writing .eml files to the
         // mail folder (or sending by SMTP when SMTP_URL is set).
         let workerPool = makePool(
-            configuration,
-            role: workerRole,
+            database,
+            role: roles?.worker,
             size: 2,
-            statementTimeout: configuration.statementTimeout,
+            statementTimeout: database.statementTimeout,
             applicationName: "tollgate-worker",
             logger: logger
         )
-        let worker = try makeOutboxWorker(configuration: configuration, pool: workerPool, logger: logger, logCodes: true)
+        let worker = try makeOutboxWorker(
+            settings: configuration.mail,
+            listenURL: database.listenURL,
+            pool: workerPool,
+            logger: logger,
+            logCodes: true
+        )
         let retention = RetentionPurger(pool: workerPool, settings: configuration.retention, logger: logger)
-        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger, services: [workerPool, worker, retention])
-        logger.notice("dev.ready", metadata: ["url": "http://\(configuration.host):\(configuration.port)"])
+        let app = try buildApplication(
+            http: configuration.http,
+            domain: configuration.domain,
+            pool: pool,
+            logger: logger,
+            services: [workerPool, worker, retention]
+        )
+        logger.notice("dev.ready", metadata: ["url": "\(configuration.http.serverURL)"])
         try await runUntilSignalled(
-            [app] + (try metricsListener(configuration, pool: pool, logger: logger)),
-            configuration: configuration,
+            [app] + (try metricsListener(configuration.http, pool: pool, logger: logger)),
+            shutdownTimeout: configuration.shutdownTimeout,
             logger: logger
         )
     }
 
     /// Creates the `tollgate` database in the private cluster on its first start. Through a
     /// pool, so that libpq runs on the pool's thread and not on Swift's cooperative threads.
-    static func createDatabase(_ configuration: TollgateConfiguration, logger: Logger) async throws {
-        let admin = makePool(configuration, database: "postgres", size: 1, logger: logger)
+    static func createDatabase(_ settings: DatabaseSettings, logger: Logger) async throws {
+        let admin = makePool(settings, database: "postgres", size: 1, logger: logger)
         do {
             try await admin.withConnection { connection in
                 if try connection.query("SELECT 1 FROM pg_database WHERE datname = 'tollgate'").isEmpty {

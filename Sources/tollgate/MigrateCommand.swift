@@ -18,9 +18,9 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try loadConfiguration(requireSecret: false)
         let logger = Logger(label: "tollgate.migrate")
-        let pool = makePool(configuration, size: 1, logger: logger)
+        let pool = makePool(configuration.database, size: 1, logger: logger)
         do {
-            let applied = try await Migrator(migrations: try Migration.bundled(), roles: configuration.databaseRoles, logger: logger).migrate(
+            let applied = try await Migrator(migrations: try Migration.bundled(), roles: configuration.database.roles, logger: logger).migrate(
                 pool: pool
             )
             await pool.close()

@@ -8,7 +8,7 @@ import TollgateCore
 /// `statementTimeout` (seconds) is `DATABASE_STATEMENT_TIMEOUT` for the long-running
 /// processes; the one-shot operator commands leave it nil and keep the pool's default.
 func makePool(
-    _ configuration: TollgateConfiguration,
+    _ settings: DatabaseSettings,
     role: String? = nil,
     database: String? = nil,
     size: Int,
@@ -17,7 +17,7 @@ func makePool(
     logger: Logger
 ) -> PQPool {
     var pool = PQPoolConfiguration(
-        conninfo: configuration.databaseURL!,
+        conninfo: settings.url!,
         overrides: [("dbname", database), ("user", role)].compactMap { keyword, value in value.map { (keyword, $0) } },
         maxConnections: size,
         applicationName: applicationName

@@ -12,7 +12,7 @@ struct ProvisioningEnvironment {
     init() throws {
         let configuration = try loadConfiguration(requireSecret: false)
         let logger = Logger(label: "tollgate.provisioning")
-        pool = makePool(configuration, size: 1, logger: logger)
+        pool = makePool(configuration.database, size: 1, logger: logger)
         provisioning = Provisioning(pool: pool, hasher: PasswordHasher(concurrency: 1))
     }
 
@@ -27,6 +27,17 @@ struct ProvisioningEnvironment {
         } catch {
             await pool.close()
             throw fail("\(error)")
+        }
+    }
+}
+
+extension ProvisioningEnvironment {
+    /// Runs a change of one named thing (`body` is false when there is none): prints
+    /// `{"<done>": true}` or `sentence`, or fails with `notFound`.
+    func change(_ done: String, json: Bool, sentence: String, notFound: String, _ body: (Provisioning) async throws -> Bool) async throws {
+        try await run { provisioning in
+            guard try await body(provisioning) else { throw DomainError(.notFound, notFound) }
+            printCreated([done: true], json: json, sentence: sentence)
         }
     }
 }
@@ -114,9 +125,9 @@ struct UserCommand: AsyncParsableCommand {
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() async throws {
-            try await ProvisioningEnvironment().run { provisioning in
-                guard try await provisioning.unlock(email: email) else { throw DomainError(.notFound, "No account has that email address.") }
-                printCreated(["unlocked": true], json: json, sentence: "Unlocked.")
+            let notFound = "No account has that email address."
+            try await ProvisioningEnvironment().change("unlocked", json: json, sentence: "Unlocked.", notFound: notFound) {
+                try await $0.unlock(email: email)
             }
         }
     }
@@ -189,9 +200,8 @@ struct APIKeyCommand: AsyncParsableCommand {
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() async throws {
-            try await ProvisioningEnvironment().run { provisioning in
-                guard try await provisioning.revokeAPIKey(name: name) else { throw DomainError(.notFound, "No live key has that name.") }
-                printCreated(["revoked": true], json: json, sentence: "Revoked.")
+            try await ProvisioningEnvironment().change("revoked", json: json, sentence: "Revoked.", notFound: "No live key has that name.") {
+                try await $0.revokeAPIKey(name: name)
             }
         }
     }

@@ -16,28 +16,27 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (overrides PORT).") var port: Int?
 
     func run() async throws {
-        var configuration = try loadConfiguration()
-        if let host { configuration.host = host }
-        if let port { configuration.port = port }
+        let configuration = try loadConfiguration(host: host, port: port)
         MetricsSystem.bootstrap(PrometheusMetricsFactory())
         let logger = Logger(label: "tollgate.serve")
-        let pool = makePool(configuration, size: configuration.databasePoolSize, statementTimeout: configuration.statementTimeout, logger: logger)
+        let database = configuration.database
+        let pool = makePool(database, size: database.poolSize, statementTimeout: database.statementTimeout, logger: logger)
         try await requireUnprivilegedRole(pool: pool, command: "serve", role: "api")
-        let app = try buildApplication(configuration: configuration, pool: pool, logger: logger)
+        let app = try buildApplication(http: configuration.http, domain: configuration.domain, pool: pool, logger: logger)
         try await runUntilSignalled(
-            [app] + (try metricsListener(configuration, pool: pool, logger: logger)),
-            configuration: configuration,
+            [app] + (try metricsListener(configuration.http, pool: pool, logger: logger)),
+            shutdownTimeout: configuration.shutdownTimeout,
             logger: logger
         )
     }
 }
 
 /// The `METRICS_PORT` listener of `serve` and `dev`, when one is configured.
-func metricsListener(_ configuration: TollgateConfiguration, pool: PQPool, logger: Logger) throws -> [any Service] {
-    guard let port = configuration.metricsPort else { return [] }
+func metricsListener(_ http: HTTPSettings, pool: PQPool, logger: Logger) throws -> [any Service] {
+    guard let port = http.metricsPort else { return [] }
     return [
         try buildMetricsApplication(
-            configuration: configuration,
+            host: http.host,
             port: port,
             pool: pool,
             countsChallenges: true,

@@ -20,9 +20,14 @@ struct Tollgate: AsyncParsableCommand {
 }
 
 /// Reads the environment for a command, or exits with one line naming the bad variable.
-func loadConfiguration(requireDatabase: Bool = true, requireSecret: Bool = true) throws -> TollgateConfiguration {
+func loadConfiguration(
+    requireDatabase: Bool = true,
+    requireSecret: Bool = true,
+    host: String? = nil,
+    port: Int? = nil
+) throws -> TollgateConfiguration {
     do {
-        let configuration = try TollgateConfiguration.fromEnvironment(requireDatabase: requireDatabase, requireSecret: requireSecret)
+        let configuration = try TollgateConfiguration(requireDatabase: requireDatabase, requireSecret: requireSecret, host: host, port: port)
         bootstrapLogging(level: configuration.logLevel)
         return configuration
     } catch let error as ConfigurationError {
@@ -49,13 +54,13 @@ func fail(_ message: String, code: Int32 = 1) -> ExitCode {
 /// Runs `services` until SIGTERM or SIGINT, then stops them in reverse order: an HTTP server
 /// stops accepting and finishes the requests in flight, the worker the message in hand, then
 /// the pool closes. What is still running after `SHUTDOWN_TIMEOUT` seconds is cancelled.
-func runUntilSignalled(_ services: [any Service], configuration: TollgateConfiguration, logger: Logger) async throws {
+func runUntilSignalled(_ services: [any Service], shutdownTimeout: Int, logger: Logger) async throws {
     var group = ServiceGroupConfiguration(
         services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
     )
-    group.maximumGracefulShutdownDuration = .seconds(configuration.shutdownTimeout)
+    group.maximumGracefulShutdownDuration = .seconds(shutdownTimeout)
     group.maximumCancellationDuration = .seconds(5)
     try await ServiceGroup(configuration: group).run()
 }

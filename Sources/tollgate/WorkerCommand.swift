@@ -27,37 +27,37 @@ struct WorkerCommand: AsyncParsableCommand {
         let configuration = try loadConfiguration(requireSecret: false)
         let logger = Logger(label: "tollgate.worker")
         // Before anything makes a metric: one made earlier would record into the no-op backend.
-        if configuration.workerMetricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory()) }
+        if configuration.mail.workerMetricsPort != nil { MetricsSystem.bootstrap(PrometheusMetricsFactory()) }
         let pool = makePool(
-            configuration,
+            configuration.database,
             size: 2,
-            statementTimeout: configuration.statementTimeout,
+            statementTimeout: configuration.database.statementTimeout,
             applicationName: "tollgate-worker",
             logger: logger
         )
         try await requireUnprivilegedRole(pool: pool, command: "worker", role: "worker")
         let worker: OutboxWorker
         do {
-            worker = try makeOutboxWorker(configuration: configuration, pool: pool, logger: logger)
+            worker = try makeOutboxWorker(settings: configuration.mail, listenURL: configuration.database.listenURL, pool: pool, logger: logger)
         } catch let error as ConfigurationError {
             await pool.close()
             throw fail("configuration error: \(error)", code: 78)
         }
         let retention = RetentionPurger(pool: pool, settings: configuration.retention, logger: logger)
-        if let port = configuration.workerMetricsPort {
+        if let port = configuration.mail.workerMetricsPort {
             // Application stops its HTTP server first, then the services in reverse order.
             let app = try buildWorkerApplication(
-                configuration: configuration,
+                host: configuration.http.host,
                 port: port,
                 pool: pool,
                 logger: logger,
                 services: [worker, retention]
             )
-            try await runUntilSignalled([app], configuration: configuration, logger: logger)
+            try await runUntilSignalled([app], shutdownTimeout: configuration.shutdownTimeout, logger: logger)
             return
         }
         // The worker stops first (finishing the message in hand and releasing the rest of its
         // batch), then the pool it needed.
-        try await runUntilSignalled([pool, worker, retention], configuration: configuration, logger: logger)
+        try await runUntilSignalled([pool, worker, retention], shutdownTimeout: configuration.shutdownTimeout, logger: logger)
     }
 }

@@ -228,16 +228,16 @@ struct MailFixture {
     ) throws -> (
         OutboxWorker, PQPool
     ) {
-        var configuration = TollgateConfiguration()
-        configuration.smtpURL = smtpURL
-        configuration.mailFrom = Self.mailFrom
-        configuration.worker.retryBaseSeconds = 1
-        configuration.worker.retryMaxSeconds = 2
-        settings(&configuration.worker)
+        var mail = MailSettings()
+        mail.smtpURL = smtpURL
+        mail.mailFrom = Self.mailFrom
+        mail.worker.retryBaseSeconds = 1
+        mail.worker.retryMaxSeconds = 2
+        settings(&mail.worker)
         let pool = database.pool(role: "tollgate_worker", maxConnections: 2)
         var logger = Logger(label: "tollgate.tests.worker")
         logger.logLevel = .critical
-        return (try makeOutboxWorker(configuration: configuration, pool: pool, logger: logger, transport: transport), pool)
+        return (try makeOutboxWorker(settings: mail, pool: pool, logger: logger, transport: transport), pool)
     }
 
     func close() async {

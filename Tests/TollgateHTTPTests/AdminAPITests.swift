@@ -221,7 +221,7 @@ import TollgateCore
     }
 
     @Test func eachKeyIsLimited() async throws {
-        try await TestApp.with({ $0.limits.adminRequestsPerKey = 3 }) { app, client in
+        try await TestApp.with({ $0.domain.limits.adminRequestsPerKey = 3 }) { app, client in
             let seed = try await app.seed()
             let key = try await Self.key(app)
             var statuses: [Int] = []

@@ -18,7 +18,8 @@ import TollgateHTTP
             configuration: PQPoolConfiguration(conninfo: "host=/nonexistent-tollgate-socket connect_timeout=1", maxConnections: 1),
             logger: TestPostgres.logger
         )
-        let router = try buildRouter(configuration: TestApp.configuration(), pool: pool, logger: TestPostgres.logger)
+        let configuration = TestApp.configuration()
+        let router = try buildRouter(http: configuration.http, domain: configuration.domain, pool: pool, logger: TestPostgres.logger)
         try await Application(router: router, logger: TestPostgres.logger).test(.router) { testClient in
             let client = Client(client: testClient)
             let replies = [
@@ -159,7 +160,7 @@ import TollgateHTTP
     }
 
     @Test func corsAnswersPreflightsForConfiguredOriginsOnly() async throws {
-        try await TestApp.with({ $0.corsAllowedOrigins = ["https://dash.acme.test"] }) { app, client in
+        try await TestApp.with({ $0.http.corsAllowedOrigins = ["https://dash.acme.test"] }) { app, client in
             let preflight = try await client.request(
                 .options,
                 "/v1/auth/login",

@@ -107,8 +107,8 @@ import TollgateCore
 
     @Test func aHundredWrongCodesInARowLockTheDashboardLoginUntilUnlocked() async throws {
         try await TestApp.with({
-            $0.limits.consecutiveWrongCodesLock = 6
-            $0.codes.resendCooldown = 0
+            $0.domain.limits.consecutiveWrongCodesLock = 6
+            $0.domain.codes.resendCooldown = 0
         }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
@@ -148,7 +148,7 @@ import TollgateCore
     }
 
     @Test func challengesPerAccountAreLimited() async throws {
-        try await TestApp.with({ $0.limits.challengesPerAccount = 3 }) { app, client in
+        try await TestApp.with({ $0.domain.limits.challengesPerAccount = 3 }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             for _ in 0..<3 { #expect(try await client.login(seed.member, client: "dashboard").status == .accepted) }

@@ -26,7 +26,7 @@ import TollgateCore
     @Test func aChallengeReportsSentOnceTheWorkerDeliveredItsEmail() async throws {
         let folder = NSTemporaryDirectory() + "tollgate-mail-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        try await TestApp.with({ $0.mailDirectory = folder }) { app, client in
+        try await TestApp.with({ $0.mail.mailDirectory = folder }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let login = try await client.login(seed.member, client: "dashboard")
@@ -35,9 +35,12 @@ import TollgateCore
             let code = try await app.latestCode(for: seed.member.email)
 
             let workerPool = app.database.pool(role: "tollgate_worker", maxConnections: 2)
-            var settings = app.configuration
-            settings.listenDatabaseURL = app.database.conninfo(role: "tollgate_worker")
-            let worker = try makeOutboxWorker(configuration: settings, pool: workerPool, logger: TestPostgres.logger)
+            let worker = try makeOutboxWorker(
+                settings: app.configuration.mail,
+                listenURL: app.database.conninfo(role: "tollgate_worker"),
+                pool: workerPool,
+                logger: TestPostgres.logger
+            )
             let running = Task { try await worker.run() }
             defer { running.cancel() }
 

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Mailer
 import NIOCore
 import PQ
 import TestSupport
@@ -25,29 +26,37 @@ struct Seed: Sendable {
     }
 }
 
+/// The settings a test application is built with: the parts `tollgate serve` and `tollgate dev`
+/// read from the environment, adjusted by each test.
+struct TestConfiguration: Sendable {
+    var http = HTTPSettings()
+    var domain = DomainSettings()
+    var mail = MailSettings()
+}
+
 /// A test application on a database of its own, driven through the real router.
 struct TestApp: Sendable {
     let database: TestDatabase
-    let configuration: TollgateConfiguration
+    let configuration: TestConfiguration
     /// The superuser, for reading what users cannot (the queued email with a code) and for
     /// arranging time (expiring a code) without sleeping.
     let owner: PQPool
     let api: PQPool
 
-    static func configuration(_ adjust: (inout TollgateConfiguration) -> Void = { _ in }) -> TollgateConfiguration {
-        var configuration = TollgateConfiguration()
-        configuration.secrets = [Array("test-secret-test-secret-test-secret-0123".utf8)]
+    static func configuration(_ adjust: (inout TestConfiguration) -> Void = { _ in }) -> TestConfiguration {
+        var configuration = TestConfiguration()
+        configuration.domain.secrets = [Array("test-secret-test-secret-test-secret-0123".utf8)]
         // The live test client opens its connection before the test seeds accounts (Argon2id
         // hashing): on a busy machine that outlasts the 10 s head deadline, which the slow-client
         // test sets for itself.
-        configuration.headerTimeout = 120
+        configuration.http.headerTimeout = 120
         adjust(&configuration)
         return configuration
     }
 
     /// Runs `body` with a fresh database, the app's router and a client.
     static func with(
-        _ adjust: @escaping (inout TollgateConfiguration) -> Void = { _ in },
+        _ adjust: @escaping (inout TestConfiguration) -> Void = { _ in },
         framework: TestingSetup = .router,
         fullServer: Bool = false,
         logger: Logger = TestPostgres.logger,
@@ -61,11 +70,16 @@ struct TestApp: Sendable {
             do {
                 if fullServer {
                     // The server exactly as `serve` builds it, on a free port, over real sockets.
-                    configuration.port = 0
-                    let application = try buildApplication(configuration: configuration, pool: api, logger: logger)
+                    configuration.http.port = 0
+                    let application = try buildApplication(
+                        http: configuration.http,
+                        domain: configuration.domain,
+                        pool: api,
+                        logger: logger
+                    )
                     try await application.test(.live) { client in try await body(app, Client(client: client)) }
                 } else {
-                    let router = try buildRouter(configuration: configuration, pool: api, logger: logger)
+                    let router = try buildRouter(http: configuration.http, domain: configuration.domain, pool: api, logger: logger)
                     let application = Application(router: router, logger: logger)
                     try await application.test(framework) { client in try await body(app, Client(client: client)) }
                 }

@@ -111,8 +111,8 @@ import TollgateHTTP
 
     @Test func sessionsLastAsConfiguredPerClient() async throws {
         try await TestApp.with({
-            $0.sessionTTLDashboard = 3600
-            $0.sessionTTLPhoneApp = 7200
+            $0.domain.sessionTTLDashboard = 3600
+            $0.domain.sessionTTLPhoneApp = 7200
         }) { app, client in
             let seed = try await app.seed()
             for (kind, ttl) in [("dashboard", 3600.0), ("phone_app", 7200.0)] {
@@ -158,7 +158,7 @@ import TollgateHTTP
     /// The failed-password limit must not tell which addresses have accounts: after the limit,
     /// an unknown address answers 429 exactly as a real one does, body and headers alike.
     @Test func theFailedPasswordLimitAnswersUnknownAddressesAlike() async throws {
-        try await TestApp.with({ $0.limits.failedPasswords = 3 }) { app, client in
+        try await TestApp.with({ $0.domain.limits.failedPasswords = 3 }) { app, client in
             let seed = try await app.seed()
             var answers: [String: [String]] = [:]
             for email in [seed.admin.email, "nobody@acme.test"] {
@@ -192,7 +192,7 @@ import TollgateHTTP
             )
             let purger = RateLimitPurger(
                 pool: app.api,
-                olderThan: app.configuration.limits.longestWindow * 2,
+                olderThan: app.configuration.domain.limits.longestWindow * 2,
                 every: .milliseconds(50),
                 logger: TestPostgres.logger
             )
@@ -209,8 +209,8 @@ import TollgateHTTP
 
     @Test func concurrentWrongPasswordsNeverGetMoreThanTheLimit() async throws {
         try await TestApp.with({
-            $0.limits.failedPasswords = 5
-            $0.maxConcurrentHashes = 4
+            $0.domain.limits.failedPasswords = 5
+            $0.http.maxConcurrentHashes = 4
         }) { app, client in
             let seed = try await app.seed()
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
@@ -228,7 +228,7 @@ import TollgateHTTP
     }
 
     @Test func loginsPerIPAreLimited() async throws {
-        try await TestApp.with({ $0.limits.loginsPerIP = 3 }) { app, client in
+        try await TestApp.with({ $0.domain.limits.loginsPerIP = 3 }) { app, client in
             let seed = try await app.seed()
             for _ in 0..<3 { #expect(try await client.login(seed.owner, client: "phone_app").status == .ok) }
             let limited = try await client.post("/v1/auth/login", ["email": "someone@else.test", "password": "whatever1", "client": "dashboard"])
@@ -239,7 +239,7 @@ import TollgateHTTP
     }
 
     @Test func fiftyConcurrentLoginsAllGetTheirOwnSession() async throws {
-        try await TestApp.with({ $0.limits.loginsPerIP = 1000 }) { app, client in
+        try await TestApp.with({ $0.domain.limits.loginsPerIP = 1000 }) { app, client in
             let seed = try await app.seed()
             let provisioning = Provisioning(pool: app.owner, hasher: PasswordHasher(concurrency: 2))
             var accounts = [seed.owner, seed.admin, seed.member]

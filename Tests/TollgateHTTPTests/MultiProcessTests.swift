@@ -44,10 +44,10 @@ import TollgateCore
     @Test func racesAndLimitsHoldAcrossTwoServersAndTwoWorkers() async throws {
         let mail = NSTemporaryDirectory() + "tollgate-mp-mail-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: mail) }
-        try await TestApp.with({ $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({ $0.domain.codes.resendCooldown = 0 }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
-            let secret = String(decoding: app.configuration.secrets[0], as: UTF8.self)
+            let secret = String(decoding: app.configuration.domain.secrets[0], as: UTF8.self)
             let ports = [TestPorts.pair(), TestPorts.pair()]
             var children: [TollgateProcess] = []
             for port in ports {

@@ -36,7 +36,8 @@ import TollgateHTTP
             configuration: PQPoolConfiguration(conninfo: "host=/nonexistent-tollgate-socket", maxConnections: 1),
             logger: TestPostgres.logger
         )
-        let router = try buildRouter(configuration: TestApp.configuration(), pool: pool, logger: TestPostgres.logger)
+        let configuration = TestApp.configuration()
+        let router = try buildRouter(http: configuration.http, domain: configuration.domain, pool: pool, logger: TestPostgres.logger)
         await pool.close()
         let dashboard: Set<String> = ["GET /", "GET /reset", "GET /not-me", "GET /assets/{name}"]
         let served = Set(router.routes.map { "\($0.method.rawValue) \($0.path.description)" }).subtracting(dashboard)

@@ -4,6 +4,7 @@ import PQ
 import TestSupport
 import Testing
 import TollgateCore
+import TollgateHTTP
 
 /// Passwords people can run and "this wasn't me" (SPEC §10), against the real router and
 /// database, reading the links from the queued emails as their readers would.
@@ -118,7 +119,7 @@ import TollgateCore
 
     /// Twenty resets racing with one token: exactly one sets the password.
     @Test func aResetTokenIsUsedOnceUnderTwentyConcurrentResets() async throws {
-        try await TestApp.with({ $0.maxConcurrentHashes = 8 }) { app, client in
+        try await TestApp.with({ $0.http.maxConcurrentHashes = 8 }) { app, client in
             let seed = try await app.seed()
             #expect(try await client.post("/v1/auth/password/forgot", ["email": seed.owner.email]).status == .accepted)
             try await eventually("the reset email") {

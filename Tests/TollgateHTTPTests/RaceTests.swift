@@ -53,8 +53,8 @@ import TollgateCore
 
     @Test func concurrentWrongCodesNeverPassTheAccountLimit() async throws {
         try await TestApp.with({
-            $0.limits.wrongCodesPerAccount = 7
-            $0.codes.resendCooldown = 0
+            $0.domain.limits.wrongCodesPerAccount = 7
+            $0.domain.codes.resendCooldown = 0
         }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
@@ -83,7 +83,7 @@ import TollgateCore
     }
 
     @Test func concurrentResendsAcceptAtMostThree() async throws {
-        try await TestApp.with({ $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({ $0.domain.codes.resendCooldown = 0 }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
@@ -96,7 +96,7 @@ import TollgateCore
     }
 
     @Test func aCodeReplacedByAConcurrentResendIsRefusedOnceTheResendCommits() async throws {
-        try await TestApp.with({ $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({ $0.domain.codes.resendCooldown = 0 }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()

@@ -16,7 +16,7 @@ import TollgateCore
     }
 
     @Test func hotRequestsStayWithinTheirRoundTripBudgets() async throws {
-        try await TestApp.with({ $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({ $0.domain.codes.resendCooldown = 0 }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let session = try await client.login(seed.owner, client: "phone_app").sessionToken()

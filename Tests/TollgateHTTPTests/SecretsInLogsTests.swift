@@ -38,8 +38,8 @@ final class CapturedLog: Sendable {
         let collected = NIOLockedValueBox<[String]>([])
         try await TestApp.with(
             {
-                $0.codes.resendCooldown = 0
-                $0.limits.failedPasswords = 2
+                $0.domain.codes.resendCooldown = 0
+                $0.domain.limits.failedPasswords = 2
             },
             logger: captured.logger()
         ) { app, client in

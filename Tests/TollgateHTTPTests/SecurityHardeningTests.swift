@@ -22,8 +22,8 @@ import TollgateHTTP
     /// and the measured medians are `bench/login-parity.sh`'s to show).
     @Test func knownAndUnknownAddressesCostTheSameRoundTripsOnEveryBranch() async throws {
         try await TestApp.with({
-            $0.limits.loginsPerIP = 7
-            $0.limits.failedPasswords = 1
+            $0.domain.limits.loginsPerIP = 7
+            $0.domain.limits.failedPasswords = 1
         }) { app, client in
             let seed = try await app.seed()
             // Warm-up: the first login reads the database's rate-limit key once.
@@ -60,8 +60,8 @@ import TollgateHTTP
     /// victim's append-only log; the refusals are still counted.
     @Test func aFloodOfRefusedLoginsWritesOneEventPerLimitedKey() async throws {
         try await TestApp.with({
-            $0.limits.loginsPerIP = 2
-            $0.maxConcurrentHashes = 8
+            $0.domain.limits.loginsPerIP = 2
+            $0.http.maxConcurrentHashes = 8
         }) { app, client in
             let seed = try await app.seed()
             let replies = try await RaceTests.parallel(40) { _ in
@@ -83,14 +83,14 @@ import TollgateHTTP
 
     /// Rotating TOLLGATE_SECRET (a new first secret) must not reset failed-password counters.
     @Test func rotatingTheSecretKeepsFailedPasswordCounters() async throws {
-        try await TestApp.with({ $0.limits.failedPasswords = 3 }) { app, client in
+        try await TestApp.with({ $0.domain.limits.failedPasswords = 3 }) { app, client in
             let seed = try await app.seed()
             for _ in 0..<3 {
                 #expect(try await Self.roundTrips(app, client, email: seed.owner.email).status == .unauthorized)
             }
             var rotated = app.configuration
-            rotated.secrets = [Array("a-brand-new-secret-after-rotation-0123456789".utf8)] + app.configuration.secrets
-            let router = try buildRouter(configuration: rotated, pool: app.api, logger: TestPostgres.logger)
+            rotated.domain.secrets = [Array("a-brand-new-secret-after-rotation-0123456789".utf8)] + app.configuration.domain.secrets
+            let router = try buildRouter(http: rotated.http, domain: rotated.domain, pool: app.api, logger: TestPostgres.logger)
             try await Application(router: router, logger: TestPostgres.logger).test(.router) { raw in
                 let reply = try await Client(client: raw).login(seed.owner, client: "dashboard")
                 #expect(reply.status == .tooManyRequests, "the right password stays refused after the rotation")

@@ -5,6 +5,7 @@ import PQ
 import TestSupport
 import Testing
 import TollgateCore
+import TollgateHTTP
 
 #if canImport(Glibc)
 import Glibc
@@ -57,7 +58,7 @@ import Glibc
     }
 
     @Test func aClientTricklingItsHeadersIsCutOffAtTheDeadline() async throws {
-        try await TestApp.with({ $0.headerTimeout = 1 }, fullServer: true) { app, client in
+        try await TestApp.with({ $0.http.headerTimeout = 1 }, fullServer: true) { app, client in
             let port = try #require(client.client.port)
             let connection = try RawConnection(port: port)
             connection.send("GET /health/live HTTP/1.1\r\nHost: x\r\n")
@@ -100,8 +101,8 @@ import Glibc
     @Test func thePerIPLoginLimitCountsAnIPv6ClientByItsSlash64() async throws {
         try await TestApp.with(
             {
-                $0.trustedProxies = [IPNetwork("127.0.0.0/8")!]
-                $0.limits.loginsPerIP = 2
+                $0.http.trustedProxies = [IPNetwork("127.0.0.0/8")!]
+                $0.domain.limits.loginsPerIP = 2
             },
             fullServer: true
         ) { app, client in
@@ -120,7 +121,7 @@ import Glibc
 
     @Test func xForwardedForIsBelievedOnlyFromTrustedProxies() async throws {
         for trusted in [true, false] {
-            try await TestApp.with({ if trusted { $0.trustedProxies = [IPNetwork("127.0.0.0/8")!] } }, fullServer: true) { app, client in
+            try await TestApp.with({ if trusted { $0.http.trustedProxies = [IPNetwork("127.0.0.0/8")!] } }, fullServer: true) { app, client in
                 let seed = try await app.seed()
                 _ = try await client.login(seed.owner, client: "phone_app", headers: [HTTPField.Name("X-Forwarded-For")!: "203.0.113.9, 127.0.0.1"])
                 let rows = try await app.sql("SELECT ip FROM events WHERE type = 'login.succeeded'")
@@ -147,8 +148,8 @@ import Glibc
         #expect(made == 0)
         try await TestApp.with(
             {
-                $0.tlsCertificatePath = folder + "/cert.pem"
-                $0.tlsKeyPath = folder + "/key.pem"
+                $0.http.tlsCertificatePath = folder + "/cert.pem"
+                $0.http.tlsKeyPath = folder + "/key.pem"
             },
             fullServer: true
         ) {

@@ -93,7 +93,7 @@ import TollgateCore
     }
 
     @Test func aResendReplacesTheCodeKeepsTheTokenAndIsLimitedToThree() async throws {
-        try await TestApp.with({ $0.codes.resendCooldown = 0 }) { app, client in
+        try await TestApp.with({ $0.domain.codes.resendCooldown = 0 }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
@@ -143,8 +143,8 @@ import TollgateCore
 
     @Test func anExpiredCodeAsksForANewOneAndClosesTheChallengeWhenNoneIsLeft() async throws {
         try await TestApp.with({
-            $0.codes.resendCooldown = 0
-            $0.codes.maxResends = 1
+            $0.domain.codes.resendCooldown = 0
+            $0.domain.codes.maxResends = 1
         }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
@@ -174,8 +174,8 @@ import TollgateCore
     /// account's challenges close (SPEC §5).
     @Test func aResendAfterTheAccountsWrongCodeLimitClosesInsteadOfSending() async throws {
         try await TestApp.with({
-            $0.limits.wrongCodesPerAccount = 3
-            $0.codes.resendCooldown = 0
+            $0.domain.limits.wrongCodesPerAccount = 3
+            $0.domain.codes.resendCooldown = 0
         }) { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
@@ -197,7 +197,7 @@ import TollgateCore
     }
 
     @Test func codesExpireByTheDatabaseClockWithAShortTTL() async throws {
-        try await TestApp.with({ $0.codes.ttl = 1 }) { app, client in
+        try await TestApp.with({ $0.domain.codes.ttl = 1 }) { app, client in
             let seed = try await app.seed()
             // Switched on directly: an activation code would itself live only one second.
             try await app.sql("UPDATE companies SET two_factor_enabled = true, two_factor_changed_at = now()")
@@ -273,7 +273,7 @@ import TollgateCore
     /// SPEC §3.3: a session alone cannot switch 2FA off; a wrong or missing password is 403
     /// `reauthentication_required`, is recorded, and counts toward the failed-password limit.
     @Test func disablingAsksForTheOwnersPasswordAndCountsAWrongOne() async throws {
-        try await TestApp.with({ $0.limits.failedPasswords = 3 }) { app, client in
+        try await TestApp.with({ $0.domain.limits.failedPasswords = 3 }) { app, client in
             let seed = try await app.seed()
             let ownerSession = try await app.enableTwoFactor(seed, client: client)
             let disable = "/v1/company/security/two-factor/disable"

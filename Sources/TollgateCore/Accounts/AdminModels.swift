@@ -15,7 +15,7 @@ public struct APIKey: Sendable, Equatable {
     public static func hash(_ key: String) -> Data { Data(SHA256.hash(data: Data(key.utf8))) }
 }
 
-/// A company as the provisioning API shows it.
+/// A company as the provisioning API shows it: ``Company``'s row and when it was made.
 public struct AdminCompany: Sendable {
     public let id: UUID
     public let name: String
@@ -23,18 +23,17 @@ public struct AdminCompany: Sendable {
     public let twoFactorEnabled: Bool
     public let createdAt: Date
 
-    static let columns = "c.id, c.name, c.dashboard_url, c.two_factor_enabled, c.created_at"
+    static let columns = Company.columns + ", c.created_at"
 
     init(row: PQRow) throws {
-        id = try row.decode("id")
-        name = try row.decode("name")
-        dashboardURL = try row.decode("dashboard_url")
-        twoFactorEnabled = try row.decode("two_factor_enabled")
+        let company = try Company(row: row)
+        (id, name, dashboardURL, twoFactorEnabled) = (company.id, company.name, company.dashboardURL, company.twoFactorEnabled)
         createdAt = try row.decode("created_at")
     }
 }
 
-/// A user as the provisioning API shows it (never a password hash).
+/// A user as the provisioning API shows it (never a password hash): ``User``'s row, whether
+/// it is active and when it was made.
 public struct AdminUser: Sendable {
     public let id: UUID
     public let companyID: UUID
@@ -46,17 +45,13 @@ public struct AdminUser: Sendable {
     public let lockedUntil: Date?
     public let createdAt: Date
 
-    static let columns = "u.id, u.company_id, u.email, u.name, u.role, u.dashboard_access, u.active, u.locked_until, u.created_at"
+    static let columns = User.columns + ", u.active, u.created_at"
 
     init(row: PQRow) throws {
-        id = try row.decode("id")
-        companyID = try row.decode("company_id")
-        email = try row.decode("email")
-        name = try row.decode("name")
-        role = try Role(rawValue: try row.decode("role")).orThrow()
-        dashboardAccess = try row.decode("dashboard_access")
+        let user = try User(row: row)
+        (id, companyID, email, name, role) = (user.id, user.companyID, user.email, user.name, user.role)
+        (dashboardAccess, lockedUntil) = (user.dashboardAccessFlag, user.lockedUntil)
         active = try row.decode("active")
-        lockedUntil = try row.decode("locked_until")
         createdAt = try row.decode("created_at")
     }
 }

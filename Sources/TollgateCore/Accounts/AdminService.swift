@@ -1,24 +1,16 @@
 public import Foundation
-public import Logging
-public import PQ
+import Logging
+import PQ
 
 /// The provisioning API's domain (SPEC §11): every change in one transaction with its
 /// `admin.*` event naming the key; another company's object is `not_found` for a company key.
 /// Keys and companies are here; users in `AdminUsers.swift`, `Idempotency-Key` in
 /// `AdminIdempotency.swift`, the API's values in `AdminModels.swift`.
-public struct AdminService: Sendable {
-    let pool: PQPool
-    let hasher: PasswordHasher
-    let settings: DomainSettings
-    let mac: CodeMAC
-    let logger: Logger
+public struct AdminService: DomainService, Sendable {
+    let dependencies: DomainDependencies
 
-    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, logger: Logger) {
-        self.pool = pool
-        self.hasher = hasher
-        self.settings = settings
-        self.mac = CodeMAC(secrets: settings.secrets)
-        self.logger = logger
+    public init(_ dependencies: DomainDependencies) {
+        self.dependencies = dependencies
     }
 
     // MARK: Keys
@@ -61,16 +53,12 @@ public struct AdminService: Sendable {
         let (mac, settings) = (self.mac, self.settings)
         return try await Self.refusingDuplicates {
             try await pool.withTenant(companyID) { tx in
-                try tx.query(
-                    "company.create",
-                    "INSERT INTO companies (id, name, dashboard_url) VALUES (\(companyID), \(name), \(dashboardURL))"
-                )
-                let ownerID = try UserStore.insert(
-                    companyID: companyID,
-                    email: email,
-                    name: ownerName,
-                    role: .owner,
-                    dashboardAccess: true,
+                let ownerID = try Provisioning.insertCompany(
+                    companyID,
+                    name: name,
+                    dashboardURL: dashboardURL,
+                    owner: email,
+                    ownerName: ownerName,
                     hash: hash,
                     in: tx
                 )
@@ -120,23 +108,19 @@ public struct AdminService: Sendable {
     }
 
     static func company(in tx: PQTransaction) throws -> AdminCompany {
-        guard
-            let row = try tx.query(
-                "admin.company",
-                "SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()"
-            ).first
-        else { throw DomainError.notFoundObject }
-        return try AdminCompany(row: row)
+        try AdminCompany(row: one("admin.company", "SELECT \(unsafeSQL: AdminCompany.columns) FROM companies c WHERE c.id = app_company()", in: tx))
     }
 
     static func user(_ id: UUID, in tx: PQTransaction) throws -> AdminUser {
-        guard
-            let row = try tx.query(
-                "admin.user",
-                "SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)"
-            ).first
-        else { throw DomainError.notFoundObject }
-        return try AdminUser(row: row)
+        try AdminUser(
+            row: one("admin.user", "SELECT \(unsafeSQL: AdminUser.columns) FROM users u WHERE u.company_id = app_company() AND u.id = \(id)", in: tx)
+        )
+    }
+
+    /// The row `query` finds; none is `not_found`, as for another company's object.
+    private static func one(_ name: String, _ query: PQQuery, in tx: PQTransaction) throws -> PQRow {
+        guard let row = try tx.query(name, query).first else { throw DomainError.notFoundObject }
+        return row
     }
 
     static func record(

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
-public import Logging
-public import PQ
+import Logging
+import PQ
 
 /// What a correct password leads to.
 public enum LoginOutcome: Sendable {
@@ -12,20 +12,14 @@ public enum LoginOutcome: Sendable {
 }
 
 /// The password step of logging in (SPEC §3.2, §5). The code step is ``ChallengeService``.
-public struct LoginService: Sendable {
-    let pool: PQPool
-    let hasher: PasswordHasher
-    let settings: DomainSettings
+public struct LoginService: DomainService, Sendable {
+    let dependencies: DomainDependencies
     let challenges: ChallengeService
-    let logger: Logger
     let keys = InstanceKeys()
 
-    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, challenges: ChallengeService, logger: Logger) {
-        self.pool = pool
-        self.hasher = hasher
-        self.settings = settings
+    public init(_ dependencies: DomainDependencies, challenges: ChallengeService) {
+        self.dependencies = dependencies
         self.challenges = challenges
-        self.logger = logger
     }
 
     /// The account row the password step needs.

@@ -1,6 +1,6 @@
 public import Foundation
-public import Logging
-public import PQ
+import Logging
+import PQ
 
 /// Passwords people can run (SPEC §10): change with the current password, "forgot password"
 /// with single-use reset links, and "this wasn't me" reports of a login code.
@@ -9,21 +9,13 @@ public import PQ
 /// tenant is set before the lookup) and are kept only as HMACs under the server secret, like
 /// challenge tokens. Each use is one conditional UPDATE, so a token works once however many
 /// requests race with it.
-public struct PasswordService: Sendable {
-    let pool: PQPool
-    let hasher: PasswordHasher
-    let mac: CodeMAC
-    let settings: DomainSettings
+public struct PasswordService: DomainService, Sendable {
+    let dependencies: DomainDependencies
     let login: LoginService
-    let logger: Logger
 
-    public init(pool: PQPool, hasher: PasswordHasher, settings: DomainSettings, login: LoginService, logger: Logger) {
-        self.pool = pool
-        self.hasher = hasher
-        self.mac = CodeMAC(secrets: settings.secrets)
-        self.settings = settings
+    public init(_ dependencies: DomainDependencies, login: LoginService) {
+        self.dependencies = dependencies
         self.login = login
-        self.logger = logger
     }
 
     // MARK: Change
@@ -42,24 +34,7 @@ public struct PasswordService: Sendable {
         try await pool.withTenant(user.companyID) { tx in
             try UserStore.setPassword(hash, of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
-            try Event(
-                companyID: user.companyID,
-                type: .passwordChanged,
-                userID: user.id,
-                email: user.email,
-                client: clientInfo,
-                detail: ["sessions_revoked": .int(revoked)]
-            ).record(in: tx)
-            let company = try Self.company(in: tx)
-            _ = try Outbox.enqueue(
-                companyID: user.companyID,
-                challengeID: nil,
-                recipient: user.email,
-                template: .passwordChanged,
-                email: EmailTemplates.passwordChanged(reset: false, at: Date(), client: clientInfo, companyName: company.name),
-                codeExpiresAt: nil,
-                in: tx
-            )
+            try Self.recordNewPassword(of: user, event: .passwordChanged, reset: false, sessionsRevoked: revoked, clientInfo: clientInfo, in: tx)
         }
     }
 
@@ -203,28 +178,48 @@ public struct PasswordService: Sendable {
                 """
             )
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
-            try Event(
-                companyID: companyID,
-                type: purpose == "invitation" ? .passwordSet : .passwordReset,
-                userID: user.id,
-                email: user.email,
-                client: clientInfo,
-                detail: ["sessions_revoked": .int(revoked)]
-            ).record(in: tx)
-            let company = try Self.company(in: tx)
-            _ = try Outbox.enqueue(
-                companyID: companyID,
-                challengeID: nil,
-                recipient: user.email,
-                template: .passwordChanged,
-                email: EmailTemplates.passwordChanged(reset: true, at: Date(), client: clientInfo, companyName: company.name),
-                codeExpiresAt: nil,
+            try Self.recordNewPassword(
+                of: user,
+                event: purpose == "invitation" ? .passwordSet : .passwordReset,
+                reset: true,
+                sessionsRevoked: revoked,
+                clientInfo: clientInfo,
                 in: tx
             )
         }
     }
 
     // MARK: Shared steps
+
+    /// Records a changed, reset or first-set password of `user` and queues the notice, in the
+    /// caller's transaction (the user's tenant).
+    private static func recordNewPassword(
+        of user: User,
+        event: EventType,
+        reset: Bool,
+        sessionsRevoked: Int,
+        clientInfo: ClientInfo,
+        in tx: PQTransaction
+    ) throws {
+        try Event(
+            companyID: user.companyID,
+            type: event,
+            userID: user.id,
+            email: user.email,
+            client: clientInfo,
+            detail: ["sessions_revoked": .int(sessionsRevoked)]
+        ).record(in: tx)
+        let company = try company(in: tx)
+        _ = try Outbox.enqueue(
+            companyID: user.companyID,
+            challengeID: nil,
+            recipient: user.email,
+            template: .passwordChanged,
+            email: EmailTemplates.passwordChanged(reset: reset, at: Date(), client: clientInfo, companyName: company.name),
+            codeExpiresAt: nil,
+            in: tx
+        )
+    }
 
     private func hashOrBusy(_ password: String) async throws -> String {
         do {

@@ -26,21 +26,26 @@ public struct Provisioning: Sendable {
         let companyID = UUID()
         do {
             return try await pool.withTenant(companyID) { tx in
-                try tx.query("company.create", "INSERT INTO companies (id, name) VALUES (\(companyID), \(name))")
-                let ownerID = try UserStore.insert(
-                    companyID: companyID,
-                    email: email,
-                    name: ownerName,
-                    role: .owner,
-                    dashboardAccess: true,
-                    hash: hash,
-                    in: tx
-                )
-                return (companyID, ownerID)
+                (companyID, try Self.insertCompany(companyID, name: name, dashboardURL: nil, owner: email, ownerName: ownerName, hash: hash, in: tx))
             }
         } catch let error as PQError where error.isUniqueViolation {
             throw DomainError(.duplicateEmail, "An account with that email address exists already.")
         }
+    }
+
+    /// Inserts a company with its first owner, in the caller's transaction (also the
+    /// provisioning API's); returns the owner's id.
+    static func insertCompany(
+        _ companyID: UUID,
+        name: String,
+        dashboardURL: String?,
+        owner email: EmailAddress,
+        ownerName: String,
+        hash: String,
+        in tx: PQTransaction
+    ) throws -> UUID {
+        try tx.query("company.create", "INSERT INTO companies (id, name, dashboard_url) VALUES (\(companyID), \(name), \(dashboardURL))")
+        return try UserStore.insert(companyID: companyID, email: email, name: ownerName, role: .owner, dashboardAccess: true, hash: hash, in: tx)
     }
 
     /// Adds a user to an existing company.

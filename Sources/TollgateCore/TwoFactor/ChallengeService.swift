@@ -1,6 +1,6 @@
 public import Foundation
-public import Logging
-public import PQ
+import Logging
+import PQ
 
 /// What the user of a challenge may see of it (SPEC §4 `Challenge` and `Activation`);
 /// TollgateHTTP gives it its JSON shape.
@@ -48,23 +48,14 @@ public struct LoginChallenge: Sendable {
 /// leads to, and ``ChallengeStore``'s single conditional statements make the limits hold
 /// whatever the interleaving. Refusals that must be remembered (a wrong code, a closed
 /// challenge, an event) commit and are thrown after (``PQPool/commitThen(in:_:)``).
-public struct ChallengeService: Sendable {
-    let pool: PQPool
-    let mac: CodeMAC
-    let policy: CodePolicy
-    let limits: AbuseLimits
-    let sessionTTL: Int
-    let settings: DomainSettings
-    let logger: Logger
+public struct ChallengeService: DomainService, Sendable {
+    let dependencies: DomainDependencies
+    var policy: CodePolicy { settings.codes }
+    var limits: AbuseLimits { settings.limits }
+    var sessionTTL: Int { settings.sessionTTLDashboard }
 
-    public init(pool: PQPool, settings: DomainSettings, logger: Logger) {
-        self.pool = pool
-        self.mac = CodeMAC(secrets: settings.secrets)
-        self.policy = settings.codes
-        self.limits = settings.limits
-        self.sessionTTL = settings.sessionTTLDashboard
-        self.settings = settings
-        self.logger = logger
+    public init(_ dependencies: DomainDependencies) {
+        self.dependencies = dependencies
     }
 
     enum VerifyOutcome: Sendable {

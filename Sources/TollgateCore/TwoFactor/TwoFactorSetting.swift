@@ -1,5 +1,5 @@
 public import Foundation
-public import PQ
+import PQ
 
 /// The company's 2FA setting with the count the confirmation screen shows (SPEC §4
 /// `TwoFactor`); TollgateHTTP gives it its JSON shape.
@@ -23,13 +23,12 @@ public struct TwoFactorStatus: Sendable, Equatable {
 
 /// Turning 2FA on and off for a company (SPEC §3.1 step 3, §3.3). Each change locks the
 /// company's row, is recorded, and is mailed to every owner.
-public struct TwoFactorSetting: Sendable {
-    let pool: PQPool
-    let policy: CodePolicy
+public struct TwoFactorSetting: DomainService, Sendable {
+    let dependencies: DomainDependencies
+    var policy: CodePolicy { settings.codes }
 
-    public init(pool: PQPool, settings: DomainSettings) {
-        self.pool = pool
-        self.policy = settings.codes
+    public init(_ dependencies: DomainDependencies) {
+        self.dependencies = dependencies
     }
 
     /// The company's 2FA setting as the security screen shows it.

@@ -1,0 +1,34 @@
+public import Logging
+public import PQ
+
+/// What every service of the domain is built on, made once per process and shared by them: the
+/// pool, the settings, the HMAC under the settings' secrets, the password hasher and the logger.
+public struct DomainDependencies: Sendable {
+    public let pool: PQPool
+    public let settings: DomainSettings
+    public let hasher: PasswordHasher
+    public let logger: Logger
+    let mac: CodeMAC
+
+    public init(pool: PQPool, settings: DomainSettings, hasher: PasswordHasher, logger: Logger) {
+        self.pool = pool
+        self.settings = settings
+        self.hasher = hasher
+        self.logger = logger
+        self.mac = CodeMAC(secrets: settings.secrets)
+    }
+}
+
+/// A service of the domain (``LoginService``, ``ChallengeService``, ``PasswordService``,
+/// ``AdminService``, ``TwoFactorSetting``): its code reads the shared parts by name.
+protocol DomainService {
+    var dependencies: DomainDependencies { get }
+}
+
+extension DomainService {
+    var pool: PQPool { dependencies.pool }
+    var settings: DomainSettings { dependencies.settings }
+    var hasher: PasswordHasher { dependencies.hasher }
+    var mac: CodeMAC { dependencies.mac }
+    var logger: Logger { dependencies.logger }
+}
