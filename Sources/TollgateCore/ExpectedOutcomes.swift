@@ -1,3 +1,4 @@
+import Logging
 import PQ
 
 /// Writes sent with the COMMIT before their answers are read, each stating what it must find
@@ -37,4 +38,17 @@ extension PQError {
     /// A queued write's expected outcome did not hold (``ExpectedOutcome``): the transaction
     /// was rolled back, and may be run again reading each answer.
     var isMispredicted: Bool { sqlState == ExpectedOutcome.sqlState }
+}
+
+extension ExpectedOutcome {
+    /// Runs `work` predicting (`true`), and once more reading each answer (`false`) when a
+    /// prediction proved wrong; `logger` notes the second run at debug level.
+    static func predictingFirst<T>(_ what: String, logger: Logger, _ work: (_ predicting: Bool) async throws -> T) async throws -> T {
+        do {
+            return try await work(true)
+        } catch let error as PQError where error.isMispredicted {
+            logger.debug("\(what).reread", metadata: ["statement": "\(error.statement ?? "")"])
+            return try await work(false)
+        }
+    }
 }

@@ -108,11 +108,8 @@ public struct LoginService: DomainService, Sendable {
     /// read predict (``ExpectedOutcome``); if a limit proves the prediction wrong, nothing was
     /// kept and it runs again reading each answer.
     private func afterPassword(account: Account, client: SessionClient, clientInfo: ClientInfo, failedKey: String) async throws -> LoginOutcome {
-        do {
-            return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey, predicting: true)
-        } catch let error as PQError where error.isMispredicted {
-            logger.debug("login.reread", metadata: ["statement": "\(error.statement ?? "")"])
-            return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey, predicting: false)
+        try await ExpectedOutcome.predictingFirst("login", logger: logger) { predicting in
+            try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey, predicting: predicting)
         }
     }
 

@@ -55,11 +55,8 @@ extension ChallengeService {
     /// Sends a new code for the challenge `locator` names (its token or id stays the same), in
     /// two round trips when the locked rows predict the outcome, as ``verify(companyID:locator:code:clientInfo:)``.
     func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User) {
-        do {
-            return try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo, predicting: true)
-        } catch let error as PQError where error.isMispredicted {
-            logger.debug("challenge.resend_reread", metadata: ["statement": "\(error.statement ?? "")"])
-            return try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo, predicting: false)
+        try await ExpectedOutcome.predictingFirst("challenge.resend", logger: logger) { predicting in
+            try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo, predicting: predicting)
         }
     }
 

@@ -69,11 +69,8 @@ public struct ChallengeService: DomainService, Sendable {
     /// wrong-code count, shared by its challenges, and the wrong code that ends a run of
     /// 100. Then nothing was kept, and the check runs again reading each answer.
     func verify(companyID: UUID, locator: ChallengeLocator, code entry: String, clientInfo: ClientInfo) async throws -> VerifyOutcome {
-        do {
-            return try await verify(companyID: companyID, locator: locator, code: entry, clientInfo: clientInfo, predicting: true)
-        } catch let error as PQError where error.isMispredicted {
-            logger.debug("challenge.verify_reread", metadata: ["statement": "\(error.statement ?? "")"])
-            return try await verify(companyID: companyID, locator: locator, code: entry, clientInfo: clientInfo, predicting: false)
+        try await ExpectedOutcome.predictingFirst("challenge.verify", logger: logger) { predicting in
+            try await verify(companyID: companyID, locator: locator, code: entry, clientInfo: clientInfo, predicting: predicting)
         }
     }
 
