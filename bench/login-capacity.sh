@@ -11,7 +11,7 @@
 #   logins_during_health    those logins (their statuses show how many waited for a hash
 #                           slot and how many were refused 503 busy)
 #
-#   bench/login-capacity.sh       # 10 s per case; DURATION, PORT, LOGIN_FLOOD
+#   bench/login-capacity.sh       # 10 s per case; DURATION, PORT, LOGIN_FLOOD, LOGIN_CONNECTIONS
 #
 # Goals (issue 13): logins/s ≥ 0.9 × raw hashes/s; /health/live p99 < 10 ms while 100 logins hash.
 set -euo pipefail
@@ -21,6 +21,9 @@ duration="${DURATION:-10s}"
 port="${PORT:-18088}"
 flood="${LOGIN_FLOOD:-100}"
 hashers="${PASSWORD_HASH_CONCURRENCY:-4}"
+# Capacity is measured at saturation: twice as many connections as hashing threads, so that a
+# thread always has a login waiting while another login is in the database or on the wire.
+login_connections="${LOGIN_CONNECTIONS:-$(( 2 * hashers ))}"
 
 start_tollgate "$port"
 cd "$bench_root"
@@ -29,7 +32,7 @@ results="$BENCH_STATE/results.txt"
 : >"$results"
 python3 bench/argon2-rate.py --processes "$hashers" --seconds "${duration%s}" | tee -a "$results"
 BENCH_EMAIL=owner@demo.example BENCH_PASSWORD=wrong-password \
-    run_wrk wrong_password -t2 -c"$hashers" -d"$duration" -s bench/login.lua "$BENCH_URL" | tee -a "$results"
+    run_wrk wrong_password -t2 -c"$login_connections" -d"$duration" -s bench/login.lua "$BENCH_URL" | tee -a "$results"
 run_wrk health_live -t2 -c16 -d"$duration" -s bench/get.lua "$BENCH_URL/health/live" | tee -a "$results"
 
 # The flood starts first and runs a little longer, so that the health run sits inside it.

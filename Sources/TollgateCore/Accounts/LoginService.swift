@@ -247,7 +247,7 @@ public struct LoginService: DomainService, Sendable {
     }
 
     /// The company, held until commit, and the database's clock after the lock was granted.
-    private static func companyForShare(in tx: PQTransaction) throws -> (Company, ChallengeStore.Clock) {
+    private static func companyForShare(in tx: PQTransaction) throws -> (Company, TransactionClock) {
         let rows = try tx.query(
             "login.company",
             """
@@ -256,7 +256,7 @@ public struct LoginService: DomainService, Sendable {
             """
         )
         let row = try rows.first.orThrow()
-        let clock = ChallengeStore.Clock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
+        let clock = TransactionClock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
         return (try Company(row: row), clock)
     }
 }

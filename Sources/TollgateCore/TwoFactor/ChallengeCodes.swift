@@ -15,7 +15,7 @@ extension ChallengeService {
         company: Company,
         tokenMAC: Data?,
         clientInfo: ClientInfo,
-        predicting clock: ChallengeStore.Clock? = nil,
+        predicting clock: TransactionClock? = nil,
         in tx: PQTransaction
     ) throws -> CommitThen<ChallengeRecord> {
         if let refusal = try CodeLimits.refuseNewChallenge(

@@ -1,82 +1,6 @@
 import Foundation
 import PQ
 
-/// A challenge as read, with the database's clock at the read. That is `clock_timestamp()`,
-/// not `now()`: the row is read under a lock that may have waited for another transaction,
-/// and `now()` is when this transaction began.
-struct ChallengeRecord: Sendable {
-    var challenge: Challenge
-    let databaseNow: Date
-    /// When the transaction began (`now()`): the database's "now" of its writes.
-    let transactionStart: Date
-    /// The stored status of the challenge's latest code email, when the read joined it
-    /// (``ChallengeStore/locate(_:withDelivery:in:)`` can: one round trip fewer for the poll).
-    var emailStatus: String?
-
-    static let columns = """
-        id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, verified_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
-        """
-
-    /// The same columns from `challenges ch`, for a join.
-    static let qualifiedColumns = """
-        ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash, ch.code_expires_at, ch.attempts, ch.max_attempts,
-        ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id, clock_timestamp() AS database_now,
-        now() AS transaction_start
-        """
-
-    init(challenge: Challenge, databaseNow: Date, transactionStart: Date) {
-        self.challenge = challenge
-        self.databaseNow = databaseNow
-        self.transactionStart = transactionStart
-    }
-
-    /// An unknown purpose or state is a decoding error: guessing one could let a code serve
-    /// the wrong flow.
-    init(row: PQRow) throws {
-        guard let purpose = Challenge.Purpose(rawValue: try row.decode("purpose")) else {
-            throw PQError(kind: .decoding, message: "column purpose has an unknown value")
-        }
-        guard let state = Challenge.State(rawValue: try row.decode("state")) else {
-            throw PQError(kind: .decoding, message: "column state has an unknown value")
-        }
-        challenge = Challenge(
-            id: try row.decode("id"),
-            companyID: try row.decode("company_id"),
-            userID: try row.decode("user_id"),
-            purpose: purpose,
-            state: state,
-            codeHash: try row.decode("code_hash"),
-            codeExpiresAt: try row.decode("code_expires_at"),
-            attempts: try row.decode("attempts"),
-            maxAttempts: try row.decode("max_attempts"),
-            resendsUsed: try row.decode("resends_used"),
-            maxResends: try row.decode("max_resends"),
-            lastSentAt: try row.decode("last_sent_at"),
-            verifiedAt: try row.decode("verified_at"),
-            emailID: try row.decode("email_id")
-        )
-        databaseNow = try row.decode("database_now")
-        transactionStart = try row.decode("transaction_start")
-    }
-}
-
-/// Which challenge a request names: a login challenge by its token, an activation by its id
-/// and the caller (only its own activations exist for it).
-enum ChallengeLocator: Sendable {
-    case loginToken(candidates: [Data])
-    case activation(id: UUID, userID: UUID)
-}
-
-/// A login challenge reported with "this wasn't me" (SPEC §10).
-struct ReportedChallenge: Sendable {
-    let id: UUID
-    let userID: UUID
-    let client: ClientInfo
-    /// False when the challenge had ended already (it is still reported).
-    let closed: Bool
-}
-
 /// Every statement on the `challenges` table (`challenge.*`), in the caller's transaction.
 /// The security counters are single conditional statements (`attempts < max_attempts`,
 /// `state = 'pending'`), so no interleaving can count past a limit or consume a code twice.
@@ -138,13 +62,6 @@ enum ChallengeStore {
         )
     }
 
-    /// The database's clock in a transaction: when it began (`now()`, what its writes stamp)
-    /// and when it was read (`clock_timestamp()`).
-    struct Clock: Sendable {
-        let transactionStart: Date
-        let databaseNow: Date
-    }
-
     /// Inserts a challenge with its first code. `reportMAC` (login only) arms its "this
     /// wasn't me" link for 24 hours (SPEC §10). With `clock` (the transaction's, read under
     /// its locks), the insert is queued and the record is the one it makes.
@@ -158,7 +75,7 @@ enum ChallengeStore {
         reportMAC: Data?,
         policy: CodePolicy,
         clientInfo: ClientInfo,
-        clock: Clock?,
+        clock: TransactionClock?,
         in tx: PQTransaction
     ) throws -> ChallengeRecord {
         let insert: PQQuery = """
@@ -175,23 +92,7 @@ enum ChallengeStore {
         // An insert either inserts or fails the transaction: nothing to predict but the columns'
         // values, which are those of the statement (`now()` is the transaction's start).
         tx.queue("challenge.create", insert)
-        let challenge = Challenge(
-            id: id,
-            companyID: companyID,
-            userID: userID,
-            purpose: purpose,
-            state: .pending,
-            codeHash: codeMAC,
-            codeExpiresAt: clock.transactionStart.addingTimeInterval(Double(policy.ttl)),
-            attempts: 0,
-            maxAttempts: policy.maxAttempts,
-            resendsUsed: 0,
-            maxResends: policy.maxResends,
-            lastSentAt: clock.transactionStart,
-            verifiedAt: nil,
-            emailID: nil
-        )
-        return ChallengeRecord(challenge: challenge, databaseNow: clock.databaseNow, transactionStart: clock.transactionStart)
+        return ChallengeRecord(inserting: id, companyID: companyID, userID: userID, purpose: purpose, codeMAC: codeMAC, policy: policy, clock: clock)
     }
 
     /// Points the challenge at its latest code email.
@@ -290,14 +191,7 @@ enum ChallengeStore {
     static func queueResend(_ record: ChallengeRecord, codeMAC: Data, policy: CodePolicy, in tx: PQTransaction) -> ChallengeRecord {
         let resending = resending(record.challenge.id, codeMAC: codeMAC, policy: policy, returning: "id")
         ExpectedOutcome.queue("challenge.resend", changingOneRow: resending, in: tx)
-        var renewed = record
-        // now() is the transaction's start, as the statement's.
-        renewed.challenge.codeReissued(
-            codeHash: codeMAC,
-            expiresAt: record.transactionStart.addingTimeInterval(Double(policy.ttl)),
-            at: record.databaseNow
-        )
-        return renewed
+        return record.reissued(codeMAC: codeMAC, policy: policy)
     }
 
     private static func resending(_ challengeID: UUID, codeMAC: Data, policy: CodePolicy, returning columns: String) -> PQQuery {

@@ -10,7 +10,7 @@ extension ChallengeService {
         user: User,
         company: Company,
         clientInfo: ClientInfo,
-        predicting clock: ChallengeStore.Clock?,
+        predicting clock: TransactionClock?,
         in tx: PQTransaction
     ) throws -> CommitThen<LoginChallenge> {
         let token = BearerToken.make(companyID: company.id)

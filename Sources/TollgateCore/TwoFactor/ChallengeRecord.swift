@@ -1,0 +1,118 @@
+import Foundation
+import PQ
+
+/// A challenge as read, with the database's clock at the read. That is `clock_timestamp()`,
+/// not `now()`: the row is read under a lock that may have waited for another transaction,
+/// and `now()` is when this transaction began.
+struct ChallengeRecord: Sendable {
+    var challenge: Challenge
+    let databaseNow: Date
+    /// When the transaction began (`now()`): the database's "now" of its writes.
+    let transactionStart: Date
+    /// The stored status of the challenge's latest code email, when the read joined it
+    /// (``ChallengeStore/locate(_:withDelivery:in:)`` can: one round trip fewer for the poll).
+    var emailStatus: String?
+
+    static let columns = """
+        id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
+        last_sent_at, verified_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
+        """
+
+    /// The same columns from `challenges ch`, for a join.
+    static let qualifiedColumns = """
+        ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash, ch.code_expires_at, ch.attempts, ch.max_attempts,
+        ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id, clock_timestamp() AS database_now,
+        now() AS transaction_start
+        """
+
+    /// The record of a challenge this transaction inserts (``ChallengeStore/create``): the
+    /// columns' values are those of the insert, where `now()` is the transaction's start.
+    init(
+        inserting id: UUID,
+        companyID: UUID,
+        userID: UUID,
+        purpose: Challenge.Purpose,
+        codeMAC: Data,
+        policy: CodePolicy,
+        clock: TransactionClock
+    ) {
+        challenge = Challenge(
+            id: id,
+            companyID: companyID,
+            userID: userID,
+            purpose: purpose,
+            state: .pending,
+            codeHash: codeMAC,
+            codeExpiresAt: clock.transactionStart.addingTimeInterval(Double(policy.ttl)),
+            attempts: 0,
+            maxAttempts: policy.maxAttempts,
+            resendsUsed: 0,
+            maxResends: policy.maxResends,
+            lastSentAt: clock.transactionStart,
+            verifiedAt: nil,
+            emailID: nil
+        )
+        databaseNow = clock.databaseNow
+        transactionStart = clock.transactionStart
+    }
+
+    /// This record after ``ChallengeStore``'s resend statement gave it a new code (its
+    /// `now()` is the transaction's start).
+    func reissued(codeMAC: Data, policy: CodePolicy) -> ChallengeRecord {
+        var renewed = self
+        renewed.challenge.codeReissued(codeHash: codeMAC, expiresAt: transactionStart.addingTimeInterval(Double(policy.ttl)), at: databaseNow)
+        return renewed
+    }
+
+    /// An unknown purpose or state is a decoding error: guessing one could let a code serve
+    /// the wrong flow.
+    init(row: PQRow) throws {
+        guard let purpose = Challenge.Purpose(rawValue: try row.decode("purpose")) else {
+            throw PQError(kind: .decoding, message: "column purpose has an unknown value")
+        }
+        guard let state = Challenge.State(rawValue: try row.decode("state")) else {
+            throw PQError(kind: .decoding, message: "column state has an unknown value")
+        }
+        challenge = Challenge(
+            id: try row.decode("id"),
+            companyID: try row.decode("company_id"),
+            userID: try row.decode("user_id"),
+            purpose: purpose,
+            state: state,
+            codeHash: try row.decode("code_hash"),
+            codeExpiresAt: try row.decode("code_expires_at"),
+            attempts: try row.decode("attempts"),
+            maxAttempts: try row.decode("max_attempts"),
+            resendsUsed: try row.decode("resends_used"),
+            maxResends: try row.decode("max_resends"),
+            lastSentAt: try row.decode("last_sent_at"),
+            verifiedAt: try row.decode("verified_at"),
+            emailID: try row.decode("email_id")
+        )
+        databaseNow = try row.decode("database_now")
+        transactionStart = try row.decode("transaction_start")
+    }
+}
+
+/// Which challenge a request names: a login challenge by its token, an activation by its id
+/// and the caller (only its own activations exist for it).
+enum ChallengeLocator: Sendable {
+    case loginToken(candidates: [Data])
+    case activation(id: UUID, userID: UUID)
+}
+
+/// A login challenge reported with "this wasn't me" (SPEC §10).
+struct ReportedChallenge: Sendable {
+    let id: UUID
+    let userID: UUID
+    let client: ClientInfo
+    /// False when the challenge had ended already (it is still reported).
+    let closed: Bool
+}
+
+/// The database's clock in a transaction: when it began (`now()`, what its writes stamp)
+/// and when it was read (`clock_timestamp()`).
+struct TransactionClock: Sendable {
+    let transactionStart: Date
+    let databaseNow: Date
+}
