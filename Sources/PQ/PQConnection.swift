@@ -17,6 +17,10 @@ public final class PQConnection: @unchecked Sendable {
     /// Statements that succeeded since the pool last lent this connection out; a failure
     /// with none before it cannot have changed anything and may be retried elsewhere.
     var statementsSucceeded = 0
+    /// A COMMIT went out with writes whose answers were not read yet (a pipeline ending in
+    /// COMMIT): if the connection is lost now, the server may have committed them, so the work
+    /// must not run again.
+    var commitSentUnread = false
     /// Messages sent to the server and waited for (each `query` or `execute` is one round
     /// trip) over the connection's life; the pool adds each loan's share to its total.
     var roundTrips = 0

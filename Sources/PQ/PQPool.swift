@@ -179,7 +179,7 @@ public final class PQPool: Service, Sendable {
         let result = Result { try body(connection) }
         let lost: Bool
         if case .failure(let error as PQError) = result, error.isConnectionFailure { lost = true } else { lost = false }
-        let retryable = lost && connection.statementsSucceeded == 0
+        let retryable = lost && connection.statementsSucceeded == 0 && !connection.commitSentUnread
         let reusable = !lost && !connection.isBroken && !connection.isInTransaction
         // Counted before the connection can go to the next borrower, whose thread then owns it.
         let actions = locked.withLockedValue { locked in
@@ -199,6 +199,7 @@ public final class PQPool: Service, Sendable {
         case .fail(let failure): throw poolError(failure)
         case .use(let connection):
             connection.statementsSucceeded = 0
+            connection.commitSentUnread = false
             return connection
         case .connect: return try await openConnection()
         case .wait: return try await waitForConnection()
@@ -241,6 +242,7 @@ public final class PQPool: Service, Sendable {
         }
         guard let lent else { return try await openConnection() }
         lent.statementsSucceeded = 0
+        lent.commitSentUnread = false
         return lent
     }
 

@@ -70,6 +70,8 @@ extension PQPool {
                     // Nothing was sent, so there is nothing to commit.
                     connection.held = []
                 } else {
+                    // Queued writes may go with it: once sent, they may be committed.
+                    connection.commitSentUnread = !connection.held.isEmpty
                     try connection.pipeline([PQQuery(unsafeSQL: "COMMIT").named("commit")])
                 }
                 return value
@@ -86,20 +88,23 @@ extension PQPool {
     /// One statement in a transaction of its own, sent with its BEGIN, settings and COMMIT in
     /// one round trip: for a read in a tenant's scope (row-level security needs the setting).
     public func read(isolation: PQIsolation = .readCommitted, settings: [(String, String)] = [], _ query: PQQuery) async throws -> PQRows {
-        try await transaction(isolation: isolation, settings: settings, [query])[0]
+        try await transaction(isolation: isolation, settings: settings, [query], writes: false)[0]
     }
 
     /// Statements in a transaction of their own, sent with BEGIN, the settings and COMMIT in
     /// one round trip: for work whose every statement is known before any answer is read (a
     /// later statement may use what an earlier one set or wrote). The first that fails rolls
-    /// the whole back and is thrown.
+    /// the whole back and is thrown. With `writes` (the default), a connection lost once they
+    /// are sent fails the call rather than running them again: they may have committed.
     public func transaction(
         isolation: PQIsolation = .readCommitted,
         settings: [(String, String)] = [],
-        _ queries: [PQQuery]
+        _ queries: [PQQuery],
+        writes: Bool = true
     ) async throws -> [PQRows] {
         let opening = Self.opening(isolation: isolation, settings: settings, statementTimeout: configuration.statementTimeoutMilliseconds)
         return try await withConnection { connection in
+            connection.commitSentUnread = writes
             do {
                 let results = try connection.pipeline(opening + queries + [PQQuery(unsafeSQL: "COMMIT").named("commit")])
                 return Array(results[opening.count..<(opening.count + queries.count)])

@@ -52,31 +52,12 @@ public struct LoginService: DomainService, Sendable {
         let lookedUp = email?.value ?? ""
         let answers = try await pool.transaction([
             LoginDirectory.enter(lookedUp, otherwise: unknownTenant),
-            ("""
-            WITH ip AS (\(statement: RateLimiter.hitQuery(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow))),
-            failed AS (\(statement: RateLimiter.hitQuery(
-                failedKey, limit: limits.failedPasswords, window: limits.failedPasswordsWindow, onlyIf: "NOT (SELECT last_refused FROM ip)"
-            )))
-            SELECT 'logins_per_ip' AS limit_name, * FROM ip UNION ALL SELECT 'failed_passwords', * FROM failed
-            """ as PQQuery).named("login.count"),
+            Self.countQuery(address: lookedUp, ipKey: ipKey, failedKey: failedKey, limits: limits, client: client, clientInfo: clientInfo),
             Self.accountQuery(lookedUp),
         ])
         let account = try Self.account(from: answers[2])
         for row in answers[1] {
             guard let limited = try RateLimiter.refusal(ofHit: row) else { continue }
-            // At most one event per limited key and window (SPEC §5): an attacker's refused
-            // logins cannot fill a company's log. The first refusal of an unknown address
-            // rewrites its counter instead, the same one write.
-            if limited.isFirstInWindow {
-                let limit: String = try row.decode("limit_name")
-                try await pool.withTenant(account?.user.companyID ?? unknownTenant) { tx in
-                    if let account {
-                        try Self.recordRefusal(of: account, limit: limit, limited, client: client, clientInfo: clientInfo, in: tx)
-                    } else {
-                        try RateLimiter.touch(limit == "logins_per_ip" ? ipKey : failedKey, in: tx)
-                    }
-                }
-            }
             throw DomainError.rateLimited(retryAfter: limited.retryAfter)
         }
 
@@ -224,26 +205,43 @@ public struct LoginService: DomainService, Sendable {
         return Account(user: try User(row: row), company: try Company(row: row), passwordHash: try row.decode("password_hash"))
     }
 
-    /// The one `login.rate_limited` event of a limited key's window.
-    private static func recordRefusal(
-        of account: Account,
-        limit: String,
-        _ limited: LimitRefusal,
+    /// The IP's count and, unless that refused, the address's failed-password count, each
+    /// answering one row (``RateLimiter/refusal(ofHit:)``). The first refusal of a limited
+    /// key's window is recorded in the same statement, for the looked-up account (SPEC §5: at
+    /// most one event per key and window, so an attacker's refused logins cannot fill a
+    /// company's log); for an unknown address the same insert finds no account and writes
+    /// nothing, by the same work.
+    private static func countQuery(
+        address: String,
+        ipKey: String,
+        failedKey: String,
+        limits: AbuseLimits,
         client: SessionClient,
-        clientInfo: ClientInfo,
-        in tx: PQTransaction
-    ) throws {
-        try Event(
-            companyID: account.user.companyID,
-            type: .loginRateLimited,
-            userID: account.user.id,
-            email: account.user.email,
-            client: clientInfo,
-            detail: [
-                "limit": .string(limit), "retry_after": .int(limited.retryAfter), "client": .string(client.rawValue),
-                "later_refusals": .string("counted, not logged"),
-            ]
-        ).record(in: tx)
+        clientInfo: ClientInfo
+    ) -> PQQuery {
+        let ipHit = RateLimiter.hitQuery(ipKey, limit: limits.loginsPerIP, window: limits.loginsPerIPWindow)
+        let failedHit = RateLimiter.hitQuery(
+            failedKey,
+            limit: limits.failedPasswords,
+            window: limits.failedPasswordsWindow,
+            onlyIf: "NOT (SELECT last_refused FROM ip)"
+        )
+        let count: PQQuery = """
+            WITH ip AS (\(statement: ipHit)),
+            failed AS (\(statement: failedHit)),
+            counted AS (SELECT 'logins_per_ip' AS limit_name, * FROM ip UNION ALL SELECT 'failed_passwords', * FROM failed),
+            logged AS (
+                INSERT INTO events (company_id, type, user_id, email, ip, user_agent, detail)
+                SELECT u.company_id, \(EventType.loginRateLimited.rawValue), u.id, u.email, \(clientInfo.ip), \(clientInfo.userAgent),
+                    jsonb_build_object('limit', c.limit_name, 'retry_after', greatest(1, c.seconds), 'client', \(client.rawValue)::text,
+                                       'later_refusals', 'counted, not logged')
+                FROM counted c JOIN users u ON u.company_id = app_company() AND u.active
+                    AND u.id = (SELECT user_id FROM login_lookup(\(address)))
+                WHERE c.last_refused AND c.refused = 1
+            )
+            SELECT * FROM counted
+            """
+        return count.named("login.count")
     }
 
     /// The company, held until commit, and the database's clock after the lock was granted.

@@ -67,7 +67,7 @@ public enum SessionStore {
         let token = BearerToken.make(companyID: companyID)
         let id = UUID()
         // Whole microseconds, as PostgreSQL stores them, so the answer shows what is stored.
-        let expiresAt = Date(timeIntervalSince1970: ((databaseNow.timeIntervalSince1970 + Double(ttl)) * 1e6).rounded() / 1e6)
+        let expiresAt = databaseNow.addingDatabaseSeconds(ttl)
         tx.queue(
             "session.create",
             """

@@ -43,7 +43,7 @@ struct ChallengeRecord: Sendable {
             purpose: purpose,
             state: .pending,
             codeHash: codeMAC,
-            codeExpiresAt: clock.transactionStart.addingTimeInterval(Double(policy.ttl)),
+            codeExpiresAt: clock.transactionStart.addingDatabaseSeconds(policy.ttl),
             attempts: 0,
             maxAttempts: policy.maxAttempts,
             resendsUsed: 0,
@@ -60,7 +60,7 @@ struct ChallengeRecord: Sendable {
     /// `now()` is the transaction's start).
     func reissued(codeMAC: Data, policy: CodePolicy) -> ChallengeRecord {
         var renewed = self
-        renewed.challenge.codeReissued(codeHash: codeMAC, expiresAt: transactionStart.addingTimeInterval(Double(policy.ttl)), at: databaseNow)
+        renewed.challenge.codeReissued(codeHash: codeMAC, expiresAt: transactionStart.addingDatabaseSeconds(policy.ttl), at: databaseNow)
         return renewed
     }
 
@@ -115,4 +115,12 @@ struct ReportedChallenge: Sendable {
 struct TransactionClock: Sendable {
     let transactionStart: Date
     let databaseNow: Date
+}
+
+extension Date {
+    /// This time plus `seconds`, in whole microseconds as PostgreSQL stores a timestamp, so a
+    /// time worked out here equals the one the database stores for the same sum.
+    func addingDatabaseSeconds(_ seconds: Int) -> Date {
+        Date(timeIntervalSince1970: ((timeIntervalSince1970 + Double(seconds)) * 1e6).rounded() / 1e6)
+    }
 }

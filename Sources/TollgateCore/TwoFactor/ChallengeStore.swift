@@ -133,7 +133,9 @@ enum ChallengeStore {
                 "challenge.count_attempt",
                 """
                 \(statement: counting)
-                SELECT expect_outcome(NOT hit.last_refused AND (SELECT attempts FROM counted) = \(attempts), 'challenge.count_attempt') FROM hit
+                SELECT expect_outcome(
+                    coalesce((SELECT NOT last_refused FROM hit), false) AND (SELECT attempts FROM counted) = \(attempts), 'challenge.count_attempt'
+                )
                 """
             )
             return (nil, attempts)
