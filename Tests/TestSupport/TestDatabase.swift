@@ -79,6 +79,13 @@ public enum TestPostgres {
 public struct TestDatabase: Sendable {
     public let server: TestPostgres.Server
     public let name: String
+    /// Every pool handed out, closed when the test ends (each holds threads of its own).
+    private let pools = NIOLockedValueBox<[PQPool]>([])
+
+    init(server: TestPostgres.Server, name: String) {
+        self.server = server
+        self.name = name
+    }
 
     /// Connection overrides for this database as the migrating owner.
     public var ownerOverrides: [(String, String)] { [("dbname", name)] }
@@ -91,7 +98,7 @@ public struct TestDatabase: Sendable {
         var overrides = [("dbname", name)]
         if let role { overrides.append(("user", role)) }
         let throughPooler = role == "tollgate_api" ? server.pooledConninfo : nil
-        return PQPool(
+        let pool = PQPool(
             configuration: PQPoolConfiguration(
                 conninfo: throughPooler ?? server.conninfo,
                 overrides: overrides,
@@ -100,6 +107,13 @@ public struct TestDatabase: Sendable {
             ),
             logger: TestPostgres.logger
         )
+        pools.withLockedValue { $0.append(pool) }
+        return pool
+    }
+
+    /// Closes the pools a test did not close itself (closing twice is harmless).
+    func closePools() async {
+        for pool in pools.withLockedValue({ $0 }) { await pool.close() }
     }
 
     /// A libpq connection string for this database (key/value form) for child processes.
@@ -119,10 +133,11 @@ public struct TestDatabase: Sendable {
             try admin.execute(unsafeSQL: "CREATE DATABASE \(name)" + (migrated ? " TEMPLATE \(server.template)" : ""))
             return admin
         }
+        let database = TestDatabase(server: server, name: name)
         let drop: @Sendable () async -> Void = {
+            await database.closePools()
             _ = try? await offCooperativePool { try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
         }
-        let database = TestDatabase(server: server, name: name)
         do {
             let value = try await body(database)
             await drop()
