@@ -66,15 +66,6 @@ enum LoginDirectory {
     }
 }
 
-/// Entering a company's scope inside a transaction that started without one (the login,
-/// which learns the company from the directory in the same transaction).
-enum Tenancy {
-    static func enter(_ companyID: UUID, in tx: PQTransaction) throws {
-        // Queued: it goes with the statement it scopes.
-        tx.queue("tenant.enter", "SELECT set_config('app.company_id', \(companyID.uuidString), true)")
-    }
-}
-
 /// Keys the database keeps for every process (`instance_keys`), read once and cached.
 final class InstanceKeys: Sendable {
     private let rateLimit = NIOLockedValueBox<[UInt8]?>(nil)
