@@ -5,7 +5,7 @@
 #   argon2id_raw            Argon2id verifications/s with the server's parameters (m = 19 MiB,
 #                           t = 2, p = 1) through the libsodium the binary links, in
 #                           PASSWORD_HASH_CONCURRENCY (4) processes (bench/argon2-rate.py)
-#   wrong_password          POST /v1/auth/login, a wrong password (all 401), 4 connections
+#   wrong_password          POST /v1/auth/login, a wrong password (all 401), LOGIN_CONNECTIONS (8)
 #   health_live             GET /health/live alone (16 connections)
 #   health_live_during_logins  the same, while LOGIN_FLOOD (100) connections send logins
 #   logins_during_health    those logins (their statuses show how many waited for a hash
