@@ -4,7 +4,7 @@ tollgate binary links (libsodium.so.23, by ctypes), with the server's parameters
 crypto_pwhash_str_alg(..., opslimit=2, memlimit=19 MiB, ARGON2ID13), then
 crypto_pwhash_str_verify of a wrong password, which is what a refused login costs.
 
-    argon2-rate.py [--processes 4] [--seconds 10]
+    argon2-rate.py [--processes N] [--seconds 10]     # N: the cores this process may use
 
 Prints one line: BENCH name=argon2id_raw hashes=... rps=... processes=... seconds=...
 """
@@ -12,6 +12,7 @@ import argparse
 import ctypes
 import ctypes.util
 import multiprocessing
+import os
 import time
 
 OPSLIMIT = 2
@@ -49,7 +50,7 @@ def worker(seconds, start, results):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     start = multiprocessing.Event()

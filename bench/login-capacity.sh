@@ -4,8 +4,10 @@
 #
 #   argon2id_raw            Argon2id verifications/s with the server's parameters (m = 19 MiB,
 #                           t = 2, p = 1) through the libsodium the binary links, in
-#                           PASSWORD_HASH_CONCURRENCY (4) processes (bench/argon2-rate.py)
-#   wrong_password          POST /v1/auth/login, a wrong password (all 401), LOGIN_CONNECTIONS (8)
+#                           PASSWORD_HASH_CONCURRENCY processes (bench/argon2-rate.py): the
+#                           server's default, one per core, which is also the cores' best rate
+#   wrong_password          POST /v1/auth/login, a wrong password (all 401), LOGIN_CONNECTIONS
+#                           (twice the hashing threads)
 #   health_live             GET /health/live alone (16 connections)
 #   health_live_during_logins  the same, while LOGIN_FLOOD (100) connections send logins
 #   logins_during_health    those logins (their statuses show how many waited for a hash
@@ -20,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 duration="${DURATION:-10s}"
 port="${PORT:-18088}"
 flood="${LOGIN_FLOOD:-100}"
-hashers="${PASSWORD_HASH_CONCURRENCY:-4}"
+hashers="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}"
 # Capacity is measured at saturation: twice as many connections as hashing threads, so that a
 # thread always has a login waiting while another login is in the database or on the wire.
 login_connections="${LOGIN_CONNECTIONS:-$(( 2 * hashers ))}"

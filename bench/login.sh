@@ -10,9 +10,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 duration="${DURATION:-10s}"
-# Password checks run PASSWORD_HASH_CONCURRENCY (4) at once; more connections only queue
-# (and eventually answer 503 busy), which would measure the queue.
-connections="${CONNECTIONS:-4}"
+# Password checks run PASSWORD_HASH_CONCURRENCY (one per core) at once; more connections only
+# queue (and eventually answer 503 busy), which would measure the queue.
+connections="${CONNECTIONS:-$(nproc)}"
 port="${PORT:-18080}"
 
 start_tollgate "$port"

@@ -4,7 +4,7 @@
 # and under load, in one run:
 #
 #   idle            after start-up, before any request
-#   logins          peak while LOGIN_FLOOD (100) connections send logins (4 hash at a time)
+#   logins          peak while LOGIN_FLOOD (100) connections send logins (one hash a core at a time)
 #                   and 64 connections ask GET /health/live
 #   verify          peak while 64 connections send a wrong code to one challenge
 #   after           5 s after the load stopped
@@ -18,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 duration="${DURATION:-10s}"
 port="${PORT:-18086}"
 flood="${LOGIN_FLOOD:-100}"
-hashers="${PASSWORD_HASH_CONCURRENCY:-4}"
+hashers="${PASSWORD_HASH_CONCURRENCY:-$(nproc)}"
 
 start_tollgate "$port"
 cd "$bench_root"

@@ -1,3 +1,4 @@
+import NIOCore
 public import TollgateCore
 
 /// What the HTTP server reads from its environment: the listener, TLS, CORS, the proxies whose
@@ -11,8 +12,10 @@ public struct HTTPSettings: Sendable {
     public var corsAllowedOrigins: [String] = []
     public var trustedProxies: [IPNetwork] = []
     /// Password hashes computed at once; more wait briefly, then get 503
-    /// (`PASSWORD_HASH_CONCURRENCY`).
-    public var maxConcurrentHashes: Int = 4
+    /// (`PASSWORD_HASH_CONCURRENCY`). By default one per core this process may use (NIO's count
+    /// honours CPU affinity and a cgroup's quota): each Argon2id hash keeps a core busy, and more
+    /// threads than cores only share them, slower (bench/RESULTS.md, round four).
+    public var maxConcurrentHashes: Int = min(64, max(1, System.coreCount))
     /// Seconds a client has to send a complete request head (`HTTP_HEADER_TIMEOUT`).
     public var headerTimeout: Int = 10
     /// Where `serve` (and `dev`) serve `/metrics` and health checks (`METRICS_PORT`), on `host`;
