@@ -19,9 +19,10 @@ import TollgateCore
         nproc.waitUntilExit()
         let cores = try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
         let settings = try HTTPSettings(environment: EnvironmentReader([:]))
-        // A CPU quota set by a container's cgroup lowers NIO's count below nproc's.
-        let quota = (try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max", encoding: .utf8)) ?? "max"
-        if quota.hasPrefix("max") {
+        // A CPU quota set by a container's cgroup (v2 or v1) lowers NIO's count below nproc's.
+        let quotaV2 = (try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max", encoding: .utf8)) ?? "max"
+        let quotaV1 = (try? String(contentsOfFile: "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", encoding: .utf8)) ?? "-1"
+        if quotaV2.hasPrefix("max") && quotaV1.trimmingCharacters(in: .whitespacesAndNewlines) == "-1" {
             #expect(settings.maxConcurrentHashes == min(64, cores))
         } else {
             #expect((1...min(64, cores)).contains(settings.maxConcurrentHashes))
