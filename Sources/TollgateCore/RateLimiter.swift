@@ -36,23 +36,13 @@ public enum RateLimiter {
 
     /// ``hitQuery(_:limit:window:)`` that counts only if `condition` (SQL of the statement
     /// that embeds it, such as another CTE's answer) holds; otherwise it returns no row.
+    ///
+    /// The upsert is `rate_limit_hit` (migration 0014), whose plan the connection keeps. A
+    /// statement that embeds this in a CTE must read that CTE: a CTE that calls a function runs
+    /// only when read (where one that is an INSERT always runs), and then exactly once.
     static func hitQuery(_ key: String, limit: Int, window: Int, onlyIf condition: String?) -> PQQuery {
-        let row: PQQuery = condition.map { "SELECT \(key), now(), 1 WHERE \(unsafeSQL: $0)" } ?? "VALUES (\(key), now(), 1)"
-        // One upsert that always writes the key's row: under the limit it counts, at the limit
-        // it counts the refusal instead. The SET reads the latest committed row under its lock,
-        // so concurrent calls take turns and none can count past the limit;
-        // and `last_refused` says which of the two this call did.
         let hit: PQQuery = """
-            INSERT INTO rate_limits AS r (key, window_started_at, count) \(statement: row)
-            ON CONFLICT (key) DO UPDATE SET
-                count = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 1
-                             WHEN r.count < \(limit) THEN r.count + 1 ELSE r.count END,
-                refused = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now() THEN 0
-                               WHEN r.count < \(limit) THEN r.refused ELSE r.refused + 1 END,
-                window_started_at = CASE WHEN r.window_started_at + make_interval(secs => \(window)) <= now()
-                    THEN now() ELSE r.window_started_at END,
-                last_refused = r.window_started_at + make_interval(secs => \(window)) > now() AND r.count >= \(limit)
-            RETURNING last_refused, refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
+            SELECT last_refused, refused, seconds FROM rate_limit_hit(\(key), \(limit), \(window), \(unsafeSQL: condition ?? "true"))
             """
         return hit.named("rate_limit.hit")
     }
