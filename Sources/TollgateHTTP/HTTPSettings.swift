@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 public import TollgateCore
 
@@ -12,10 +13,10 @@ public struct HTTPSettings: Sendable {
     public var corsAllowedOrigins: [String] = []
     public var trustedProxies: [IPNetwork] = []
     /// Password hashes computed at once; more wait briefly, then get 503
-    /// (`PASSWORD_HASH_CONCURRENCY`). By default one per core this process may use (NIO's count
-    /// honours CPU affinity and a cgroup's quota): each Argon2id hash keeps a core busy, and more
-    /// threads than cores only share them, slower (bench/RESULTS.md, round four).
-    public var maxConcurrentHashes: Int = min(64, max(1, System.coreCount))
+    /// (`PASSWORD_HASH_CONCURRENCY`). By default one per core this process may use, at most
+    /// ``defaultMaxConcurrentHashes``: each Argon2id hash keeps a core busy, and more threads
+    /// than cores only share them, slower (bench/RESULTS.md, round four).
+    public var maxConcurrentHashes: Int = HTTPSettings.usableCores(atMost: HTTPSettings.defaultMaxConcurrentHashes)
     /// Seconds a client has to send a complete request head (`HTTP_HEADER_TIMEOUT`).
     public var headerTimeout: Int = 10
     /// Where `serve` (and `dev`) serve `/metrics` and health checks (`METRICS_PORT`), on `host`;
@@ -31,6 +32,46 @@ public struct HTTPSettings: Sendable {
     public var serverURL: String { "http://\(host):\(port)" }
 
     public init() {}
+
+    /// The default's ceiling: each hash holds 19 MiB while it runs, so a process on a large
+    /// machine (or in a container that limits its memory but not its CPUs) keeps its hashing
+    /// memory at 8 × 19 = 152 MiB unless told otherwise.
+    public static let defaultMaxConcurrentHashes = 8
+
+    /// The cores this process may use, at most `limit`: the fewest of the CPUs in its affinity
+    /// mask (`taskset`, a cpuset; Linux lists them in /proc/self/status) and NIO's count (which
+    /// reads a cgroup's CPU quota, not the mask).
+    static func usableCores(atMost limit: Int) -> Int {
+        var cores = System.coreCount
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let field = "Cpus_allowed_list:"
+        if let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+            let allowed = cpuCount(inList: String(line.dropFirst(field.count)))
+        {
+            cores = min(cores, allowed)
+        }
+        return min(limit, max(1, cores))
+    }
+
+    /// How many CPUs a Linux CPU list such as "0-3,8,10-11" names; nil when it is not one.
+    static func cpuCount(inList list: String) -> Int? {
+        var count = 0
+        for part in list.split(separator: ",") {
+            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
+                .map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            switch bounds.count {
+            case 1:
+                guard bounds[0] != nil else { return nil }
+                count += 1
+            case 2:
+                guard let first = bounds[0], let last = bounds[1], first <= last else { return nil }
+                count += last - first + 1
+            default:
+                return nil
+            }
+        }
+        return count > 0 ? count : nil
+    }
 
     public init(environment reader: EnvironmentReader) throws {
         host = reader.string("HOST") ?? host

@@ -202,6 +202,11 @@ import TollgateCore
                 ("has_table_privilege('\(roles.api)', 'public.email_outbox', 'UPDATE')", false),
                 ("has_function_privilege('\(roles.api)', 'public.open_challenges()', 'EXECUTE')", true),
                 ("has_function_privilege('\(roles.api)', 'public.login_lookup(text)', 'EXECUTE')", true),
+                ("has_function_privilege('\(roles.api)', 'public.rate_limit_hit(text, bigint, bigint, boolean)', 'EXECUTE')", true),
+                ("has_function_privilege('\(roles.worker)', 'public.rate_limit_hit(text, bigint, bigint, boolean)', 'EXECUTE')", false),
+                ("has_function_privilege('\(roles.support)', 'public.rate_limit_hit(text, bigint, bigint, boolean)', 'EXECUTE')", false),
+                ("has_function_privilege('\(roles.api)', 'public.expect_outcome(boolean, text)', 'EXECUTE')", true),
+                ("has_function_privilege('\(roles.worker)', 'public.expect_outcome(boolean, text)', 'EXECUTE')", false),
                 // The worker updates an email's delivery bookkeeping only, never its recipient.
                 ("has_column_privilege('\(roles.worker)', 'public.email_outbox', 'status', 'UPDATE')", true),
                 ("has_column_privilege('\(roles.worker)', 'public.email_outbox', 'recipient', 'UPDATE')", false),

@@ -155,6 +155,28 @@ import TollgateHTTP
         }
     }
 
+    /// Each login counts once against the IP and once against the address (the upserts run in
+    /// a function called from the login's one counting statement, which must read each hit);
+    /// a right password gives its failed-password slot back.
+    @Test func aLoginCountsOnceAgainstEachLimit() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            func counts() async throws -> [String] {
+                try await app.sql("SELECT split_part(key, ':', 1) AS kind, count FROM rate_limits ORDER BY kind, count").map {
+                    "\(try $0.decode("kind", as: String.self)) \(try $0.decode("count", as: Int.self))"
+                }
+            }
+            let wrong = try await client.post("/v1/auth/login", ["email": seed.admin.email, "password": "wrong-password", "client": "dashboard"])
+            #expect(wrong.status == .unauthorized)
+            #expect(try await counts() == ["failed_password 1", "login_ip 1"])
+            #expect(try await client.login(seed.owner, client: "dashboard").status == .ok)
+            #expect(try await counts() == ["failed_password 0", "failed_password 1", "login_ip 2"])
+            let unknown = try await client.post("/v1/auth/login", ["email": "nobody@acme.test", "password": "wrong-password", "client": "dashboard"])
+            #expect(unknown.status == .unauthorized)
+            #expect(try await counts() == ["failed_password 0", "failed_password 1", "failed_password 1", "login_ip 3"])
+        }
+    }
+
     /// The failed-password limit must not tell which addresses have accounts: after the limit,
     /// an unknown address answers 429 exactly as a real one does, body and headers alike.
     @Test func theFailedPasswordLimitAnswersUnknownAddressesAlike() async throws {

@@ -8,7 +8,8 @@
 -- One upsert that always writes the key's row: under the limit it counts, at the limit it
 -- counts the refusal instead. The SET reads the latest committed row under its lock, so
 -- concurrent calls take turns and none can count past the limit; `last_refused` says which of
--- the two this call did. With p_counts false it does nothing and returns no row.
+-- the two this call did. With p_counts false it does nothing and returns no row. It must stay
+-- VOLATILE (the default): a CTE that calls it then runs once, when first read, and is kept.
 CREATE FUNCTION rate_limit_hit(p_key text, p_limit bigint, p_window bigint, p_counts boolean)
     RETURNS TABLE (last_refused boolean, refused integer, seconds bigint)
     LANGUAGE plpgsql SET search_path = public, pg_temp
