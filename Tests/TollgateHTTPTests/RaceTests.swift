@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import PQ
+import Synchronization
 import Testing
 import TollgateCore
 
@@ -115,6 +116,83 @@ import TollgateCore
                 #expect(late.status != .ok)
             }
             #expect(resendWon || sessions == 1)
+        }
+    }
+
+    /// A used challenge never changes again, so replaying its token reads it without its row
+    /// lock: a replay is answered while another transaction holds that lock, instead of
+    /// queueing behind it (64 replays of one token queued so, bench/RESULTS.md).
+    @Test func aReplayIsAnsweredWhileTheChallengeRowIsLocked() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            let code = try await app.latestCode(for: seed.member.email)
+            let first = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+            #expect(first.status == .ok)
+            let (locked, lockTaken) = AsyncStream.makeStream(of: Void.self)
+            let answered = Mutex(false)
+            // Holds the row's lock until the replay is answered, or 10 s at most: false then.
+            let holder = Task {
+                try await app.owner.withTransaction { tx -> Bool in
+                    try tx.query("SELECT 1 FROM challenges WHERE user_id = \(seed.member.id) AND purpose = 'login' FOR UPDATE")
+                    lockTaken.yield()
+                    let deadline = Date().addingTimeInterval(10)
+                    while Date() < deadline {
+                        if answered.withLock({ $0 }) { return true }
+                        try tx.query("SELECT pg_sleep(0.02)")
+                    }
+                    return false
+                }
+            }
+            for await _ in locked { break }
+            let replay = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+            answered.withLock { $0 = true }
+            #expect(replay.errorCode == "challenge_closed")
+            #expect(try await holder.value, "the replay was answered while the lock was held")
+        }
+    }
+
+    /// A verify waiting for the challenge's lock while another transaction uses the
+    /// challenge up is answered as a replay (`challenge_closed`), not `challenge_not_found`:
+    /// the lock-free read of ended challenges runs after the locking read.
+    @Test func aVerifyWaitingForAChallengeThatEndsIsToldItIsClosed() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            let code = try await app.latestCode(for: seed.member.email)
+            let (locked, lockTaken) = AsyncStream.makeStream(of: Void.self)
+            let verify = Task {
+                for await _ in locked { break }
+                return try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+            }
+            // Uses the challenge up in a transaction that stays open until the verify waits for
+            // its row (bounded: false if the verify never waits).
+            let sawVerifyWaiting = try await app.owner.withTransaction { tx -> Bool in
+                try tx.query(
+                    "UPDATE challenges SET state = 'used', used_at = now() WHERE user_id = \(seed.member.id) AND purpose = 'login' AND state = 'pending'"
+                )
+                lockTaken.yield()
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline {
+                    try tx.query("SELECT pg_stat_clear_snapshot()")
+                    let waiting = try tx.query(
+                        """
+                        SELECT 1 FROM pg_stat_activity
+                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+                        """
+                    )
+                    if !waiting.isEmpty { return true }
+                    try tx.query("SELECT pg_sleep(0.02)")
+                }
+                return false
+            }
+            let reply = try await verify.value
+            #expect(sawVerifyWaiting)
+            #expect(reply.errorCode == "challenge_closed")
+            let sessions = try await app.sql("SELECT count(*) AS n FROM sessions WHERE user_id = \(seed.member.id) AND client = 'dashboard'")
+            #expect(try sessions.first?.decode("n", as: Int.self) == 0)
         }
     }
 
