@@ -2,8 +2,9 @@
 # The code-check hot path, POST /v1/auth/login/verify, against GET /health/live as the
 # baseline, in one run of one server (64 connections each by default):
 #
-#   verify_used        the right code again on a challenge that was already used: the
-#                      row is locked, found used, and the replay refused
+#   verify_used        the right code again on a challenge that was already used: found
+#                      used (an ended challenge is read without its row lock, migration
+#                      0015) and the replay refused
 #   verify_burned      a wrong code on one challenge: the first 99 answers count a wrong
 #                      code (401 invalid_code), the 100th locks the account (403
 #                      account_locked) and closes the challenge, and every later
@@ -97,15 +98,15 @@ if [ "${VERIFY_PGBENCH:-1}" = 1 ] && command -v pgbench >/dev/null; then
     printf '%s\n' "BEGIN \\; SELECT set_config('app.company_id', '$company', true) \\; $lookup \\; COMMIT" \
         >"$BENCH_STATE/used-one.sql"
     # The server's own statements for verify_used, as ChallengeStore.locate writes them (every
-    # column, the token matched against an array of candidate MACs, the statement timeout
-    # set), in one message: the ceiling for exactly the work the server asks for.
+    # column, the token matched against an array of candidate MACs by challenge_locate, which
+    # reads an ended challenge without its lock, the statement timeout set), in one message:
+    # the ceiling for exactly the work the server asks for.
     server_lookup="SELECT ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash, ch.code_expires_at, ch.attempts,
             ch.max_attempts, ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id,
             clock_timestamp() AS database_now, u.id AS user_id, u.company_id AS user_company_id, u.email, u.name AS user_name,
             u.role, u.dashboard_access, u.locked_until
-            FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id
-            WHERE ch.company_id = app_company() AND ch.purpose = 'login' AND ch.token_hash = ANY('{\"\\\\x$hash\"}'::bytea[])
-            FOR UPDATE OF ch"
+            FROM challenge_locate('login', '{\"\\\\x$hash\"}'::bytea[], NULL, NULL) ch
+            JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id"
     printf '%s\n' "BEGIN ISOLATION LEVEL READ COMMITTED \\; SELECT set_config('app.company_id', '$company', true),
         set_config('statement_timeout', '10000', true) \\; $server_lookup \\; COMMIT" | tr '\n' ' ' >"$BENCH_STATE/used-server.sql"
     echo >>"$BENCH_STATE/used-server.sql"

@@ -205,6 +205,9 @@ import TollgateCore
                 ("has_function_privilege('\(roles.api)', 'public.rate_limit_hit(text, bigint, bigint, boolean)', 'EXECUTE')", true),
                 ("has_function_privilege('\(roles.worker)', 'public.rate_limit_hit(text, bigint, bigint, boolean)', 'EXECUTE')", false),
                 ("has_function_privilege('\(roles.support)', 'public.rate_limit_hit(text, bigint, bigint, boolean)', 'EXECUTE')", false),
+                ("has_function_privilege('\(roles.api)', 'public.challenge_locate(text, bytea[], uuid, uuid)', 'EXECUTE')", true),
+                ("has_function_privilege('\(roles.worker)', 'public.challenge_locate(text, bytea[], uuid, uuid)', 'EXECUTE')", false),
+                ("has_function_privilege('\(roles.support)', 'public.challenge_locate(text, bytea[], uuid, uuid)', 'EXECUTE')", false),
                 ("has_function_privilege('\(roles.api)', 'public.expect_outcome(boolean, text)', 'EXECUTE')", true),
                 ("has_function_privilege('\(roles.worker)', 'public.expect_outcome(boolean, text)', 'EXECUTE')", false),
                 // The worker updates an email's delivery bookkeeping only, never its recipient.

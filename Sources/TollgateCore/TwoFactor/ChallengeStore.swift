@@ -25,31 +25,23 @@ enum ChallengeStore {
         return (try ChallengeRecord(row: row), try User(row: row), try Company(row: row))
     }
 
-    /// The challenge and its user, and whatever `columns` the `joins` add, in one round trip;
-    /// only the challenge's row is locked, and only while it may still change.
-    ///
-    /// An ended challenge (used or closed) never changes again, so it is read without its
-    /// lock: a replayed token, or a closed one tried again and again, then waits for nobody
-    /// and holds up nobody (64 replays of one token queued on its row lock, bench/RESULTS.md).
-    /// Both reads go in one pipeline, the locking one first. If the row it waited for ended
-    /// meanwhile, PostgreSQL drops it from that read, and the plain read, which takes its
-    /// snapshot after, finds it ended.
+    /// The challenge and its user, and whatever `columns` the `joins` add, in one round trip.
+    /// Only the challenge's row is locked, and only while it may still change: an ended one
+    /// (used or closed, which is final) is read without its lock, so replays of a used token
+    /// neither wait for nor hold up anyone (`challenge_locate`, migration 0015).
     private static func locating(_ locator: ChallengeLocator, columns: String, joins: String, in tx: PQTransaction) throws -> PQRow? {
-        let select = """
-            SELECT \(ChallengeRecord.qualifiedColumns), \(User.columns)\(columns)
-            FROM challenges ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(joins)
-            """
-        let matching: PQQuery
+        let located: PQQuery
         switch locator {
         case .loginToken(let candidates):
-            matching = "ch.company_id = app_company() AND ch.purpose = 'login' AND ch.token_hash = ANY(\(PQByteaArray(candidates)))"
+            located = "challenge_locate('login', \(PQByteaArray(candidates)), NULL, NULL)"
         case .activation(let id, let userID):
-            matching = "ch.company_id = app_company() AND ch.purpose = 'activation' AND ch.id = \(id) AND ch.user_id = \(userID)"
+            located = "challenge_locate('activation', NULL, \(id), \(userID))"
         }
-        let open: PQQuery = "\(unsafeSQL: select) WHERE \(statement: matching) AND ch.state IN ('pending', 'verified') FOR UPDATE OF ch"
-        let ended: PQQuery = "\(unsafeSQL: select) WHERE \(statement: matching) AND ch.state IN ('used', 'closed')"
-        let reads = try tx.pipeline([open.named("challenge.locate"), ended.named("challenge.locate_ended")])
-        return reads[0].first ?? reads[1].first
+        let query: PQQuery = """
+            SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)\(unsafeSQL: columns)
+            FROM \(statement: located) ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(unsafeSQL: joins)
+            """
+        return try tx.query("challenge.locate", query).first
     }
 
     /// Closes the user's open challenge of this purpose: one open challenge per user and purpose.
