@@ -97,16 +97,12 @@ if [ "${VERIFY_PGBENCH:-1}" = 1 ] && command -v pgbench >/dev/null; then
         >"$BENCH_STATE/used-each.sql"
     printf '%s\n' "BEGIN \\; SELECT set_config('app.company_id', '$company', true) \\; $lookup \\; COMMIT" \
         >"$BENCH_STATE/used-one.sql"
-    # The server's own statements for verify_used, as ChallengeStore.locate writes them (every
-    # column, the token matched against an array of candidate MACs by challenge_locate, which
-    # reads an ended challenge without its lock, the statement timeout set), in one message:
-    # the ceiling for exactly the work the server asks for.
-    server_lookup="SELECT ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash, ch.code_expires_at, ch.attempts,
-            ch.max_attempts, ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id,
-            clock_timestamp() AS database_now, u.id AS user_id, u.company_id AS user_company_id, u.email, u.name AS user_name,
-            u.role, u.dashboard_access, u.locked_until
-            FROM challenge_locate('login', '{\"\\\\x$hash\"}'::bytea[], NULL, NULL) ch
-            JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id"
+    # The server's own statements for verify_used, as ChallengeStore.locate writes them (the
+    # token matched against an array of candidate MACs by challenge_locate, which reads an
+    # ended challenge without its lock and joins its user, the statement timeout set), in one
+    # message: the ceiling for exactly the work the server asks for.
+    server_lookup="SELECT ch.*, clock_timestamp() AS database_now, now() AS transaction_start
+            FROM challenge_locate('login', '{\"\\\\x$hash\"}'::bytea[], NULL, NULL) ch"
     printf '%s\n' "BEGIN ISOLATION LEVEL READ COMMITTED \\; SELECT set_config('app.company_id', '$company', true),
         set_config('statement_timeout', '10000', true) \\; $server_lookup \\; COMMIT" | tr '\n' ' ' >"$BENCH_STATE/used-server.sql"
     echo >>"$BENCH_STATE/used-server.sql"

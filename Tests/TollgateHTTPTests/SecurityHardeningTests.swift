@@ -98,6 +98,28 @@ import TollgateHTTP
         }
     }
 
+    /// A challenge issued before a rotation of TOLLGATE_SECRET is found by its token's MAC
+    /// under the old secret (the second candidate): its code still works once, and a replay
+    /// is told the challenge is over, not that it does not exist.
+    @Test func aChallengeIssuedBeforeARotationStillVerifiesOnce() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            let code = try await app.latestCode(for: seed.member.email)
+            var rotated = app.configuration
+            rotated.domain.secrets = [Array("a-brand-new-secret-after-rotation-0123456789".utf8)] + app.configuration.domain.secrets
+            let router = try buildRouter(http: rotated.http, domain: rotated.domain, pool: app.api, logger: TestPostgres.logger)
+            try await Application(router: router, logger: TestPostgres.logger).test(.router) { raw in
+                let client = Client(client: raw)
+                let first = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+                #expect(first.status == .ok)
+                let replay = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+                #expect(replay.errorCode == "challenge_closed")
+            }
+        }
+    }
+
     /// A login racing "enable": its session is created in a transaction that reads the
     /// company's setting under a share lock, so a login whose password was checked while 2FA
     /// was off, but which finishes after 2FA went on, gets a code, not a password-only session.

@@ -18,13 +18,6 @@ struct ChallengeRecord: Sendable {
         last_sent_at, verified_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
-    /// The same columns from `challenges ch`, for a join.
-    static let qualifiedColumns = """
-        ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash, ch.code_expires_at, ch.attempts, ch.max_attempts,
-        ch.resends_used, ch.max_resends, ch.last_sent_at, ch.verified_at, ch.email_id, clock_timestamp() AS database_now,
-        now() AS transaction_start
-        """
-
     /// The record of a challenge this transaction inserts (``ChallengeStore/create``): the
     /// columns' values are those of the insert, where `now()` is the transaction's start.
     init(

@@ -25,7 +25,8 @@ enum ChallengeStore {
         return (try ChallengeRecord(row: row), try User(row: row), try Company(row: row))
     }
 
-    /// The challenge and its user, and whatever `columns` the `joins` add, in one round trip.
+    /// The challenge and its user, and whatever `columns` the `joins` add to `ch` (the
+    /// function's row), in one round trip.
     /// Only the challenge's row is locked, and only while it may still change: an ended one
     /// (used or closed, which is final) is read without its lock, so replays of a used token
     /// neither wait for nor hold up anyone (`challenge_locate`, migration 0015).
@@ -37,9 +38,11 @@ enum ChallengeStore {
         case .activation(let id, let userID):
             located = "challenge_locate('activation', NULL, \(id), \(userID))"
         }
+        // The function returns the challenge's and the user's columns but the clocks, read here
+        // after it (so after any wait for the lock).
         let query: PQQuery = """
-            SELECT \(unsafeSQL: ChallengeRecord.qualifiedColumns), \(unsafeSQL: User.columns)\(unsafeSQL: columns)
-            FROM \(statement: located) ch JOIN users u ON u.company_id = ch.company_id AND u.id = ch.user_id \(unsafeSQL: joins)
+            SELECT ch.*, clock_timestamp() AS database_now, now() AS transaction_start\(unsafeSQL: columns)
+            FROM \(statement: located) ch \(unsafeSQL: joins)
             """
         return try tx.query("challenge.locate", query).first
     }
