@@ -6,7 +6,8 @@ public import Foundation
 /// ``codeCompared(matches:attempts:)``, ``requestResend(at:cooldown:)``, ``expire(at:)``)
 /// takes the database's time and answers what must happen; the caller carries the action
 /// out in SQL (SwiftNIO's state machines work the same way). The caller holds the row's lock
-/// while it decides, and its single-statement guards still hold the limits if anything slips.
+/// while it decides on a challenge that may still change (an ended one is final and read
+/// without it), and its single-statement guards still hold the limits if anything slips.
 public struct Challenge: Sendable, Equatable {
     /// What a challenge is for; its codes serve only that purpose.
     public enum Purpose: String, Sendable, CaseIterable {

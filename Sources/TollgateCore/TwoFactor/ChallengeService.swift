@@ -43,8 +43,9 @@ public struct LoginChallenge: Sendable {
 /// The email-code challenge of SPEC §2, one implementation for both flows: start, verify,
 /// resend and view (login in `LoginChallenges.swift`, activation in `ActivationChallenges.swift`).
 ///
-/// Every step is one transaction. The challenge row is locked (`FOR UPDATE`) first, so
-/// concurrent requests on one challenge take turns; ``Challenge`` decides what a request
+/// Every step is one transaction. A challenge that may still change is locked (`FOR UPDATE`)
+/// first, so concurrent requests on one challenge take turns (an ended one, which cannot
+/// change, is read without the lock); ``Challenge`` decides what a request
 /// leads to, and ``ChallengeStore``'s single conditional statements make the limits hold
 /// whatever the interleaving. Refusals that must be remembered (a wrong code, a closed
 /// challenge, an event) commit and are thrown after (``PQPool/commitThen(in:_:)``).
