@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import PQ
 import Synchronization
+import TestSupport
 import Testing
 import TollgateCore
 
@@ -135,6 +136,8 @@ import TollgateCore
             // Holds the row's lock until the replay is answered, or 10 s at most: false then.
             let holder = Task {
                 try await app.owner.withTransaction { tx -> Bool in
+                    // Ends the stream if this throws first, so the test fails instead of waiting.
+                    defer { lockTaken.finish() }
                     try tx.query("SELECT 1 FROM challenges WHERE user_id = \(seed.member.id) AND purpose = 'login' FOR UPDATE")
                     lockTaken.yield()
                     let deadline = Date().addingTimeInterval(10)
@@ -170,23 +173,12 @@ import TollgateCore
             // Uses the challenge up in a transaction that stays open until the verify waits for
             // its row (bounded: false if the verify never waits).
             let sawVerifyWaiting = try await app.owner.withTransaction { tx -> Bool in
+                defer { lockTaken.finish() }
                 try tx.query(
                     "UPDATE challenges SET state = 'used', used_at = now() WHERE user_id = \(seed.member.id) AND purpose = 'login' AND state = 'pending'"
                 )
                 lockTaken.yield()
-                let deadline = Date().addingTimeInterval(10)
-                while Date() < deadline {
-                    try tx.query("SELECT pg_stat_clear_snapshot()")
-                    let waiting = try tx.query(
-                        """
-                        SELECT 1 FROM pg_stat_activity
-                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
-                        """
-                    )
-                    if !waiting.isEmpty { return true }
-                    try tx.query("SELECT pg_sleep(0.02)")
-                }
-                return false
+                return try tx.anotherSessionWaitsForALock()
             }
             let reply = try await verify.value
             #expect(sawVerifyWaiting)

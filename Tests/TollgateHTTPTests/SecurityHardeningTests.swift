@@ -133,20 +133,7 @@ import TollgateHTTP
             // transaction commits after the deadline).
             let sawLoginWaiting = try await app.owner.withTransaction { tx -> Bool in
                 try tx.query("UPDATE companies SET two_factor_enabled = true, two_factor_changed_at = now() WHERE id = \(companyID)")
-                let deadline = Date().addingTimeInterval(10)
-                while Date() < deadline {
-                    // Activity is read once per transaction unless the snapshot is dropped.
-                    try tx.query("SELECT pg_stat_clear_snapshot()")
-                    let waiting = try tx.query(
-                        """
-                        SELECT 1 FROM pg_stat_activity
-                        WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
-                        """
-                    )
-                    if !waiting.isEmpty { return true }
-                    try tx.query("SELECT pg_sleep(0.02)")
-                }
-                return false
+                return try tx.anotherSessionWaitsForALock()
             }
             let reply = try await login.value
             #expect(sawLoginWaiting)
