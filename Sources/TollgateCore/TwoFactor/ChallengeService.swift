@@ -45,9 +45,9 @@ public struct LoginChallenge: Sendable {
 ///
 /// Every step is one transaction. A challenge that may still change is locked (`FOR UPDATE`)
 /// first, so concurrent requests on one challenge take turns (an ended one, which cannot
-/// change, is read without the lock); ``Challenge`` decides what a request
-/// leads to, and ``ChallengeStore``'s single conditional statements make the limits hold
-/// whatever the interleaving. Refusals that must be remembered (a wrong code, a closed
+/// change, is read without the lock); ``Challenge`` decides what a request leads to, and
+/// ``ChallengeStore``'s single conditional statements make the limits hold whatever the
+/// interleaving. Refusals that must be remembered (a wrong code, a closed
 /// challenge, an event) commit and are thrown after (``PQPool/commitThen(in:_:)``).
 public struct ChallengeService: DomainService, Sendable {
     let dependencies: DomainDependencies

@@ -5,10 +5,10 @@ import PQ
 /// The security counters are single conditional statements (`attempts < max_attempts`,
 /// `state = 'pending'`), so no interleaving can count past a limit or consume a code twice.
 enum ChallengeStore {
-    /// Finds the challenge a request names, with its user, locked while it may still change; `withDelivery` joins its
-    /// latest code email's state too (for the views: the poll then needs no second read). The
-    /// join is left out where nobody shows it: it cost the verify lookup about a fifth of its
-    /// database time (pgbench, bench/RESULTS.md).
+    /// Finds the challenge a request names, with its user, locked while it may still change;
+    /// `withDelivery` joins its latest code email's state too (for the views: the poll then
+    /// needs no second read). The join is left out where nobody shows it: it cost the verify
+    /// lookup about a fifth of its database time (pgbench, bench/RESULTS.md).
     static func locate(_ locator: ChallengeLocator, withDelivery: Bool = false, in tx: PQTransaction) throws -> (ChallengeRecord, User)? {
         let delivery = withDelivery ? ", o.status AS email_status" : ""
         let join = withDelivery ? "LEFT JOIN email_outbox o ON o.id = ch.email_id" : ""
