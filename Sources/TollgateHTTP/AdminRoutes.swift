@@ -58,11 +58,11 @@ struct AdminRoutes {
                 let info = addresses.clientInfo(for: request, context: context.parent)
                 let (company, user) = try await admin.createCompany(
                     context.key,
-                    name: body.name,
-                    ownerEmail: body.owner.email,
-                    ownerName: body.owner.name,
-                    ownerPassword: body.owner.password,
-                    dashboardURL: body.dashboardURL,
+                    name: body.name.text,
+                    ownerEmail: body.owner.email.text,
+                    ownerName: body.owner.name?.text,
+                    ownerPassword: body.owner.password?.text,
+                    dashboardURL: body.dashboardURL?.text,
                     clientInfo: info
                 )
                 return Answer(.created, CreatedCompanyAnswer(company: AdminCompanyView(company), owner: AdminUserView(user)))
@@ -77,7 +77,13 @@ struct AdminRoutes {
             let body = try await JSONBody.read(UpdateCompanyRequest.self, request)
             let info = addresses.clientInfo(for: request, context: context.parent)
             return try await answering {
-                let company = try await admin.updateCompany(context.key, id: id, name: body.name, dashboardURL: body.dashboardURL, clientInfo: info)
+                let company = try await admin.updateCompany(
+                    context.key,
+                    id: id,
+                    name: body.name?.text,
+                    dashboardURL: body.dashboardURL.map { $0?.text },
+                    clientInfo: info
+                )
                 return Answer(.ok, AdminCompanyEnvelope(company: AdminCompanyView(company)))
             }
         }
@@ -105,11 +111,11 @@ struct AdminRoutes {
                 let user = try await admin.createUser(
                     context.key,
                     companyID: id,
-                    email: body.email,
-                    name: body.name,
-                    role: try CreateUserRequest.role(body.role),
+                    email: body.email.text,
+                    name: body.name?.text,
+                    role: body.role.value,
                     dashboardAccess: body.dashboardAccess ?? false,
-                    password: body.password,
+                    password: body.password?.text,
                     clientInfo: addresses.clientInfo(for: request, context: context.parent)
                 )
                 return Answer(.created, AdminUserEnvelope(user: AdminUserView(user)))
@@ -122,14 +128,13 @@ struct AdminRoutes {
         group.patch("users/:id") { request, context -> Answer in
             let id = try Self.id(context)
             let body = try await JSONBody.read(UpdateUserRequest.self, request)
-            let role = try body.role.map(CreateUserRequest.role)
             let info = addresses.clientInfo(for: request, context: context.parent)
             return try await answering {
                 let user = try await admin.updateUser(
                     context.key,
                     id: id,
-                    name: body.name,
-                    role: role,
+                    name: body.name?.text,
+                    role: body.role?.value,
                     dashboardAccess: body.dashboardAccess,
                     clientInfo: info
                 )

@@ -1,24 +1,65 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import TollgateCore
 
 /// A request body the API reads: a `Decodable` struct whose `CodingKeys` are the JSON names.
 ///
-/// Fields are decoded in declaration order, so the first faulty one is the one named in
-/// `error.field`; `validate()` then checks what decoding cannot (lengths, enumerations), in
-/// the same order. Unknown fields are ignored (SPEC §4).
-protocol RequestBody: Decodable, Sendable {
-    /// Throws `invalid_request` naming the first field decoding let through but the API refuses.
-    func validate() throws
+/// Fields are decoded in declaration order, and each field's type refuses what the API does
+/// not take (a string too long, a role that does not exist), so the first faulty field is the
+/// one named in `error.field`. Unknown fields are ignored (SPEC §4).
+protocol RequestBody: Decodable, Sendable {}
+
+/// The longest a string field may be, by what it holds.
+protocol TextLimit { static var maxLength: Int { get } }
+
+/// The string limits of request fields.
+enum MaxLength {
+    enum Email: TextLimit { static let maxLength = 320 }
+    enum Password: TextLimit { static let maxLength = 1024 }
+    enum Token: TextLimit { static let maxLength = 256 }
+    enum Code: TextLimit { static let maxLength = 64 }
+    enum Name: TextLimit { static let maxLength = 200 }
+    enum WebAddress: TextLimit { static let maxLength = 300 }
 }
 
-extension RequestBody {
-    func validate() throws {}
+/// A string field of at most `Limit.maxLength` characters; longer is `invalid_request` naming it.
+struct BoundedText<Limit: TextLimit>: Decodable, Sendable {
+    let text: String
 
-    /// A string field of at most `maxLength` characters; nil passes (an optional left out).
-    func check(_ text: String?, _ key: some CodingKey, maxLength: Int) throws {
-        guard let text, text.count > maxLength else { return }
-        throw APIError.invalidRequest(field: key.stringValue, "The field \(key.stringValue) is too long.")
+    init(from decoder: any Decoder) throws {
+        text = try decoder.singleValueContainer().decode(String.self)
+        guard text.count <= Limit.maxLength else { throw JSONBody.refusal(decoder.codingPath, "is too long") }
+    }
+}
+
+/// What a field naming one of a fixed set of values refuses: a name longer than any of them is
+/// too long, an unknown one is told the choices.
+protocol FieldChoice: RawRepresentable<String>, Sendable {
+    static var maxLength: Int { get }
+    /// "owner, admin or member".
+    static var choices: String { get }
+}
+
+extension Role: FieldChoice {
+    static let maxLength = 16
+    static let choices = "owner, admin or member"
+}
+
+extension SessionClient: FieldChoice {
+    static let maxLength = 32
+    static let choices = #""dashboard" or "phone_app""#
+}
+
+/// A string field that names one of `Value`'s cases.
+struct Choice<Value: FieldChoice>: Decodable, Sendable {
+    let value: Value
+
+    init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard text.count <= Value.maxLength else { throw JSONBody.refusal(decoder.codingPath, "is too long") }
+        guard let value = Value(rawValue: text) else { throw JSONBody.refusal(decoder.codingPath, "must be \(Value.choices)") }
+        self.value = value
     }
 }
 
@@ -77,17 +118,20 @@ enum JSONBody {
         }
     }
 
-    /// Decodes and validates `data`, turning a `DecodingError` into the `invalid_request` that
-    /// names its coding path's last key.
+    /// Decodes `data`, turning a `DecodingError` into the `invalid_request` that names its
+    /// coding path's last key; a field's own refusal (``BoundedText``, ``Choice``) passes as is.
     static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> Body {
-        let body: Body
         do {
-            body = try JSONDecoder().decode(type, from: data)
+            return try JSONDecoder().decode(type, from: data)
         } catch let error as DecodingError {
             throw refusal(for: error, in: data)
         }
-        try body.validate()
-        return body
+    }
+
+    /// "The field role must be owner, admin or member." for the field at `path`.
+    static func refusal(_ path: [any CodingKey], _ problem: String) -> APIError {
+        let field = field(of: path) ?? "body"
+        return APIError.invalidRequest(field: field, "The field \(field) \(problem).")
     }
 
     private static func refusal(for error: DecodingError, in data: Data) -> APIError {

@@ -37,7 +37,12 @@ struct AuthRoutes {
             let body = try await JSONBody.read(LoginRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             return try await answering(step: "password") {
-                switch try await services.login.login(email: body.email, password: body.password, client: body.sessionClient, clientInfo: info) {
+                switch try await services.login.login(
+                    email: body.email.text,
+                    password: body.password.text,
+                    client: body.client.value,
+                    clientInfo: info
+                ) {
                 case .session(let grant): return Answer(.ok, SessionEnvelope(session: SessionAnswer(grant)))
                 case .challenge(let challenge): return Answer(.accepted, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
                 }
@@ -47,14 +52,14 @@ struct AuthRoutes {
             let body = try await JSONBody.read(VerifyLoginRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             return try await answering(step: "login_code") {
-                let grant = try await services.challenges.verifyLogin(token: body.challengeToken, code: body.code, clientInfo: info)
+                let grant = try await services.challenges.verifyLogin(token: body.challengeToken.text, code: body.code.text, clientInfo: info)
                 return Answer(.ok, SessionEnvelope(session: SessionAnswer(grant)))
             }
         }
         group.post("auth/login/challenge") { request, context -> Answer in
             let body = try await JSONBody.read(ChallengeTokenRequest.self, request)
             return try await answering {
-                let challenge = try await services.challenges.viewLogin(token: body.challengeToken)
+                let challenge = try await services.challenges.viewLogin(token: body.challengeToken.text)
                 return Answer(.ok, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
             }
         }
@@ -62,7 +67,7 @@ struct AuthRoutes {
             let body = try await JSONBody.read(ChallengeTokenRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             return try await answering(step: "login_resend") {
-                let challenge = try await services.challenges.resendLogin(token: body.challengeToken, clientInfo: info)
+                let challenge = try await services.challenges.resendLogin(token: body.challengeToken.text, clientInfo: info)
                 return Answer(.accepted, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
             }
         }
@@ -70,21 +75,21 @@ struct AuthRoutes {
             let body = try await JSONBody.read(ForgotPasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             // The same answer for every address (SPEC §10): what happens next is not told.
-            try await answering(step: "password_forgot") { try await services.passwords.requestReset(email: body.email, clientInfo: info) }
+            try await answering(step: "password_forgot") { try await services.passwords.requestReset(email: body.email.text, clientInfo: info) }
             return Answer(.accepted, EmptyAnswer())
         }
         group.post("auth/password/reset") { request, context -> Response in
             let body = try await JSONBody.read(ResetPasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             try await answering(step: "password_reset") {
-                try await services.passwords.reset(token: body.token, newPassword: body.newPassword, clientInfo: info)
+                try await services.passwords.reset(token: body.token.text, newPassword: body.newPassword.text, clientInfo: info)
             }
             return Response(status: .noContent)
         }
         group.post("auth/not-me") { request, context -> Response in
             let body = try await JSONBody.read(NotMeRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            try await answering(step: "not_me") { try await services.passwords.report(token: body.token, clientInfo: info) }
+            try await answering(step: "not_me") { try await services.passwords.report(token: body.token.text, clientInfo: info) }
             return Response(status: .noContent)
         }
         authenticated.post("account/password") { request, context -> Response in
@@ -93,8 +98,8 @@ struct AuthRoutes {
             try await answering(step: "password_change") {
                 try await services.passwords.change(
                     context.principal,
-                    currentPassword: body.currentPassword,
-                    newPassword: body.newPassword,
+                    currentPassword: body.currentPassword.text,
+                    newPassword: body.newPassword.text,
                     clientInfo: info
                 )
             }
@@ -150,7 +155,7 @@ struct SecurityRoutes {
             let body = try await JSONBody.read(VerifyActivationRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             return try await answering(step: "activation_code") {
-                let activation = try await services.challenges.verifyActivation(context.principal, id: id, code: body.code, clientInfo: info)
+                let activation = try await services.challenges.verifyActivation(context.principal, id: id, code: body.code.text, clientInfo: info)
                 return Answer(.ok, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
             }
         }
@@ -160,7 +165,7 @@ struct SecurityRoutes {
             guard body.confirm == true else {
                 throw APIError(DomainError.confirmationRequired)
             }
-            guard let idText = body.activationID else {
+            guard let idText = body.activationID?.text else {
                 throw APIError.invalidRequest(field: "activation_id", "The field activation_id is required.")
             }
             guard let id = UUID(uuidString: idText) else { throw APIError(DomainError.noSuchActivation) }
@@ -177,7 +182,7 @@ struct SecurityRoutes {
                 let status = try await services.twoFactor.disable(
                     context.principal,
                     confirm: body.confirm == true,
-                    password: body.password,
+                    password: body.password?.text,
                     login: services.login,
                     clientInfo: info
                 )

@@ -81,6 +81,40 @@ import TollgateCore
         }
     }
 
+    /// Every documented `maxLength` is the one the API holds to: a string that long is taken,
+    /// one character longer is refused, naming the field.
+    @Test(arguments: requests.indices)
+    func documentedLengthLimitsAreTheEnforcedOnes(index: Int) throws {
+        let (operation, type, _) = Self.requests[index]
+        let schema = try #require(Self.requestSchema(operation).map(Self.resolve), "\(operation)")
+        let sample = try #require(Self.sample(schema) as? [String: Any])
+        var limits: [(path: [String], maxLength: Int)] = []
+        for (name, property) in schema["properties"]?.map ?? [] {
+            let field = Self.resolve(property)
+            if let limit = field["maxLength"]?.scalar.flatMap({ Int($0) }) { limits.append(([name], limit)) }
+            for (nested, nestedProperty) in field["properties"]?.map ?? [] {
+                if let limit = Self.resolve(nestedProperty)["maxLength"]?.scalar.flatMap({ Int($0) }) { limits.append(([name, nested], limit)) }
+            }
+        }
+        for (path, maxLength) in limits {
+            for length in [maxLength, maxLength + 1] {
+                var body = sample
+                let text = String(repeating: "a", count: length)
+                if path.count == 1 {
+                    body[path[0]] = text
+                } else {
+                    var nested = body[path[0]] as? [String: Any] ?? [:]
+                    nested[path[1]] = text
+                    body[path[0]] = nested
+                }
+                let refusal = Self.decodingError(type, body) as? APIError
+                let named = refusal?.extra["field"] == .string(path[path.count - 1])
+                #expect(named == (length > maxLength), "\(operation) \(path.joined(separator: ".")): \(length) characters")
+            }
+        }
+        #expect(!limits.isEmpty || operation.hasSuffix("/enable"), "\(operation): no documented limit")
+    }
+
     // MARK: Answers
 
     /// A sample of each JSON answer, by "METHOD /path status"; optional values both set and absent.

@@ -50,6 +50,9 @@ import Testing
         let long = String(repeating: "a", count: 321)
         let refusal = Self.refusal(LoginRequest.self, #"{"email":"\#(long)","password":"x","client":"dashboard"}"#)
         #expect(refusal?.field == "email" && refusal?.message == "The field email is too long.")
+        // The first faulty field is named, whatever its fault and the later ones'.
+        #expect(Self.refusal(LoginRequest.self, #"{"email":"\#(long)","password":5,"client":"tablet"}"#)?.field == "email")
+        #expect(Self.refusal(LoginRequest.self, #"{"email":"a","password":"\#(long + long + long + long)","client":5}"#)?.field == "password")
     }
 
     @Test func nonUTF8IsNotJSON() {
@@ -76,11 +79,32 @@ import Testing
     }
 
     @Test func patchTellsNullFromMissing() throws {
-        #expect(try JSONBody.decode(UpdateCompanyRequest.self, from: Data(#"{"name":"A"}"#.utf8)).dashboardURL == nil)
-        #expect(try JSONBody.decode(UpdateCompanyRequest.self, from: Data(#"{"dashboard_url":null}"#.utf8)).dashboardURL == .some(nil))
-        #expect(
-            try JSONBody.decode(UpdateCompanyRequest.self, from: Data(#"{"dashboard_url":"https://a.test"}"#.utf8)).dashboardURL == "https://a.test"
-        )
+        func dashboardURL(_ json: String) throws -> String?? {
+            try JSONBody.decode(UpdateCompanyRequest.self, from: Data(json.utf8)).dashboardURL.map { $0?.text }
+        }
+        #expect(try dashboardURL(#"{"name":"A"}"#) == nil)
+        #expect(try dashboardURL(#"{"dashboard_url":null}"#) == .some(nil))
+        #expect(try dashboardURL(#"{"dashboard_url":"https://a.test"}"#) == "https://a.test")
         #expect(Self.refusal(UpdateUserRequest.self, #"{"role":"king"}"#)?.field == "role")
+    }
+
+    /// Each field's own limits, named and told, for the fields that have them.
+    @Test func fieldLimitsAreNamed() {
+        let long = String(repeating: "a", count: 1025)
+        #expect(
+            Self.refusal(ResetPasswordRequest.self, #"{"token":"t","new_password":"\#(long)"}"#)?.message == "The field new_password is too long."
+        )
+        #expect(
+            Self.refusal(CreateUserRequest.self, #"{"role":"emperor-of-the-whole-land","email":"a@b.test"}"#)?.message
+                == "The field role is too long."
+        )
+        #expect(
+            Self.refusal(CreateUserRequest.self, #"{"role":"king","email":"a@b.test"}"#)?.message == "The field role must be owner, admin or member."
+        )
+        #expect(
+            Self.refusal(CreateCompanyRequest.self, #"{"name":"A","owner":{"email":"a@b.test","name":"\#(long)"}}"#)?.message
+                == "The field name is too long."
+        )
+        #expect(Self.refusal(CreateUserRequest.self, #"{"role":"admin","email":"a@b.test","dashboard_access":true}"#) == nil)
     }
 }
