@@ -79,24 +79,24 @@ public struct DomainSettings: Sendable {
         } else if requireSecret {
             throw ConfigurationError(variable: "TOLLGATE_SECRET", problem: "is required (at least 32 random characters)")
         }
-        codes.ttl = try reader.integer("CODE_TTL", default: 600, range: 10...86_400)
-        codes.maxResends = try reader.integer("CODE_MAX_RESENDS", default: 3, range: 0...100)
-        codes.maxAttempts = try reader.integer("CODE_MAX_ATTEMPTS", default: 5, range: 1...100)
-        codes.resendCooldown = try reader.integer("RESEND_COOLDOWN", default: 30, range: 0...3600)
-        sessionTTLDashboard = try reader.integer("SESSION_TTL_DASHBOARD", default: 43_200, range: 60...31_536_000)
-        sessionTTLPhoneApp = try reader.integer("SESSION_TTL_PHONE_APP", default: 2_592_000, range: 60...31_536_000)
-        limits.failedPasswords = try reader.integer("LIMIT_FAILED_PASSWORDS", default: 10, range: 1...100_000)
-        limits.loginsPerIP = try reader.integer("LIMIT_LOGINS_PER_IP", default: 60, range: 1...1_000_000)
-        limits.challengesPerAccount = try reader.integer("LIMIT_CHALLENGES_PER_ACCOUNT", default: 10, range: 1...100_000)
-        limits.wrongCodesPerAccount = try reader.integer("LIMIT_WRONG_CODES_PER_ACCOUNT", default: 20, range: 1...100_000)
-        limits.adminRequestsPerKey = try reader.integer("LIMIT_ADMIN_REQUESTS_PER_KEY", default: 600, range: 1...1_000_000)
+        codes.ttl = try reader.integer("CODE_TTL", default: codes.ttl, range: 10...86_400)
+        codes.maxResends = try reader.integer("CODE_MAX_RESENDS", default: codes.maxResends, range: 0...100)
+        codes.maxAttempts = try reader.integer("CODE_MAX_ATTEMPTS", default: codes.maxAttempts, range: 1...100)
+        codes.resendCooldown = try reader.integer("RESEND_COOLDOWN", default: codes.resendCooldown, range: 0...3600)
+        sessionTTLDashboard = try reader.integer("SESSION_TTL_DASHBOARD", default: sessionTTLDashboard, range: 60...31_536_000)
+        sessionTTLPhoneApp = try reader.integer("SESSION_TTL_PHONE_APP", default: sessionTTLPhoneApp, range: 60...31_536_000)
+        limits.failedPasswords = try reader.integer("LIMIT_FAILED_PASSWORDS", default: limits.failedPasswords, range: 1...100_000)
+        limits.loginsPerIP = try reader.integer("LIMIT_LOGINS_PER_IP", default: limits.loginsPerIP, range: 1...1_000_000)
+        limits.challengesPerAccount = try reader.integer("LIMIT_CHALLENGES_PER_ACCOUNT", default: limits.challengesPerAccount, range: 1...100_000)
+        limits.wrongCodesPerAccount = try reader.integer("LIMIT_WRONG_CODES_PER_ACCOUNT", default: limits.wrongCodesPerAccount, range: 1...100_000)
+        limits.adminRequestsPerKey = try reader.integer("LIMIT_ADMIN_REQUESTS_PER_KEY", default: limits.adminRequestsPerKey, range: 1...1_000_000)
         let publicURL = try reader.webAddress(
             "PUBLIC_URL",
             problem: "is where users reach the dashboard, scheme://host[:port][/path], without a trailing /",
             allowed: { $0 != "\"" && $0 != "<" && $0 != ">" }
         )
         defaultLinkBase = publicURL ?? serverURL
-        passwordResetTTL = try reader.integer("PASSWORD_RESET_TTL", default: 1800, range: 60...86_400)
+        passwordResetTTL = try reader.integer("PASSWORD_RESET_TTL", default: passwordResetTTL, range: 60...86_400)
     }
 
     /// The base of links in emails: the company's own dashboard, else the default.
