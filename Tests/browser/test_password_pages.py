@@ -19,6 +19,13 @@ def test_password_change(world, main_server, page):
     page.wait_screen("home")
     page.shot("home")
 
+    # Too short: the page says so before asking the server.
+    page.fill("password-current", company.password)
+    page.fill("password-new", "short7!")
+    page.press("Change password")
+    page.wait_text("password-error", "must be 8 to 128 characters")
+    page.shot("too-short")
+
     page.fill("password-current", "not-my-password")
     page.fill("password-new", "a-new-Password-9181")
     page.press("Change password")
@@ -57,6 +64,11 @@ def test_forgot_and_reset(world, main_server, page):
     expect_no_secrets_in_url(page)
     assert page.url().endswith("/reset")
     page.shot("reset")
+
+    page.fill("reset-password", "short7!")
+    page.fill("reset-again", "short7!")
+    page.press("Save the new password")
+    page.wait_error("reset", "must be 8 to 128 characters")
 
     page.fill("reset-password", "brand-new-Secret-5521")
     page.fill("reset-again", "brand-new-Secret-5522")

@@ -2,7 +2,7 @@
 
 import { post } from './api.js';
 import { describe } from './errors.js';
-import { $, whileBusy } from './ui.js';
+import { $, passwordLengthProblem, whileBusy } from './ui.js';
 
 const form = $('password-form');
 const current = $('password-current');
@@ -21,8 +21,9 @@ form.addEventListener('submit', async (event) => {
     (current.value === '' ? current : next).focus();
     return;
   }
-  if (next.value.length < 8 || next.value.length > 128) {
-    error.textContent = 'The new password must be 8 to 128 characters.';
+  const problem = passwordLengthProblem(next);
+  if (problem) {
+    error.textContent = problem;
     next.focus();
     return;
   }

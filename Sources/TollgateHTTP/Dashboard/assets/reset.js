@@ -3,7 +3,7 @@
 
 import { post } from './api.js';
 import { describe } from './errors.js';
-import { $, register, go, section, showError, showStatus, whileBusy } from './ui.js';
+import { $, register, go, passwordLengthProblem, section, showError, showStatus, whileBusy } from './ui.js';
 
 const root = section('reset');
 const form = $('reset-form');
@@ -20,8 +20,9 @@ function linkUnusable() {
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
-  if (password.value.length < 8 || password.value.length > 128) {
-    showError(root, 'The new password must be 8 to 128 characters.');
+  const problem = passwordLengthProblem(password);
+  if (problem) {
+    showError(root, problem);
     password.focus();
     return;
   }

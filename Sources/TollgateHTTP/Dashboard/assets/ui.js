@@ -102,6 +102,15 @@ export function minutesSeconds(seconds) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+/// What is wrong with the length of the new password typed into `input`, or null. The limits
+/// are the field's own minlength and maxlength, which state the server's rule (SPEC §10); the
+/// forms are novalidate, so this is where the page holds to them.
+export function passwordLengthProblem(input) {
+  const { minLength, maxLength } = input;
+  const length = input.value.length;
+  return length < minLength || length > maxLength ? `The new password must be ${minLength} to ${maxLength} characters.` : null;
+}
+
 /// A timer that calls `tick` every `ms` until stopped; screens stop theirs when left.
 export function every(ms, tick) {
   const handle = window.setInterval(tick, ms);
