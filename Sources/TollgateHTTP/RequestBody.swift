@@ -19,6 +19,8 @@ enum MaxLength {
     enum Password: TextLimit { static let maxLength = 1024 }
     enum Token: TextLimit { static let maxLength = 256 }
     enum Code: TextLimit { static let maxLength = 64 }
+    /// An id sent in a body (`activation_id`); a longer one cannot be a UUID anyway.
+    enum Identifier: TextLimit { static let maxLength = 64 }
     enum Name: TextLimit { static let maxLength = 200 }
     enum WebAddress: TextLimit { static let maxLength = 300 }
 }

@@ -89,7 +89,7 @@ struct VerifyActivationRequest: RequestBody {
 /// false `confirm` is 400 `confirmation_required` (SPEC §4), checked before `activation_id`.
 struct EnableTwoFactorRequest: RequestBody {
     let confirm: Bool?
-    let activationID: BoundedText<MaxLength.Code>?
+    let activationID: BoundedText<MaxLength.Identifier>?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case confirm

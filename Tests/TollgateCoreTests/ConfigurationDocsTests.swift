@@ -8,11 +8,14 @@ import Testing
 @Suite struct ConfigurationDocsTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The first column of each row of the README's configuration table: `` `HOST`, `PORT` ``.
+    /// The first column of each row of the README's configuration table (the one headed
+    /// `| variable | default | meaning |`): `` `HOST`, `PORT` ``.
     static func documented() throws -> Set<String> {
         let readme = try String(contentsOf: repository.appendingPathComponent("README.md"), encoding: .utf8)
+        let lines = readme.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let header = lines.firstIndex(where: { $0.hasPrefix("| variable | default | meaning |") }) else { return [] }
         var names: Set<String> = []
-        for line in readme.split(separator: "\n") where line.hasPrefix("| `") {
+        for line in lines[(header + 2)...].prefix(while: { $0.hasPrefix("|") }) {
             let firstCell = line.dropFirst(2).prefix { $0 != "|" }
             for match in firstCell.matches(of: /`([A-Z][A-Z0-9_]+)`/) { names.insert(String(match.output.1)) }
         }
