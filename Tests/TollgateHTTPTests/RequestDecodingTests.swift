@@ -53,6 +53,12 @@ import Testing
         // The first faulty field is named, whatever its fault and the later ones'.
         #expect(Self.refusal(LoginRequest.self, #"{"email":"\#(long)","password":5,"client":"tablet"}"#)?.field == "email")
         #expect(Self.refusal(LoginRequest.self, #"{"email":"a","password":"\#(long + long + long + long)","client":5}"#)?.field == "password")
+        // Missing counts the same: the earlier field's length is told first.
+        #expect(Self.refusal(LoginRequest.self, #"{"email":"\#(long)","client":"dashboard"}"#)?.message == "The field email is too long.")
+        // A company's owner is declared, so checked, before its name.
+        #expect(
+            Self.refusal(CreateCompanyRequest.self, #"{"name":"\#(long)","owner":{"email":"\#(long)"}}"#)?.message == "The field email is too long."
+        )
     }
 
     @Test func nonUTF8IsNotJSON() {
