@@ -19,11 +19,12 @@ def test_password_change(world, main_server, page):
     page.wait_screen("home")
     page.shot("home")
 
-    # Too short: the page says so before asking the server.
+    # Too short: the page says so before asking the server (whose password_rejected words
+    # differ: "Choose another password: …").
     page.fill("password-current", company.password)
     page.fill("password-new", "short7!")
     page.press("Change password")
-    page.wait_text("password-error", "must be 8 to 128 characters")
+    page.wait_text("password-error", "The new password must be 8 to 128 characters.")
     page.shot("too-short")
 
     page.fill("password-current", "not-my-password")
@@ -68,7 +69,8 @@ def test_forgot_and_reset(world, main_server, page):
     page.fill("reset-password", "short7!")
     page.fill("reset-again", "short7!")
     page.press("Save the new password")
-    page.wait_error("reset", "must be 8 to 128 characters")
+    page.wait_error("reset", "The new password must be 8 to 128 characters.")
+    page.shot("too-short")
 
     page.fill("reset-password", "brand-new-Secret-5521")
     page.fill("reset-again", "brand-new-Secret-5522")
