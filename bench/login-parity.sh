@@ -2,6 +2,8 @@
 # Login timing parity (issue 11, item 1): a login for a known address against one for an
 # unknown address, on both branches where they must not be told apart:
 #   wrong_password  a wrong password (401 invalid_credentials), limits raised far away;
+#   invited_password  the same for an invited account (no password set yet, so no Argon2id
+#                   hash stored) against the unknown address;
 #   over_ip_limit   the caller's IP over its login limit (429 rate_limited), with
 #                   LIMIT_LOGINS_PER_IP=1 and its one login spent first;
 #   forgot_password "forgot password" (202 with {} for every address).
@@ -58,6 +60,12 @@ run_branch() {
     fi
     LIMIT_LOGINS_PER_IP="$ip_limit" start_tollgate "$port"
     trap finish EXIT
+    if [ "$branch" = invited_password ]; then
+        # A company whose owner is invited: created without a password, as the API allows.
+        curl -fsS -o /dev/null "$BENCH_URL/v1/admin/companies" -H "Authorization: Bearer $(cat "$BENCH_STATE/api-key")" \
+            -H 'Content-Type: application/json' \
+            -d '{"name": "Invited Ltd", "owner": {"email": "invited-owner@bench.example", "name": "Invited"}}'
+    fi
     python3 "$bench_root/bench/login-parity.py" measure --url "$BENCH_URL" --branch "$branch" \
         --count "$count" --warmup "$warmup" ${seed:+--seed "$seed"} --out "$samples"
     stop_tollgate
@@ -65,6 +73,7 @@ run_branch() {
 
 echo "bench: $(find_tollgate), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%M:%SZ)" >&2
 run_branch wrong_password 1000000
+run_branch invited_password 1000000
 run_branch over_ip_limit 1
 run_branch forgot_password 1000000
 python3 "$bench_root/bench/login-parity.py" analyse ${PARITY_STRICT:+--strict} "$samples"

@@ -86,12 +86,20 @@ public final class PasswordHasher: Sendable {
         try await withSlot { try Self.hashNow(password) }
     }
 
-    /// Verifies against `hash`, or against the dummy hash when `hash` is nil (unknown account),
-    /// which always fails but costs the same.
+    /// Verifies against `hash`, or against the dummy hash when there is no usable hash: an
+    /// unknown account (nil), or a stored value that is not an Argon2id hash (an invited
+    /// account's placeholder, `!invited`), which libsodium would refuse at once. Those always
+    /// fail but cost one Argon2id verification, as a wrong password does (SPEC §4).
     public func verify(_ password: String, against hash: String?) async throws -> Bool {
-        let target = hash ?? dummyHash
+        let usable = hash.flatMap { Self.isArgon2id($0) ? $0 : nil }
+        let target = usable ?? dummyHash
         let matches = try await withSlot { Self.verifyNow(password, against: target) }
-        return hash != nil && matches
+        return usable != nil && matches
+    }
+
+    /// True for a hash libsodium's Argon2id verification will actually compute.
+    static func isArgon2id(_ hash: String) -> Bool {
+        hash.hasPrefix("$argon2id$")
     }
 
     static func hashNow(_ password: String) throws -> String {
