@@ -10,6 +10,9 @@ public struct CodePolicy: Sendable, Equatable {
     public var maxAttempts: Int = 5
     /// Seconds between two sends of one challenge (`RESEND_COOLDOWN`).
     public var resendCooldown: Int = 30
+    /// How long a challenge lives from its start, whatever its codes (`CHALLENGE_LIFETIME`):
+    /// after it no code is issued or accepted (SPEC §2).
+    public var lifetime: Int = 3600
     /// How long a verified activation may be used to enable 2FA.
     public var activationUseWindow: Int = 600
 
@@ -83,6 +86,7 @@ public struct DomainSettings: Sendable {
         codes.maxResends = try reader.integer("CODE_MAX_RESENDS", default: codes.maxResends, range: 0...100)
         codes.maxAttempts = try reader.integer("CODE_MAX_ATTEMPTS", default: codes.maxAttempts, range: 1...100)
         codes.resendCooldown = try reader.integer("RESEND_COOLDOWN", default: codes.resendCooldown, range: 0...3600)
+        codes.lifetime = try reader.integer("CHALLENGE_LIFETIME", default: codes.lifetime, range: 60...86_400)
         sessionTTLDashboard = try reader.integer("SESSION_TTL_DASHBOARD", default: sessionTTLDashboard, range: 60...31_536_000)
         sessionTTLPhoneApp = try reader.integer("SESSION_TTL_PHONE_APP", default: sessionTTLPhoneApp, range: 60...31_536_000)
         limits.failedPasswords = try reader.integer("LIMIT_FAILED_PASSWORDS", default: limits.failedPasswords, range: 1...100_000)

@@ -22,6 +22,8 @@ import TollgateCore
         var expiresIn: Double = 600
         /// Seconds since the latest code was sent.
         var sentAgo: Double = 60
+        /// Seconds from now until the challenge's lifetime ends (SPEC §2: an hour from its start).
+        var lifetimeLeft: Double = 1800
 
         var testDescription: String { name }
 
@@ -39,6 +41,7 @@ import TollgateCore
                 resendsUsed: resendsUsed,
                 maxResends: 3,
                 lastSentAt: now.addingTimeInterval(-sentAgo),
+                lifetimeEndsAt: now.addingTimeInterval(lifetimeLeft),
                 verifiedAt: state == .verified || state == .used ? now : nil,
                 emailID: nil
             )
@@ -61,6 +64,9 @@ import TollgateCore
         (Row(name: "verified activation: challenge_closed", purpose: .activation, state: .verified), .refuse(.closed)),
         (Row(name: "used: challenge_closed", state: .used), .refuse(.closed)),
         (Row(name: "closed: challenge_closed", state: .closed), .refuse(.closed)),
+        (Row(name: "past its lifetime, live code and resends left: closes", lifetimeLeft: -1), .close(.lifetimeOver)),
+        (Row(name: "at its lifetime's exact end: closes", lifetimeLeft: 0), .close(.lifetimeOver)),
+        (Row(name: "a second before its lifetime's end", lifetimeLeft: 1), .countAndCompare),
     ]
 
     @Test(arguments: entries)
@@ -144,6 +150,8 @@ import TollgateCore
         (Row(name: "verified: challenge_closed", purpose: .activation, state: .verified), .refuse(.closed)),
         (Row(name: "used: challenge_closed", state: .used), .refuse(.closed)),
         (Row(name: "closed: challenge_closed", state: .closed), .refuse(.closed)),
+        (Row(name: "past its lifetime, resends left: closes, no new code", lifetimeLeft: -1), .close(.lifetimeOver)),
+        (Row(name: "past its lifetime, code expired: closes (lifetime)", expiresIn: -1, lifetimeLeft: -1), .close(.lifetimeOver)),
     ]
 
     @Test(arguments: resends)
@@ -164,6 +172,11 @@ import TollgateCore
         (Row(name: "verified activation, code long expired", purpose: .activation, state: .verified, expiresIn: -900), .none, .verified),
         (Row(name: "used", state: .used, resendsUsed: 3, expiresIn: -1), .none, .used),
         (Row(name: "closed", state: .closed), .none, .closed),
+        (Row(name: "past its lifetime, resends left", lifetimeLeft: -1), .close(.lifetimeOver), .closed),
+        (
+            Row(name: "verified activation past the lifetime: its use window rules", purpose: .activation, state: .verified, lifetimeLeft: -1), .none,
+            .verified
+        ),
     ]
 
     @Test(arguments: expiries)

@@ -45,13 +45,13 @@ public struct AdminUser: Sendable {
     public let lockedUntil: Date?
     public let createdAt: Date
 
-    static let columns = User.columns + ", u.active, u.created_at"
+    static let columns = User.columns + ", u.created_at"
 
     init(row: PQRow) throws {
         let user = try User(row: row)
         (id, companyID, email, name, role) = (user.id, user.companyID, user.email, user.name, user.role)
         (dashboardAccess, lockedUntil) = (user.dashboardAccessFlag, user.lockedUntil)
-        active = try row.decode("active")
+        active = user.active
         createdAt = try row.decode("created_at")
     }
 }

@@ -73,18 +73,36 @@ extension AdminService {
         if let name, name.trimmingSpaces().count > 200 { throw DomainError.nameTooLong }
         return try await Self.refusingLastOwner {
             try await pool.withTenant(companyID) { tx in
-                try tx.query(
+                // The access before the change: a user whose role or dashboard access changes
+                // loses its open challenges (SPEC §2), so none completes under the old terms.
+                let updated = try tx.query(
                     "admin_users.update",
                     """
-                    UPDATE users SET name = coalesce(\(name?.trimmingSpaces()), name), role = coalesce(\(role?.rawValue), role),
-                        dashboard_access = coalesce(\(dashboardAccess), dashboard_access)
-                    WHERE company_id = app_company() AND id = \(id)
+                    WITH before AS (
+                        SELECT role, dashboard_access FROM users WHERE company_id = app_company() AND id = \(id) FOR UPDATE
+                    )
+                    UPDATE users u SET name = coalesce(\(name?.trimmingSpaces()), u.name), role = coalesce(\(role?.rawValue), u.role),
+                        dashboard_access = coalesce(\(dashboardAccess), u.dashboard_access)
+                    FROM before b
+                    WHERE u.company_id = app_company() AND u.id = \(id)
+                    RETURNING u.role IS DISTINCT FROM b.role OR u.dashboard_access IS DISTINCT FROM b.dashboard_access AS access_changed
                     """
                 )
                 let user = try Self.user(id, in: tx)
                 var extra: [String: EventValue] = [:]
                 if let role { extra["role"] = .string(role.rawValue) }
                 if let dashboardAccess { extra["dashboard_access"] = .bool(dashboardAccess) }
+                if try updated.first?.decode("access_changed", as: Bool.self) == true {
+                    let closed = try ChallengeEvents.closeAll(
+                        userID: id,
+                        companyID: companyID,
+                        email: user.email,
+                        reason: .accessChanged,
+                        clientInfo: clientInfo,
+                        in: tx
+                    )
+                    extra["challenges_closed"] = .int(closed)
+                }
                 try Self.record(.adminUserUpdated, key: key, user: user, clientInfo: clientInfo, extra: extra, in: tx)
                 return user
             }
@@ -106,12 +124,24 @@ extension AdminService {
                 )
                 let revoked = active ? 0 : try SessionStore.revokeAll(of: id, reason: "deactivated", in: tx)
                 let user = try Self.user(id, in: tx)
+                // A deactivated user's open challenges close with its sessions (SPEC §2).
+                let closed =
+                    active
+                    ? 0
+                    : try ChallengeEvents.closeAll(
+                        userID: id,
+                        companyID: companyID,
+                        email: user.email,
+                        reason: .deactivated,
+                        clientInfo: clientInfo,
+                        in: tx
+                    )
                 try Self.record(
                     active ? .adminUserReactivated : .adminUserDeactivated,
                     key: key,
                     user: user,
                     clientInfo: clientInfo,
-                    extra: active ? [:] : ["sessions_revoked": .int(revoked)],
+                    extra: active ? [:] : ["sessions_revoked": .int(revoked), "challenges_closed": .int(closed)],
                     in: tx
                 )
                 return user

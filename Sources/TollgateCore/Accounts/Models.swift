@@ -64,13 +64,16 @@ public struct User: Sendable, Equatable {
     /// The flag as stored; see ``hasDashboardAccess``.
     public let dashboardAccessFlag: Bool
     public let lockedUntil: Date?
+    /// False once deactivated (SPEC §11): it cannot log in, and its challenges refuse.
+    public let active: Bool
 
     /// Owners and admins always; members only with the flag (SPEC §1).
     public var hasDashboardAccess: Bool { role != .member || dashboardAccessFlag }
     /// Owners and admins read security settings and start activation.
     public var isOwnerOrAdmin: Bool { role != .member }
 
-    static let columns = "u.id AS user_id, u.company_id AS user_company_id, u.email, u.name AS user_name, u.role, u.dashboard_access, u.locked_until"
+    static let columns =
+        "u.id AS user_id, u.company_id AS user_company_id, u.email, u.name AS user_name, u.role, u.dashboard_access, u.locked_until, u.active"
 
     init(row: PQRow) throws {
         id = try row.decode("user_id")
@@ -83,6 +86,7 @@ public struct User: Sendable, Equatable {
         self.role = role
         dashboardAccessFlag = try row.decode("dashboard_access")
         lockedUntil = try row.decode("locked_until")
+        active = try row.decode("active")
     }
 
     /// The email's masked form for answers and logs.

@@ -34,6 +34,16 @@ public struct PasswordService: DomainService, Sendable {
         try await pool.withTenant(user.companyID) { tx in
             try UserStore.setPassword(hash, of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
+            // Whoever held a challenge or a reset link made before the change holds nothing now.
+            try ChallengeEvents.closeAll(
+                userID: user.id,
+                companyID: user.companyID,
+                email: user.email,
+                reason: .passwordChanged,
+                clientInfo: clientInfo,
+                in: tx
+            )
+            try Self.voidResetLinks(of: user.id, in: tx)
             try Self.recordNewPassword(of: user, event: .passwordChanged, reset: false, sessionsRevoked: revoked, clientInfo: clientInfo, in: tx)
         }
     }
@@ -171,13 +181,17 @@ public struct PasswordService: DomainService, Sendable {
             let purpose: String = try row.decode("purpose")
             try UserStore.setPassword(hash, of: user.id, in: tx)
             // The user's other links are void too: whoever asked for them is done.
-            try tx.query(
-                "password_reset.void_others",
-                """
-                UPDATE password_resets SET used_at = now() WHERE company_id = app_company() AND user_id = \(user.id) AND used_at IS NULL
-                """
-            )
+            try Self.voidResetLinks(of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
+            // A phisher holding a login challenge does not outlive the victim's reset.
+            try ChallengeEvents.closeAll(
+                userID: user.id,
+                companyID: user.companyID,
+                email: user.email,
+                reason: .passwordReset,
+                clientInfo: clientInfo,
+                in: tx
+            )
             try Self.recordNewPassword(
                 of: user,
                 event: purpose == "invitation" ? .passwordSet : .passwordReset,
@@ -190,6 +204,14 @@ public struct PasswordService: DomainService, Sendable {
     }
 
     // MARK: Shared steps
+
+    /// Voids every unused reset (or invitation) link of the user.
+    private static func voidResetLinks(of userID: UUID, in tx: PQTransaction) throws {
+        try tx.query(
+            "password_reset.void_all",
+            "UPDATE password_resets SET used_at = now() WHERE company_id = app_company() AND user_id = \(userID) AND used_at IS NULL"
+        )
+    }
 
     /// Records a changed, reset or first-set password of `user` and queues the notice, in the
     /// caller's transaction (the user's tenant).

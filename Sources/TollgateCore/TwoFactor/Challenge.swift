@@ -25,11 +25,17 @@ public struct Challenge: Sendable, Equatable {
         case closed
     }
 
-    /// Why a challenge closed, kept for support.
-    public enum CloseReason: String, Sendable {
-        case expired, burned, replaced, cancelled
+    /// Why a challenge closed, kept for support (`challenges.close_reason`).
+    public enum CloseReason: String, Sendable, CaseIterable {
+        case expired, burned, replaced, cancelled, reported, deactivated
         case resendsUsedUp = "resends_used_up"
         case accountLimit = "account_limit"
+        /// It reached its absolute lifetime (`CHALLENGE_LIFETIME`).
+        case lifetimeOver = "lifetime_over"
+        case passwordChanged = "password_changed"
+        case passwordReset = "password_reset"
+        /// The user's role or dashboard access changed.
+        case accessChanged = "access_changed"
     }
 
     /// What the user may be told of a challenge (SPEC §4 `Activation.status`).
@@ -103,6 +109,8 @@ public struct Challenge: Sendable, Equatable {
     public private(set) var resendsUsed: Int
     public let maxResends: Int
     public private(set) var lastSentAt: Date
+    /// The end of its life (`CHALLENGE_LIFETIME` after its start): no code counts after it.
+    public let lifetimeEndsAt: Date
     public let verifiedAt: Date?
     /// The latest code email.
     public let emailID: UUID?
@@ -120,6 +128,7 @@ public struct Challenge: Sendable, Equatable {
         resendsUsed: Int,
         maxResends: Int,
         lastSentAt: Date,
+        lifetimeEndsAt: Date,
         verifiedAt: Date?,
         emailID: UUID?
     ) {
@@ -135,6 +144,7 @@ public struct Challenge: Sendable, Equatable {
         self.resendsUsed = resendsUsed
         self.maxResends = maxResends
         self.lastSentAt = lastSentAt
+        self.lifetimeEndsAt = lifetimeEndsAt
         self.verifiedAt = verifiedAt
         self.emailID = emailID
     }
@@ -152,6 +162,8 @@ public struct Challenge: Sendable, Equatable {
     }
 
     private func code(at now: Date) -> Code {
+        // Past its lifetime a challenge is over whatever resends it has left (SPEC §2).
+        if now >= lifetimeEndsAt { return .exhausted(.lifetimeOver) }
         let dead: CloseReason
         if attempts >= maxAttempts {
             dead = .burned

@@ -64,6 +64,7 @@ extension ChallengeService {
     {
         try await pool.commitThen(in: companyID) { tx in
             guard let (record, user, company) = try ChallengeStore.locateWithCompany(locator, in: tx) else { return .refuse(.challengeNotFound) }
+            if try closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
             // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
             // code goes out for one that the last wrong code left open.
             if let refusal = try RateLimiter.check(

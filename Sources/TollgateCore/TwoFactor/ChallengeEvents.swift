@@ -64,4 +64,30 @@ enum ChallengeEvents {
         guard try ChallengeStore.close(challengeID: challenge.id, reason: reason, predicting: predicting, in: tx) else { return }
         try record(.closed, challenge, user: user, clientInfo: clientInfo, extra: ["reason": .string(reason.rawValue)], in: tx)
     }
+
+    /// Closes every open challenge of a user for an account event (SPEC §2: a password changed
+    /// or reset, a deactivation, a change of role or dashboard access) and records each one's
+    /// closing. Answers how many closed.
+    @discardableResult
+    static func closeAll(
+        userID: UUID,
+        companyID: UUID,
+        email: String,
+        reason: Challenge.CloseReason,
+        clientInfo: ClientInfo?,
+        in tx: PQTransaction
+    ) throws -> Int {
+        let closed = try ChallengeStore.closingAll(userID: userID, reason: reason, in: tx)
+        for (id, purpose) in closed {
+            try Event(
+                companyID: companyID,
+                type: Happening.closed.type(for: purpose),
+                userID: userID,
+                email: email,
+                client: clientInfo,
+                detail: ["challenge_id": .string(id.uuidString.lowercased()), "reason": .string(reason.rawValue)]
+            ).record(in: tx)
+        }
+        return closed.count
+    }
 }

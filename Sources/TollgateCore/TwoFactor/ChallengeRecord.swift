@@ -15,7 +15,7 @@ struct ChallengeRecord: Sendable {
 
     static let columns = """
         id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, verified_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
+        last_sent_at, lifetime_ends_at, verified_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
     /// The record of a challenge this transaction inserts (``ChallengeStore/create``): the
@@ -42,6 +42,7 @@ struct ChallengeRecord: Sendable {
             resendsUsed: 0,
             maxResends: policy.maxResends,
             lastSentAt: clock.transactionStart,
+            lifetimeEndsAt: clock.transactionStart.addingDatabaseSeconds(policy.lifetime),
             verifiedAt: nil,
             emailID: nil
         )
@@ -79,6 +80,7 @@ struct ChallengeRecord: Sendable {
             resendsUsed: try row.decode("resends_used"),
             maxResends: try row.decode("max_resends"),
             lastSentAt: try row.decode("last_sent_at"),
+            lifetimeEndsAt: try row.decode("lifetime_ends_at"),
             verifiedAt: try row.decode("verified_at"),
             emailID: try row.decode("email_id")
         )
@@ -101,6 +103,8 @@ struct ReportedChallenge: Sendable {
     let client: ClientInfo
     /// False when the challenge had ended already (it is still reported).
     let closed: Bool
+    /// The challenge's code was entered: it produced a session, which the report ends.
+    let used: Bool
 }
 
 /// The database's clock in a transaction: when it began (`now()`, what its writes stamp)

@@ -1,5 +1,6 @@
 public import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PQ
 
 /// What the user of a challenge may see of it (SPEC §4 `Challenge` and `Activation`);
@@ -69,9 +70,26 @@ public struct ChallengeService: DomainService, Sendable {
     /// Two things the locks do not hold can prove a prediction wrong: the account's hourly
     /// wrong-code count, shared by its challenges, and the wrong code that ends a run of
     /// 100. Then nothing was kept, and the check runs again reading each answer.
+    ///
+    /// A code that was compared counts even when its transaction then fails to commit for
+    /// another reason (a deadlock, a timeout, a lost connection): it is counted again in a
+    /// short transaction of its own, so no fault gives an attacker an uncounted guess.
     func verify(companyID: UUID, locator: ChallengeLocator, code entry: String, clientInfo: ClientInfo) async throws -> VerifyOutcome {
-        try await ExpectedOutcome.predictingFirst("challenge.verify", logger: logger) { predicting in
-            try await verify(companyID: companyID, locator: locator, code: entry, clientInfo: clientInfo, predicting: predicting)
+        let compared = NIOLockedValueBox<ComparedEntry?>(nil)
+        do {
+            return try await ExpectedOutcome.predictingFirst("challenge.verify", logger: logger) { predicting in
+                try await verify(
+                    companyID: companyID,
+                    locator: locator,
+                    code: entry,
+                    clientInfo: clientInfo,
+                    predicting: predicting,
+                    compared: compared
+                )
+            }
+        } catch let error where !(error is DomainError) {
+            if let entry = compared.withLockedValue({ $0 }) { await countUncommitted(entry, companyID: companyID) }
+            throw error
         }
     }
 
@@ -80,10 +98,12 @@ public struct ChallengeService: DomainService, Sendable {
         locator: ChallengeLocator,
         code entry: String,
         clientInfo: ClientInfo,
-        predicting: Bool
+        predicting: Bool,
+        compared: NIOLockedValueBox<ComparedEntry?>
     ) async throws -> VerifyOutcome {
         try await pool.commitThen(in: companyID) { tx in
             guard let (record, user) = try ChallengeStore.locate(locator, in: tx) else { return .refuse(.challengeNotFound) }
+            if try closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
             var challenge = record.challenge
             switch challenge.enterCode(at: record.databaseNow) {
             case .countAndCompare:
@@ -126,6 +146,7 @@ public struct ChallengeService: DomainService, Sendable {
             }
             guard let attempts else { return .refuse(.challengeClosed) }
             let matches = normalizedCode(entry).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false
+            compared.withLockedValue { $0 = ComparedEntry(challenge: record.challenge, user: user, matched: matches) }
             switch challenge.codeCompared(matches: matches, attempts: attempts) {
             case .accept(let state):
                 try RateLimiter.undo(accountKey, in: tx)
@@ -186,6 +207,7 @@ public struct ChallengeService: DomainService, Sendable {
                 ttl: sessionTTL,
                 databaseNow: databaseNow,
                 clientInfo: clientInfo,
+                challengeID: challenge.id,
                 in: tx
             )
             try Event(

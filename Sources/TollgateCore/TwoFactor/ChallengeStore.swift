@@ -77,10 +77,11 @@ enum ChallengeStore {
     ) throws -> ChallengeRecord {
         let insert: PQQuery = """
             INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
-                                    ip, user_agent, report_token_hash, report_expires_at)
+                                    ip, user_agent, report_token_hash, report_expires_at, lifetime_ends_at)
             VALUES (\(companyID), \(id), \(userID), \(purpose.rawValue), \(tokenMAC), \(codeMAC),
                     now() + make_interval(secs => \(policy.ttl)), \(policy.maxAttempts), \(policy.maxResends), \(clientInfo.ip),
-                    \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END)
+                    \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END,
+                    now() + make_interval(secs => \(policy.lifetime)))
             """
         guard let clock else {
             let rows = try tx.query("challenge.create", "\(statement: insert) RETURNING \(unsafeSQL: ChallengeRecord.columns)")
@@ -120,7 +121,8 @@ enum ChallengeStore {
             counted AS (
                 UPDATE challenges SET attempts = attempts + 1
                 WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending'
-                  AND attempts < max_attempts AND code_expires_at > now() AND NOT (SELECT last_refused FROM hit)
+                  AND attempts < max_attempts AND code_expires_at > now() AND lifetime_ends_at > now()
+                  AND NOT (SELECT last_refused FROM hit)
                 RETURNING attempts
             )
             """
@@ -164,6 +166,7 @@ enum ChallengeStore {
         UPDATE challenges SET state = \(state.rawValue), verified_at = now(),
             used_at = CASE WHEN \(state.rawValue) = 'used' THEN now() END
         WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND code_hash = \(challenge.codeHash)
+          AND lifetime_ends_at > now()
         RETURNING \(unsafeSQL: columns)
         """
     }
@@ -199,7 +202,7 @@ enum ChallengeStore {
             code_expires_at = now() + make_interval(secs => \(policy.ttl)), attempts = 0,
             resends_used = resends_used + 1, last_sent_at = clock_timestamp()
         WHERE company_id = app_company() AND id = \(challengeID) AND state = 'pending' AND resends_used < max_resends
-          AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= clock_timestamp()
+          AND lifetime_ends_at > clock_timestamp() AND last_sent_at + make_interval(secs => \(policy.resendCooldown)) <= clock_timestamp()
         RETURNING \(unsafeSQL: columns)
         """
     }
@@ -221,14 +224,21 @@ enum ChallengeStore {
 
     /// Closes every open challenge of the user; answers how many closed.
     static func closeAll(userID: UUID, reason: Challenge.CloseReason, in tx: PQTransaction) throws -> Int {
+        try closingAll(userID: userID, reason: reason, in: tx).count
+    }
+
+    /// Closes every open challenge of the user; answers each one closed, with its purpose.
+    static func closingAll(userID: UUID, reason: Challenge.CloseReason, in tx: PQTransaction) throws -> [(id: UUID, purpose: Challenge.Purpose)] {
         try tx.query(
             "challenge.close_all",
             """
             UPDATE challenges SET state = 'closed', close_reason = \(reason.rawValue), closed_at = now()
             WHERE company_id = app_company() AND user_id = \(userID) AND state IN ('pending', 'verified')
-            RETURNING id
+            RETURNING id, purpose
             """
-        ).count
+        ).map { row in
+            (id: try row.decode("id"), purpose: Challenge.Purpose(rawValue: try row.decode("purpose")) ?? .login)
+        }
     }
 
     /// Uses a verified activation to enable 2FA: once, and within `window` seconds of its
@@ -259,7 +269,7 @@ enum ChallengeStore {
                 closed_at = CASE WHEN state IN ('pending', 'verified') THEN now() ELSE closed_at END
             WHERE company_id = app_company() AND purpose = 'login' AND report_token_hash = ANY(\(PQByteaArray(tokenCandidates)))
               AND reported_at IS NULL AND report_expires_at > now()
-            RETURNING id, user_id, ip, user_agent, close_reason = 'reported' AS closed
+            RETURNING id, user_id, ip, user_agent, coalesce(close_reason = 'reported', false) AS closed, state = 'used' AS used
             """
         )
         guard let row = rows.first else { return nil }
@@ -267,7 +277,8 @@ enum ChallengeStore {
             id: try row.decode("id"),
             userID: try row.decode("user_id"),
             client: ClientInfo(ip: try row.decode("ip", as: String?.self) ?? "unknown", userAgent: try row.decode("user_agent")),
-            closed: try row.decode("closed")
+            closed: try row.decode("closed"),
+            used: try row.decode("used")
         )
     }
 }

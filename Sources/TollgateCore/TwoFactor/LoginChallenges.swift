@@ -44,6 +44,7 @@ extension ChallengeService {
         let (companyID, locator) = try loginLocator(token)
         return try await pool.commitThen(in: companyID) { tx in
             guard let (record, user) = try ChallengeStore.locate(locator, withDelivery: true, in: tx) else { return .refuse(.challengeNotFound) }
+            if try closedForAccount(record.challenge, user: user, clientInfo: nil, in: tx) { return .refuse(.challengeClosed) }
             var challenge = record.challenge
             if case .close(let reason) = challenge.expire(at: record.databaseNow) {
                 try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: nil, in: tx)
