@@ -2,17 +2,30 @@ public import Foundation
 import PQ
 
 /// "This wasn't me" (SPEC §10): the link in every login code email, which ends the login
-/// attempt it was sent for and tells the user and the company's owners.
+/// attempt it was sent for (and the session it produced, if its code was entered already)
+/// and tells the user and the company's owners.
 extension PasswordService {
     /// "This wasn't me" from a login code email: closes the challenge (`reported`), records
     /// `login.reported` with the challenge's IP and browser, and mails the user and every owner.
     public func report(token: String, clientInfo: ClientInfo) async throws {
         guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.tokenInvalid }
-        let candidates = mac.tokenCandidates(token)
+        let candidates = mac.reportTokenCandidates(token)
         try await pool.withTenant(companyID) { tx in
             guard let reported = try ChallengeStore.report(tokenCandidates: candidates, in: tx) else { throw DomainError.tokenInvalid }
             let user = try UserStore.find(reported.userID, activeOnly: false, in: tx).orThrow()
             let challengeClient = reported.client
+            // Reported after its code was entered: whoever entered it is logged in. End that.
+            let ended = reported.used ? try SessionStore.revokeAll(fromChallenge: reported.id, reason: "reported", in: tx) : []
+            for sessionID in ended {
+                try Event(
+                    companyID: companyID,
+                    type: .sessionRevoked,
+                    userID: user.id,
+                    email: user.email,
+                    client: clientInfo,
+                    detail: ["reason": .string("reported"), "session_id": .string(sessionID.uuidString.lowercased())]
+                ).record(in: tx)
+            }
             try Event(
                 companyID: companyID,
                 type: .loginReported,
@@ -21,7 +34,7 @@ extension PasswordService {
                 client: challengeClient,
                 detail: [
                     "challenge_id": .string(reported.id.uuidString.lowercased()), "challenge_closed": .bool(reported.closed),
-                    "reported_from_ip": .string(clientInfo.ip),
+                    "reported_from_ip": .string(clientInfo.ip), "sessions_ended": .int(ended.count),
                 ]
             ).record(in: tx)
             let company = try Self.company(in: tx)
@@ -39,7 +52,8 @@ extension PasswordService {
                         at: now,
                         challengeClient: challengeClient,
                         companyName: company.name,
-                        toOwner: toOwner
+                        toOwner: toOwner,
+                        sessionEnded: !ended.isEmpty
                     ),
                     codeExpiresAt: nil,
                     in: tx

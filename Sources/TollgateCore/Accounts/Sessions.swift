@@ -53,7 +53,8 @@ public enum SessionStore {
     /// Creates a session inside the caller's transaction. Its id is made here and it expires
     /// `ttl` seconds after `databaseNow` (the database's clock as the caller read it in this
     /// transaction), so the answer needs nothing back from the insert: it is queued, and goes
-    /// with the transaction's next statement or its COMMIT.
+    /// with the transaction's next statement or its COMMIT. `challengeID` is the login
+    /// challenge it came from ("this wasn't me" on that challenge ends it).
     public static func create(
         companyID: UUID,
         userID: UUID,
@@ -62,6 +63,7 @@ public enum SessionStore {
         ttl: Int,
         databaseNow: Date,
         clientInfo: ClientInfo,
+        challengeID: UUID? = nil,
         in tx: PQTransaction
     ) -> SessionGrant {
         let token = BearerToken.make(companyID: companyID)
@@ -71,9 +73,9 @@ public enum SessionStore {
         tx.queue(
             "session.create",
             """
-            INSERT INTO sessions (company_id, id, user_id, token_hash, client, two_factor_verified, ip, user_agent, expires_at)
+            INSERT INTO sessions (company_id, id, user_id, token_hash, client, two_factor_verified, ip, user_agent, expires_at, challenge_id)
             VALUES (\(companyID), \(id), \(userID), \(BearerToken.hash(token)), \(client.rawValue), \(twoFactorVerified),
-                    \(clientInfo.ip), \(clientInfo.userAgent), \(expiresAt))
+                    \(clientInfo.ip), \(clientInfo.userAgent), \(expiresAt), \(challengeID))
             """
         )
         return SessionGrant(token: token, session: Session(id: id, client: client, twoFactorVerified: twoFactorVerified, expiresAt: expiresAt))
@@ -122,6 +124,18 @@ public enum SessionStore {
             RETURNING id
             """
         ).count
+    }
+
+    /// Revokes the live sessions that a login challenge produced; returns their ids.
+    public static func revokeAll(fromChallenge challengeID: UUID, reason: String, in tx: PQTransaction) throws -> [UUID] {
+        try tx.query(
+            "session.revoke_challenge",
+            """
+            UPDATE sessions SET revoked_at = now(), revoked_reason = \(reason)
+            WHERE company_id = app_company() AND challenge_id = \(challengeID) AND revoked_at IS NULL
+            RETURNING id
+            """
+        ).map { try $0.decode("id") }
     }
 
     /// Revokes one session; true when it was live.

@@ -99,13 +99,25 @@ public enum EmailTemplates {
     }
 
     /// "This wasn't me": to the user and to every owner.
-    public static func loginReported(userEmail: String, at: Date, challengeClient: ClientInfo, companyName: String, toOwner: Bool) -> RenderedEmail {
+    /// `sessionEnded`: the code had been entered already, and the session it opened was ended.
+    public static func loginReported(
+        userEmail: String,
+        at: Date,
+        challengeClient: ClientInfo,
+        companyName: String,
+        toOwner: Bool,
+        sessionEnded: Bool = false
+    ) -> RenderedEmail {
         let company = oneLine(companyName)
         let subject = toOwner ? "A sign-in to \(company) was reported as not genuine" : "You reported a sign-in to \(company)"
+        let stopped =
+            sessionEnded
+            ? "The code had been entered already; the session it opened has been ended."
+            : "The sign-in was stopped."
         let opening =
             toOwner
-            ? "\(oneLine(userEmail)) reported that a sign-in code sent to them was not asked for by them. Someone may know their password."
-            : "You reported that you did not ask for a sign-in code. The sign-in was stopped; someone may know your password."
+            ? "\(oneLine(userEmail)) reported that a sign-in code sent to them was not asked for by them. \(stopped) Someone may know their password."
+            : "You reported that you did not ask for a sign-in code. \(stopped) Someone may know your password."
         return notice(
             subject: subject,
             opening: opening,

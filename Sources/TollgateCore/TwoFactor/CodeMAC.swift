@@ -41,11 +41,46 @@ public struct CodeMAC: Sendable {
     }
 
     /// The "this wasn't me" token of a login challenge (SPEC §10): derived from the challenge
-    /// under the first secret, so every code email of the challenge carries the same link
-    /// without the token being kept anywhere; shaped like a bearer token (it names its company).
+    /// under the first secret, so every code email of the challenge carries a link without the
+    /// token being kept anywhere. Shaped like a bearer token, 48 bytes: the company (so the
+    /// tenant is set before the lookup), the challenge, and a 128-bit tag over the challenge.
     public func reportToken(companyID: UUID, challengeID: UUID) -> String {
-        let bytes = withUnsafeBytes(of: companyID.uuid) { Array($0) } + Array(mac("not-me:\(challengeID.uuidString.lowercased())", key: keys[0]))
-        return Base64URL.encode(bytes)
+        reportToken(companyID: companyID, challengeID: challengeID, key: keys[0])
+    }
+
+    private func reportToken(companyID: UUID, challengeID: UUID, key: SymmetricKey) -> String {
+        let company = withUnsafeBytes(of: companyID.uuid) { Array($0) }
+        let challenge = withUnsafeBytes(of: challengeID.uuid) { Array($0) }
+        return Base64URL.encode(company + challenge + Array(reportTag(challengeID, key: key)))
+    }
+
+    private func reportTag(_ challengeID: UUID, key: SymmetricKey) -> Data {
+        mac("not-me:\(challengeID.uuidString.lowercased())", key: key).prefix(16)
+    }
+
+    /// The MACs a "this wasn't me" token's challenge may be stored under. The stored MAC is of
+    /// the token as made when the challenge began, under the first secret then; after a
+    /// rotation its later emails carry the token made under the new first secret. So a token
+    /// whose tag is right under any secret stands for its challenge's token as made under each
+    /// secret, and each of those is a candidate. Anything else (a link of an earlier version,
+    /// or made up) is looked up as itself.
+    public func reportTokenCandidates(_ token: String) -> [Data] {
+        guard let bytes = Base64URL.decode(token), bytes.count == 48 else { return tokenCandidates(token) }
+        let companyID = UUID(uuid: Self.uuidBytes(bytes, from: 0))
+        let challengeID = UUID(uuid: Self.uuidBytes(bytes, from: 16))
+        let tag = Data(bytes[32..<48])
+        var authentic = false
+        for key in keys {
+            // Every key is tried, whatever matched, so timing does not say which.
+            authentic = Self.constantTimeEqual(reportTag(challengeID, key: key), tag) || authentic
+        }
+        guard authentic else { return tokenCandidates(token) }
+        return keys.map { key in mac("token:" + reportToken(companyID: companyID, challengeID: challengeID, key: key), key: key) }
+    }
+
+    private static func uuidBytes(_ bytes: [UInt8], from start: Int) -> uuid_t {
+        let b = Array(bytes[start..<(start + 16)])
+        return (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15])
     }
 
     private func mac(_ message: String, key: SymmetricKey) -> Data {

@@ -17,7 +17,10 @@ $('notme-report').addEventListener('click', async (event) => {
     $('notme-ask').hidden = true;
     $('notme-title').textContent = 'Login stopped';
     $('notme-after').hidden = false;
-    showStatus(root, "Thank you. We stopped that login and told your company's owners.");
+    showStatus(
+      root,
+      "Thank you. We stopped that login (if the code had been entered already, we ended the session it opened) and told your company's owners.",
+    );
     $('notme-change').focus();
   } catch (error) {
     if (error.code === 'token_invalid') {
