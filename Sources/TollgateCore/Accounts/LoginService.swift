@@ -109,7 +109,11 @@ public struct LoginService: DomainService, Sendable {
             try RateLimiter.undo(failedKey, in: tx)
             // The company's setting as it is now, held until commit: a login racing "enable"
             // either sees 2FA on or finishes its session before enable revokes the unverified ones.
-            let (company, clock) = try Self.companyForShare(in: tx)
+            // The account is held the same way: one deactivated, or whose password changed,
+            // while its password was being hashed gets nothing (a deactivation or change that
+            // comes after waits for this commit, then revokes what it made).
+            let (company, clock, accountUnchanged) = try Self.companyForShare(account: account, in: tx)
+            guard accountUnchanged else { return .refuse(.invalidCredentials) }
             let databaseNow = clock.databaseNow
             let needsCode = client == .dashboard && company.twoFactorEnabled
             var detail: [String: EventValue] = ["client": .string(client.rawValue)]
@@ -244,18 +248,21 @@ public struct LoginService: DomainService, Sendable {
         return count.named("login.count")
     }
 
-    /// The company, held until commit, and the database's clock after the lock was granted.
-    private static func companyForShare(in tx: PQTransaction) throws -> (Company, TransactionClock) {
+    /// The company and the account, held until commit, the database's clock after the locks
+    /// were granted, and whether the account is still active with the password hash checked.
+    private static func companyForShare(account: Account, in tx: PQTransaction) throws -> (Company, TransactionClock, Bool) {
         let rows = try tx.query(
             "login.company",
             """
-            SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now, now() AS transaction_start
-            FROM companies c WHERE c.id = app_company() FOR SHARE
+            SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now, now() AS transaction_start,
+                u.active AND u.password_hash = \(account.passwordHash) AS account_unchanged
+            FROM companies c JOIN users u ON u.company_id = c.id AND u.id = \(account.user.id)
+            WHERE c.id = app_company() FOR SHARE
             """
         )
         let row = try rows.first.orThrow()
         let clock = TransactionClock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
-        return (try Company(row: row), clock)
+        return (try Company(row: row), clock, try row.decode("account_unchanged"))
     }
 }
 
