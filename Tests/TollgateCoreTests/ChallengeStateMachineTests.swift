@@ -42,7 +42,6 @@ import TollgateCore
                 maxResends: 3,
                 lastSentAt: now.addingTimeInterval(-sentAgo),
                 lifetimeEndsAt: now.addingTimeInterval(lifetimeLeft),
-                verifiedAt: state == .verified || state == .used ? now : nil,
                 emailID: nil
             )
         }
@@ -159,6 +158,57 @@ import TollgateCore
         var challenge = row.challenge
         #expect(challenge.requestResend(at: Self.now, cooldown: Self.cooldown) == expected)
         if case .close = expected { #expect(challenge.state == .closed) } else { #expect(challenge.state == row.state) }
+    }
+
+    /// A new code starts its entries afresh and uses one resend; the challenge's lifetime
+    /// does not move.
+    @Test func aReissuedCodeCountsAfreshAndUsesAResend() {
+        var challenge = Row(name: "burned, one resend used", attempts: 5, resendsUsed: 1).challenge
+        let lifetime = challenge.lifetimeEndsAt
+        #expect(challenge.requestResend(at: Self.now, cooldown: Self.cooldown) == .send)
+        let newHash = Data(repeating: 9, count: 32)
+        challenge.codeReissued(codeHash: newHash, expiresAt: Self.now.addingTimeInterval(600), at: Self.now)
+        #expect(challenge.attempts == 0 && challenge.attemptsRemaining == 5)
+        #expect(challenge.resendsUsed == 2 && challenge.resendsRemaining == 1)
+        #expect(challenge.codeHash == newHash && challenge.lastSentAt == Self.now)
+        #expect(challenge.lifetimeEndsAt == lifetime)
+        #expect(challenge.enterCode(at: Self.now) == .countAndCompare)
+        // The cooldown runs from the new send.
+        #expect(challenge.requestResend(at: Self.now.addingTimeInterval(10), cooldown: Self.cooldown) != .send)
+    }
+
+    /// Whatever order wrong entries, resends and waits come in, one challenge never counts more
+    /// than 5 × (1 + 3) = 20 entries: the figure SECURITY.md's "one chance in 2,000 per day"
+    /// rests on. Random lives from a fixed seed, each driven until the challenge ends.
+    @Test func noChallengeEverCountsMoreThanTwentyEntries() {
+        var seed: UInt64 = 0x5EED_2026
+        func next(_ bound: UInt64) -> UInt64 {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return (seed >> 33) % bound
+        }
+        var most = 0
+        for _ in 0..<500 {
+            var challenge = Row(name: "life", lifetimeLeft: 3600).challenge
+            var now = Self.now
+            var counted = 0
+            for _ in 0..<200 where challenge.state == .pending {
+                switch next(8) {
+                case 0..<5:
+                    guard case .countAndCompare = challenge.enterCode(at: now) else { continue }
+                    counted += 1
+                    _ = challenge.codeCompared(matches: false, attempts: challenge.attempts + 1)
+                case 5, 6:
+                    if challenge.requestResend(at: now, cooldown: Self.cooldown) == .send {
+                        challenge.codeReissued(codeHash: Data(repeating: 1, count: 32), expiresAt: now.addingTimeInterval(600), at: now)
+                    }
+                default:
+                    now = now.addingTimeInterval(Double(next(120)))
+                }
+            }
+            #expect(counted <= 20)
+            most = max(most, counted)
+        }
+        #expect(most == 20, "some life reached the whole budget, so the bound is the tight one")
     }
 
     // MARK: Looking at a challenge

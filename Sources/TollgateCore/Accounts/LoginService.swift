@@ -129,8 +129,8 @@ public struct LoginService: DomainService, Sendable {
                     ).record(in: tx)
                     return .refuse(.noDashboardAccess)
                 }
-                if let lockedUntil = user.lockedUntil, lockedUntil > Date() {
-                    let retryAfter = Int(lockedUntil.timeIntervalSinceNow.rounded(.up))
+                if let lockedUntil = user.lockedUntil, lockedUntil > databaseNow {
+                    let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(databaseNow).rounded(.up)))
                     try Event(
                         companyID: companyID,
                         type: .loginRateLimited,
@@ -263,12 +263,5 @@ public struct LoginService: DomainService, Sendable {
         let row = try rows.first.orThrow()
         let clock = TransactionClock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
         return (try Company(row: row), clock, try row.decode("account_unchanged"))
-    }
-}
-
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }

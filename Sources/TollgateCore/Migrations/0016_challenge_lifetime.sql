@@ -9,10 +9,12 @@
 ALTER TABLE challenges ADD COLUMN lifetime_ends_at timestamptz NOT NULL DEFAULT now() + interval '1 hour';
 ALTER TABLE challenges ALTER COLUMN lifetime_ends_at DROP DEFAULT;
 
--- Why a challenge closed, with the account events that now close one.
+-- Why a challenge closed, with the account events that now close one. 'cancelled' and
+-- 'resends_used_up' were never written by any version (an exhausted challenge closes as
+-- 'expired' or 'burned'), so they leave the vocabulary.
 ALTER TABLE challenges DROP CONSTRAINT challenges_close_reason_check;
 ALTER TABLE challenges ADD CONSTRAINT challenges_close_reason_check
-    CHECK (close_reason IN ('expired', 'burned', 'resends_used_up', 'replaced', 'cancelled', 'account_limit', 'reported',
+    CHECK (close_reason IN ('expired', 'burned', 'replaced', 'account_limit', 'reported',
                             'lifetime_over', 'password_changed', 'password_reset', 'deactivated', 'access_changed'));
 
 -- The login challenge a dashboard session came from, so that "this wasn't me" on a challenge

@@ -27,8 +27,7 @@ public struct Challenge: Sendable, Equatable {
 
     /// Why a challenge closed, kept for support (`challenges.close_reason`).
     public enum CloseReason: String, Sendable, CaseIterable {
-        case expired, burned, replaced, cancelled, reported, deactivated
-        case resendsUsedUp = "resends_used_up"
+        case expired, burned, replaced, reported, deactivated
         case accountLimit = "account_limit"
         /// It reached its absolute lifetime (`CHALLENGE_LIFETIME`).
         case lifetimeOver = "lifetime_over"
@@ -111,7 +110,6 @@ public struct Challenge: Sendable, Equatable {
     public private(set) var lastSentAt: Date
     /// The end of its life (`CHALLENGE_LIFETIME` after its start): no code counts after it.
     public let lifetimeEndsAt: Date
-    public let verifiedAt: Date?
     /// The latest code email.
     public let emailID: UUID?
 
@@ -129,7 +127,6 @@ public struct Challenge: Sendable, Equatable {
         maxResends: Int,
         lastSentAt: Date,
         lifetimeEndsAt: Date,
-        verifiedAt: Date?,
         emailID: UUID?
     ) {
         self.id = id
@@ -145,7 +142,6 @@ public struct Challenge: Sendable, Equatable {
         self.maxResends = maxResends
         self.lastSentAt = lastSentAt
         self.lifetimeEndsAt = lifetimeEndsAt
-        self.verifiedAt = verifiedAt
         self.emailID = emailID
     }
 

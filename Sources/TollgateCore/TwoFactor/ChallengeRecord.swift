@@ -15,7 +15,7 @@ struct ChallengeRecord: Sendable {
 
     static let columns = """
         id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, lifetime_ends_at, verified_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
+        last_sent_at, lifetime_ends_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
     /// The record of a challenge this transaction inserts (``ChallengeStore/create``): the
@@ -43,7 +43,6 @@ struct ChallengeRecord: Sendable {
             maxResends: policy.maxResends,
             lastSentAt: clock.transactionStart,
             lifetimeEndsAt: clock.transactionStart.addingDatabaseSeconds(policy.lifetime),
-            verifiedAt: nil,
             emailID: nil
         )
         databaseNow = clock.databaseNow
@@ -81,7 +80,6 @@ struct ChallengeRecord: Sendable {
             maxResends: try row.decode("max_resends"),
             lastSentAt: try row.decode("last_sent_at"),
             lifetimeEndsAt: try row.decode("lifetime_ends_at"),
-            verifiedAt: try row.decode("verified_at"),
             emailID: try row.decode("email_id")
         )
         databaseNow = try row.decode("database_now")

@@ -53,7 +53,7 @@ enum ChallengeStore {
         tx.queue(
             "challenge.replace",
             """
-            UPDATE challenges SET state = 'closed', close_reason = 'replaced', closed_at = now()
+            UPDATE challenges SET state = 'closed', close_reason = \(Challenge.CloseReason.replaced.rawValue), closed_at = now()
             WHERE company_id = app_company() AND user_id = \(userID) AND purpose = \(purpose.rawValue) AND state IN ('pending', 'verified')
             """
         )
