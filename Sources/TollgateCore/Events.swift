@@ -100,10 +100,9 @@ public struct Event: Sendable {
     }
 
     /// Writes the event inside the caller's transaction, so it stands or falls with the
-    /// change it records.
-    /// Queued: nobody reads the insert's answer, so it travels with the transaction's next
-    /// statement or its COMMIT (a failure still fails the transaction there).
-    public func record(in tx: PQTransaction) throws {
+    /// change it records. Queued: nobody reads the insert's answer, so it travels with the
+    /// transaction's next statement or its COMMIT (a failure fails the transaction there).
+    public func record(in tx: PQTransaction) {
         tx.queue(
             "event.record",
             """

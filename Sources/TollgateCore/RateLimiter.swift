@@ -20,12 +20,18 @@ public enum RateLimiter {
         try refusal(ofHit: tx.query(hitQuery(key, limit: limit, window: window)))
     }
 
-    /// ``hit(_:limit:window:in:)``; `predicting`: queued, expecting it to count
-    /// (``ExpectedOutcome``), and answered nil.
-    static func hit(_ key: String, limit: Int, window: Int, predicting: Bool, in tx: PQTransaction) throws -> LimitRefusal? {
-        guard predicting else { return try hit(key, limit: limit, window: window, in: tx) }
-        ExpectedOutcome.queue("rate_limit.hit", hitQuery(key, limit: limit, window: window), rows: 1, where: "NOT last_refused", in: tx)
-        return nil
+    /// Counts one event against `key`, sent with the transaction's next statement or COMMIT:
+    /// for a caller that read the key's count under a lock that all its writers take, and so
+    /// knows it has room (``AccountCounters``).
+    static func queueHit(_ key: String, limit: Int, window: Int, in tx: PQTransaction) {
+        tx.queue("rate_limit.hit", "SELECT count(*) FROM (\(statement: hitQuery(key, limit: limit, window: window))) hit")
+    }
+
+    /// Counts a refusal of `key` (its `refused`, which says whether a refusal is its window's
+    /// first), sent with the transaction's next statement or COMMIT: for a caller that read the
+    /// key at its limit under a lock that all its writers take.
+    static func queueRefusal(_ key: String, in tx: PQTransaction) {
+        tx.queue("rate_limit.refused", "UPDATE rate_limits SET refused = refused + 1 WHERE key = \(key)")
     }
 
     /// ``hit(_:limit:window:in:)``'s statement, for a caller that sends it with others;
@@ -52,35 +58,14 @@ public enum RateLimiter {
         return try refusal(row)
     }
 
-    /// The refusal when `key` is at its limit in the current window (counted as a refusal),
-    /// or nil when it is not limited.
-    public static func check(_ key: String, limit: Int, window: Int, in tx: PQTransaction) throws -> LimitRefusal? {
-        try check(key, limit: limit, window: window, predicting: false, in: tx)
-    }
-
-    /// ``check(_:limit:window:in:)``; `predicting`: queued, expecting the key not to be
-    /// limited (``ExpectedOutcome``), and answered nil.
-    static func check(_ key: String, limit: Int, window: Int, predicting: Bool, in tx: PQTransaction) throws -> LimitRefusal? {
-        let check: PQQuery = """
-            UPDATE rate_limits SET refused = refused + 1
-            WHERE key = \(key) AND window_started_at + make_interval(secs => \(window)) > now() AND count >= \(limit)
-            RETURNING refused, ceil(extract(epoch FROM window_started_at + make_interval(secs => \(window)) - now()))::bigint AS seconds
-            """
-        if predicting {
-            ExpectedOutcome.queue("rate_limit.check", changingNoRow: check, in: tx)
-            return nil
-        }
-        return try tx.query("rate_limit.check", check).first.map { try refusal($0) }
-    }
-
     /// Takes back one count (a reserved attempt that turned out not to count).
-    public static func undo(_ key: String, in tx: PQTransaction) throws {
+    public static func undo(_ key: String, in tx: PQTransaction) {
         tx.queue("rate_limit.undo", "UPDATE rate_limits SET count = greatest(count - 1, 0) WHERE key = \(key)")
     }
 
     /// Rewrites `key`'s row unchanged: one row written and committed, the same database work
     /// as recording an event, for a path that must not be told apart from one by its timing.
-    public static func touch(_ key: String, in tx: PQTransaction) throws {
+    public static func touch(_ key: String, in tx: PQTransaction) {
         tx.queue("rate_limit.touch", "UPDATE rate_limits SET count = count WHERE key = \(key)")
     }
 

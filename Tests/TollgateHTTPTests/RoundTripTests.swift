@@ -60,4 +60,31 @@ import TollgateCore
             #expect(resendTrips <= 2)
         }
     }
+
+    /// The activation's requests on a challenge take the same two round trips as the login's:
+    /// its delivery state is joined in the first, nothing is read again.
+    @Test func activationRequestsStayWithinTwoRoundTrips() async throws {
+        try await TestApp.with({ $0.domain.codes.resendCooldown = 0 }) { app, client in
+            let seed = try await app.seed()
+            let session = try await client.login(seed.owner, client: "dashboard").sessionToken()
+            let started = try await client.post("/v1/company/security/two-factor/activation", token: session)
+            let id = try started.string("activation", "id")
+            let path = "/v1/company/security/two-factor/activation/\(id)"
+            let (resend, resendTrips) = try await Self.cost(app) { try await client.post("\(path)/resend", token: session) }
+            #expect(resend.status == .accepted)
+            let (poll, pollTrips) = try await Self.cost(app) { try await client.get(path, token: session) }
+            #expect(poll.status == .ok)
+            let (wrong, wrongTrips) = try await Self.cost(app) { try await client.post("\(path)/verify", ["code": "000000"], token: session) }
+            #expect(wrong.status == .unauthorized)
+            let code = try await app.latestCode(for: seed.owner.email)
+            let (right, rightTrips) = try await Self.cost(app) { try await client.post("\(path)/verify", ["code": code], token: session) }
+            #expect(right.status == .ok && (try? right.string("activation", "status")) == "verified")
+            print("activation round trips: resend \(resendTrips), poll \(pollTrips), wrong code \(wrongTrips), right code \(rightTrips)")
+            // Each also authenticates its session first: one round trip of its own.
+            #expect(resendTrips <= 3)
+            #expect(pollTrips <= 3)
+            #expect(wrongTrips <= 3)
+            #expect(rightTrips <= 3)
+        }
+    }
 }

@@ -90,7 +90,7 @@ public struct AdminService: DomainService, Sendable {
                 WHERE id = app_company()
                 """
             )
-            try Event(
+            Event(
                 companyID: id,
                 type: .adminCompanyUpdated,
                 client: clientInfo,
@@ -131,7 +131,7 @@ public struct AdminService: DomainService, Sendable {
         extra: [String: EventValue] = [:],
         in tx: PQTransaction
     ) throws {
-        try Event(
+        Event(
             companyID: user.companyID,
             type: type,
             userID: user.id,

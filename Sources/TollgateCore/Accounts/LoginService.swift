@@ -66,7 +66,7 @@ public struct LoginService: DomainService, Sendable {
             // for an unknown address (one row and one commit each).
             try await pool.withTenant(account?.user.companyID ?? unknownTenant) { tx in
                 if let account {
-                    try Event(
+                    Event(
                         companyID: account.user.companyID,
                         type: .loginPasswordFailed,
                         userID: account.user.id,
@@ -75,7 +75,7 @@ public struct LoginService: DomainService, Sendable {
                         detail: ["client": .string(client.rawValue)]
                     ).record(in: tx)
                 } else {
-                    try RateLimiter.touch(failedKey, in: tx)
+                    RateLimiter.touch(failedKey, in: tx)
                 }
             }
             if account == nil { logger.info("login.unknown_account") }
@@ -84,42 +84,29 @@ public struct LoginService: DomainService, Sendable {
         return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey)
     }
 
-    /// The session, or the challenge and its code's email, in two round trips: the company is
-    /// read under a share lock, then everything goes with the COMMIT, on the outcome the rows
-    /// read predict (``ExpectedOutcome``); if a limit proves the prediction wrong, nothing was
-    /// kept and it runs again reading each answer.
+    /// The session, or the challenge and its code's email, in two round trips: the company and
+    /// the account are read under their locks, with the account's counters, then everything the
+    /// decision writes goes with the COMMIT.
     private func afterPassword(account: Account, client: SessionClient, clientInfo: ClientInfo, failedKey: String) async throws -> LoginOutcome {
-        try await ExpectedOutcome.predictingFirst("login", logger: logger) { predicting in
-            try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey, predicting: predicting)
-        }
-    }
-
-    private func afterPassword(
-        account: Account,
-        client: SessionClient,
-        clientInfo: ClientInfo,
-        failedKey: String,
-        predicting: Bool
-    ) async throws -> LoginOutcome {
         let settings = self.settings
         let challenges = self.challenges
         let user = account.user
         let companyID = user.companyID
         return try await pool.commitThen(in: companyID) { tx -> CommitThen<LoginOutcome> in
-            try RateLimiter.undo(failedKey, in: tx)
+            RateLimiter.undo(failedKey, in: tx)
             // The company's setting as it is now, held until commit: a login racing "enable"
             // either sees 2FA on or finishes its session before enable revokes the unverified ones.
             // The account is held the same way: one deactivated, or whose password changed,
             // while its password was being hashed gets nothing (a deactivation or change that
             // comes after waits for this commit, then revokes what it made).
-            let (company, clock, accountUnchanged) = try Self.companyForShare(account: account, in: tx)
+            let (company, clock, counters, accountUnchanged) = try Self.companyForShare(account: account, in: tx)
             guard accountUnchanged else { return .refuse(.invalidCredentials) }
             let databaseNow = clock.databaseNow
             let needsCode = client == .dashboard && company.twoFactorEnabled
             var detail: [String: EventValue] = ["client": .string(client.rawValue)]
             if client == .dashboard {
                 guard user.hasDashboardAccess else {
-                    try Event(
+                    Event(
                         companyID: companyID,
                         type: .loginPasswordSucceeded,
                         userID: user.id,
@@ -131,7 +118,7 @@ public struct LoginService: DomainService, Sendable {
                 }
                 if let lockedUntil = user.lockedUntil, lockedUntil > databaseNow {
                     let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(databaseNow).rounded(.up)))
-                    try Event(
+                    Event(
                         companyID: companyID,
                         type: .loginRateLimited,
                         userID: user.id,
@@ -144,10 +131,10 @@ public struct LoginService: DomainService, Sendable {
             } else if company.twoFactorEnabled {
                 detail["two_factor"] = .string("exempt_phone_app")
             }
-            try Event(companyID: companyID, type: .loginPasswordSucceeded, userID: user.id, email: user.email, client: clientInfo, detail: detail)
+            Event(companyID: companyID, type: .loginPasswordSucceeded, userID: user.id, email: user.email, client: clientInfo, detail: detail)
                 .record(in: tx)
             if needsCode {
-                switch try challenges.startLogin(user: user, company: company, clientInfo: clientInfo, predicting: predicting ? clock : nil, in: tx) {
+                switch challenges.startLogin(user: user, company: company, counters: counters, clock: clock, clientInfo: clientInfo, in: tx) {
                 case .answer(let challenge): return .answer(.challenge(challenge))
                 case .refuse(let error): return .refuse(error)
                 }
@@ -163,7 +150,7 @@ public struct LoginService: DomainService, Sendable {
                 clientInfo: clientInfo,
                 in: tx
             )
-            try Event(
+            Event(
                 companyID: companyID,
                 type: .loginSucceeded,
                 userID: user.id,
@@ -181,7 +168,7 @@ public struct LoginService: DomainService, Sendable {
         do {
             return try await hasher.verify(password, against: hash)
         } catch is PasswordHasherBusy {
-            try await pool.withTransaction { tx in try RateLimiter.undo(reservedSlot, in: tx) }
+            try await pool.withTransaction { tx in RateLimiter.undo(reservedSlot, in: tx) }
             throw DomainError(.busy, "Too many logins at once; try again shortly.", retryAfter: 1)
         }
     }
@@ -248,20 +235,21 @@ public struct LoginService: DomainService, Sendable {
         return count.named("login.count")
     }
 
-    /// The company and the account, held until commit, the database's clock after the locks
-    /// were granted, and whether the account is still active with the password hash checked.
-    private static func companyForShare(account: Account, in tx: PQTransaction) throws -> (Company, TransactionClock, Bool) {
+    /// The company (shared) and the account (exclusively: requests on one account take turns)
+    /// held until commit, the database's clock after the locks were granted, the account's
+    /// counters, and whether the account is still active with the password hash checked.
+    private static func companyForShare(account: Account, in tx: PQTransaction) throws -> (Company, TransactionClock, AccountCounters, Bool) {
         let rows = try tx.query(
             "login.company",
             """
             SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now, now() AS transaction_start,
-                u.active AND u.password_hash = \(account.passwordHash) AS account_unchanged
-            FROM companies c JOIN users u ON u.company_id = c.id AND u.id = \(account.user.id)
-            WHERE c.id = app_company() FOR SHARE
+                u.active AND u.password_hash = \(account.passwordHash) AS account_unchanged, \(unsafeSQL: AccountCounters.columns)
+            FROM companies c JOIN users u ON u.company_id = c.id AND u.id = \(account.user.id) \(unsafeSQL: AccountCounters.joins)
+            WHERE c.id = app_company() FOR SHARE OF c FOR NO KEY UPDATE OF u
             """
         )
         let row = try rows.first.orThrow()
         let clock = TransactionClock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
-        return (try Company(row: row), clock, try row.decode("account_unchanged"))
+        return (try Company(row: row), clock, try AccountCounters(row: row, withChallenges: true), try row.decode("account_unchanged"))
     }
 }

@@ -17,7 +17,7 @@ extension PasswordService {
             // Reported after its code was entered: whoever entered it is logged in. End that.
             let ended = reported.used ? try SessionStore.revokeAll(fromChallenge: reported.id, reason: "reported", in: tx) : []
             for sessionID in ended {
-                try Event(
+                Event(
                     companyID: companyID,
                     type: .sessionRevoked,
                     userID: user.id,
@@ -26,7 +26,7 @@ extension PasswordService {
                     detail: ["reason": .string("reported"), "session_id": .string(sessionID.uuidString.lowercased())]
                 ).record(in: tx)
             }
-            try Event(
+            Event(
                 companyID: companyID,
                 type: .loginReported,
                 userID: user.id,
@@ -42,7 +42,7 @@ extension PasswordService {
             var recipients = [(user.email, false)]
             recipients += try Company.ownerEmails(in: tx).filter { $0 != user.email }.map { ($0, true) }
             for (recipient, toOwner) in recipients {
-                _ = try Outbox.enqueue(
+                _ = Outbox.enqueue(
                     companyID: companyID,
                     challengeID: nil,
                     recipient: recipient,

@@ -86,7 +86,7 @@ public struct PasswordService: DomainService, Sendable {
                 in: tx
             ) {
                 if refusal.isFirstInWindow {
-                    try Event(
+                    Event(
                         companyID: companyID,
                         type: .passwordRateLimited,
                         userID: user.id,
@@ -98,7 +98,7 @@ public struct PasswordService: DomainService, Sendable {
                 return
             }
             try Self.issueResetLink(.reset, for: user, clientInfo: clientInfo, mac: mac, settings: settings, in: tx)
-            try Event(companyID: companyID, type: .passwordResetRequested, userID: user.id, email: user.email, client: clientInfo)
+            Event(companyID: companyID, type: .passwordResetRequested, userID: user.id, email: user.email, client: clientInfo)
                 .record(in: tx)
         }
     }
@@ -131,7 +131,7 @@ public struct PasswordService: DomainService, Sendable {
         let expiresAt: Date = try rows.first.orThrow().decode("expires_at")
         let company = try company(in: tx)
         let link = settings.linkBase(for: company) + "/reset#token=" + token
-        _ = try Outbox.enqueue(
+        _ = Outbox.enqueue(
             companyID: user.companyID,
             challengeID: nil,
             recipient: user.email,
@@ -223,7 +223,7 @@ public struct PasswordService: DomainService, Sendable {
         clientInfo: ClientInfo,
         in tx: PQTransaction
     ) throws {
-        try Event(
+        Event(
             companyID: user.companyID,
             type: event,
             userID: user.id,
@@ -232,7 +232,7 @@ public struct PasswordService: DomainService, Sendable {
             detail: ["sessions_revoked": .int(sessionsRevoked)]
         ).record(in: tx)
         let company = try company(in: tx)
-        _ = try Outbox.enqueue(
+        _ = Outbox.enqueue(
             companyID: user.companyID,
             challengeID: nil,
             recipient: user.email,

@@ -86,7 +86,7 @@ public struct Provisioning: Sendable {
         guard let (companyID, userID) = found else { return false }
         try await pool.withTenant(companyID) { tx in
             try UserStore.unlock(userID, in: tx)
-            try Event(companyID: companyID, type: .accountUnlocked, userID: userID, email: email.value, detail: ["by": .string("support")])
+            Event(companyID: companyID, type: .accountUnlocked, userID: userID, email: email.value, detail: ["by": .string("support")])
                 .record(in: tx)
         }
         return true

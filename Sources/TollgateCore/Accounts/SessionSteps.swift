@@ -20,14 +20,14 @@ extension LoginService {
         guard let password, try await verify(password, against: hash, reservedSlot: failedKey) else {
             throw DomainError.reauthenticationRequired
         }
-        try await pool.withTransaction { tx in try RateLimiter.undo(failedKey, in: tx) }
+        try await pool.withTransaction { tx in RateLimiter.undo(failedKey, in: tx) }
     }
 
     /// Logs out: revokes the session and records it.
     public func logout(_ principal: Principal, clientInfo: ClientInfo) async throws {
         try await pool.withTenant(principal.company.id) { tx in
             if try SessionStore.revoke(sessionID: principal.session.id, reason: "logout", in: tx) {
-                try Event(
+                Event(
                     companyID: principal.company.id,
                     type: .sessionRevoked,
                     userID: principal.user.id,

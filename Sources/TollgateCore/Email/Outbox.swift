@@ -15,7 +15,7 @@ public enum Outbox {
         email: RenderedEmail,
         codeExpiresAt: Date?,
         in tx: PQTransaction
-    ) throws -> UUID {
+    ) -> UUID {
         let id = UUID()
         // Fixed once here, so every retry of this email carries the same Message-ID and a
         // receiving system can drop the duplicates an at-least-once queue may produce.

@@ -180,7 +180,7 @@ public enum OutboxQueue {
             if let smtpStatus { detail["smtp_status"] = .int(smtpStatus) }
             // Final outcomes only: sent, failed or expired.
             let type: EventType = status == "sent" ? .emailSent : status == "expired" ? .emailExpired : .emailFailed
-            try Event(companyID: email.companyID, type: type, email: email.recipient, detail: detail).record(in: tx)
+            Event(companyID: email.companyID, type: type, email: email.recipient, detail: detail).record(in: tx)
         }
         return true
     }

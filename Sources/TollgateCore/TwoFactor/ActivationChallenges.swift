@@ -10,7 +10,9 @@ extension ChallengeService {
         let record = try await pool.commitThen(in: principal.company.id) { tx -> CommitThen<ChallengeRecord> in
             let company = try Company.current(in: tx, lock: true)
             guard !company.twoFactorEnabled else { return .refuse(.alreadyEnabled) }
-            return try start(.activation, user: user, company: company, tokenMAC: nil, clientInfo: clientInfo, in: tx)
+            let counters = try AccountCounters.lock(user.id, in: tx)
+            let clock = try TransactionClock.read(in: tx)
+            return start(.activation, user: user, company: company, counters: counters, clock: clock, tokenMAC: nil, clientInfo: clientInfo, in: tx)
         }
         return ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued")
     }
@@ -43,10 +45,10 @@ extension ChallengeService {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
         let userID = principal.user.id
         return try await pool.withTenant(principal.company.id) { tx in
-            guard let (record, user) = try ChallengeStore.locate(.activation(id: id, userID: userID), withDelivery: true, in: tx) else {
+            guard let located = try ChallengeStore.locate(.activation(id: id, userID: userID), withDelivery: true, in: tx) else {
                 throw DomainError.noSuchActivation
             }
-            return try ChallengeSnapshot(record, emailHint: user.emailHint, in: tx)
+            return ChallengeSnapshot(located.record, emailHint: located.user.emailHint)
         }
     }
 }

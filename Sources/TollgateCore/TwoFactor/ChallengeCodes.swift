@@ -6,74 +6,63 @@ import PQ
 /// email that carries each, queued in the same transaction (SPEC §2).
 extension ChallengeService {
     /// Starts a challenge for `user` unless an account limit refuses it (the refusal is
-    /// recorded, so the transaction commits either way). Returns the challenge and its user.
-    /// With `predicting` (the transaction's clock), every statement is queued, expecting the
-    /// limits not to refuse (``ExpectedOutcome``).
+    /// recorded, so the transaction commits either way), deciding on `counters` read under the
+    /// user's row lock at `clock`. Every write goes with the COMMIT.
     func start(
         _ purpose: Challenge.Purpose,
         user: User,
         company: Company,
+        counters: AccountCounters,
+        clock: TransactionClock,
         tokenMAC: Data?,
         clientInfo: ClientInfo,
-        predicting clock: TransactionClock? = nil,
         in tx: PQTransaction
-    ) throws -> CommitThen<ChallengeRecord> {
-        if let refusal = try CodeLimits.refuseNewChallenge(
+    ) -> CommitThen<ChallengeRecord> {
+        if let refusal = CodeLimits.refuseNewChallenge(
             user: user,
+            counters: counters,
             purpose: purpose,
             limits: limits,
             clientInfo: clientInfo,
-            predicting: clock != nil,
+            at: clock.transactionStart,
             in: tx
         ) {
             return .refuse(refusal)
         }
         // One open challenge per user and purpose: a new one replaces the old.
-        try ChallengeStore.replace(userID: user.id, purpose: purpose, in: tx)
+        ChallengeStore.replace(userID: user.id, purpose: purpose, in: tx)
         let id = UUID()
         let code = SecureRandom.sixDigitCode()
-        // A login challenge's "this wasn't me" link works for 24 hours (SPEC §10).
-        let reportMAC = purpose == .login ? mac.token(mac.reportToken(companyID: company.id, challengeID: id)) : nil
-        let record = try ChallengeStore.create(
-            id: id,
+        let record = ChallengeRecord(
+            inserting: id,
             companyID: company.id,
             userID: user.id,
             purpose: purpose,
-            tokenMAC: tokenMAC,
             codeMAC: mac.code(code, challengeID: id),
-            reportMAC: reportMAC,
             policy: policy,
-            clientInfo: clientInfo,
-            clock: clock,
-            in: tx
+            clock: clock
         )
-        try sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx)
-        try ChallengeEvents.record(.codeSent, record.challenge, user: user, clientInfo: clientInfo, in: tx)
+        // A login challenge's "this wasn't me" link works for 24 hours (SPEC §10).
+        let reportMAC = purpose == .login ? mac.token(mac.reportToken(companyID: company.id, challengeID: id)) : nil
+        ChallengeStore.create(record, tokenMAC: tokenMAC, reportMAC: reportMAC, clientInfo: clientInfo, in: tx)
+        sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx)
+        ChallengeEvents.record(.codeSent, record.challenge, user: user, clientInfo: clientInfo, in: tx)
         return .answer(record)
     }
 
     /// Sends a new code for the challenge `locator` names (its token or id stays the same), in
-    /// two round trips when the locked rows predict the outcome, as ``verify(companyID:locator:code:clientInfo:)``.
+    /// two round trips: the challenge and its user are read and locked, then the decision's
+    /// writes go with the COMMIT.
     func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User) {
-        try await ExpectedOutcome.predictingFirst("challenge.resend", logger: logger) { predicting in
-            try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo, predicting: predicting)
-        }
-    }
-
-    private func resend(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo, predicting: Bool) async throws -> (ChallengeRecord, User)
-    {
         try await pool.commitThen(in: companyID) { tx in
-            guard let (record, user, company) = try ChallengeStore.locateWithCompany(locator, in: tx) else { return .refuse(.challengeNotFound) }
-            if try closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
+            guard let located = try ChallengeStore.locateWithCompany(locator, in: tx), let company = located.company else {
+                return .refuse(.challengeNotFound)
+            }
+            let (record, user) = (located.record, located.user)
+            if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
             // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
             // code goes out for one that the last wrong code left open.
-            if let refusal = try RateLimiter.check(
-                CodeLimits.wrongCodesKey(user),
-                limit: limits.wrongCodesPerAccount,
-                window: limits.wrongCodesPerAccountWindow,
-                predicting: predicting,
-                in: tx
-            ) {
+            if let refusal = CodeLimits.wrongCodesRefusal(of: user, counters: located.counters, limits: limits, at: record.transactionStart, in: tx) {
                 try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
                 return .refuse(.challengeClosed)
             }
@@ -82,11 +71,11 @@ extension ChallengeService {
             case .send:
                 break
             case .close(let reason):
-                try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, predicting: predicting, in: tx)
+                ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
                 return .refuse(.challengeClosed)
             case .refuseForLimit(let refusal):
                 let error = DomainError(refusal)
-                try Event(
+                Event(
                     companyID: user.companyID,
                     type: challenge.purpose == .login ? .loginRateLimited : .twoFactorRateLimited,
                     userID: user.id,
@@ -100,18 +89,16 @@ extension ChallengeService {
                 return .refuse(DomainError(refusal))
             }
             let code = SecureRandom.sixDigitCode()
-            let codeMAC = mac.code(code, challengeID: challenge.id)
-            let updated: ChallengeRecord
-            if predicting {
-                updated = ChallengeStore.queueResend(record, codeMAC: codeMAC, policy: policy, in: tx)
-            } else {
-                guard let renewed = try ChallengeStore.resend(challengeID: challenge.id, codeMAC: codeMAC, policy: policy, in: tx) else {
-                    return .refuse(.challengeClosed)
-                }
-                updated = renewed
-            }
-            try sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx)
-            try ChallengeEvents.record(.codeResent, updated.challenge, user: user, clientInfo: clientInfo, in: tx)
+            challenge.codeReissued(
+                codeHash: mac.code(code, challengeID: challenge.id),
+                expiresAt: record.transactionStart.addingDatabaseSeconds(policy.ttl),
+                at: record.databaseNow
+            )
+            ChallengeStore.resend(challenge, cooldown: policy.resendCooldown, in: tx)
+            var updated = record
+            updated.challenge = challenge
+            sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx)
+            ChallengeEvents.record(.codeResent, challenge, user: user, clientInfo: clientInfo, in: tx)
             return .answer((updated, user))
         }
     }
@@ -124,7 +111,7 @@ extension ChallengeService {
         company: Company,
         clientInfo: ClientInfo,
         in tx: PQTransaction
-    ) throws {
+    ) {
         let challenge = record.challenge
         let email: RenderedEmail
         switch challenge.purpose {
@@ -149,7 +136,7 @@ extension ChallengeService {
                 companyName: company.name
             )
         }
-        let emailID = try Outbox.enqueue(
+        let emailID = Outbox.enqueue(
             companyID: company.id,
             challengeID: challenge.id,
             recipient: user.email,
@@ -158,6 +145,6 @@ extension ChallengeService {
             codeExpiresAt: challenge.codeExpiresAt,
             in: tx
         )
-        try ChallengeStore.setEmail(emailID, challengeID: challenge.id, in: tx)
+        ChallengeStore.setEmail(emailID, challengeID: challenge.id, in: tx)
     }
 }

@@ -35,12 +35,12 @@ enum ChallengeEvents {
         clientInfo: ClientInfo?,
         extra: [String: EventValue] = [:],
         in tx: PQTransaction
-    ) throws {
+    ) {
         var detail: [String: EventValue] = [
             "challenge_id": .string(challenge.id.uuidString.lowercased()), "resends_remaining": .int(challenge.resendsRemaining),
         ]
         detail.merge(extra) { $1 }
-        try Event(
+        Event(
             companyID: user.companyID,
             type: what.type(for: challenge.purpose),
             userID: user.id,
@@ -51,18 +51,10 @@ enum ChallengeEvents {
         .record(in: tx)
     }
 
-    /// Closes the challenge if it is still open, and records that it closed (`predicting`: as
-    /// ``ChallengeStore/close(challengeID:reason:predicting:in:)``).
-    static func close(
-        _ challenge: Challenge,
-        reason: Challenge.CloseReason,
-        user: User,
-        clientInfo: ClientInfo?,
-        predicting: Bool = false,
-        in tx: PQTransaction
-    ) throws {
-        guard try ChallengeStore.close(challengeID: challenge.id, reason: reason, predicting: predicting, in: tx) else { return }
-        try record(.closed, challenge, user: user, clientInfo: clientInfo, extra: ["reason": .string(reason.rawValue)], in: tx)
+    /// Closes an open challenge this transaction holds locked, and records that it closed.
+    static func close(_ challenge: Challenge, reason: Challenge.CloseReason, user: User, clientInfo: ClientInfo?, in tx: PQTransaction) {
+        ChallengeStore.close(challengeID: challenge.id, reason: reason, in: tx)
+        record(.closed, challenge, user: user, clientInfo: clientInfo, extra: ["reason": .string(reason.rawValue)], in: tx)
     }
 
     /// Closes every open challenge of a user for an account event (SPEC §2: a password changed
@@ -79,7 +71,7 @@ enum ChallengeEvents {
     ) throws -> Int {
         let closed = try ChallengeStore.closingAll(userID: userID, reason: reason, in: tx)
         for (id, purpose) in closed {
-            try Event(
+            Event(
                 companyID: companyID,
                 type: Happening.closed.type(for: purpose),
                 userID: userID,

@@ -18,8 +18,8 @@ struct ChallengeRecord: Sendable {
         last_sent_at, lifetime_ends_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
-    /// The record of a challenge this transaction inserts (``ChallengeStore/create``): the
-    /// columns' values are those of the insert, where `now()` is the transaction's start.
+    /// A new challenge with its first code, decided at `clock`: ``ChallengeStore/create(_:tokenMAC:reportMAC:clientInfo:in:)``
+    /// stores exactly these values.
     init(
         inserting id: UUID,
         companyID: UUID,
@@ -47,14 +47,6 @@ struct ChallengeRecord: Sendable {
         )
         databaseNow = clock.databaseNow
         transactionStart = clock.transactionStart
-    }
-
-    /// This record after ``ChallengeStore``'s resend statement gave it a new code (its
-    /// `now()` is the transaction's start).
-    func reissued(codeMAC: Data, policy: CodePolicy) -> ChallengeRecord {
-        var renewed = self
-        renewed.challenge.codeReissued(codeHash: codeMAC, expiresAt: transactionStart.addingDatabaseSeconds(policy.ttl), at: databaseNow)
-        return renewed
     }
 
     /// An unknown purpose or state is a decoding error: guessing one could let a code serve
@@ -87,11 +79,25 @@ struct ChallengeRecord: Sendable {
     }
 }
 
+/// A challenge as a request found it: with its user and the user's counters, locked until
+/// COMMIT while the challenge may still change, and its company when asked for.
+struct LocatedChallenge: Sendable {
+    var record: ChallengeRecord
+    let user: User
+    let counters: AccountCounters
+    let company: Company?
+}
+
 /// Which challenge a request names: a login challenge by its token, an activation by its id
 /// and the caller (only its own activations exist for it).
 enum ChallengeLocator: Sendable {
     case loginToken(candidates: [Data])
     case activation(id: UUID, userID: UUID)
+
+    var isActivation: Bool {
+        if case .activation = self { return true }
+        return false
+    }
 }
 
 /// A login challenge reported with "this wasn't me" (SPEC §10).
@@ -110,6 +116,12 @@ struct ReportedChallenge: Sendable {
 struct TransactionClock: Sendable {
     let transactionStart: Date
     let databaseNow: Date
+
+    /// The clock of `tx`, read now.
+    static func read(in tx: PQTransaction) throws -> TransactionClock {
+        let row = try tx.query("clock", "SELECT clock_timestamp() AS database_now, now() AS transaction_start").first.orThrow()
+        return TransactionClock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
+    }
 }
 
 extension Date {

@@ -8,7 +8,7 @@ extension ChallengeService {
     /// Closes the challenge when its user may not use it any more (SPEC §2): deactivated, or
     /// without dashboard access for a login (an activation needs an owner or admin). True when
     /// the request must answer `challenge_closed`.
-    func closedForAccount(_ challenge: Challenge, user: User, clientInfo: ClientInfo?, in tx: PQTransaction) throws -> Bool {
+    func closedForAccount(_ challenge: Challenge, user: User, clientInfo: ClientInfo?, in tx: PQTransaction) -> Bool {
         let reason: Challenge.CloseReason
         if !user.active {
             reason = .deactivated
@@ -18,7 +18,7 @@ extension ChallengeService {
             return false
         }
         if challenge.state == .pending || challenge.state == .verified {
-            try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+            ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
         }
         return true
     }
@@ -36,14 +36,12 @@ extension ChallengeService {
         let limits = self.limits
         do {
             try await pool.withTenant(companyID) { tx in
-                let key = CodeLimits.wrongCodesKey(entry.user)
-                let reservation = RateLimiter.hitQuery(key, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow)
-                _ = try ChallengeStore.countAttempt(entry.challenge, reserving: reservation, predicting: false, in: tx)
-                if entry.matched {
-                    try RateLimiter.undo(key, in: tx)
-                } else {
-                    try ChallengeStore.countWrong(challengeID: entry.challenge.id, in: tx)
-                    _ = try CodeLimits.countWrongCode(of: entry.user, limits: limits, in: tx)
+                // Under the user's lock, as every writer of its counters.
+                let counters = try AccountCounters.lock(entry.user.id, in: tx)
+                ChallengeStore.countAttempt(entry.challenge, in: tx)
+                if !entry.matched {
+                    ChallengeStore.countWrong(challengeID: entry.challenge.id, in: tx)
+                    _ = CodeLimits.countWrongCode(of: entry.user, counters: counters, limits: limits, in: tx)
                 }
             }
             logger.warning("challenge.entry_counted_after_failed_commit", metadata: ["challenge.id": "\(entry.challenge.id)"])

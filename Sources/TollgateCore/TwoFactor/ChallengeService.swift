@@ -26,12 +26,10 @@ public struct ChallengeSnapshot: Sendable {
         self.delivery = delivery
     }
 
-    /// With the state of the challenge's latest code email: as the read joined it, or read in `tx`.
-    init(_ record: ChallengeRecord, emailHint: String, in tx: PQTransaction) throws {
-        let delivery =
-            try record.emailStatus.map(Outbox.publicState)
-            ?? record.challenge.emailID.map { try Outbox.deliveryState(emailID: $0, in: tx) } ?? "queued"
-        self.init(record, emailHint: emailHint, delivery: delivery)
+    /// With the state of the challenge's latest code email as the read joined it
+    /// (``ChallengeStore/locate(_:withDelivery:in:)``).
+    init(_ record: ChallengeRecord, emailHint: String) {
+        self.init(record, emailHint: emailHint, delivery: record.emailStatus.map(Outbox.publicState) ?? "queued")
     }
 }
 
@@ -65,11 +63,9 @@ public struct ChallengeService: DomainService, Sendable {
         case activation(ChallengeSnapshot)
     }
 
-    /// Checks a code in two round trips: the challenge is read and locked, then every write
-    /// goes with the COMMIT, answered from what the locked rows predict (``ExpectedOutcome``).
-    /// Two things the locks do not hold can prove a prediction wrong: the account's hourly
-    /// wrong-code count, shared by its challenges, and the wrong code that ends a run of
-    /// 100. Then nothing was kept, and the check runs again reading each answer.
+    /// Checks a code in two round trips: the challenge, its user and the user's counters are
+    /// read under their locks; ``Challenge`` and ``CodeLimits`` decide on them; every write goes
+    /// with the COMMIT. The locks hold what was read until then, so nothing is predicted.
     ///
     /// A code that was compared counts even when its transaction then fails to commit for
     /// another reason (a deadlock, a timeout, a lost connection): it is counted again in a
@@ -77,15 +73,11 @@ public struct ChallengeService: DomainService, Sendable {
     func verify(companyID: UUID, locator: ChallengeLocator, code entry: String, clientInfo: ClientInfo) async throws -> VerifyOutcome {
         let compared = NIOLockedValueBox<ComparedEntry?>(nil)
         do {
-            return try await ExpectedOutcome.predictingFirst("challenge.verify", logger: logger) { predicting in
-                try await verify(
-                    companyID: companyID,
-                    locator: locator,
-                    code: entry,
-                    clientInfo: clientInfo,
-                    predicting: predicting,
-                    compared: compared
-                )
+            return try await pool.commitThen(in: companyID) { tx in
+                guard let located = try ChallengeStore.locate(locator, withDelivery: locator.isActivation, in: tx) else {
+                    return .refuse(.challengeNotFound)
+                }
+                return try decide(located, entry: entry, clientInfo: clientInfo, compared: compared, in: tx)
             }
         } catch let error where !(error is DomainError) {
             if let entry = compared.withLockedValue({ $0 }) { await countUncommitted(entry, companyID: companyID) }
@@ -93,124 +85,98 @@ public struct ChallengeService: DomainService, Sendable {
         }
     }
 
-    private func verify(
-        companyID: UUID,
-        locator: ChallengeLocator,
-        code entry: String,
+    /// What an entered code leads to, decided on what was read under the locks; the writes are
+    /// queued for the COMMIT (``CommitThen``).
+    private func decide(
+        _ located: LocatedChallenge,
+        entry: String,
         clientInfo: ClientInfo,
-        predicting: Bool,
-        compared: NIOLockedValueBox<ComparedEntry?>
-    ) async throws -> VerifyOutcome {
-        try await pool.commitThen(in: companyID) { tx in
-            guard let (record, user) = try ChallengeStore.locate(locator, in: tx) else { return .refuse(.challengeNotFound) }
-            if try closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
-            var challenge = record.challenge
-            switch challenge.enterCode(at: record.databaseNow) {
-            case .countAndCompare:
-                break
-            case .recordExpiry(let refusal):
-                try ChallengeEvents.record(.codeExpired, challenge, user: user, clientInfo: clientInfo, in: tx)
-                return .refuse(DomainError(refusal))
-            case .close(let reason):
-                try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
-                return .refuse(.challengeClosed)
-            case .refuse(let refusal):
-                return .refuse(DomainError(refusal))
-            }
-            if let lockedUntil = user.lockedUntil, lockedUntil > record.databaseNow {
-                // Refused for a limit, so recorded (SPEC §5), like the other refusals.
-                let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))
-                try ChallengeEvents.record(
-                    .rateLimited,
-                    challenge,
-                    user: user,
-                    clientInfo: clientInfo,
-                    extra: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)],
-                    in: tx
-                )
-                return .refuse(.accountLocked(retryAfter: retryAfter))
-            }
-            // Reserve a wrong-code slot of the account before comparing: past the hourly
-            // limit no guess is even looked at, and the account's challenges close.
-            let accountKey = CodeLimits.wrongCodesKey(user)
-            // Count the entry before comparing, in the same statement.
-            let (refusal, attempts) = try ChallengeStore.countAttempt(
+        compared: NIOLockedValueBox<ComparedEntry?>,
+        in tx: PQTransaction
+    ) throws -> CommitThen<VerifyOutcome> {
+        let (record, user, counters) = (located.record, located.user, located.counters)
+        if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
+        var challenge = record.challenge
+        switch challenge.enterCode(at: record.databaseNow) {
+        case .countAndCompare:
+            break
+        case .recordExpiry(let refusal):
+            ChallengeEvents.record(.codeExpired, challenge, user: user, clientInfo: clientInfo, in: tx)
+            return .refuse(DomainError(refusal))
+        case .close(let reason):
+            ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+            return .refuse(.challengeClosed)
+        case .refuse(let refusal):
+            return .refuse(DomainError(refusal))
+        }
+        if let lockedUntil = counters.lockedUntil, lockedUntil > record.databaseNow {
+            // Refused for a limit, so recorded (SPEC §5), like the other refusals.
+            let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))
+            ChallengeEvents.record(
+                .rateLimited,
                 challenge,
-                reserving: RateLimiter.hitQuery(accountKey, limit: limits.wrongCodesPerAccount, window: limits.wrongCodesPerAccountWindow),
-                predicting: predicting,
+                user: user,
+                clientInfo: clientInfo,
+                extra: ["limit": .string("account_locked"), "retry_after": .int(retryAfter)],
                 in: tx
             )
-            if let refusal {
-                try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
-                return .refuse(.challengeClosed)
-            }
-            guard let attempts else { return .refuse(.challengeClosed) }
-            let matches = normalizedCode(entry).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false
-            compared.withLockedValue { $0 = ComparedEntry(challenge: record.challenge, user: user, matched: matches) }
-            switch challenge.codeCompared(matches: matches, attempts: attempts) {
-            case .accept(let state):
-                try RateLimiter.undo(accountKey, in: tx)
-                return .answer(
-                    try accept(
-                        record.challenge,
-                        becoming: state,
-                        emailStatus: record.emailStatus,
-                        databaseNow: record.databaseNow,
-                        user: user,
-                        clientInfo: clientInfo,
-                        predicting: predicting,
-                        in: tx
-                    )
-                )
-            case .reject(let attemptsRemaining, let close, let refusal):
-                return .refuse(
-                    try reject(
-                        record.challenge,
-                        attemptsRemaining: attemptsRemaining,
-                        close: close,
-                        refusal,
-                        user: user,
-                        clientInfo: clientInfo,
-                        predicting: predicting,
-                        in: tx
-                    )
-                )
-            }
+            return .refuse(.accountLocked(retryAfter: retryAfter))
+        }
+        // Past the account's hourly wrong-code limit no guess is even looked at, and the
+        // account's challenges close.
+        if let refusal = CodeLimits.wrongCodesRefusal(of: user, counters: counters, limits: limits, at: record.transactionStart, in: tx) {
+            try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
+            return .refuse(.challengeClosed)
+        }
+        // Counted before it is compared, with the COMMIT.
+        ChallengeStore.countAttempt(challenge, in: tx)
+        let matches = normalizedCode(entry).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false
+        compared.withLockedValue { $0 = ComparedEntry(challenge: record.challenge, user: user, matched: matches) }
+        switch challenge.codeCompared(matches: matches, attempts: challenge.attempts + 1) {
+        case .accept(let state):
+            var updated = record
+            updated.challenge = challenge
+            return .answer(accept(updated, becoming: state, user: user, clientInfo: clientInfo, in: tx))
+        case .reject(let attemptsRemaining, let close, let refusal):
+            return try reject(
+                challenge,
+                attemptsRemaining: attemptsRemaining,
+                close: close,
+                refusal,
+                user: user,
+                counters: counters,
+                clientInfo: clientInfo,
+                in: tx
+            )
         }
     }
 
     /// The right code: consume the challenge once and give the flow its result.
     private func accept(
-        _ challenge: Challenge,
+        _ record: ChallengeRecord,
         becoming state: Challenge.State,
-        emailStatus: String?,
-        databaseNow: Date,
         user: User,
         clientInfo: ClientInfo,
-        predicting: Bool,
         in tx: PQTransaction
-    ) throws -> VerifyOutcome {
+    ) -> VerifyOutcome {
+        let challenge = record.challenge
+        ChallengeStore.consume(challenge, becoming: state, in: tx)
+        CodeLimits.resetWrongCodes(of: user, in: tx)
         switch challenge.purpose {
         case .login:
             // The login's answer is its session, not the challenge's row.
-            if predicting {
-                ChallengeStore.queueConsume(challenge, becoming: state, in: tx)
-            } else {
-                guard try ChallengeStore.consume(challenge, becoming: state, in: tx) != nil else { throw DomainError.challengeClosed }
-            }
-            try CodeLimits.resetWrongCodes(of: user, in: tx)
             let grant = SessionStore.create(
                 companyID: user.companyID,
                 userID: user.id,
                 client: .dashboard,
                 twoFactorVerified: true,
                 ttl: sessionTTL,
-                databaseNow: databaseNow,
+                databaseNow: record.databaseNow,
                 clientInfo: clientInfo,
                 challengeID: challenge.id,
                 in: tx
             )
-            try Event(
+            Event(
                 companyID: user.companyID,
                 type: .loginSucceeded,
                 userID: user.id,
@@ -223,12 +189,8 @@ public struct ChallengeService: DomainService, Sendable {
             ).record(in: tx)
             return .session(grant)
         case .activation:
-            guard var updated = try ChallengeStore.consume(challenge, becoming: state, in: tx) else { throw DomainError.challengeClosed }
-            // The same code email as when it was located.
-            updated.emailStatus = emailStatus
-            try CodeLimits.resetWrongCodes(of: user, in: tx)
-            try ChallengeEvents.record(.verified, updated.challenge, user: user, clientInfo: clientInfo, in: tx)
-            return .activation(try ChallengeSnapshot(updated, emailHint: user.emailHint, in: tx))
+            ChallengeEvents.record(.verified, challenge, user: user, clientInfo: clientInfo, in: tx)
+            return .activation(ChallengeSnapshot(record, emailHint: user.emailHint))
         }
     }
 
@@ -240,13 +202,13 @@ public struct ChallengeService: DomainService, Sendable {
         close: Challenge.CloseReason?,
         _ refusal: Challenge.Refusal,
         user: User,
+        counters: AccountCounters,
         clientInfo: ClientInfo,
-        predicting: Bool,
         in tx: PQTransaction
-    ) throws -> DomainError {
-        try ChallengeStore.countWrong(challengeID: challenge.id, in: tx)
-        let locked = try CodeLimits.countWrongCode(of: user, limits: limits, predicting: predicting, in: tx)
-        try ChallengeEvents.record(
+    ) throws -> CommitThen<VerifyOutcome> {
+        ChallengeStore.countWrong(challengeID: challenge.id, in: tx)
+        let locked = CodeLimits.countWrongCode(of: user, counters: counters, limits: limits, in: tx)
+        ChallengeEvents.record(
             .codeFailed,
             challenge,
             user: user,
@@ -256,12 +218,12 @@ public struct ChallengeService: DomainService, Sendable {
         )
         if locked {
             try CodeLimits.closeAll(of: user, clientInfo: clientInfo, limit: "consecutive_wrong_codes", firstRefusal: true, in: tx)
-            return .lockedForWrongCodes(retryAfter: limits.lockDuration)
+            return .refuse(.lockedForWrongCodes(retryAfter: limits.lockDuration))
         }
         if let close {
-            try ChallengeEvents.close(challenge, reason: close, user: user, clientInfo: clientInfo, predicting: predicting, in: tx)
+            ChallengeEvents.close(challenge, reason: close, user: user, clientInfo: clientInfo, in: tx)
         }
-        return DomainError(refusal)
+        return .refuse(DomainError(refusal))
     }
 }
 

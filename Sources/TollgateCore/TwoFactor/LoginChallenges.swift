@@ -5,16 +5,18 @@ import PQ
 /// its token, which carries its company.
 extension ChallengeService {
     /// Starts a login challenge after a right password (2FA on, dashboard client), in the
-    /// login's transaction (`predicting`: as ``start(_:user:company:tokenMAC:clientInfo:predicting:in:)``).
+    /// login's transaction, deciding on the account's `counters` read under its row lock.
     func startLogin(
         user: User,
         company: Company,
+        counters: AccountCounters,
+        clock: TransactionClock,
         clientInfo: ClientInfo,
-        predicting clock: TransactionClock?,
         in tx: PQTransaction
-    ) throws -> CommitThen<LoginChallenge> {
+    ) -> CommitThen<LoginChallenge> {
         let token = BearerToken.make(companyID: company.id)
-        switch try start(.login, user: user, company: company, tokenMAC: mac.token(token), clientInfo: clientInfo, predicting: clock, in: tx) {
+        let tokenMAC = mac.token(token)
+        switch start(.login, user: user, company: company, counters: counters, clock: clock, tokenMAC: tokenMAC, clientInfo: clientInfo, in: tx) {
         case .refuse(let error):
             return .refuse(error)
         case .answer(let record):
@@ -43,15 +45,16 @@ extension ChallengeService {
     public func viewLogin(token: String) async throws -> LoginChallenge {
         let (companyID, locator) = try loginLocator(token)
         return try await pool.commitThen(in: companyID) { tx in
-            guard let (record, user) = try ChallengeStore.locate(locator, withDelivery: true, in: tx) else { return .refuse(.challengeNotFound) }
-            if try closedForAccount(record.challenge, user: user, clientInfo: nil, in: tx) { return .refuse(.challengeClosed) }
+            guard let located = try ChallengeStore.locate(locator, withDelivery: true, in: tx) else { return .refuse(.challengeNotFound) }
+            let (record, user) = (located.record, located.user)
+            if closedForAccount(record.challenge, user: user, clientInfo: nil, in: tx) { return .refuse(.challengeClosed) }
             var challenge = record.challenge
             if case .close(let reason) = challenge.expire(at: record.databaseNow) {
-                try ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: nil, in: tx)
+                ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: nil, in: tx)
                 return .refuse(.challengeClosed)
             }
             guard challenge.state == .pending else { return .refuse(.challengeClosed) }
-            return .answer(LoginChallenge(token: token, snapshot: try ChallengeSnapshot(record, emailHint: user.emailHint, in: tx)))
+            return .answer(LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint)))
         }
     }
 

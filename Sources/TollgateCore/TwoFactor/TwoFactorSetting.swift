@@ -50,7 +50,7 @@ public struct TwoFactorSetting: DomainService, Sendable {
         let sessionID = principal.session.id
         return try await pool.withTenant(principal.company.id) { tx in
             let company = try Company.current(in: tx, lock: true)
-            guard let (activation, _) = try ChallengeStore.locate(.activation(id: activationID, userID: user.id), in: tx) else {
+            guard let activation = try ChallengeStore.locate(.activation(id: activationID, userID: user.id), in: tx)?.record else {
                 throw DomainError.noSuchActivation
             }
             guard !company.twoFactorEnabled else { throw DomainError.alreadyEnabled }
@@ -67,7 +67,7 @@ public struct TwoFactorSetting: DomainService, Sendable {
             )
             let changed = try Company(row: try updated.first.orThrow())
             let revoked = try Self.revokeUnverifiedSessions(keeping: sessionID, in: tx)
-            try Event(
+            Event(
                 companyID: company.id,
                 type: .twoFactorEnabled,
                 userID: user.id,
@@ -77,7 +77,7 @@ public struct TwoFactorSetting: DomainService, Sendable {
             )
             .record(in: tx)
             if revoked > 0 {
-                try Event(
+                Event(
                     companyID: company.id,
                     type: .sessionRevoked,
                     userID: user.id,
@@ -143,7 +143,7 @@ public struct TwoFactorSetting: DomainService, Sendable {
             )
             guard let row = updated.first else { return .refuse(.alreadyDisabled) }
             let company = try Company(row: row)
-            try Event(companyID: company.id, type: .twoFactorDisabled, userID: user.id, email: user.email, client: clientInfo).record(in: tx)
+            Event(companyID: company.id, type: .twoFactorDisabled, userID: user.id, email: user.email, client: clientInfo).record(in: tx)
             try Self.noticeOwners(enabled: false, actor: user, company: company, clientInfo: clientInfo, in: tx)
             return .answer(try TwoFactorStatus.current(company: company, in: tx))
         }
@@ -151,7 +151,7 @@ public struct TwoFactorSetting: DomainService, Sendable {
 
     private func recordDisableDenied(_ user: User, reason: String, clientInfo: ClientInfo) async throws {
         try await pool.withTenant(user.companyID) { tx in
-            try Event(
+            Event(
                 companyID: user.companyID,
                 type: .twoFactorDisableDenied,
                 userID: user.id,
@@ -172,7 +172,7 @@ public struct TwoFactorSetting: DomainService, Sendable {
             companyName: company.name
         )
         for owner in try Company.ownerEmails(in: tx) {
-            _ = try Outbox.enqueue(
+            _ = Outbox.enqueue(
                 companyID: company.id,
                 challengeID: nil,
                 recipient: owner,
