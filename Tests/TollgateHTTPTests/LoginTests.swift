@@ -84,13 +84,12 @@ import TollgateHTTP
             }
             #expect(bodies.count == 1, "unknown email, invited account and wrong password must answer the same body")
             // Each spends one Argon2id verification; without the dummy hash the unknown email
-            // and the invited account would answer about ten times faster. The bound is loose on
-            // purpose (noisy machines); bench/login-parity.sh measures the medians.
-            let medianWrong = wrong.sorted()[3]
-            let medianUnknown = unknown.sorted()[3]
-            let medianInvited = invited.sorted()[3]
-            #expect(medianUnknown > medianWrong / 3, "unknown email answered much faster: \(medianUnknown) vs \(medianWrong)")
-            #expect(medianInvited > medianWrong / 3, "invited account answered much faster: \(medianInvited) vs \(medianWrong)")
+            // and the invited account would answer about ten times faster. A busy machine only
+            // adds time, so the fastest of each kind is compared: its floor is the hash. The
+            // bound is loose on purpose; bench/login-parity.sh measures the medians.
+            let fastestWrong = wrong.min() ?? 0
+            #expect((unknown.min() ?? 0) > fastestWrong / 3, "unknown email answered much faster: \(unknown) vs \(wrong)")
+            #expect((invited.min() ?? 0) > fastestWrong / 3, "invited account answered much faster: \(invited) vs \(wrong)")
         }
     }
 
