@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 import NIOConcurrencyHelpers
 public import PQ
@@ -74,6 +75,13 @@ final class InstanceKeys: Sendable {
     func rateLimitKey(from pool: PQPool) async throws -> [UInt8] {
         if let key = rateLimit.withLockedValue({ $0 }) { return key }
         return try await pool.withTransaction { tx in try self.rateLimitKey(in: tx) }
+    }
+
+    /// The key of `Idempotency-Key` fingerprints: the instance key's HMAC of this purpose, so
+    /// that neither use's values stand in for the other's.
+    func idempotencyKey(from pool: PQPool) async throws -> [UInt8] {
+        let instance = SymmetricKey(data: try await rateLimitKey(from: pool))
+        return Array(HMAC<SHA256>.authenticationCode(for: Array("tollgate.idempotency_fingerprint.v1".utf8), using: instance))
     }
 
     func rateLimitKey(in tx: PQTransaction) throws -> [UInt8] {

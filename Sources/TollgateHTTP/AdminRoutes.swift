@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -187,8 +186,8 @@ struct AdminRoutes {
         guard (1...255).contains(idempotencyKey.utf8.count) else {
             throw APIError.invalidRequest(field: "Idempotency-Key", "The Idempotency-Key header has 1 to 255 characters.")
         }
-        let requestHash = Data(SHA256.hash(data: Data((request.method.rawValue + " " + request.uri.path + "\n").utf8) + body))
-        switch try await answering({ try await admin.startIdempotent(context.key, idempotencyKey: idempotencyKey, requestHash: requestHash) }) {
+        let fingerprinted = Data((request.method.rawValue + " " + request.uri.path + "\n").utf8) + body
+        switch try await answering({ try await admin.startIdempotent(context.key, idempotencyKey: idempotencyKey, request: fingerprinted) }) {
         case .replay(let status, let stored):
             var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
             headers[HTTPField.Name("Idempotent-Replayed")!] = "true"

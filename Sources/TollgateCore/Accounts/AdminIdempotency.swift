@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 import PQ
 
@@ -17,7 +18,10 @@ extension AdminService {
 
     /// Claims `idempotencyKey` for this request, or finds what the first one answered (waiting
     /// a little while it runs, so that a prompt retry gets the answer, not a refusal).
-    public func startIdempotent(_ key: APIKey, idempotencyKey: String, requestHash: Data) async throws -> IdempotentStart {
+    /// `request` is what identifies the request (method, path, canonical body); only its keyed
+    /// fingerprint is stored.
+    public func startIdempotent(_ key: APIKey, idempotencyKey: String, request: Data) async throws -> IdempotentStart {
+        let requestHash = Self.fingerprint(request, key: try await keys.idempotencyKey(from: pool))
         let deadline = ContinuousClock.now + .seconds(15)
         while true {
             let state = try await pool.withTransaction { tx -> IdempotentStart in
@@ -65,5 +69,12 @@ extension AdminService {
                 )
             }
         }
+    }
+
+    /// The stored fingerprint of a request: HMAC-SHA-256 under a key of the database's own,
+    /// not a bare SHA-256, since the body may hold a password (a bare hash of a known body
+    /// shape lets a reader of the table guess it at SHA-256 speed, skipping Argon2id).
+    static func fingerprint(_ request: Data, key: [UInt8]) -> Data {
+        Data(HMAC<SHA256>.authenticationCode(for: request, using: SymmetricKey(data: key)))
     }
 }
