@@ -17,13 +17,21 @@ public struct ClientInfo: Sendable, Equatable {
 
 extension PQPool {
     /// A transaction in one company's scope: row-level security shows only its rows, and the
-    /// setting ends with the transaction (safe behind a transaction pooler).
+    /// setting ends with the transaction (safe behind a transaction pooler). Under an
+    /// idempotent request (``IdempotentWork``) its answer is written last, before COMMIT.
     public func withTenant<T: Sendable>(
         _ companyID: UUID,
         isolation: PQIsolation = .readCommitted,
         _ body: @escaping @Sendable (PQTransaction) throws -> T
     ) async throws -> T {
-        try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)], body)
+        guard let idempotent = IdempotentWork.current else {
+            return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)], body)
+        }
+        return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)]) { tx in
+            let result = try body(tx)
+            try idempotent.record(result, in: tx)
+            return result
+        }
     }
 
     /// One read in one company's scope, in one round trip (BEGIN, the setting, the statement
