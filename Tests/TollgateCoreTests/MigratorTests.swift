@@ -216,8 +216,9 @@ import TollgateCore
                 // The worker updates an email's delivery bookkeeping only, never its recipient.
                 ("has_column_privilege('\(roles.worker)', 'public.email_outbox', 'status', 'UPDATE')", true),
                 ("has_column_privilege('\(roles.worker)', 'public.email_outbox', 'recipient', 'UPDATE')", false),
-                ("has_function_privilege('\(roles.worker)', 'public.purge_ended(integer, integer, integer, integer, integer)', 'EXECUTE')", true),
-                ("has_function_privilege('\(roles.api)', 'public.purge_ended(integer, integer, integer, integer, integer)', 'EXECUTE')", false),
+                ("has_function_privilege('\(roles.worker)', 'public.purge_ended(integer)', 'EXECUTE')", true),
+                ("has_function_privilege('\(roles.api)', 'public.purge_ended(integer)', 'EXECUTE')", false),
+                ("has_table_privilege('\(roles.worker)', 'public.retention_settings', 'SELECT')", false),
                 ("has_table_privilege('\(roles.worker)', 'public.users', 'SELECT')", false),
                 ("has_table_privilege('\(roles.worker)', 'public.email_attempts', 'INSERT')", true),
                 ("has_table_privilege('\(roles.worker)', 'public.email_attempts', 'SELECT')", false),
