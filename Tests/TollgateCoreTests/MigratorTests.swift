@@ -219,6 +219,8 @@ import TollgateCore
                 ("has_function_privilege('\(roles.worker)', 'public.purge_ended(integer)', 'EXECUTE')", true),
                 ("has_function_privilege('\(roles.api)', 'public.purge_ended(integer)', 'EXECUTE')", false),
                 ("has_table_privilege('\(roles.worker)', 'public.retention_settings', 'SELECT')", false),
+                ("has_schema_privilege('\(roles.api)', 'public', 'CREATE')", false),
+                ("has_schema_privilege('\(roles.worker)', 'public', 'CREATE')", false),
                 ("has_table_privilege('\(roles.worker)', 'public.users', 'SELECT')", false),
                 ("has_table_privilege('\(roles.worker)', 'public.email_attempts', 'INSERT')", true),
                 ("has_table_privilege('\(roles.worker)', 'public.email_attempts', 'SELECT')", false),

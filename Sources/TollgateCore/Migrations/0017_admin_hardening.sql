@@ -82,3 +82,21 @@ END
 $$;
 REVOKE ALL ON FUNCTION purge_ended(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION purge_ended(integer) TO tollgate_worker;
+
+-- 3. Nobody but the owner creates objects in schema public. PostgreSQL 15 no longer grants
+--    CREATE there to PUBLIC, but a cluster upgraded from 14 keeps the old grant, and a role
+--    that can create a table or function in public can shadow names the others resolve.
+--    A REVOKE by a role that does not own the schema only warns, so the result is checked.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['tollgate_api', 'tollgate_worker', 'tollgate_support', 'tollgate_support_reader'] LOOP
+        IF has_schema_privilege(r, 'public', 'CREATE') THEN
+            RAISE EXCEPTION 'role % may create objects in schema public', r
+                USING HINT = 'as the owner of schema public, run REVOKE CREATE ON SCHEMA public FROM PUBLIC (and from that role), then migrate again';
+        END IF;
+    END LOOP;
+END
+$$;
