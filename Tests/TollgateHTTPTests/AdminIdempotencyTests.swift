@@ -108,6 +108,22 @@ import TollgateCore
             #expect(failed.status == .internalServerError)
             #expect(try await AdminAPITests.count(app, "SELECT count(*) AS n FROM users WHERE email = 'atomic@acme.test'") == 0)
             #expect(try await AdminAPITests.count(app, "SELECT count(*) AS n FROM events WHERE type = 'admin.user_created'") == 0)
+            // The same for the other results a transaction returns: a company with its owner, and none.
+            let company = try await client.post(
+                "/v1/admin/companies",
+                ["name": "Initech", "owner": ["email": "bill@initech.test", "password": "initech-owner-pass-1"]],
+                token: key,
+                headers: [Self.idempotencyKey: "atomic-company"]
+            )
+            #expect(company.status == .internalServerError)
+            #expect(try await AdminAPITests.count(app, "SELECT count(*) AS n FROM companies WHERE name = 'Initech'") == 0)
+            let reset = try await client.post(
+                "/v1/admin/users/\(seed.member.id.uuidString)/password-reset",
+                token: key,
+                headers: [Self.idempotencyKey: "atomic-reset"]
+            )
+            #expect(reset.status == .internalServerError)
+            #expect(try await AdminAPITests.count(app, "SELECT count(*) AS n FROM password_resets") == 0)
 
             try await app.owner.withTransaction { tx in try tx.query("DROP TRIGGER test_refuse_answer ON idempotency_keys") }
             let retried = try await client.post(path, body, token: key, headers: [Self.idempotencyKey: "atomic"])
