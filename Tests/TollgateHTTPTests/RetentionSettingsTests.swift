@@ -38,7 +38,7 @@ import TollgateCore
         }
     }
 
-    @Test func migrateStoresThePeriodsItReadsAndThePurgeKeepsThem() async throws {
+    @Test func migrateStoresThePeriodsItReads() async throws {
         try await TestDatabase.with(migrated: false) { database in
             let url = database.conninfo()
             let migrated = try await TollgateProcess.run(
