@@ -3,7 +3,9 @@ public import PQ
 public import ServiceLifecycle
 
 /// How long ended rows are kept (issue 13; `RETENTION_*`, seconds). Events are kept longest:
-/// they are the audit log support reads.
+/// they are the audit log support reads. The periods are read by `tollgate migrate` and
+/// stored (``store(pool:)``) where only the owner writes them; the worker's purge reads them
+/// there, so a worker credential cannot shorten them (issue 22).
 public struct RetentionSettings: Sendable, Equatable {
     /// Expired or revoked sessions (`RETENTION_SESSIONS`).
     public var sessions = 30 * 86_400
@@ -30,6 +32,19 @@ public struct RetentionSettings: Sendable, Equatable {
     }
 }
 
+extension RetentionSettings {
+    /// Stores the periods in `retention_settings`, as the database owner (`tollgate migrate`).
+    public func store(pool: PQPool) async throws {
+        try await pool.query(
+            "retention.store",
+            """
+            UPDATE retention_settings SET sessions = \(sessions), challenges = \(challenges), emails = \(emails), events = \(events),
+                updated_at = now()
+            """
+        )
+    }
+}
+
 /// Deletes rows past retention, run by the worker: each call of `purge_ended()` removes at
 /// most one batch per table in one short statement, so no lock is held for long and the
 /// API's requests interleave; a run repeats until every table is below a batch.
@@ -52,10 +67,8 @@ public struct RetentionPurger: Service {
         for _ in 0..<maxBatches {
             let rows = try await pool.query(
                 "retention.purge",
-                """
-                SELECT kind, deleted FROM purge_ended(\(settings.batchSize)::integer, \(settings.sessions)::integer,
-                    \(settings.challenges)::integer, \(settings.emails)::integer, \(settings.events)::integer)
-                """
+                // The periods are the stored ones (migration 0017): only the batch is ours.
+                "SELECT kind, deleted FROM purge_ended(\(settings.batchSize)::integer)"
             )
             var full = false
             for row in rows {

@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 import NIOConcurrencyHelpers
 public import PQ
@@ -16,13 +17,21 @@ public struct ClientInfo: Sendable, Equatable {
 
 extension PQPool {
     /// A transaction in one company's scope: row-level security shows only its rows, and the
-    /// setting ends with the transaction (safe behind a transaction pooler).
+    /// setting ends with the transaction (safe behind a transaction pooler). Under an
+    /// idempotent request (``IdempotentWork``) its answer is written last, before COMMIT.
     public func withTenant<T: Sendable>(
         _ companyID: UUID,
         isolation: PQIsolation = .readCommitted,
         _ body: @escaping @Sendable (PQTransaction) throws -> T
     ) async throws -> T {
-        try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)], body)
+        guard let idempotent = IdempotentWork.current else {
+            return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)], body)
+        }
+        return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)]) { tx in
+            let result = try body(tx)
+            try idempotent.record(result, in: tx)
+            return result
+        }
     }
 
     /// One read in one company's scope, in one round trip (BEGIN, the setting, the statement
@@ -74,6 +83,13 @@ final class InstanceKeys: Sendable {
     func rateLimitKey(from pool: PQPool) async throws -> [UInt8] {
         if let key = rateLimit.withLockedValue({ $0 }) { return key }
         return try await pool.withTransaction { tx in try self.rateLimitKey(in: tx) }
+    }
+
+    /// The key of `Idempotency-Key` fingerprints: the instance key's HMAC of this purpose, so
+    /// that neither use's values stand in for the other's.
+    func idempotencyKey(from pool: PQPool) async throws -> [UInt8] {
+        let instance = SymmetricKey(data: try await rateLimitKey(from: pool))
+        return Array(HMAC<SHA256>.authenticationCode(for: Array("tollgate.idempotency_fingerprint.v1".utf8), using: instance))
     }
 
     func rateLimitKey(in tx: PQTransaction) throws -> [UInt8] {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -53,10 +52,13 @@ struct AdminRoutes {
         let (admin, addresses) = (self.admin, self.clientAddress)
         group.post("companies") { request, context -> Response in
             let received = try await JSONBody.receive(CreateCompanyRequest.self, request)
-            return try await Self.idempotently(request, context, admin: admin, body: received.canonical) {
+            let render: @Sendable ((AdminCompany, AdminUser)) -> Answer = { created in
+                Answer(.created, CreatedCompanyAnswer(company: AdminCompanyView(created.0), owner: AdminUserView(created.1)))
+            }
+            return try await Self.idempotently(request, context, admin: admin, body: received.canonical, render: render) {
                 let body = try received.get()
                 let info = addresses.clientInfo(for: request, context: context.parent)
-                let (company, user) = try await admin.createCompany(
+                return try await admin.createCompany(
                     context.key,
                     name: body.name.text,
                     ownerEmail: body.owner.email.text,
@@ -65,7 +67,6 @@ struct AdminRoutes {
                     dashboardURL: body.dashboardURL?.text,
                     clientInfo: info
                 )
-                return Answer(.created, CreatedCompanyAnswer(company: AdminCompanyView(company), owner: AdminUserView(user)))
             }
         }
         group.get("companies/:id") { _, context -> Answer in
@@ -106,9 +107,10 @@ struct AdminRoutes {
         group.post("companies/:id/users") { request, context -> Response in
             let id = try Self.id(context)
             let received = try await JSONBody.receive(CreateUserRequest.self, request)
-            return try await Self.idempotently(request, context, admin: admin, body: received.canonical) {
+            let render: @Sendable (AdminUser) -> Answer = { Answer(.created, AdminUserEnvelope(user: AdminUserView($0))) }
+            return try await Self.idempotently(request, context, admin: admin, body: received.canonical, render: render) {
                 let body = try received.get()
-                let user = try await admin.createUser(
+                return try await admin.createUser(
                     context.key,
                     companyID: id,
                     email: body.email.text,
@@ -118,7 +120,6 @@ struct AdminRoutes {
                     password: body.password?.text,
                     clientInfo: addresses.clientInfo(for: request, context: context.parent)
                 )
-                return Answer(.created, AdminUserEnvelope(user: AdminUserView(user)))
             }
         }
         group.get("users/:id") { _, context -> Answer in
@@ -149,17 +150,17 @@ struct AdminRoutes {
         for (action, work) in actions {
             group.post(RouterPath("users/:id/\(action)")) { request, context -> Response in
                 let id = try Self.id(context)
-                return try await Self.idempotently(request, context, admin: admin) {
-                    let user = try await work(context.key, id, addresses.clientInfo(for: request, context: context.parent))
-                    return Answer(.ok, AdminUserEnvelope(user: AdminUserView(user)))
+                let render: @Sendable (AdminUser) -> Answer = { Answer(.ok, AdminUserEnvelope(user: AdminUserView($0))) }
+                return try await Self.idempotently(request, context, admin: admin, render: render) {
+                    try await work(context.key, id, addresses.clientInfo(for: request, context: context.parent))
                 }
             }
         }
         group.post("users/:id/password-reset") { request, context -> Response in
             let id = try Self.id(context)
-            return try await Self.idempotently(request, context, admin: admin) {
+            let render: @Sendable (Void) -> Answer = { _ in Answer(.accepted, EmptyAnswer()) }
+            return try await Self.idempotently(request, context, admin: admin, render: render) {
                 try await admin.sendPasswordReset(context.key, id: id, clientInfo: addresses.clientInfo(for: request, context: context.parent))
-                return Answer(.accepted, EmptyAnswer())
             }
         }
     }
@@ -168,49 +169,6 @@ struct AdminRoutes {
     static func id(_ context: AdminContext) throws -> UUID {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw APIError(DomainError.notFoundObject) }
         return id
-    }
-
-    /// Runs a POST once per `Idempotency-Key` (SPEC §11): a retry with the same key and body
-    /// gets the first answer and nothing is done twice; the same key with another body is 422.
-    /// `body` is the canonical request body (``ReceivedBody/canonical``), empty for a route
-    /// that takes none; a faulty field is thrown by `work`, so it is recorded as the first answer.
-    static func idempotently(
-        _ request: Request,
-        _ context: AdminContext,
-        admin: AdminService,
-        body: Data = Data(),
-        _ work: () async throws -> Answer
-    ) async throws -> Response {
-        guard let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!] else {
-            return try await answering { try await work() }.response(from: request, context: context)
-        }
-        guard (1...255).contains(idempotencyKey.utf8.count) else {
-            throw APIError.invalidRequest(field: "Idempotency-Key", "The Idempotency-Key header has 1 to 255 characters.")
-        }
-        let requestHash = Data(SHA256.hash(data: Data((request.method.rawValue + " " + request.uri.path + "\n").utf8) + body))
-        switch try await answering({ try await admin.startIdempotent(context.key, idempotencyKey: idempotencyKey, requestHash: requestHash) }) {
-        case .replay(let status, let stored):
-            var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
-            headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
-            return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: stored)))
-        case .mismatch:
-            throw APIError(DomainError(.idempotencyKeyReused, "This Idempotency-Key was used with another request."))
-        case .inProgress:
-            throw APIError(DomainError(.idempotencyInProgress, "The first request with this Idempotency-Key is still running.", retryAfter: 1))
-        case .proceed:
-            do {
-                let answer = try await answering { try await work() }
-                let data = try answer.encoded()
-                try await admin.finishIdempotent(context.key, idempotencyKey: idempotencyKey, answer: (answer.status.code, data))
-                return answer.response(data: data)
-            } catch let error as APIError where (400..<500).contains(error.status.code) {
-                try await admin.finishIdempotent(context.key, idempotencyKey: idempotencyKey, answer: (error.status.code, Data(error.body())))
-                throw error
-            } catch {
-                try? await admin.finishIdempotent(context.key, idempotencyKey: idempotencyKey, answer: nil)
-                throw error
-            }
-        }
     }
 }
 

@@ -81,6 +81,7 @@ struct DevCommand: AsyncParsableCommand {
         let ownerPool = makePool(database, size: 1, logger: logger)
         do {
             try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: ownerPool)
+            try await configuration.retention.store(pool: ownerPool)
             try await DemoData.ensure(pool: ownerPool, state: state, logger: logger)
         } catch {
             await ownerPool.close()

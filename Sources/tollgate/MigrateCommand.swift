@@ -11,7 +11,9 @@ struct MigrateCommand: AsyncParsableCommand {
         discussion: """
             Safe to run concurrently and repeatedly: an advisory lock serialises runs and each file is applied once. \
             Creates the roles the API, the worker and support connect as: <prefix>_api, <prefix>_worker and \
-            <prefix>_support, with DATABASE_ROLE_PREFIX (default tollgate) fixed at the first run.
+            <prefix>_support, with DATABASE_ROLE_PREFIX (default tollgate) fixed at the first run. \
+            Stores the retention periods of RETENTION_SESSIONS, RETENTION_CHALLENGES, RETENTION_EMAILS and \
+            RETENTION_EVENTS (defaults when unset), which the worker's purge reads.
             """
     )
 
@@ -23,6 +25,7 @@ struct MigrateCommand: AsyncParsableCommand {
             let applied = try await Migrator(migrations: try Migration.bundled(), roles: configuration.database.roles, logger: logger).migrate(
                 pool: pool
             )
+            try await configuration.retention.store(pool: pool)
             await pool.close()
             print(applied.isEmpty ? "migrations: up to date" : "migrations: applied \(applied.map(String.init).joined(separator: ", "))")
         } catch {

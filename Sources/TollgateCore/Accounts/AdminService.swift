@@ -8,6 +8,8 @@ import PQ
 /// `AdminIdempotency.swift`, the API's values in `AdminModels.swift`.
 public struct AdminService: DomainService, Sendable {
     let dependencies: DomainDependencies
+    /// The database's own keys (`Idempotency-Key` fingerprints), read once.
+    let keys = InstanceKeys()
 
     public init(_ dependencies: DomainDependencies) {
         self.dependencies = dependencies
