@@ -165,7 +165,7 @@ struct MailFixture {
             companyName: companyName
         )
         return try await api.withTenant(companyID) { tx in
-            try Outbox.enqueue(
+            Outbox.enqueue(
                 companyID: companyID,
                 challengeID: nil,
                 recipient: recipient,
@@ -181,7 +181,7 @@ struct MailFixture {
     func enqueueMany(_ count: Int) async throws -> [UUID] {
         let companyID = self.companyID
         return try await api.withTenant(companyID) { tx in
-            try (0..<count).map { index in
+            (0..<count).map { index in
                 let code = String(format: "%06d", 100_000 + index)
                 let email = EmailTemplates.loginCode(
                     code: code,
@@ -190,7 +190,7 @@ struct MailFixture {
                     client: ClientInfo(ip: "203.0.113.7", userAgent: "load"),
                     companyName: "Acme"
                 )
-                return try Outbox.enqueue(
+                return Outbox.enqueue(
                     companyID: companyID,
                     challengeID: nil,
                     recipient: "user\(index)@acme.example",

@@ -216,7 +216,7 @@ import TollgateCore
                         token: ownerSession
                     )
             }
-            #expect(replies.allSatisfy { $0.status.code < 500 })
+            #expect(replies.allSatisfy { $0.status.code < 500 }, "\(replies.map { "\($0.status.code) \($0.errorCode ?? "")" })")
             #expect(replies.filter { $0.status == .ok && $0.value("two_factor", "enabled") as? Bool == true }.count == 1)
             let company = try await app.sql("SELECT two_factor_enabled FROM companies")
             let enabled = try company.first?.decode("two_factor_enabled", as: Bool.self) ?? false
