@@ -8,19 +8,19 @@ public struct DomainDependencies: Sendable {
     public let settings: DomainSettings
     public let hasher: PasswordHasher
     public let logger: Logger
-    let mac: CodeMAC
+    let mac: SecretMAC
 
     public init(pool: PQPool, settings: DomainSettings, hasher: PasswordHasher, logger: Logger) {
         self.pool = pool
         self.settings = settings
         self.hasher = hasher
         self.logger = logger
-        self.mac = CodeMAC(secrets: settings.secrets)
+        self.mac = SecretMAC(secrets: settings.secrets)
     }
 }
 
 /// A service of the domain (``LoginService``, ``ChallengeService``, ``PasswordService``,
-/// ``AdminService``, ``TwoFactorSetting``): its code reads the shared parts by name.
+/// ``AdminService``, ``TwoFactorService``): its code reads the shared parts by name.
 protocol DomainService {
     var dependencies: DomainDependencies { get }
 }
@@ -29,6 +29,6 @@ extension DomainService {
     var pool: PQPool { dependencies.pool }
     var settings: DomainSettings { dependencies.settings }
     var hasher: PasswordHasher { dependencies.hasher }
-    var mac: CodeMAC { dependencies.mac }
+    var mac: SecretMAC { dependencies.mac }
     var logger: Logger { dependencies.logger }
 }

@@ -67,11 +67,7 @@ public struct RateLimitPurger: Service {
                 do {
                     let removed = try await RateLimiter.purge(olderThan: olderThan, pool: pool)
                     if removed > 0 { logger.debug("rate_limits.purged", metadata: ["rows": "\(removed)"]) }
-                    // Idempotency keys are kept 24 hours (SPEC §11).
-                    try await pool.query(
-                        "idempotency.purge",
-                        "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'"
-                    )
+                    try await AdminService.purgeIdempotencyKeys(pool: pool)
                 } catch {
                     logger.warning("rate_limits.purge_failed", metadata: ["error": "\(error)"])
                 }
@@ -149,7 +145,7 @@ public func buildRouter(http: HTTPSettings, domain: DomainSettings, pool: PQPool
         pool: pool,
         login: login,
         challenges: challenges,
-        twoFactor: TwoFactorSetting(dependencies),
+        twoFactor: TwoFactorService(dependencies),
         passwords: PasswordService(dependencies, login: login),
         clientAddress: ClientAddress(trustedProxies: http.trustedProxies)
     )

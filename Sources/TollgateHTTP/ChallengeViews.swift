@@ -26,7 +26,7 @@ extension CodeView {
             resendsRemaining: snapshot.resendsRemaining,
             attemptsRemaining: snapshot.attemptsRemaining,
             emailHint: snapshot.emailHint,
-            delivery: snapshot.delivery
+            delivery: snapshot.delivery.rawValue
         )
     }
 }

@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import PQ
 import Prometheus
+import TollgateCore
 
 /// `/openapi.yaml` (the API document shipped with the build). `/metrics` is not here: it
 /// shows counts across companies and is served on its own listener (`buildMetricsApplication`).
@@ -79,11 +80,7 @@ struct MetricsRoute {
     /// Open challenges by purpose, or nil when the database cannot say.
     static func openChallenges(pool: PQPool, logger: Logger) async -> [String: Int]? {
         do {
-            var counts: [String: Int] = [:]
-            for row in try await pool.query("metrics.open_challenges", "SELECT purpose, challenges FROM open_challenges()") {
-                counts[try row.decode("purpose", as: String.self)] = try row.decode("challenges", as: Int.self)
-            }
-            return counts
+            return try await OpenChallenges.byPurpose(pool: pool)
         } catch {
             logger.warning("metrics.open_challenges_failed", metadata: ["error": "\(error)"])
             return nil

@@ -9,7 +9,7 @@ struct AppServices: Sendable {
     let pool: PQPool
     let login: LoginService
     let challenges: ChallengeService
-    let twoFactor: TwoFactorSetting
+    let twoFactor: TwoFactorService
     let passwords: PasswordService
     let clientAddress: ClientAddress
 }

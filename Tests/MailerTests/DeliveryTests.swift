@@ -59,7 +59,7 @@ import TollgateCore
             ) == 1
         )
         let state = try await fixture.api.withTenant(fixture.companyID) { tx in try Outbox.deliveryState(emailID: id, in: tx) }
-        #expect(state == "sent")
+        #expect(state == .sent)
         await fixture.close()
     }
 
@@ -148,7 +148,7 @@ import TollgateCore
         #expect(try await fixture.count("SELECT count(*) FROM events WHERE type = 'email.failed'") == 1)
         #expect(sink.receivedCount == 0)
         let state = try await fixture.api.withTenant(fixture.companyID) { tx in try Outbox.deliveryState(emailID: id, in: tx) }
-        #expect(state == "failed")
+        #expect(state == .failed)
         await fixture.close()
     }
 
@@ -196,7 +196,7 @@ import TollgateCore
         #expect(try await fixture.count("SELECT count(*) FROM events WHERE type = 'email.expired'") == 1)
         // SPEC §4: the API tells "expired before it was sent" apart from a refused delivery.
         let state = try await fixture.api.withTenant(fixture.companyID) { tx in try Outbox.deliveryState(emailID: expired, in: tx) }
-        #expect(state == "expired")
+        #expect(state == .expired)
         await fixture.close()
     }
 

@@ -36,8 +36,8 @@ import TollgateCore
     }
 
     @Test func aCodeMACIsBoundToItsChallengeAndSurvivesRotation() {
-        let old = CodeMAC(secrets: [Array("old-secret-old-secret-old-secret-00".utf8)])
-        let rotated = CodeMAC(secrets: [Array("new-secret-new-secret-new-secret-00".utf8), Array("old-secret-old-secret-old-secret-00".utf8)])
+        let old = SecretMAC(secrets: [Array("old-secret-old-secret-old-secret-00".utf8)])
+        let rotated = SecretMAC(secrets: [Array("new-secret-new-secret-new-secret-00".utf8), Array("old-secret-old-secret-old-secret-00".utf8)])
         let challenge = UUID()
         let stored = old.code("123456", challengeID: challenge)
         #expect(rotated.codeMatches("123456", challengeID: challenge, stored: stored))

@@ -62,7 +62,7 @@ import TollgateCore
             let refused = try await client.post(path, body, token: outsider, headers: [Self.idempotencyKey: "probe"])
             #expect(refused.status == .notFound)
             for (key, lease) in [("crashed", "-1 second"), ("running", "1 hour")] {
-                try await app.owner.withTransaction { tx in
+                _ = try await app.owner.withTransaction { tx in
                     try tx.query(
                         """
                         INSERT INTO idempotency_keys (api_key_id, key, request_hash, claimed_until)
@@ -125,7 +125,7 @@ import TollgateCore
             #expect(reset.status == .internalServerError)
             #expect(try await AdminAPITests.count(app, "SELECT count(*) AS n FROM password_resets") == 0)
 
-            try await app.owner.withTransaction { tx in try tx.query("DROP TRIGGER test_refuse_answer ON idempotency_keys") }
+            _ = try await app.owner.withTransaction { tx in try tx.query("DROP TRIGGER test_refuse_answer ON idempotency_keys") }
             let retried = try await client.post(path, body, token: key, headers: [Self.idempotencyKey: "atomic"])
             #expect(retried.status == .created, "\(retried.status) \(String(decoding: retried.body, as: UTF8.self))")
             #expect(try await AdminAPITests.count(app, "SELECT count(*) AS n FROM users WHERE email = 'atomic@acme.test'") == 1)

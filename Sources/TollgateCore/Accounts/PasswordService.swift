@@ -35,7 +35,7 @@ public struct PasswordService: DomainService, Sendable {
             try UserStore.setPassword(hash, of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
             // Whoever held a challenge or a reset link made before the change holds nothing now.
-            try ChallengeEvents.closeAll(
+            try ChallengeEvent.closeAll(
                 userID: user.id,
                 companyID: user.companyID,
                 email: user.email,
@@ -114,7 +114,7 @@ public struct PasswordService: DomainService, Sendable {
         _ purpose: LinkPurpose,
         for user: User,
         clientInfo: ClientInfo,
-        mac: CodeMAC,
+        mac: SecretMAC,
         settings: DomainSettings,
         in tx: PQTransaction
     ) throws {
@@ -184,7 +184,7 @@ public struct PasswordService: DomainService, Sendable {
             try Self.voidResetLinks(of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
             // A phisher holding a login challenge does not outlive the victim's reset.
-            try ChallengeEvents.closeAll(
+            try ChallengeEvent.closeAll(
                 userID: user.id,
                 companyID: user.companyID,
                 email: user.email,

@@ -35,7 +35,7 @@ public enum Outbox {
 
     /// "queued" | "sent" | "failed" | "expired" for the API's `delivery` field (sending→queued;
     /// expired: the code expired before the email could be sent).
-    public static func deliveryState(emailID: UUID, in tx: PQTransaction) throws -> String {
+    public static func deliveryState(emailID: UUID, in tx: PQTransaction) throws -> Delivery {
         let rows = try tx.query("outbox.delivery_state", "SELECT status FROM email_outbox WHERE id = \(emailID)")
         guard let status = try rows.first?.decode("status", as: String.self) else {
             throw DomainError(.notFound, "No such email.")
@@ -43,14 +43,19 @@ public enum Outbox {
         return publicState(status)
     }
 
-    /// Maps a stored status to the four states the API shows.
-    public static func publicState(_ status: String) -> String {
-        switch status {
-        case "sent": "sent"
-        case "failed": "failed"
-        case "expired": "expired"
-        default: "queued"
-        }
+    /// The state of a code's email as the API shows it (`delivery`).
+    public enum Delivery: String, Sendable, CaseIterable {
+        /// Waiting for the worker, or being sent.
+        case queued
+        case sent
+        case failed
+        /// Its code expired before it could be sent.
+        case expired
+    }
+
+    /// Maps a stored status to the four states the API shows (`sending` is still queued).
+    public static func publicState(_ status: String) -> Delivery {
+        Delivery(rawValue: status) ?? .queued
     }
 
     /// The Message-ID (without angle brackets) of the email with this id.

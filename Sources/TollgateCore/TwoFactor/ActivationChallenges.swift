@@ -14,7 +14,7 @@ extension ChallengeService {
             let clock = try TransactionClock.read(in: tx)
             return start(.activation, user: user, company: company, counters: counters, clock: clock, tokenMAC: nil, clientInfo: clientInfo, in: tx)
         }
-        return ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued")
+        return ChallengeSnapshot(record, emailHint: user.emailHint, delivery: .queued)
     }
 
     public func verifyActivation(_ principal: Principal, id: UUID, code: String, clientInfo: ClientInfo) async throws -> ChallengeSnapshot {
@@ -36,7 +36,7 @@ extension ChallengeService {
             locator: .activation(id: id, userID: principal.user.id),
             clientInfo: clientInfo
         )
-        return ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued")
+        return ChallengeSnapshot(record, emailHint: user.emailHint, delivery: .queued)
     }
 
     /// An activation of the caller's, as it stands, with its latest code email's delivery

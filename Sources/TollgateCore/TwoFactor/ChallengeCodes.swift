@@ -46,7 +46,7 @@ extension ChallengeService {
         let reportMAC = purpose == .login ? mac.token(mac.reportToken(companyID: company.id, challengeID: id)) : nil
         ChallengeStore.create(record, tokenMAC: tokenMAC, reportMAC: reportMAC, clientInfo: clientInfo, in: tx)
         sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx)
-        ChallengeEvents.record(.codeSent, record.challenge, user: user, clientInfo: clientInfo, in: tx)
+        ChallengeEvent.record(.codeSent, record.challenge, user: user, clientInfo: clientInfo, in: tx)
         return .answer(record)
     }
 
@@ -71,7 +71,7 @@ extension ChallengeService {
             case .send:
                 break
             case .close(let reason):
-                ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+                ChallengeEvent.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
                 return .refuse(.challengeClosed)
             case .refuseForLimit(let refusal):
                 let error = DomainError(refusal)
@@ -98,7 +98,7 @@ extension ChallengeService {
             var updated = record
             updated.challenge = challenge
             sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx)
-            ChallengeEvents.record(.codeResent, challenge, user: user, clientInfo: clientInfo, in: tx)
+            ChallengeEvent.record(.codeResent, challenge, user: user, clientInfo: clientInfo, in: tx)
             return .answer((updated, user))
         }
     }

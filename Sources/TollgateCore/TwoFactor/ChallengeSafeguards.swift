@@ -18,7 +18,7 @@ extension ChallengeService {
             return false
         }
         if challenge.state == .pending || challenge.state == .verified {
-            ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+            ChallengeEvent.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
         }
         return true
     }

@@ -13,9 +13,9 @@ public struct ChallengeSnapshot: Sendable {
     public let attemptsRemaining: Int
     public let emailHint: String
     /// The latest code email's state: queued, sent, failed or expired.
-    public let delivery: String
+    public let delivery: Outbox.Delivery
 
-    init(_ record: ChallengeRecord, emailHint: String, delivery: String) {
+    init(_ record: ChallengeRecord, emailHint: String, delivery: Outbox.Delivery) {
         let challenge = record.challenge
         id = challenge.id
         stage = challenge.stage(at: record.databaseNow)
@@ -29,7 +29,7 @@ public struct ChallengeSnapshot: Sendable {
     /// With the state of the challenge's latest code email as the read joined it
     /// (``ChallengeStore/locate(_:withDelivery:in:)``).
     init(_ record: ChallengeRecord, emailHint: String) {
-        self.init(record, emailHint: emailHint, delivery: record.emailStatus.map(Outbox.publicState) ?? "queued")
+        self.init(record, emailHint: emailHint, delivery: record.emailStatus.map(Outbox.publicState) ?? .queued)
     }
 }
 
@@ -101,10 +101,10 @@ public struct ChallengeService: DomainService, Sendable {
         case .countAndCompare:
             break
         case .recordExpiry(let refusal):
-            ChallengeEvents.record(.codeExpired, challenge, user: user, clientInfo: clientInfo, in: tx)
+            ChallengeEvent.record(.codeExpired, challenge, user: user, clientInfo: clientInfo, in: tx)
             return .refuse(DomainError(refusal))
         case .close(let reason):
-            ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+            ChallengeEvent.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
             return .refuse(.challengeClosed)
         case .refuse(let refusal):
             return .refuse(DomainError(refusal))
@@ -112,7 +112,7 @@ public struct ChallengeService: DomainService, Sendable {
         if let lockedUntil = counters.lockedUntil, lockedUntil > record.databaseNow {
             // Refused for a limit, so recorded (SPEC §5), like the other refusals.
             let retryAfter = max(1, Int(lockedUntil.timeIntervalSince(record.databaseNow).rounded(.up)))
-            ChallengeEvents.record(
+            ChallengeEvent.record(
                 .rateLimited,
                 challenge,
                 user: user,
@@ -189,7 +189,7 @@ public struct ChallengeService: DomainService, Sendable {
             ).record(in: tx)
             return .session(grant)
         case .activation:
-            ChallengeEvents.record(.verified, challenge, user: user, clientInfo: clientInfo, in: tx)
+            ChallengeEvent.record(.verified, challenge, user: user, clientInfo: clientInfo, in: tx)
             return .activation(ChallengeSnapshot(record, emailHint: user.emailHint))
         }
     }
@@ -208,7 +208,7 @@ public struct ChallengeService: DomainService, Sendable {
     ) throws -> CommitThen<VerifyOutcome> {
         ChallengeStore.countWrong(challengeID: challenge.id, in: tx)
         let locked = CodeLimits.countWrongCode(of: user, counters: counters, limits: limits, in: tx)
-        ChallengeEvents.record(
+        ChallengeEvent.record(
             .codeFailed,
             challenge,
             user: user,
@@ -221,7 +221,7 @@ public struct ChallengeService: DomainService, Sendable {
             return .refuse(.lockedForWrongCodes(retryAfter: limits.lockDuration))
         }
         if let close {
-            ChallengeEvents.close(challenge, reason: close, user: user, clientInfo: clientInfo, in: tx)
+            ChallengeEvent.close(challenge, reason: close, user: user, clientInfo: clientInfo, in: tx)
         }
         return .refuse(DomainError(refusal))
     }

@@ -20,7 +20,7 @@ extension ChallengeService {
         case .refuse(let error):
             return .refuse(error)
         case .answer(let record):
-            return .answer(LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued")))
+            return .answer(LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: .queued)))
         }
     }
 
@@ -37,7 +37,7 @@ extension ChallengeService {
     public func resendLogin(token: String, clientInfo: ClientInfo) async throws -> LoginChallenge {
         let (companyID, locator) = try loginLocator(token)
         let (record, user) = try await resend(companyID: companyID, locator: locator, clientInfo: clientInfo)
-        return LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: "queued"))
+        return LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint, delivery: .queued))
     }
 
     /// The state of a login challenge, so the dashboard can show whether the email went out.
@@ -50,7 +50,7 @@ extension ChallengeService {
             if closedForAccount(record.challenge, user: user, clientInfo: nil, in: tx) { return .refuse(.challengeClosed) }
             var challenge = record.challenge
             if case .close(let reason) = challenge.expire(at: record.databaseNow) {
-                ChallengeEvents.close(challenge, reason: reason, user: user, clientInfo: nil, in: tx)
+                ChallengeEvent.close(challenge, reason: reason, user: user, clientInfo: nil, in: tx)
                 return .refuse(.challengeClosed)
             }
             guard challenge.state == .pending else { return .refuse(.challengeClosed) }

@@ -1,7 +1,7 @@
 import Crypto
 public import Foundation
 import NIOConcurrencyHelpers
-import PQ
+public import PQ
 
 /// `Idempotency-Key` for the provisioning API's POSTs (SPEC §11): a retry with the same key
 /// and body gets the first answer, and the work is done once. Keys are kept 24 hours.
@@ -95,6 +95,11 @@ extension AdminService {
     /// shape lets a reader of the table guess it at SHA-256 speed, skipping Argon2id).
     static func fingerprint(_ request: Data, key: [UInt8]) -> Data {
         Data(HMAC<SHA256>.authenticationCode(for: request, using: SymmetricKey(data: key)))
+    }
+
+    /// Deletes the records of keys older than 24 hours (SPEC §11: keys are kept that long).
+    public static func purgeIdempotencyKeys(pool: PQPool) async throws {
+        try await pool.query("idempotency.purge", "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
     }
 }
 

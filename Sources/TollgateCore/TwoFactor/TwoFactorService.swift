@@ -23,7 +23,7 @@ public struct TwoFactorStatus: Sendable, Equatable {
 
 /// Turning 2FA on and off for a company (SPEC §3.1 step 3, §3.3). Each change locks the
 /// company's row, is recorded, and is mailed to every owner.
-public struct TwoFactorSetting: DomainService, Sendable {
+public struct TwoFactorService: DomainService, Sendable {
     let dependencies: DomainDependencies
     var policy: CodePolicy { settings.codes }
 

@@ -186,7 +186,7 @@ public struct AdminService: DomainService, Sendable {
     static func invite(
         _ user: AdminUser,
         clientInfo: ClientInfo,
-        mac: CodeMAC,
+        mac: SecretMAC,
         settings: DomainSettings,
         in tx: PQTransaction
     ) throws {

@@ -93,7 +93,7 @@ extension AdminService {
                 if let role { extra["role"] = .string(role.rawValue) }
                 if let dashboardAccess { extra["dashboard_access"] = .bool(dashboardAccess) }
                 if try updated.first?.decode("access_changed", as: Bool.self) == true {
-                    let closed = try ChallengeEvents.closeAll(
+                    let closed = try ChallengeEvent.closeAll(
                         userID: id,
                         companyID: companyID,
                         email: user.email,
@@ -128,7 +128,7 @@ extension AdminService {
                 let closed =
                     active
                     ? 0
-                    : try ChallengeEvents.closeAll(
+                    : try ChallengeEvent.closeAll(
                         userID: id,
                         companyID: companyID,
                         email: user.email,

@@ -3,7 +3,7 @@ public import Foundation
 
 /// HMAC-SHA-256 under the server secrets (`TOLLGATE_SECRET`, newest first): the first signs,
 /// every one verifies, so a secret can be rotated without voiding codes in flight.
-public struct CodeMAC: Sendable {
+public struct SecretMAC: Sendable {
     /// The raw secrets; a `SymmetricKey` is made per use (it is not `Sendable`).
     let secrets: [[UInt8]]
 

@@ -1,35 +1,35 @@
 import Foundation
 import PQ
 
-/// What happened to a challenge; each flow names it its own way (`login.code_sent`,
-/// `two_factor.activation_started`, …).
-enum Happening {
-    case codeSent, codeResent, codeFailed, codeExpired, rateLimited, verified, closed
+/// The events of a challenge, named after its purpose.
+enum ChallengeEvent {
+    /// What happened to a challenge; each flow names it its own way (`login.code_sent`,
+    /// `two_factor.activation_started`, …).
+    enum Kind {
+        case codeSent, codeResent, codeFailed, codeExpired, rateLimited, verified, closed
 
-    func type(for purpose: Challenge.Purpose) -> EventType {
-        switch (purpose, self) {
-        case (.login, .codeSent): .loginCodeSent
-        case (.login, .codeResent): .loginCodeResent
-        case (.login, .codeFailed): .loginCodeFailed
-        case (.login, .codeExpired): .loginCodeExpired
-        case (.login, .rateLimited): .loginRateLimited
-        case (.login, .verified): .loginSucceeded
-        case (.login, .closed): .loginChallengeClosed
-        case (.activation, .codeSent): .activationStarted
-        case (.activation, .codeResent): .activationCodeResent
-        case (.activation, .codeFailed): .activationCodeFailed
-        case (.activation, .codeExpired): .activationCodeExpired
-        case (.activation, .rateLimited): .activationRateLimited
-        case (.activation, .verified): .activationVerified
-        case (.activation, .closed): .activationClosed
+        func type(for purpose: Challenge.Purpose) -> EventType {
+            switch (purpose, self) {
+            case (.login, .codeSent): .loginCodeSent
+            case (.login, .codeResent): .loginCodeResent
+            case (.login, .codeFailed): .loginCodeFailed
+            case (.login, .codeExpired): .loginCodeExpired
+            case (.login, .rateLimited): .loginRateLimited
+            case (.login, .verified): .loginSucceeded
+            case (.login, .closed): .loginChallengeClosed
+            case (.activation, .codeSent): .activationStarted
+            case (.activation, .codeResent): .activationCodeResent
+            case (.activation, .codeFailed): .activationCodeFailed
+            case (.activation, .codeExpired): .activationCodeExpired
+            case (.activation, .rateLimited): .activationRateLimited
+            case (.activation, .verified): .activationVerified
+            case (.activation, .closed): .activationClosed
+            }
         }
     }
-}
 
-/// The events of a challenge, named after its purpose.
-enum ChallengeEvents {
     static func record(
-        _ what: Happening,
+        _ what: Kind,
         _ challenge: Challenge,
         user: User,
         clientInfo: ClientInfo?,
@@ -73,7 +73,7 @@ enum ChallengeEvents {
         for (id, purpose) in closed {
             Event(
                 companyID: companyID,
-                type: Happening.closed.type(for: purpose),
+                type: Kind.closed.type(for: purpose),
                 userID: userID,
                 email: email,
                 client: clientInfo,
