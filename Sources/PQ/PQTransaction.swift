@@ -20,12 +20,6 @@ public struct PQTransaction {
         try connection.query(query.named(name))
     }
 
-    /// Statements of the transaction sent together, as ``PQConnection/pipeline(_:)``.
-    @discardableResult
-    public func pipeline(_ queries: [PQQuery]) throws -> [PQRows] {
-        try connection.pipeline(queries)
-    }
-
     /// A write whose answer nobody reads, sent with the transaction's next statement or its
     /// COMMIT. Its failure is thrown there, and rolls the transaction back as any other.
     /// Not for a write whose error the caller means to catch and answer.

@@ -71,8 +71,6 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static func invalidRequest(field: String, _ message: String) -> APIError {
         APIError(.badRequest, "invalid_request", message, extra: ["field": .string(field)])
     }
-    public static let unauthenticated = APIError(.unauthorized, "unauthenticated", "A valid session token is required.")
-    public static let forbidden = APIError(.forbidden, "forbidden", "Your role does not allow this.")
     public static let notFound = APIError(.notFound, "not_found", "There is nothing here.")
     public static let methodNotAllowed = APIError(.methodNotAllowed, "method_not_allowed", "This path does not accept that method.")
     public static let payloadTooLarge = APIError(.contentTooLarge, "payload_too_large", "The request body is larger than 64 KiB.")

@@ -22,21 +22,21 @@ extension AdminRoutes {
         _ work: () async throws -> Result
     ) async throws -> Response {
         guard let idempotencyKey = request.headers[HTTPField.Name("Idempotency-Key")!] else {
-            return try await answering { try render(try await work()) }.response(from: request, context: context)
+            return try render(try await work()).response(from: request, context: context)
         }
         guard (1...255).contains(idempotencyKey.utf8.count) else {
             throw APIError.invalidRequest(field: "Idempotency-Key", "The Idempotency-Key header has 1 to 255 characters.")
         }
         let fingerprinted = Data((request.method.rawValue + " " + request.uri.path + "\n").utf8) + body
-        switch try await answering({ try await admin.startIdempotent(context.key, idempotencyKey: idempotencyKey, request: fingerprinted) }) {
+        switch try await admin.startIdempotent(context.key, idempotencyKey: idempotencyKey, request: fingerprinted) {
         case .replay(let status, let stored):
             var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
             headers[HTTPField.Name("Idempotent-Replayed")!] = "true"
             return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: stored)))
         case .mismatch:
-            throw APIError(DomainError(.idempotencyKeyReused, "This Idempotency-Key was used with another request."))
+            throw DomainError(.idempotencyKeyReused, "This Idempotency-Key was used with another request.")
         case .inProgress:
-            throw APIError(DomainError(.idempotencyInProgress, "The first request with this Idempotency-Key is still running.", retryAfter: 1))
+            throw DomainError(.idempotencyInProgress, "The first request with this Idempotency-Key is still running.", retryAfter: 1)
         case .proceed(let claim):
             let recording = IdempotentWork(claim: claim) { result in
                 guard let result = result as? Result else { return nil }
@@ -44,7 +44,7 @@ extension AdminRoutes {
                 return (answer.status.code, try answer.encoded())
             }
             do {
-                let answer = try await answering { try render(try await IdempotentWork.$current.withValue(recording) { try await work() }) }
+                let answer = try render(try await IdempotentWork.$current.withValue(recording) { try await work() })
                 // Written and committed with the work: the stored bytes are the answer.
                 if let recorded = recording.recorded { return answer.response(data: recorded.body) }
                 // Work that wrote nothing in a transaction of its own: its answer is recorded now.
@@ -52,6 +52,11 @@ extension AdminRoutes {
                 try await admin.finishIdempotent(claim, answer: (answer.status.code, data))
                 return answer.response(data: data)
             } catch let error as APIError where (400..<500).contains(error.status.code) {
+                try await admin.finishIdempotent(claim, answer: (error.status.code, Data(error.body())))
+                throw error
+            } catch let refusal as DomainError where (400..<500).contains(APIError(refusal).status.code) {
+                // A refusal is the first answer too, recorded as the envelope says it.
+                let error = APIError(refusal)
                 try await admin.finishIdempotent(claim, answer: (error.status.code, Data(error.body())))
                 throw error
             } catch {

@@ -71,22 +71,21 @@ struct AdminRoutes {
         }
         group.get("companies/:id") { _, context -> Answer in
             let id = try Self.id(context)
-            return try await answering { Answer(.ok, AdminCompanyEnvelope(company: AdminCompanyView(try await admin.company(context.key, id: id)))) }
+            return Answer(.ok, AdminCompanyEnvelope(company: AdminCompanyView(try await admin.company(context.key, id: id))))
         }
         group.patch("companies/:id") { request, context -> Answer in
             let id = try Self.id(context)
             let body = try await JSONBody.read(UpdateCompanyRequest.self, request)
             let info = addresses.clientInfo(for: request, context: context.parent)
-            return try await answering {
-                let company = try await admin.updateCompany(
-                    context.key,
-                    id: id,
-                    name: body.name?.text,
-                    dashboardURL: body.dashboardURL.map { $0?.text },
-                    clientInfo: info
-                )
-                return Answer(.ok, AdminCompanyEnvelope(company: AdminCompanyView(company)))
-            }
+            let company = try await admin.updateCompany(
+                context.key,
+                id: id,
+                name: body.name?.text,
+                dashboardURL: body.dashboardURL.map { $0?.text },
+                clientInfo: info
+            )
+            return Answer(.ok, AdminCompanyEnvelope(company: AdminCompanyView(company)))
+
         }
         group.get("companies/:id/users") { request, context -> Answer in
             let id = try Self.id(context)
@@ -98,11 +97,10 @@ struct AdminRoutes {
                 }
                 after = value
             }
-            return try await answering {
-                let users = try await admin.users(context.key, companyID: id, limit: limit, after: after)
-                let next = users.count == limit ? users.last.map { ObjectID($0.id) } : nil
-                return Answer(.ok, AdminUserPage(users: users.map(AdminUserView.init), nextAfter: next))
-            }
+            let users = try await admin.users(context.key, companyID: id, limit: limit, after: after)
+            let next = users.count == limit ? users.last.map { ObjectID($0.id) } : nil
+            return Answer(.ok, AdminUserPage(users: users.map(AdminUserView.init), nextAfter: next))
+
         }
         group.post("companies/:id/users") { request, context -> Response in
             let id = try Self.id(context)
@@ -124,23 +122,22 @@ struct AdminRoutes {
         }
         group.get("users/:id") { _, context -> Answer in
             let id = try Self.id(context)
-            return try await answering { Answer(.ok, AdminUserEnvelope(user: AdminUserView(try await admin.user(context.key, id: id)))) }
+            return Answer(.ok, AdminUserEnvelope(user: AdminUserView(try await admin.user(context.key, id: id))))
         }
         group.patch("users/:id") { request, context -> Answer in
             let id = try Self.id(context)
             let body = try await JSONBody.read(UpdateUserRequest.self, request)
             let info = addresses.clientInfo(for: request, context: context.parent)
-            return try await answering {
-                let user = try await admin.updateUser(
-                    context.key,
-                    id: id,
-                    name: body.name?.text,
-                    role: body.role?.value,
-                    dashboardAccess: body.dashboardAccess,
-                    clientInfo: info
-                )
-                return Answer(.ok, AdminUserEnvelope(user: AdminUserView(user)))
-            }
+            let user = try await admin.updateUser(
+                context.key,
+                id: id,
+                name: body.name?.text,
+                role: body.role?.value,
+                dashboardAccess: body.dashboardAccess,
+                clientInfo: info
+            )
+            return Answer(.ok, AdminUserEnvelope(user: AdminUserView(user)))
+
         }
         let actions: [(String, @Sendable (APIKey, UUID, ClientInfo) async throws -> AdminUser)] = [
             ("deactivate", { @Sendable key, id, info in try await admin.setActive(key, id: id, active: false, clientInfo: info) }),
@@ -167,7 +164,7 @@ struct AdminRoutes {
 
     /// A malformed id names nothing: 404 like an unknown or another company's one.
     static func id(_ context: AdminContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw APIError(DomainError.notFoundObject) }
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw DomainError.notFoundObject }
         return id
     }
 }

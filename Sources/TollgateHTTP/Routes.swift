@@ -14,16 +14,17 @@ struct AppServices: Sendable {
     let clientAddress: ClientAddress
 }
 
-/// Errors a handler throws that are domain refusals become their API answer here; when a
-/// `step` is named, its outcome is counted (`tollgate_auth_outcomes_total{step, outcome}`).
-func answering<T>(step: String? = nil, _ work: () async throws -> T) async throws -> T {
+/// Counts the outcome of an authentication `step` (`tollgate_auth_outcomes_total{step,
+/// outcome}`): success, or the refusal's code. The refusal itself goes on to its one answer,
+/// in ``ErrorEnvelopeMiddleware``.
+func counting<T>(step: String, _ work: () async throws -> T) async throws -> T {
     do {
         let value = try await work()
-        if let step { Counter(label: "tollgate_auth_outcomes_total", dimensions: [("step", step), ("outcome", "success")]).increment() }
+        Counter(label: "tollgate_auth_outcomes_total", dimensions: [("step", step), ("outcome", "success")]).increment()
         return value
     } catch let error as DomainError {
-        if let step { Counter(label: "tollgate_auth_outcomes_total", dimensions: [("step", step), ("outcome", error.code.rawValue)]).increment() }
-        throw APIError(error)
+        Counter(label: "tollgate_auth_outcomes_total", dimensions: [("step", step), ("outcome", error.code.rawValue)]).increment()
+        throw error
     }
 }
 
@@ -36,7 +37,7 @@ struct AuthRoutes {
         group.post("auth/login") { request, context -> Answer in
             let body = try await JSONBody.read(LoginRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            return try await answering(step: "password") {
+            return try await counting(step: "password") {
                 switch try await services.login.login(
                     email: body.email.text,
                     password: body.password.text,
@@ -51,22 +52,21 @@ struct AuthRoutes {
         group.post("auth/login/verify") { request, context -> Answer in
             let body = try await JSONBody.read(VerifyLoginRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            return try await answering(step: "login_code") {
+            return try await counting(step: "login_code") {
                 let grant = try await services.challenges.verifyLogin(token: body.challengeToken.text, code: body.code.text, clientInfo: info)
                 return Answer(.ok, SessionEnvelope(session: SessionAnswer(grant)))
             }
         }
         group.post("auth/login/challenge") { request, context -> Answer in
             let body = try await JSONBody.read(ChallengeTokenRequest.self, request)
-            return try await answering {
-                let challenge = try await services.challenges.viewLogin(token: body.challengeToken.text)
-                return Answer(.ok, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
-            }
+            let challenge = try await services.challenges.viewLogin(token: body.challengeToken.text)
+            return Answer(.ok, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
+
         }
         group.post("auth/login/resend") { request, context -> Answer in
             let body = try await JSONBody.read(ChallengeTokenRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            return try await answering(step: "login_resend") {
+            return try await counting(step: "login_resend") {
                 let challenge = try await services.challenges.resendLogin(token: body.challengeToken.text, clientInfo: info)
                 return Answer(.accepted, ChallengeEnvelope(challenge: ChallengeView(challenge: challenge)))
             }
@@ -75,13 +75,13 @@ struct AuthRoutes {
             let body = try await JSONBody.read(ForgotPasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
             // The same answer for every address (SPEC §10): what happens next is not told.
-            try await answering(step: "password_forgot") { try await services.passwords.requestReset(email: body.email.text, clientInfo: info) }
+            try await counting(step: "password_forgot") { try await services.passwords.requestReset(email: body.email.text, clientInfo: info) }
             return Answer(.accepted, EmptyAnswer())
         }
         group.post("auth/password/reset") { request, context -> Response in
             let body = try await JSONBody.read(ResetPasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            try await answering(step: "password_reset") {
+            try await counting(step: "password_reset") {
                 try await services.passwords.reset(token: body.token.text, newPassword: body.newPassword.text, clientInfo: info)
             }
             return Response(status: .noContent)
@@ -89,13 +89,13 @@ struct AuthRoutes {
         group.post("auth/not-me") { request, context -> Response in
             let body = try await JSONBody.read(NotMeRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context)
-            try await answering(step: "not_me") { try await services.passwords.report(token: body.token.text, clientInfo: info) }
+            try await counting(step: "not_me") { try await services.passwords.report(token: body.token.text, clientInfo: info) }
             return Response(status: .noContent)
         }
         authenticated.post("account/password") { request, context -> Response in
             let body = try await JSONBody.read(ChangePasswordRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            try await answering(step: "password_change") {
+            try await counting(step: "password_change") {
                 try await services.passwords.change(
                     context.principal,
                     currentPassword: body.currentPassword.text,
@@ -107,7 +107,7 @@ struct AuthRoutes {
         }
         authenticated.post("auth/logout") { request, context -> Response in
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            try await answering { try await services.login.logout(context.principal, clientInfo: info) }
+            try await services.login.logout(context.principal, clientInfo: info)
             return Response(status: .noContent)
         }
         authenticated.get("me") { _, context -> Answer in
@@ -123,78 +123,70 @@ struct SecurityRoutes {
     func register(on group: RouterGroup<DashboardContext>) {
         let services = self.services
         group.get("company/security") { _, context -> Answer in
-            try await answering {
-                let status = try await services.twoFactor.current(context.principal)
-                return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
-            }
+            let status = try await services.twoFactor.current(context.principal)
+            return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
+
         }
         group.get("company/security/two-factor/activation/:id") { _, context -> Answer in
             let id = try activationID(context)
-            return try await answering {
-                let activation = try await services.challenges.viewActivation(context.principal, id: id)
-                return Answer(.ok, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
-            }
+            let activation = try await services.challenges.viewActivation(context.principal, id: id)
+            return Answer(.ok, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
+
         }
         group.post("company/security/two-factor/activation") { request, context -> Answer in
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            return try await answering {
-                let activation = try await services.challenges.startActivation(context.principal, clientInfo: info)
-                return Answer(.accepted, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
-            }
+            let activation = try await services.challenges.startActivation(context.principal, clientInfo: info)
+            return Answer(.accepted, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
+
         }
         group.post("company/security/two-factor/activation/:id/resend") { request, context -> Answer in
             let id = try activationID(context)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            return try await answering {
-                let activation = try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info)
-                return Answer(.accepted, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
-            }
+            let activation = try await services.challenges.resendActivation(context.principal, id: id, clientInfo: info)
+            return Answer(.accepted, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
+
         }
         group.post("company/security/two-factor/activation/:id/verify") { request, context -> Answer in
             let id = try activationID(context)
             let body = try await JSONBody.read(VerifyActivationRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            return try await answering(step: "activation_code") {
+            return try await counting(step: "activation_code") {
                 let activation = try await services.challenges.verifyActivation(context.principal, id: id, code: body.code.text, clientInfo: info)
                 return Answer(.ok, ActivationEnvelope(activation: ActivationView(snapshot: activation)))
             }
         }
         group.post("company/security/two-factor/enable") { request, context -> Answer in
-            guard context.principal.user.isOwnerOrAdmin else { throw APIError(DomainError.forbidden) }
+            guard context.principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
             let body = try await JSONBody.read(EnableTwoFactorRequest.self, request)
             guard body.confirm == true else {
-                throw APIError(DomainError.confirmationRequired)
+                throw DomainError.confirmationRequired
             }
             guard let idText = body.activationID?.text else {
                 throw APIError.invalidRequest(field: "activation_id", "The field activation_id is required.")
             }
-            guard let id = UUID(uuidString: idText) else { throw APIError(DomainError.noSuchActivation) }
+            guard let id = UUID(uuidString: idText) else { throw DomainError.noSuchActivation }
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            return try await answering {
-                let status = try await services.twoFactor.enable(context.principal, activationID: id, confirm: true, clientInfo: info)
-                return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
-            }
+            let status = try await services.twoFactor.enable(context.principal, activationID: id, confirm: true, clientInfo: info)
+            return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
+
         }
         group.post("company/security/two-factor/disable") { request, context -> Answer in
             let body = try await JSONBody.read(DisableTwoFactorRequest.self, request)
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
-            return try await answering {
-                let status = try await services.twoFactor.disable(
-                    context.principal,
-                    confirm: body.confirm == true,
-                    password: body.password?.text,
-                    login: services.login,
-                    clientInfo: info
-                )
-                return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
-            }
+            let status = try await services.twoFactor.disable(
+                context.principal,
+                confirm: body.confirm == true,
+                password: body.password?.text,
+                login: services.login,
+                clientInfo: info
+            )
+            return Answer(.ok, TwoFactorEnvelope(twoFactor: TwoFactorView(status: status)))
+
         }
         group.get("company/security/events") { request, context -> Answer in
             let limit = try queryInteger(request, "limit", range: 1...100) ?? 50
             let before = try queryInteger(request, "before", range: 1...Int(Int64.max))
-            let events = try await answering {
-                try await EventView.page(for: context.principal, limit: limit, before: before, pool: services.pool)
-            }
+            let events = try await EventView.page(for: context.principal, limit: limit, before: before, pool: services.pool)
             return Answer(.ok, EventPage(events: events.map(EventAnswer.init), nextBefore: events.count == limit ? events.last?.id : nil))
         }
     }
@@ -202,7 +194,7 @@ struct SecurityRoutes {
     /// A malformed id names nothing that exists: 404, like another company's id.
     private func activationID(_ context: DashboardContext) throws -> UUID {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-            throw APIError(DomainError.noSuchActivation)
+            throw DomainError.noSuchActivation
         }
         return id
     }

@@ -56,12 +56,17 @@ import Testing
         await #expect(throws: PQError.self) {
             try await pool.withTransaction { tx in
                 try tx.query("INSERT INTO notes VALUES (\(7))")
-                try tx.pipeline(["INSERT INTO notes VALUES (\(8))", "SELECT 1 / \(0) AS boom"])
+                // Queued, it goes in one pipeline with the failing statement.
+                tx.queue("INSERT INTO notes VALUES (\(8))")
+                try tx.query("SELECT 1 / \(0) AS boom")
             }
         }
         #expect(try await pool.query("SELECT count(*) AS n FROM notes").firstRow().decode("n", as: Int.self) == 0)
-        let one = try await pool.withTransaction { tx in try tx.pipeline(["SELECT \(1) AS one", "SELECT \(2) AS two"]) }
-        #expect(try one[1].firstRow().decode("two", as: Int.self) == 2)
+        let two = try await pool.withTransaction { tx in
+            tx.queue("INSERT INTO notes VALUES (\(1))")
+            return try tx.query("SELECT count(*) + \(1) AS two FROM notes")
+        }
+        #expect(try two.firstRow().decode("two", as: Int.self) == 2)
         await pool.close()
     }
 

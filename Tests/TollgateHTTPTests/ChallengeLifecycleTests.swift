@@ -246,7 +246,7 @@ import TollgateHTTP
                     defer { lockTaken.finish() }
                     try tx.query("SELECT 1 FROM companies WHERE id = \(seed.companyID) FOR UPDATE")
                     lockTaken.yield()
-                    let waited = try tx.anotherSessionWaitsForALock()
+                    let waited = try tx.anotherSessionWaitsForALock(within: .seconds(60))
                     try tx.query("UPDATE users SET active = false WHERE id = \(seed.member.id)")
                     return waited
                 }

@@ -162,12 +162,13 @@ public struct TwoFactorService: DomainService, Sendable {
         }
     }
 
-    /// Every owner of the company is told of a change, who made it, when and from where.
+    /// Every owner of the company is told of a change, who made it, when (the database's time
+    /// of the change, as stored on the company) and from where.
     private static func noticeOwners(enabled: Bool, actor: User, company: Company, clientInfo: ClientInfo, in tx: PQTransaction) throws {
         let email = EmailTemplates.twoFactorChanged(
             enabled: enabled,
             actorEmail: actor.email,
-            at: Date(),
+            at: company.twoFactorChangedAt ?? Date(),
             client: clientInfo,
             companyName: company.name
         )
