@@ -37,7 +37,7 @@ public enum RateLimiter {
     /// ``hit(_:limit:window:in:)``'s statement, for a caller that sends it with others;
     /// ``refusal(ofHit:)`` reads its answer.
     public static func hitQuery(_ key: String, limit: Int, window: Int) -> PQQuery {
-        hitQuery(key, limit: limit, window: window, onlyIf: nil)
+        hitQuery(key, limit: limit, window: window, onlyIf: "true")
     }
 
     /// ``hitQuery(_:limit:window:)`` that counts only if `condition` (SQL of the statement
@@ -46,9 +46,9 @@ public enum RateLimiter {
     /// The upsert is `rate_limit_hit` (migration 0014), whose plan the connection keeps. A
     /// statement that embeds this in a CTE must read that CTE: a CTE that calls a function runs
     /// only when read (where one that is an INSERT always runs), and then exactly once.
-    static func hitQuery(_ key: String, limit: Int, window: Int, onlyIf condition: String?) -> PQQuery {
+    static func hitQuery(_ key: String, limit: Int, window: Int, onlyIf condition: PQQuery) -> PQQuery {
         let hit: PQQuery = """
-            SELECT last_refused, refused, seconds FROM rate_limit_hit(\(key), \(limit), \(window), \(unsafeSQL: condition ?? "true"))
+            SELECT last_refused, refused, seconds FROM rate_limit_hit(\(key), \(limit), \(window), \(statement: condition))
             """
         return hit.named("rate_limit.hit")
     }

@@ -11,8 +11,8 @@ enum ChallengeStore {
     /// activation's answer). The join is left out where nobody shows it: it cost the verify
     /// lookup about a fifth of its database time (pgbench, bench/RESULTS.md).
     static func locate(_ locator: ChallengeLocator, withDelivery: Bool = false, in tx: PQTransaction) throws -> LocatedChallenge? {
-        let delivery = withDelivery ? ", o.status AS email_status" : ""
-        let join = withDelivery ? "LEFT JOIN email_outbox o ON o.id = ch.email_id" : ""
+        let delivery: PQQuery = withDelivery ? ", o.status AS email_status" : ""
+        let join: PQQuery = withDelivery ? "LEFT JOIN email_outbox o ON o.id = ch.email_id" : ""
         guard let row = try locating(locator, columns: delivery, joins: join, in: tx) else { return nil }
         var record = try ChallengeRecord(row: row)
         if withDelivery { record.emailStatus = try row.decode("email_status", as: String?.self) }
@@ -22,8 +22,8 @@ enum ChallengeStore {
 
     /// ``locate(_:withDelivery:in:)`` with the challenge's company, for a new code's email.
     static func locateWithCompany(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> LocatedChallenge? {
-        let joins = "JOIN companies c ON c.id = ch.company_id"
-        guard let row = try locating(locator, columns: ", \(Company.columns)", joins: joins, in: tx) else { return nil }
+        let columns: PQQuery = ", \(unsafeSQL: Company.columns)"
+        guard let row = try locating(locator, columns: columns, joins: "JOIN companies c ON c.id = ch.company_id", in: tx) else { return nil }
         return LocatedChallenge(
             record: try ChallengeRecord(row: row),
             user: try User(row: row),
@@ -36,7 +36,7 @@ enum ChallengeStore {
     /// (the function's row), in one round trip. An ended challenge (used or closed, which is
     /// final) is read without any lock, so replays of a used token neither wait for nor hold
     /// up anyone.
-    private static func locating(_ locator: ChallengeLocator, columns: String, joins: String, in tx: PQTransaction) throws -> PQRow? {
+    private static func locating(_ locator: ChallengeLocator, columns: PQQuery, joins: PQQuery, in tx: PQTransaction) throws -> PQRow? {
         let located: PQQuery
         switch locator {
         case .loginToken(let candidates):
@@ -47,8 +47,8 @@ enum ChallengeStore {
         // The function returns the challenge's and the user's columns but the clocks, read here
         // after it (so after any wait for the locks).
         let query: PQQuery = """
-            SELECT ch.*, clock_timestamp() AS database_now, now() AS transaction_start\(unsafeSQL: columns)
-            FROM \(statement: located) ch \(unsafeSQL: joins)
+            SELECT ch.*, clock_timestamp() AS database_now, now() AS transaction_start\(statement: columns)
+            FROM \(statement: located) ch \(statement: joins)
             """
         return try tx.query("challenge.locate", query).first
     }
