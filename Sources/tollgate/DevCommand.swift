@@ -21,9 +21,11 @@ struct DevCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Folder for the private cluster, secret and mail.") var stateDirectory = ".tollgate"
+    @Option(help: "Address to listen on (overrides HOST).") var host: String?
+    @Option(help: "Port to listen on (overrides PORT; 8080 by default).") var port: Int?
 
     func run() async throws {
-        var configuration = try loadConfiguration(requireDatabase: false, requireSecret: false)
+        var configuration = try loadConfiguration(requireDatabase: false, requireSecret: false, host: host, port: port)
         MetricsSystem.bootstrap(PrometheusMetricsFactory())
         let logger = Logger(label: "tollgate.dev")
         let state = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path

@@ -152,6 +152,24 @@ import TollgateCore
         }
     }
 
+    /// A deactivated user is changed only once reactivated: 409 `user_inactive`, as the
+    /// document lists for PATCH, and nothing changes.
+    @Test func changingADeactivatedUserIsRefusedUntilItIsReactivated() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let key = try await Self.key(app)
+            let path = "/v1/admin/users/\(seed.admin.id.uuidString)"
+            #expect(try await client.post("\(path)/deactivate", token: key).status == .ok)
+            let refused = try await client.patch(path, ["name": "Renamed", "role": "member"], token: key)
+            #expect(refused.status == .conflict && refused.errorCode == "user_inactive")
+            let unchanged = try await client.get(path, token: key)
+            #expect(unchanged.value("user", "name") as? String != "Renamed" && unchanged.value("user", "role") as? String == "admin")
+            #expect(try await client.post("\(path)/reactivate", token: key).status == .ok)
+            let changed = try await client.patch(path, ["name": "Renamed"], token: key)
+            #expect(changed.status == .ok && changed.value("user", "name") as? String == "Renamed")
+        }
+    }
+
     /// A company always keeps an active owner, also when twenty demotions race.
     @Test func theLastActiveOwnerStaysUnderTwentyConcurrentDemotions() async throws {
         try await TestApp.with { app, client in
@@ -167,7 +185,9 @@ import TollgateCore
                     ? try await client.post("/v1/admin/users/\(owners[index % 2].uuidString)/deactivate", token: key)
                     : try await client.patch("/v1/admin/users/\(owners[index % 2].uuidString)", ["role": "member"], token: key)
             }
-            #expect(replies.allSatisfy { $0.status == .ok || $0.errorCode == "last_owner" }, "\(replies.map(\.status.code))")
+            // A PATCH that finds its owner already deactivated by a racing request is refused as such.
+            let refusals: Set = ["last_owner", "user_inactive"]
+            #expect(replies.allSatisfy { $0.status == .ok || refusals.contains($0.errorCode ?? "") }, "\(replies.map(\.status.code))")
             #expect(try await Self.count(app, "SELECT count(*) AS n FROM users WHERE role = 'owner' AND active") == 1)
         }
     }

@@ -114,6 +114,11 @@ import TollgateCore
             #expect(run.status == 0, "\(command)")
             #expect(run.output.contains("USAGE"), "\(command)")
         }
+        // Both commands that listen say where, and that PORT and HOST are the defaults.
+        for command in ["serve", "dev"] {
+            let help = try await TollgateProcess.run([command, "--help"]).output
+            #expect(help.contains("--port") && help.contains("overrides PORT") && help.contains("--host"), "\(command)")
+        }
     }
 
     @Test(.postgres) func serveAnswersAndStopsOnSIGTERM() async throws {

@@ -70,6 +70,9 @@ extension AdminService {
         clientInfo: ClientInfo
     ) async throws -> AdminUser {
         let companyID = try await companyOf(user: id, key: key)
+        // A deactivated user is changed only once reactivated (409 `user_inactive`, as documented).
+        let current = try await pool.withTenant(companyID) { tx in try Self.user(id, in: tx) }
+        guard current.active else { throw DomainError(.userInactive, "The user is deactivated; reactivate it first.") }
         if let name, name.trimmingSpaces().count > 200 { throw DomainError.nameTooLong }
         return try await Self.refusingLastOwner {
             try await pool.withTenant(companyID) { tx in

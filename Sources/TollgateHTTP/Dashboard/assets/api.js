@@ -1,17 +1,115 @@
-// The one way this page talks to the Tollgate API: base URL, bearer token, JSON in and out,
-// and the error envelope turned into a thrown ApiError.
+/**
+ * Tollgate's API for a browser dashboard: one ES module, no dependencies, no build step. The
+ * reference dashboard imports it as it is; another team may copy it into its own dashboard and
+ * import it unchanged (each server serves the copy that matches it, at `/assets/api.js`). It does the same as a client generated
+ * from `/openapi.yaml`, by hand: base URL, bearer token, JSON in and out, the error envelope
+ * turned into a thrown {@link ApiError} (with `Retry-After`), and the delivery poll.
+ *
+ * Versioned with the API: {@link API_VERSION} is the document's `info.version`, and every path
+ * here is under `/v1`. Within a version the API only grows (docs/integrating.md, "When the API
+ * grows"): answers may carry fields, error codes and states this file does not name, and each
+ * is passed through as a plain string, never refused.
+ *
+ * @example
+ * import { configure, login, verifyLoginCode, session } from './api.js';
+ * configure({ baseUrl: 'https://auth.acme.example' });
+ * const answer = await login('olga@acme.example', password);
+ * if (answer.challenge) session.set(await verifyLoginCode(answer.challenge.token, code));
+ * else session.set(answer.session);
+ *
+ * @module tollgate-api
+ */
 
-const meta = document.querySelector('meta[name="tollgate-api"]');
-// Empty means the API is on the page's own origin.
-const base = (meta ? meta.content : '').replace(/\/+$/, '');
+/** The API version this module speaks: openapi.yaml's `info.version` (paths under `/v1`). */
+export const API_VERSION = '1';
+
+/**
+ * @typedef {object} Session A session; keep `token` in `sessionStorage` or memory only.
+ * @property {string} token The bearer token.
+ * @property {string} expires_at RFC 3339, UTC.
+ * @property {'dashboard' | 'phone_app' | string} client
+ */
+/**
+ * @typedef {'queued' | 'sent' | 'failed' | 'expired' | string} Delivery The latest code
+ *   email's state; open (a later version may add one: treat it as not final).
+ */
+/**
+ * @typedef {object} Challenge A login's code step; keep `token` in a variable only.
+ * @property {string} token
+ * @property {string} code_expires_at
+ * @property {number} resends_remaining
+ * @property {number} attempts_remaining
+ * @property {string} email_hint The masked address, `j***@acme.com`.
+ * @property {Delivery} delivery
+ */
+/**
+ * @typedef {object} Activation The code step of turning 2FA on.
+ * @property {string} id
+ * @property {'code_sent' | 'verified' | 'used' | 'closed' | string} status
+ * @property {string} code_expires_at
+ * @property {number} resends_remaining
+ * @property {number} attempts_remaining
+ * @property {string} email_hint
+ * @property {Delivery} delivery
+ */
+/**
+ * @typedef {object} TwoFactor
+ * @property {boolean} enabled
+ * @property {string | null} enabled_at
+ * @property {string | null} enabled_by
+ * @property {number} dashboard_users How many people 2FA applies to.
+ */
+/**
+ * @typedef {object} Me
+ * @property {{id: string, email: string, name: string, role: 'owner' | 'admin' | 'member' | string, dashboard_access: boolean}} user
+ * @property {{id: string, name: string, two_factor_enabled: boolean}} company
+ * @property {{client: string, expires_at: string, two_factor_verified: boolean}} session
+ */
+/**
+ * @typedef {object} SecurityEvent One entry of the company's event log.
+ * @property {number} id
+ * @property {string} type Open: show an unknown type by its name.
+ * @property {string | null} user_id
+ * @property {string | null} email
+ * @property {string | null} ip
+ * @property {string | null} user_agent
+ * @property {string} created_at
+ * @property {Object<string, string | number | boolean>} detail
+ */
+/** @typedef {{events: SecurityEvent[], next_before: number | null}} EventPage */
+
+let base = '';
+// The reference page names the API's origin in a meta tag (empty: the page's own origin).
+if (typeof document !== 'undefined') {
+  const meta = document.querySelector('meta[name="tollgate-api"]');
+  base = (meta ? meta.content : '').replace(/\/+$/, '');
+}
+let onSignedOut = () => {};
+
+/**
+ * Where the API is, and what to do when a logged-in call finds the session ended.
+ * @param {{baseUrl?: string, whenSignedOut?: (error: ApiError) => void}} options `baseUrl`: the
+ *   API's origin (`https://auth.acme.example`), empty for the page's own.
+ */
+export function configure({ baseUrl, whenSignedOut: handler } = {}) {
+  if (baseUrl !== undefined) base = baseUrl.replace(/\/+$/, '');
+  if (handler) onSignedOut = handler;
+}
+
+/** What to do when a logged-in call answers 401 `unauthenticated` (the session ended). */
+export function whenSignedOut(handler) {
+  onSignedOut = handler;
+}
 
 const SESSION_KEY = 'tollgate.session';
 
-// The session token lives in sessionStorage: it is gone when the tab is closed, other tabs
-// cannot read it, and it never travels in a URL (where history, logs and Referer headers would
-// keep it). Any script on this origin could read it, which is why the page allows no inline
-// or outside script (Content-Security-Policy).
+/**
+ * The session, in `sessionStorage`: gone when the tab closes, unreadable by other tabs, never in
+ * a URL (where history, logs and `Referer` headers would keep it). Any script on the origin could
+ * read it, which is why the page allows no inline or outside script (Content-Security-Policy).
+ */
 export const session = {
+  /** @returns {Session | null} */
   get() {
     try {
       return JSON.parse(sessionStorage.getItem(SESSION_KEY));
@@ -19,6 +117,7 @@ export const session = {
       return null;
     }
   },
+  /** @param {Session} value */
   set(value) {
     sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
   },
@@ -27,36 +126,35 @@ export const session = {
   },
 };
 
-/// A refusal from the API (or no answer at all: status 0, code "network").
+/**
+ * A refusal: the error envelope `{"error": {"code", "message", …}}` of any non-2xx answer, or
+ * no answer at all (status 0, code `network`). Decide on `code`; `message` is for logs.
+ */
 export class ApiError extends Error {
   constructor(status, code, message, details = {}) {
     super(message || code);
-    this.status = status;
-    this.code = code;
-    this.field = details.field ?? null;
+    /** @type {number} */ this.status = status;
+    /** @type {string} open: an unknown code is handled by its status */ this.code = code;
+    /** @type {string | null} */ this.field = details.field ?? null;
+    /** @type {number | null} seconds, from `Retry-After` (429, 503, `account_locked`) */
     this.retryAfter = details.retryAfter ?? null;
-    this.attemptsRemaining = details.attemptsRemaining ?? null;
-    this.resendsRemaining = details.resendsRemaining ?? null;
+    /** @type {number | null} */ this.attemptsRemaining = details.attemptsRemaining ?? null;
+    /** @type {number | null} */ this.resendsRemaining = details.resendsRemaining ?? null;
   }
 }
 
-let onSignedOut = () => {};
-
-/// What to do when an authenticated call answers 401 unauthenticated (the session ended).
-export function whenSignedOut(handler) {
-  onSignedOut = handler;
-}
-
-/// Seconds from a Retry-After header (whole seconds, SPEC §4), or null when absent or unreadable
-/// (a cross-origin API must expose it with Access-Control-Expose-Headers).
+/** Seconds from `Retry-After`, or null (a cross-origin API must expose it; the server does). */
 function retryAfterSeconds(response) {
   const text = response.headers.get('Retry-After');
   if (text === null || !/^\d+$/.test(text.trim())) return null;
   return Number.parseInt(text, 10);
 }
 
-/// Calls the API. Resolves to {status, body, retryAfter}; throws ApiError for any refusal.
-/// `auth: false` for the calls made before logging in.
+/**
+ * Calls the API. Resolves to `{status, body, retryAfter}`; throws {@link ApiError} for any
+ * refusal. `auth: false` for the calls made before logging in.
+ * @returns {Promise<{status: number, body: any, retryAfter: number | null}>}
+ */
 export async function call(method, path, body, { auth = true } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -102,3 +200,91 @@ export async function call(method, path, body, { auth = true } = {}) {
 
 export const get = (path, options) => call('GET', path, undefined, options);
 export const post = (path, body, options) => call('POST', path, body ?? {}, options);
+const anonymous = { auth: false };
+const activationPath = (id) => `/v1/company/security/two-factor/activation/${encodeURIComponent(id)}`;
+
+/**
+ * `POST /v1/auth/login` as a dashboard. Refusals: 401 `invalid_credentials`, 403
+ * `no_dashboard_access` or `account_locked`, 429 `rate_limited`.
+ * @returns {Promise<{session: Session} | {challenge: Challenge}>} a session (2FA off), or a
+ *   challenge: a code was emailed.
+ */
+export const login = async (email, password) => (await post('/v1/auth/login', { email, password, client: 'dashboard' }, anonymous)).body;
+/** `POST /v1/auth/login/challenge`: the delivery state (410 `challenge_closed`, 404). @returns {Promise<Challenge>} */
+export const viewLoginChallenge = async (token) => (await post('/v1/auth/login/challenge', { challenge_token: token }, anonymous)).body.challenge;
+/** `POST /v1/auth/login/resend` (409 `resend_limit_reached`, 429 `resend_too_soon`, 410). @returns {Promise<Challenge>} */
+export const resendLoginCode = async (token) => (await post('/v1/auth/login/resend', { challenge_token: token }, anonymous)).body.challenge;
+/** `POST /v1/auth/login/verify` (401 `invalid_code`, `code_expired`, `too_many_attempts`; 410). @returns {Promise<Session>} */
+export const verifyLoginCode = async (token, code) =>
+  (await post('/v1/auth/login/verify', { challenge_token: token, code }, anonymous)).body.session;
+/** `POST /v1/auth/logout`: ends this session. @returns {Promise<void>} */
+export const logout = async () => void (await post('/v1/auth/logout'));
+/** `GET /v1/me`. @returns {Promise<Me>} */
+export const me = async () => (await get('/v1/me')).body;
+
+/** `POST /v1/account/password` (403 `reauthentication_required`, 400 `password_rejected`). @returns {Promise<void>} */
+export const changePassword = async (currentPassword, newPassword) =>
+  void (await post('/v1/account/password', { current_password: currentPassword, new_password: newPassword }));
+/** `POST /v1/auth/password/forgot`: always accepted, whatever the address. @returns {Promise<void>} */
+export const forgotPassword = async (email) => void (await post('/v1/auth/password/forgot', { email }, anonymous));
+/** `POST /v1/auth/password/reset` with a link's token (410 `token_invalid`). @returns {Promise<void>} */
+export const resetPassword = async (token, newPassword) => void (await post('/v1/auth/password/reset', { token, new_password: newPassword }, anonymous));
+/** `POST /v1/auth/not-me` with a link's token (410 `token_invalid` once used). @returns {Promise<void>} */
+export const reportNotMe = async (token) => void (await post('/v1/auth/not-me', { token }, anonymous));
+
+/** `GET /v1/company/security` (owners and admins). @returns {Promise<TwoFactor>} */
+export const companySecurity = async () => (await get('/v1/company/security')).body.two_factor;
+/** `POST …/two-factor/activation`: emails a code to the caller (409 `already_enabled`). @returns {Promise<Activation>} */
+export const startActivation = async () => (await post('/v1/company/security/two-factor/activation')).body.activation;
+/** `GET …/activation/{id}`: the delivery state. @returns {Promise<Activation>} */
+export const viewActivation = async (id) => (await get(activationPath(id))).body.activation;
+/** `POST …/activation/{id}/resend`. @returns {Promise<Activation>} */
+export const resendActivationCode = async (id) => (await post(`${activationPath(id)}/resend`)).body.activation;
+/** `POST …/activation/{id}/verify`. @returns {Promise<Activation>} */
+export const verifyActivationCode = async (id, code) => (await post(`${activationPath(id)}/verify`, { code })).body.activation;
+/** `POST …/two-factor/enable` (409 `activation_not_verified`, `already_enabled`). @returns {Promise<TwoFactor>} */
+export const enableTwoFactor = async (activationId) =>
+  (await post('/v1/company/security/two-factor/enable', { activation_id: activationId, confirm: true })).body.two_factor;
+/** `POST …/two-factor/disable`, owners only, with their password (403 `reauthentication_required`). @returns {Promise<TwoFactor>} */
+export const disableTwoFactor = async (password) => (await post('/v1/company/security/two-factor/disable', { confirm: true, password })).body.two_factor;
+/**
+ * `GET /v1/company/security/events`, newest first. Pass `next_before` as `before` for the next
+ * page; it is null on the last.
+ * @param {{limit?: number, before?: number | null}} page
+ * @returns {Promise<EventPage>}
+ */
+export async function securityEvents({ limit = 50, before = null } = {}) {
+  return (await get(`/v1/company/security/events?limit=${limit}${before === null ? '' : `&before=${before}`}`)).body;
+}
+
+/** How often to ask for the delivery state while the email is on its way. */
+export const POLL_INTERVAL_MS = 2000;
+/** Whether a delivery state will not change any more (an unknown, newer one is not final). */
+export const deliveryIsFinal = (delivery) => delivery === 'sent' || delivery === 'failed' || delivery === 'expired';
+
+/**
+ * Follows a code's email until its delivery state is final: calls `refresh` (for example
+ * `() => viewLoginChallenge(token)`) every {@link POLL_INTERVAL_MS} and hands each new state to
+ * `onUpdate`. A refusal of `refresh` (410, 404) ends the poll and rejects; a network error is
+ * retried at the next tick. Returns a function that stops it.
+ * @template {{delivery: Delivery}} T
+ * @param {() => Promise<T>} refresh
+ * @param {(state: T) => void} onUpdate
+ * @param {(error: ApiError) => void} [onClosed]
+ * @returns {() => void}
+ */
+export function pollDelivery(refresh, onUpdate, onClosed = () => {}) {
+  const timer = setInterval(async () => {
+    try {
+      const state = await refresh();
+      onUpdate(state);
+      if (deliveryIsFinal(state.delivery)) clearInterval(timer);
+    } catch (error) {
+      if (error instanceof ApiError && error.status !== 0 && error.status < 500) {
+        clearInterval(timer);
+        onClosed(error);
+      }
+    }
+  }, POLL_INTERVAL_MS);
+  return () => clearInterval(timer);
+}

@@ -1,7 +1,7 @@
 // Boot and the parts every screen shares: which screen to show first, the navigation, logout,
 // and what happens when the session ends.
 
-import { post, session, whenSignedOut } from './api.js';
+import { logout, session, whenSignedOut } from './api.js';
 import { $, go } from './ui.js';
 // Each screen module registers itself with ui.js when imported.
 import './login.js';
@@ -29,7 +29,7 @@ for (const button of document.querySelectorAll('[data-go]')) {
 
 $('logout').addEventListener('click', async () => {
   try {
-    await post('/v1/auth/logout');
+    await logout();
   } catch {
     // Logged out on the server or not, this tab forgets the session.
   }

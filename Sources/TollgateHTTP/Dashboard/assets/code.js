@@ -8,11 +8,10 @@
 //   refresh(), resend(): the new state; verify(code): the API's answer;
 //   done(answer): after a right code; restart(), cancel().
 
-import { ApiError } from './api.js';
+import { ApiError, deliveryIsFinal, pollDelivery } from './api.js';
 import { describe, duration } from './errors.js';
 import { $, register, go, section, showError, showStatus, clock, minutesSeconds, every } from './ui.js';
 
-const POLL_MS = 2000;
 // When a 429 carries no readable Retry-After (a cross-origin API that does not expose it).
 const FALLBACK_COOLDOWN_S = 30;
 
@@ -99,26 +98,19 @@ function tick() {
   }
 }
 
-/// Follows the email's delivery state while it is on its way.
+/// Follows the email's delivery state while it is on its way (api.js's poll: the network or a
+/// busy server is retried at the next tick; a refusal ends it).
 function startPolling() {
   stopPoll();
-  if (info.delivery !== 'queued') return;
-  stopPoll = every(POLL_MS, async () => {
-    try {
-      info = await flow.refresh();
-      if (info.status === 'closed') {
-        close(closedReason({ code: 'challenge_closed' }));
-        return;
-      }
-      render();
-      if (info.delivery !== 'queued') stopPoll();
-    } catch (error) {
-      if (error instanceof ApiError && (error.code === 'challenge_closed' || error.code === 'challenge_not_found')) {
-        close(closedReason(error));
-      }
-      // Anything else (the network, a busy server): the next poll tries again.
-    }
-  });
+  if (deliveryIsFinal(info.delivery)) return;
+  const onClosed = (error) => {
+    if (error.code === 'challenge_closed' || error.code === 'challenge_not_found') close(closedReason(error));
+  };
+  stopPoll = pollDelivery(flow.refresh, (state) => {
+    info = state;
+    if (info.status === 'closed') return close(closedReason({ code: 'challenge_closed' }));
+    render();
+  }, onClosed);
 }
 
 function closedReason(error) {

@@ -1,7 +1,7 @@
 // Forgot password (SPEC §10): asks for a reset link. The answer is the same whether or not the
 // address has an account, and so are the words shown.
 
-import { post } from './api.js';
+import { forgotPassword } from './api.js';
 import { describe } from './errors.js';
 import { register, section, showError, showStatus, whileBusy } from './ui.js';
 
@@ -17,7 +17,7 @@ form.addEventListener('submit', async (event) => {
     return;
   }
   try {
-    await whileBusy(form, () => post('/v1/auth/password/forgot', { email: email.value.trim() }, { auth: false }));
+    await whileBusy(form, () => forgotPassword(email.value.trim()));
     showStatus(
       root,
       'If there is an account for that address, we have emailed it a link to choose a new password. ' +

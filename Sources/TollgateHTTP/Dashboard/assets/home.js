@@ -1,6 +1,6 @@
 // Home: who is logged in, their company, this session; the navigation for their role.
 
-import { get } from './api.js';
+import { me as whoAmI } from './api.js';
 import { describe } from './errors.js';
 import { $, register, section, showError, showStatus, when } from './ui.js';
 
@@ -12,7 +12,7 @@ const ROLES = { owner: 'Owner', admin: 'Admin', member: 'Member' };
 
 /// The logged-in user (GET /v1/me), and the navigation that fits their role.
 export async function loadMe() {
-  me = (await get('/v1/me')).body;
+  me = await whoAmI();
   $('nav').hidden = false;
   $('nav-security').hidden = !['owner', 'admin'].includes(me.user.role);
   return me;

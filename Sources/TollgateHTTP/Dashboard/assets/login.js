@@ -1,6 +1,6 @@
 // Log in (SPEC §3.2): email and password; a 202 leads to code entry, a 200 straight home.
 
-import { post, session } from './api.js';
+import { login, resendLoginCode, session, verifyLoginCode, viewLoginChallenge } from './api.js';
 import { showCode } from './code.js';
 import { describe } from './errors.js';
 import { register, go, section, showError, showStatus, whileBusy } from './ui.js';
@@ -18,14 +18,12 @@ form.addEventListener('submit', async (event) => {
     return;
   }
   try {
-    const answer = await whileBusy(form, () =>
-      post('/v1/auth/login', { email: email.value.trim(), password: password.value, client: 'dashboard' }, { auth: false }),
-    );
+    const answer = await whileBusy(form, () => login(email.value.trim(), password.value));
     password.value = '';
-    if (answer.status === 202) {
-      await loginCode(answer.body.challenge, email.value.trim());
+    if (answer.challenge) {
+      await loginCode(answer.challenge, email.value.trim());
     } else {
-      session.set(answer.body.session);
+      session.set(answer.session);
       await go('home', { status: 'You are logged in.' });
     }
   } catch (error) {
@@ -43,11 +41,11 @@ function loginCode(challenge, address) {
   return showCode({
     kind: 'login',
     state: challenge,
-    refresh: async () => (await post('/v1/auth/login/challenge', { challenge_token: token }, { auth: false })).body.challenge,
-    resend: async () => (await post('/v1/auth/login/resend', { challenge_token: token }, { auth: false })).body.challenge,
-    verify: (code) => post('/v1/auth/login/verify', { challenge_token: token, code }, { auth: false }),
-    done: (answer) => {
-      session.set(answer.body.session);
+    refresh: () => viewLoginChallenge(token),
+    resend: () => resendLoginCode(token),
+    verify: (code) => verifyLoginCode(token, code),
+    done: (opened) => {
+      session.set(opened);
       return go('home', { status: 'You are logged in.' });
     },
     restart: () => go('login', { email: address }),

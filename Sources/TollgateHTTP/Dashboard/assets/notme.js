@@ -1,7 +1,7 @@
 // "This wasn't me", /not-me#token=… (SPEC §10). Opening the link changes nothing (mail
 // scanners open links); one press of the button reports the login.
 
-import { post } from './api.js';
+import { reportNotMe } from './api.js';
 import { describe } from './errors.js';
 import { $, register, go, section, showError, showStatus, whileBusy } from './ui.js';
 
@@ -12,7 +12,7 @@ let token = null;
 $('notme-report').addEventListener('click', async (event) => {
   const button = event.currentTarget;
   try {
-    await whileBusy(button, () => post('/v1/auth/not-me', { token }, { auth: false }));
+    await whileBusy(button, () => reportNotMe(token));
     token = null;
     $('notme-ask').hidden = true;
     $('notme-title').textContent = 'Login stopped';

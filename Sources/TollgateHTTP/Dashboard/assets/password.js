@@ -1,6 +1,6 @@
 // Password change on the home screen (SPEC §10): POST /v1/account/password.
 
-import { post } from './api.js';
+import { changePassword } from './api.js';
 import { describe } from './errors.js';
 import { $, passwordLengthProblem, whileBusy } from './ui.js';
 
@@ -28,7 +28,7 @@ form.addEventListener('submit', async (event) => {
     return;
   }
   try {
-    await whileBusy(form, () => post('/v1/account/password', { current_password: current.value, new_password: next.value }));
+    await whileBusy(form, () => changePassword(current.value, next.value));
     current.value = '';
     next.value = '';
     status.textContent = 'Your password has been changed. Your other sessions were logged out.';

@@ -1,7 +1,7 @@
 // Reset password from an emailed link, /reset#token=… (SPEC §10). app.js takes the token from
 // the fragment and drops it from the address bar before this screen shows.
 
-import { post } from './api.js';
+import { resetPassword } from './api.js';
 import { describe } from './errors.js';
 import { $, register, go, passwordLengthProblem, section, showError, showStatus, whileBusy } from './ui.js';
 
@@ -33,7 +33,7 @@ form.addEventListener('submit', async (event) => {
     return;
   }
   try {
-    await whileBusy(form, () => post('/v1/auth/password/reset', { token, new_password: password.value }, { auth: false }));
+    await whileBusy(form, () => resetPassword(token, password.value));
     token = null;
     form.hidden = true;
     $('reset-title').textContent = 'Password changed';

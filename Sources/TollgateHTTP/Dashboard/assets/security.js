@@ -2,7 +2,8 @@
 // company accounts" → Start → code → Next → confirmation → Enable), the owner-only disable
 // with a password, and the company's event log.
 
-import { get, post } from './api.js';
+import { companySecurity, disableTwoFactor, enableTwoFactor, resendActivationCode } from './api.js';
+import { securityEvents, startActivation, verifyActivationCode, viewActivation } from './api.js';
 import { showCode } from './code.js';
 import { describe } from './errors.js';
 import { currentMe, loadMe } from './home.js';
@@ -99,8 +100,7 @@ function browserWords(agent) {
 
 async function loadEvents() {
   const before = cursors[cursors.length - 1];
-  const query = `?limit=${EVENTS_PER_PAGE}${before === null ? '' : `&before=${before}`}`;
-  const page = (await get(`/v1/company/security/events${query}`)).body;
+  const page = await securityEvents({ limit: EVENTS_PER_PAGE, before });
   nextBefore = page.next_before;
   const body = $('events-body');
   body.replaceChildren(
@@ -150,7 +150,7 @@ register('security', {
     try {
       const me = await loadMe();
       $('security-company').textContent = `My Company: ${me.company.name}`;
-      twoFactor = (await get('/v1/company/security')).body.two_factor;
+      twoFactor = await companySecurity();
       renderTwoFactor(me);
       await loadEvents();
       if (status) showStatus(root, status);
@@ -191,8 +191,8 @@ register('protect');
 $('protect-start').addEventListener('click', async (event) => {
   const button = event.currentTarget;
   try {
-    const answer = await whileBusy(button, () => post('/v1/company/security/two-factor/activation'));
-    await activationCode(answer.body.activation);
+    const activation = await whileBusy(button, () => startActivation());
+    await activationCode(activation);
   } catch (error) {
     if (error.code === 'already_enabled') return go('security', { status: describe(error) });
     if (error.code !== 'unauthenticated') showError(section('protect'), describe(error));
@@ -200,13 +200,12 @@ $('protect-start').addEventListener('click', async (event) => {
 });
 
 function activationCode(activation) {
-  const path = `/v1/company/security/two-factor/activation/${encodeURIComponent(activation.id)}`;
   return showCode({
     kind: 'activation',
     state: activation,
-    refresh: async () => (await get(path)).body.activation,
-    resend: async () => (await post(`${path}/resend`)).body.activation,
-    verify: (code) => post(`${path}/verify`, { code }),
+    refresh: () => viewActivation(activation.id),
+    resend: () => resendActivationCode(activation.id),
+    verify: (code) => verifyActivationCode(activation.id, code),
     done: () => go('enable', { activationId: activation.id }),
     restart: () => go('protect'),
     cancel: () => go('security'),
@@ -222,7 +221,7 @@ register('enable', {
     const company = me ? me.company.name : 'your company';
     $('enable-count').textContent = `Two-factor authentication will apply to everyone with dashboard access at ${company}.`;
     try {
-      const state = (await get('/v1/company/security')).body.two_factor;
+      const state = await companySecurity();
       if (typeof state.dashboard_users === 'number') {
         $('enable-count').textContent =
           `It will apply to ${people_(state.dashboard_users)} with dashboard access at ${company}, you included. ` +
@@ -237,7 +236,7 @@ register('enable', {
 $('enable-confirm').addEventListener('click', async (event) => {
   const button = event.currentTarget;
   try {
-    await whileBusy(button, () => post('/v1/company/security/two-factor/enable', { activation_id: activationId, confirm: true }));
+    await whileBusy(button, () => enableTwoFactor(activationId));
     await go('security', { status: 'Two-factor authentication is on.' });
   } catch (error) {
     if (error.code !== 'unauthenticated') showError(section('enable'), describe(error));
@@ -280,7 +279,7 @@ disableForm.addEventListener('submit', async (event) => {
     return;
   }
   try {
-    await whileBusy(disableForm, () => post('/v1/company/security/two-factor/disable', { confirm: true, password: password.value }));
+    await whileBusy(disableForm, () => disableTwoFactor(password.value));
     closeDialog();
     await go('security', { status: 'Two-factor authentication is off.' });
   } catch (error) {
