@@ -26,7 +26,9 @@ public final class FileTransport: MailTransport {
         } catch {
             throw MailDeliveryError(kind: .transient, reason: "could not write \(file.lastPathComponent): \(error.localizedDescription)")
         }
-        var metadata: Logger.Metadata = ["email.message_id": "\(email.messageID)", "email.file": "\(file.path)"]
+        // Whose email it is, masked as every log line names an address (`o***@demo.example`).
+        let to = EmailAddress(email.to.address)?.hint ?? "***"
+        var metadata: Logger.Metadata = ["email.message_id": "\(email.messageID)", "email.file": "\(file.path)", "email.to": "\(to)"]
         if logCodes, email.template.carriesCode, let code = Self.code(in: email.text) {
             metadata["dev.code"] = "\(code)"
         }
