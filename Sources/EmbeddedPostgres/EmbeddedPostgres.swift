@@ -79,42 +79,6 @@ public struct EmbeddedPostgres: Sendable {
         _ = try? run(binaries + "/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], as: owner)
     }
 
-    /// Starts pgbouncer in transaction-pooling mode in front of this cluster, on a unix socket
-    /// in `directory`, and returns its connection string (any database, the cluster's roles).
-    /// For tests that show Tollgate works behind a transaction pooler.
-    public func startPgbouncer(in directory: String, port: Int = 6432) throws -> String {
-        let owner = try Self.clusterUser()
-        let fileManager = FileManager.default
-        try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try Self.giveOwnership(of: directory, to: owner)
-        let roles = [superuser, "tollgate_api", "tollgate_worker", "tollgate_support"].map { "\"\($0)\" \"\"" }.joined(separator: "\n")
-        let configuration = """
-            [databases]
-            * = host=\(socketDirectory) port=\(self.port)
-            [pgbouncer]
-            listen_addr =
-            listen_port = \(port)
-            unix_socket_dir = \(directory)
-            auth_type = trust
-            auth_file = \(directory)/users.txt
-            pool_mode = transaction
-            max_client_conn = 1000
-            default_pool_size = 20
-            ignore_startup_parameters = extra_float_digits
-            pidfile = \(directory)/pgbouncer.pid
-            logfile = \(directory)/pgbouncer.log
-            """
-        for (name, text) in [("pgbouncer.ini", configuration), ("users.txt", roles)] {
-            let path = directory + "/" + name
-            guard fileManager.createFile(atPath: path, contents: Data(text.utf8)) else {
-                throw EmbeddedPostgresError(message: "cannot write \(path)")
-            }
-            try Self.giveOwnership(of: path, to: owner)
-        }
-        try run("/usr/sbin/pgbouncer", ["-d", directory + "/pgbouncer.ini"], as: owner)
-        return "host=\(directory) port=\(port) user=\(superuser) dbname=postgres"
-    }
-
     /// Stops the cluster once process `pid` has gone, however it ends (tests use it: a test
     /// runner may exit without running `atexit` handlers). A detached shell polls for the
     /// process once a second; it is a watchdog, not synchronisation.
@@ -160,7 +124,7 @@ public struct EmbeddedPostgres: Sendable {
     /// Spawned with posix_spawn and reaped with waitpid: Foundation's `Process` waits for
     /// descriptors to close, and the server that `pg_ctl start` leaves behind inherits them.
     @discardableResult
-    private func run(_ program: String, _ arguments: [String], as owner: String?) throws -> String {
+    func run(_ program: String, _ arguments: [String], as owner: String?) throws -> String {
         let argv = owner.map { ["/usr/sbin/runuser", "-u", $0, "--", program] } ?? [program]
         let outputPath = NSTemporaryDirectory() + "tollgate-pg-output-\(UUID().uuidString)"
         defer { unlink(outputPath) }
@@ -258,7 +222,7 @@ public struct EmbeddedPostgres: Sendable {
         throw EmbeddedPostgresError(message: "running as root and no unprivileged 'postgres' user exists to own the cluster")
     }
 
-    private static func giveOwnership(of path: String, to owner: String?) throws {
+    static func giveOwnership(of path: String, to owner: String?) throws {
         guard let owner, let entry = getpwnam(owner) else { return }
         guard chown(path, entry.pointee.pw_uid, entry.pointee.pw_gid) == 0 else {
             throw EmbeddedPostgresError(message: "cannot hand \(path) to user \(owner)")
