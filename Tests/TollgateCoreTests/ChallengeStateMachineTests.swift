@@ -24,6 +24,8 @@ import TollgateCore
         var sentAgo: Double = 60
         /// Seconds from now until the challenge's lifetime ends (SPEC §2: an hour from its start).
         var lifetimeLeft: Double = 1800
+        /// A verified activation's use window left, in seconds (SPEC §3.1: 10 minutes).
+        var usableFor: Double = 300
 
         var testDescription: String { name }
 
@@ -42,6 +44,7 @@ import TollgateCore
                 maxResends: 3,
                 lastSentAt: now.addingTimeInterval(-sentAgo),
                 lifetimeEndsAt: now.addingTimeInterval(lifetimeLeft),
+                usableUntil: state == .verified ? now.addingTimeInterval(usableFor) : nil,
                 emailID: nil
             )
         }
@@ -211,6 +214,29 @@ import TollgateCore
         #expect(most == 20, "some life reached the whole budget, so the bound is the tight one")
     }
 
+    /// A right activation code opens a use window of its own; enabling 2FA uses it, once,
+    /// within it (SPEC §3.1).
+    @Test func anActivationEnablesOnceWithinItsUseWindow() {
+        var challenge = Row(name: "activation", purpose: .activation, attempts: 1).challenge
+        #expect(challenge.codeCompared(matches: true, attempts: 1) == .accept(becoming: .verified))
+        challenge.openUseWindow(at: Self.now, seconds: 600)
+        #expect(challenge.usableUntil == Self.now.addingTimeInterval(600))
+        var late = challenge
+        let usedLate = late.use(at: Self.now.addingTimeInterval(600))
+        #expect(!usedLate)
+        #expect(late.stage(at: Self.now.addingTimeInterval(600)) == .closed)
+        #expect(challenge.stage(at: Self.now.addingTimeInterval(599)) == .verified)
+        let used = challenge.use(at: Self.now.addingTimeInterval(599))
+        #expect(used)
+        #expect(challenge.state == .used && challenge.stage(at: Self.now) == .used)
+        let again = challenge.use(at: Self.now)
+        #expect(!again, "once")
+        var login = Row(name: "login", attempts: 1).challenge
+        _ = login.codeCompared(matches: true, attempts: 1)
+        login.openUseWindow(at: Self.now, seconds: 600)
+        #expect(login.usableUntil == nil, "a login has no use window")
+    }
+
     // MARK: Looking at a challenge
 
     static let expiries: [(Row, Challenge.ExpiryAction, Challenge.Stage)] = [
@@ -227,6 +253,8 @@ import TollgateCore
             Row(name: "verified activation past the lifetime: its use window rules", purpose: .activation, state: .verified, lifetimeLeft: -1), .none,
             .verified
         ),
+        (Row(name: "verified activation past its use window: over", purpose: .activation, state: .verified, usableFor: -1), .none, .closed),
+        (Row(name: "verified activation at its use window's end: over", purpose: .activation, state: .verified, usableFor: 0), .none, .closed),
     ]
 
     @Test(arguments: expiries)

@@ -314,11 +314,14 @@ import TollgateCore
             #expect(early.errorCode == "activation_not_verified")
             let code = try await app.latestCode(for: seed.owner.email)
             #expect(try await client.post("/v1/company/security/two-factor/activation/\(id)/verify", ["code": code], token: session).status == .ok)
+            // Usable for 10 minutes from its verification.
+            let window = try await app.sql("SELECT round(extract(epoch FROM usable_until - verified_at))::integer AS n FROM challenges")
+            #expect(try window.first?.decode("n", as: Int.self) == 600)
             // Verified more than 10 minutes ago: too old.
-            try await app.sql("UPDATE challenges SET verified_at = now() - interval '11 minutes'")
+            try await app.sql("UPDATE challenges SET verified_at = now() - interval '11 minutes', usable_until = now() - interval '1 minute'")
             let stale = try await client.post("/v1/company/security/two-factor/enable", ["activation_id": id, "confirm": true], token: session)
             #expect(stale.errorCode == "activation_not_verified")
-            try await app.sql("UPDATE challenges SET verified_at = now()")
+            try await app.sql("UPDATE challenges SET verified_at = now(), usable_until = now() + interval '10 minutes'")
             let unconfirmed = try await client.post("/v1/company/security/two-factor/enable", ["activation_id": id], token: session)
             #expect(unconfirmed.errorCode == "confirmation_required")
             #expect(

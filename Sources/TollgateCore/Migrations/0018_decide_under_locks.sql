@@ -10,6 +10,10 @@
 -- queue and never deadlock.
 DROP FUNCTION expect_outcome(boolean, text);
 
+-- Until when a verified activation may enable 2FA (its use window, SPEC §3.1), decided by the
+-- Challenge state machine at verification and stored with it; NULL for anything else.
+ALTER TABLE challenges ADD COLUMN usable_until timestamptz;
+
 -- challenge_locate (0015, 0016) returns also the user's counters: the run of wrong codes, the
 -- account's lock, and the hourly wrong-code counter (rate_limits, keyed as Swift prints the
 -- user's id). An ended challenge is still read without any lock (replays wait for nobody).
@@ -19,7 +23,7 @@ CREATE FUNCTION challenge_locate(p_purpose text, p_token_hashes bytea[], p_id uu
         id uuid, company_id uuid, user_id uuid, purpose text, state text, code_hash bytea,
         code_expires_at timestamptz, attempts integer, max_attempts integer, resends_used integer,
         max_resends integer, last_sent_at timestamptz, verified_at timestamptz, email_id uuid,
-        lifetime_ends_at timestamptz,
+        lifetime_ends_at timestamptz, usable_until timestamptz,
         user_company_id uuid, email text, user_name text, role text, dashboard_access boolean,
         locked_until timestamptz, active boolean, consecutive_wrong_codes integer,
         wrong_codes integer, wrong_codes_refused integer, wrong_codes_window_started_at timestamptz)
@@ -55,7 +59,7 @@ BEGIN
     END IF;
     RETURN QUERY SELECT ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash,
             ch.code_expires_at, ch.attempts, ch.max_attempts, ch.resends_used, ch.max_resends,
-            ch.last_sent_at, ch.verified_at, ch.email_id, ch.lifetime_ends_at,
+            ch.last_sent_at, ch.verified_at, ch.email_id, ch.lifetime_ends_at, ch.usable_until,
             u.company_id, u.email, u.name, u.role, u.dashboard_access, u.locked_until, u.active,
             u.consecutive_wrong_codes, coalesce(r.count, 0), coalesce(r.refused, 0), r.window_started_at
         FROM challenges ch

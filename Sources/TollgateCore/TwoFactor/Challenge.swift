@@ -110,6 +110,8 @@ public struct Challenge: Sendable, Equatable {
     public private(set) var lastSentAt: Date
     /// The end of its life (`CHALLENGE_LIFETIME` after its start): no code counts after it.
     public let lifetimeEndsAt: Date
+    /// A verified activation may enable 2FA until then, once (its use window, SPEC §3.1).
+    public private(set) var usableUntil: Date?
     /// The latest code email.
     public let emailID: UUID?
 
@@ -127,6 +129,7 @@ public struct Challenge: Sendable, Equatable {
         maxResends: Int,
         lastSentAt: Date,
         lifetimeEndsAt: Date,
+        usableUntil: Date? = nil,
         emailID: UUID?
     ) {
         self.id = id
@@ -142,6 +145,7 @@ public struct Challenge: Sendable, Equatable {
         self.maxResends = maxResends
         self.lastSentAt = lastSentAt
         self.lifetimeEndsAt = lifetimeEndsAt
+        self.usableUntil = usableUntil
         self.emailID = emailID
     }
 
@@ -174,7 +178,10 @@ public struct Challenge: Sendable, Equatable {
     /// What the user may be told at `now`; a challenge that ``expire(at:)`` would close shows as closed.
     public func stage(at now: Date) -> Stage {
         switch state {
-        case .verified: return .verified
+        case .verified:
+            // Past its use window an activation can no longer enable 2FA: it is over.
+            guard let usableUntil, now < usableUntil else { return .closed }
+            return .verified
         case .used: return .used
         case .closed: return .closed
         case .pending:
@@ -244,6 +251,20 @@ public struct Challenge: Sendable, Equatable {
         attempts = 0
         resendsUsed += 1
         lastSentAt = now
+    }
+
+    /// An activation's right code was accepted at `now` (``codeCompared(matches:attempts:)``
+    /// made it verified): it may enable 2FA for `seconds` from now, once.
+    public mutating func openUseWindow(at now: Date, seconds: Int) {
+        guard state == .verified else { return }
+        usableUntil = now.addingDatabaseSeconds(seconds)
+    }
+
+    /// 2FA is enabled with this activation at `now`: allowed once, within its use window.
+    public mutating func use(at now: Date) -> Bool {
+        guard state == .verified, let usableUntil, now < usableUntil else { return false }
+        state = .used
+        return true
     }
 
     /// The challenge is looked at `now`: one whose last code is dead with no resend left closes.

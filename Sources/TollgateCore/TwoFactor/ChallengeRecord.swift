@@ -15,7 +15,7 @@ struct ChallengeRecord: Sendable {
 
     static let columns = """
         id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, lifetime_ends_at, email_id, clock_timestamp() AS database_now, now() AS transaction_start
+        last_sent_at, lifetime_ends_at, usable_until, email_id, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
     /// A new challenge with its first code, decided at `clock`: ``ChallengeStore/create(_:tokenMAC:reportMAC:clientInfo:in:)``
@@ -72,6 +72,7 @@ struct ChallengeRecord: Sendable {
             maxResends: try row.decode("max_resends"),
             lastSentAt: try row.decode("last_sent_at"),
             lifetimeEndsAt: try row.decode("lifetime_ends_at"),
+            usableUntil: try row.decode("usable_until"),
             emailID: try row.decode("email_id")
         )
         databaseNow = try row.decode("database_now")

@@ -159,6 +159,9 @@ public struct ChallengeService: DomainService, Sendable {
         clientInfo: ClientInfo,
         in tx: PQTransaction
     ) -> VerifyOutcome {
+        var record = record
+        // An activation may now enable 2FA for its use window (SPEC §3.1).
+        record.challenge.openUseWindow(at: record.databaseNow, seconds: policy.activationUseWindow)
         let challenge = record.challenge
         ChallengeStore.consume(challenge, becoming: state, in: tx)
         CodeLimits.resetWrongCodes(of: user, in: tx)

@@ -109,7 +109,7 @@ enum ChallengeStore {
         tx.queue(
             "challenge.consume",
             """
-            UPDATE challenges SET state = \(state.rawValue), verified_at = now(),
+            UPDATE challenges SET state = \(state.rawValue), verified_at = now(), usable_until = \(challenge.usableUntil),
                 used_at = CASE WHEN \(state.rawValue) = 'used' THEN now() END
             WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND code_hash = \(challenge.codeHash)
               AND lifetime_ends_at > now()
@@ -170,19 +170,16 @@ enum ChallengeStore {
         }
     }
 
-    /// Uses a verified activation to enable 2FA: once, and within `window` seconds of its
-    /// verification. False when it is not (or no longer) usable.
-    static func useActivation(id: UUID, window: Int, in tx: PQTransaction) throws -> Bool {
-        let consumed = try tx.query(
+    /// Uses a verified activation (``Challenge/use(at:)`` allowed it) to enable 2FA, once;
+    /// the conditions are the rule's own, kept as a guard.
+    static func use(_ challenge: Challenge, in tx: PQTransaction) {
+        tx.queue(
             "challenge.use_activation",
             """
             UPDATE challenges SET state = 'used', used_at = now()
-            WHERE company_id = app_company() AND id = \(id) AND state = 'verified'
-              AND verified_at + make_interval(secs => \(window)) > now()
-            RETURNING id
+            WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'verified' AND usable_until > now()
             """
         )
-        return !consumed.isEmpty
     }
 
     /// Marks a login challenge reported by its "this wasn't me" token (single use, within its

@@ -45,18 +45,16 @@ public struct TwoFactorService: DomainService, Sendable {
     public func enable(_ principal: Principal, activationID: UUID, confirm: Bool, clientInfo: ClientInfo) async throws -> TwoFactorStatus {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
         guard confirm else { throw DomainError.confirmationRequired }
-        let window = policy.activationUseWindow
         let user = principal.user
         let sessionID = principal.session.id
         return try await pool.withTenant(principal.company.id) { tx in
             let company = try Company.current(in: tx, lock: true)
-            guard let activation = try ChallengeStore.locate(.activation(id: activationID, userID: user.id), in: tx)?.record else {
+            guard var activation = try ChallengeStore.locate(.activation(id: activationID, userID: user.id), in: tx)?.record else {
                 throw DomainError.noSuchActivation
             }
             guard !company.twoFactorEnabled else { throw DomainError.alreadyEnabled }
-            guard try ChallengeStore.useActivation(id: activation.challenge.id, window: window, in: tx) else {
-                throw DomainError.activationNotVerified
-            }
+            guard activation.challenge.use(at: activation.databaseNow) else { throw DomainError.activationNotVerified }
+            ChallengeStore.use(activation.challenge, in: tx)
             let updated = try tx.query(
                 "two_factor.enable",
                 """
