@@ -19,14 +19,11 @@ extension ChallengeService {
 
     public func verifyActivation(_ principal: Principal, id: UUID, code: String, clientInfo: ClientInfo) async throws -> ChallengeSnapshot {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
-        let outcome = try await verify(
-            companyID: principal.company.id,
-            locator: .activation(id: id, userID: principal.user.id),
-            code: code,
-            clientInfo: clientInfo
-        )
-        guard case .activation(let snapshot) = outcome else { throw DomainError.challengeClosed }
-        return snapshot
+        let (companyID, locator) = (principal.company.id, ChallengeLocator.activation(id: id, userID: principal.user.id))
+        return try await verify(companyID: companyID, locator: locator, code: code, clientInfo: clientInfo) { record, user, clientInfo, tx in
+            ChallengeEvent.record(.verified, record.challenge, user: user, clientInfo: clientInfo, in: tx)
+            return ChallengeSnapshot(record, emailHint: user.emailHint)
+        }
     }
 
     public func resendActivation(_ principal: Principal, id: UUID, clientInfo: ClientInfo) async throws -> ChallengeSnapshot {

@@ -58,11 +58,6 @@ public struct ChallengeService: DomainService, Sendable {
         self.dependencies = dependencies
     }
 
-    enum VerifyOutcome: Sendable {
-        case session(SessionGrant)
-        case activation(ChallengeSnapshot)
-    }
-
     /// Checks a code in two round trips: the challenge, its user and the user's counters are
     /// read under their locks; ``Challenge`` and ``CodeLimits`` decide on them; every write goes
     /// with the COMMIT. The locks hold what was read until then, so nothing is predicted.
@@ -70,14 +65,23 @@ public struct ChallengeService: DomainService, Sendable {
     /// A code that was compared counts even when its transaction then fails to commit for
     /// another reason (a deadlock, a timeout, a lost connection): it is counted again in a
     /// short transaction of its own, so no fault gives an attacker an uncounted guess.
-    func verify(companyID: UUID, locator: ChallengeLocator, code entry: String, clientInfo: ClientInfo) async throws -> VerifyOutcome {
+    ///
+    /// `accepting` makes the flow's answer of the right code (a session, an activation's
+    /// view), in the same transaction.
+    func verify<Outcome: Sendable>(
+        companyID: UUID,
+        locator: ChallengeLocator,
+        code entry: String,
+        clientInfo: ClientInfo,
+        accepting: @escaping @Sendable (ChallengeRecord, User, ClientInfo, PQTransaction) -> Outcome
+    ) async throws -> Outcome {
         let compared = NIOLockedValueBox<ComparedEntry?>(nil)
         do {
             return try await pool.commitThen(in: companyID) { tx in
                 guard let located = try ChallengeStore.locate(locator, withDelivery: locator.isActivation, in: tx) else {
                     return .refuse(.challengeNotFound)
                 }
-                return try decide(located, entry: entry, clientInfo: clientInfo, compared: compared, in: tx)
+                return try decide(located, entry: entry, clientInfo: clientInfo, compared: compared, accepting: accepting, in: tx)
             }
         } catch let error where !(error is DomainError) {
             if let entry = compared.withLockedValue({ $0 }) { await countUncommitted(entry, companyID: companyID) }
@@ -87,13 +91,14 @@ public struct ChallengeService: DomainService, Sendable {
 
     /// What an entered code leads to, decided on what was read under the locks; the writes are
     /// queued for the COMMIT (``CommitThen``).
-    private func decide(
+    private func decide<Outcome: Sendable>(
         _ located: LocatedChallenge,
         entry: String,
         clientInfo: ClientInfo,
         compared: NIOLockedValueBox<ComparedEntry?>,
+        accepting: (ChallengeRecord, User, ClientInfo, PQTransaction) -> Outcome,
         in tx: PQTransaction
-    ) throws -> CommitThen<VerifyOutcome> {
+    ) throws -> CommitThen<Outcome> {
         let (record, user, counters) = (located.record, located.user, located.counters)
         if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
         var challenge = record.challenge
@@ -136,7 +141,7 @@ public struct ChallengeService: DomainService, Sendable {
         case .accept(let state):
             var updated = record
             updated.challenge = challenge
-            return .answer(accept(updated, becoming: state, user: user, clientInfo: clientInfo, in: tx))
+            return .answer(accepting(accept(updated, becoming: state, user: user, in: tx), user, clientInfo, tx))
         case .reject(let attemptsRemaining, let close, let refusal):
             return try reject(
                 challenge,
@@ -151,55 +156,20 @@ public struct ChallengeService: DomainService, Sendable {
         }
     }
 
-    /// The right code: consume the challenge once and give the flow its result.
-    private func accept(
-        _ record: ChallengeRecord,
-        becoming state: Challenge.State,
-        user: User,
-        clientInfo: ClientInfo,
-        in tx: PQTransaction
-    ) -> VerifyOutcome {
+    /// The right code: consume the challenge once, ending the account's run of wrong codes.
+    /// Answers the challenge as it now stands (an activation's use window opened).
+    private func accept(_ record: ChallengeRecord, becoming state: Challenge.State, user: User, in tx: PQTransaction) -> ChallengeRecord {
         var record = record
         // An activation may now enable 2FA for its use window (SPEC §3.1).
         record.challenge.openUseWindow(at: record.databaseNow, seconds: policy.activationUseWindow)
-        let challenge = record.challenge
-        ChallengeStore.consume(challenge, becoming: state, in: tx)
+        ChallengeStore.consume(record.challenge, becoming: state, in: tx)
         CodeLimits.resetWrongCodes(of: user, in: tx)
-        switch challenge.purpose {
-        case .login:
-            // The login's answer is its session, not the challenge's row.
-            let grant = SessionStore.create(
-                companyID: user.companyID,
-                userID: user.id,
-                client: .dashboard,
-                twoFactorVerified: true,
-                ttl: sessionTTL,
-                databaseNow: record.databaseNow,
-                clientInfo: clientInfo,
-                challengeID: challenge.id,
-                in: tx
-            )
-            Event(
-                companyID: user.companyID,
-                type: .loginSucceeded,
-                userID: user.id,
-                email: user.email,
-                client: clientInfo,
-                detail: [
-                    "challenge_id": .string(challenge.id.uuidString.lowercased()), "client": .string("dashboard"),
-                    "session_id": .string(grant.session.id.uuidString.lowercased()),
-                ]
-            ).record(in: tx)
-            return .session(grant)
-        case .activation:
-            ChallengeEvent.record(.verified, challenge, user: user, clientInfo: clientInfo, in: tx)
-            return .activation(ChallengeSnapshot(record, emailHint: user.emailHint))
-        }
+        return record
     }
 
     /// A wrong code: record it, count it against the account (100 in a row lock the
     /// dashboard login), and close the challenge if the rules say so.
-    private func reject(
+    private func reject<Outcome>(
         _ challenge: Challenge,
         attemptsRemaining: Int,
         close: Challenge.CloseReason?,
@@ -208,7 +178,7 @@ public struct ChallengeService: DomainService, Sendable {
         counters: AccountCounters,
         clientInfo: ClientInfo,
         in tx: PQTransaction
-    ) throws -> CommitThen<VerifyOutcome> {
+    ) throws -> CommitThen<Outcome> {
         ChallengeStore.countWrong(challengeID: challenge.id, in: tx)
         let locked = CodeLimits.countWrongCode(of: user, counters: counters, limits: limits, in: tx)
         ChallengeEvent.record(

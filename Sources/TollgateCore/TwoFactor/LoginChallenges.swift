@@ -27,10 +27,33 @@ extension ChallengeService {
     /// Checks a login code; the right one, once, yields a 2FA-verified dashboard session.
     public func verifyLogin(token: String, code: String, clientInfo: ClientInfo) async throws -> SessionGrant {
         let (companyID, locator) = try loginLocator(token)
-        guard case .session(let grant) = try await verify(companyID: companyID, locator: locator, code: code, clientInfo: clientInfo) else {
-            throw DomainError.challengeClosed
+        let ttl = sessionTTL
+        return try await verify(companyID: companyID, locator: locator, code: code, clientInfo: clientInfo) { record, user, clientInfo, tx in
+            // The login's answer is its session, not the challenge's row.
+            let grant = SessionStore.create(
+                companyID: user.companyID,
+                userID: user.id,
+                client: .dashboard,
+                twoFactorVerified: true,
+                ttl: ttl,
+                databaseNow: record.databaseNow,
+                clientInfo: clientInfo,
+                challengeID: record.challenge.id,
+                in: tx
+            )
+            Event(
+                companyID: user.companyID,
+                type: .loginSucceeded,
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: [
+                    "challenge_id": .string(record.challenge.id.uuidString.lowercased()), "client": .string("dashboard"),
+                    "session_id": .string(grant.session.id.uuidString.lowercased()),
+                ]
+            ).record(in: tx)
+            return grant
         }
-        return grant
     }
 
     /// Sends a new login code (the token stays the same).
