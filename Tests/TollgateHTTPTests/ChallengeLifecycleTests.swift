@@ -38,6 +38,17 @@ import TollgateHTTP
         #expect(poll.status == .gone && poll.errorCode == "challenge_closed", why)
     }
 
+    /// `account` starts a login; `change` (an operator's SQL, bypassing the API's closing)
+    /// takes away what the login is for; then the right code is refused and makes no session.
+    static func expectNoSession(_ app: TestApp, _ client: Client, _ account: Seed.Account, after change: PQQuery) async throws {
+        let token = try await client.login(account, client: "dashboard").challengeToken()
+        let code = try await app.latestCode(for: account.email)
+        try await app.sql(change)
+        let refused = try await client.post("/v1/auth/login/verify", ["challenge_token": token, "code": code])
+        #expect(refused.status == .gone && refused.errorCode == "challenge_closed")
+        #expect(try await count(app, "SELECT count(*) AS n FROM sessions WHERE user_id = \(account.id) AND client = 'dashboard'") == 0)
+    }
+
     @Test func aPasswordResetClosesTheOpenChallengeAPhisherHolds() async throws {
         try await TestApp.with { app, client in
             let seed = try await app.seed()
@@ -97,12 +108,7 @@ import TollgateHTTP
             #expect(try await Self.count(app, "SELECT count(*) AS n FROM sessions WHERE user_id = \(seed.member.id) AND revoked_at IS NULL") == 0)
 
             // Deactivated by any other means (an operator's UPDATE): verify still refuses.
-            let second = try await client.login(seed.admin, client: "dashboard").challengeToken()
-            let adminCode = try await app.latestCode(for: seed.admin.email)
-            try await app.sql("UPDATE users SET active = false WHERE id = \(seed.admin.id)")
-            let refused = try await client.post("/v1/auth/login/verify", ["challenge_token": second, "code": adminCode])
-            #expect(refused.status == .gone && refused.errorCode == "challenge_closed")
-            #expect(try await Self.count(app, "SELECT count(*) AS n FROM sessions WHERE user_id = \(seed.admin.id)") == 0)
+            try await Self.expectNoSession(app, client, seed.admin, after: "UPDATE users SET active = false WHERE id = \(seed.admin.id)")
         }
     }
 
@@ -129,12 +135,7 @@ import TollgateHTTP
 
             // Access lost by any other means: verify refuses without a session.
             #expect(try await client.patch("/v1/admin/users/\(seed.member.id)", ["dashboard_access": true], token: key).status == .ok)
-            let third = try await client.login(seed.member, client: "dashboard").challengeToken()
-            let thirdCode = try await app.latestCode(for: seed.member.email)
-            try await app.sql("UPDATE users SET dashboard_access = false WHERE id = \(seed.member.id)")
-            let refused = try await client.post("/v1/auth/login/verify", ["challenge_token": third, "code": thirdCode])
-            #expect(refused.status == .gone && refused.errorCode == "challenge_closed")
-            #expect(try await Self.count(app, "SELECT count(*) AS n FROM sessions WHERE user_id = \(seed.member.id) AND client = 'dashboard'") == 0)
+            try await Self.expectNoSession(app, client, seed.member, after: "UPDATE users SET dashboard_access = false WHERE id = \(seed.member.id)")
         }
     }
 

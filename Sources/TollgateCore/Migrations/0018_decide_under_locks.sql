@@ -14,9 +14,11 @@ DROP FUNCTION expect_outcome(boolean, text);
 -- Challenge state machine at verification and stored with it; NULL for anything else.
 ALTER TABLE challenges ADD COLUMN usable_until timestamptz;
 
--- challenge_locate (0015, 0016) returns also the user's counters: the run of wrong codes, the
--- account's lock, and the hourly wrong-code counter (rate_limits, keyed as Swift prints the
--- user's id). An ended challenge is still read without any lock (replays wait for nobody).
+-- challenge_locate (0015) returns also the challenge's end of life and use window (0016, and
+-- above), whether its user is still active (verify, resend and the poll refuse for a
+-- deactivated user), and the user's counters: the run of wrong codes, the account's lock, and
+-- the hourly wrong-code counter (rate_limits, keyed as Swift prints the user's id). An ended
+-- challenge is still read without any lock (replays wait for nobody).
 DROP FUNCTION challenge_locate(text, bytea[], uuid, uuid);
 CREATE FUNCTION challenge_locate(p_purpose text, p_token_hashes bytea[], p_id uuid, p_user_id uuid)
     RETURNS TABLE (
