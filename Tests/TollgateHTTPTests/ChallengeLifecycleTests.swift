@@ -49,17 +49,22 @@ import TollgateHTTP
         #expect(try await count(app, "SELECT count(*) AS n FROM sessions WHERE user_id = \(account.id) AND client = 'dashboard'") == 0)
     }
 
+    /// A login of `account` waiting for its code (token and code), and a reset link it asked for.
+    static func pendingLoginAndResetLink(_ app: TestApp, _ client: Client, _ account: Seed.Account) async throws -> (String, String, String) {
+        let token = try await client.login(account, client: "dashboard").challengeToken()
+        let code = try await app.latestCode(for: account.email)
+        #expect(try await client.post("/v1/auth/password/forgot", ["email": account.email]).status == .accepted)
+        try await eventually("the reset email") {
+            try await count(app, "SELECT count(*) AS n FROM email_outbox WHERE template = 'password_reset'") == 1
+        }
+        return (token, code, try await PasswordTests.linkToken(app, "reset", to: account.email))
+    }
+
     @Test func aPasswordResetClosesTheOpenChallengeAPhisherHolds() async throws {
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
-            let phished = try await client.login(seed.member, client: "dashboard").challengeToken()
-            let code = try await app.latestCode(for: seed.member.email)
-            #expect(try await client.post("/v1/auth/password/forgot", ["email": seed.member.email]).status == .accepted)
-            try await eventually("the reset email") {
-                try await Self.count(app, "SELECT count(*) AS n FROM email_outbox WHERE template = 'password_reset'") == 1
-            }
-            let link = try await PasswordTests.linkToken(app, "reset", to: seed.member.email)
+            let (phished, code, link) = try await Self.pendingLoginAndResetLink(app, client, seed.member)
             #expect(try await client.post("/v1/auth/password/reset", ["token": link, "new_password": "brand-new-passphrase-7"]).status == .noContent)
             try await Self.expectClosed(client, phished, code: code, "after the reset")
             let closed = try await Self.closing(app, seed.member.id)
@@ -71,13 +76,7 @@ import TollgateHTTP
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
-            let pending = try await client.login(seed.member, client: "dashboard").challengeToken()
-            let code = try await app.latestCode(for: seed.member.email)
-            #expect(try await client.post("/v1/auth/password/forgot", ["email": seed.member.email]).status == .accepted)
-            try await eventually("the reset email") {
-                try await Self.count(app, "SELECT count(*) AS n FROM email_outbox WHERE template = 'password_reset'") == 1
-            }
-            let link = try await PasswordTests.linkToken(app, "reset", to: seed.member.email)
+            let (pending, code, link) = try await Self.pendingLoginAndResetLink(app, client, seed.member)
             let phone = try await client.login(seed.member, client: "phone_app").sessionToken()
             let changed = try await client.post(
                 "/v1/account/password",
