@@ -1,0 +1,34 @@
+import PQ
+import TestSupport
+import Testing
+
+/// SPEC §15 from the pool's side: a server that has turned read-only (a standby, or a primary
+/// being demoted) is no more use than a gone one, and the pool must not keep connections to it.
+@Suite struct PQFailoverTests {
+    @Test func aConnectionToAReadOnlyServerIsDroppedAndTheNextOneWrites() async throws {
+        try await TestDatabase.with { database in
+            let admin = database.pool(role: nil, maxConnections: 1)
+            let pool = database.pool(role: nil, maxConnections: 2)
+            try await pool.query("CREATE TABLE failover_probe (n integer)")
+            // Every new session of this database is read-only, as on a standby; the pool's open
+            // connection is ended, as a failover ends it.
+            try await admin.query(PQQuery(unsafeSQL: "ALTER DATABASE \"\(database.name)\" SET default_transaction_read_only = on"))
+            try await admin.query(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            let error = await #expect(throws: PQError.self) { try await pool.query("INSERT INTO failover_probe VALUES (1)") }
+            #expect(error?.isReadOnly == true)
+            #expect(pool.usage.open == 0, "a connection to a read-only server was kept")
+            #expect(pool.failoverCounts.lost >= 2)
+
+            // The writable server is back: the same pool writes, on a connection it opens now.
+            try await admin.query(PQQuery(unsafeSQL: "ALTER DATABASE \"\(database.name)\" RESET default_transaction_read_only"))
+            try await pool.query("INSERT INTO failover_probe VALUES (2)")
+            let count = try #require(try await pool.query("SELECT count(*) AS n FROM failover_probe").first).decode("n", as: Int.self)
+            #expect(count == 1)
+            #expect(pool.failoverCounts.reconnects >= 1)
+            await admin.close()
+            await pool.close()
+        }
+    }
+}
