@@ -52,9 +52,19 @@ class Sink:
         self.lock = threading.Condition()
         self.codes = {}
         self.message_ids = []
+        self.down = False  # while true, every recipient is refused 451 (bench/smtp-down.py)
+        self.refused = 0
         sink = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if sink.down:
+                    with sink.lock:
+                        sink.refused += 1
+                    return "451 4.3.0 Try again later"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope):
                 message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
                 text = next((part.get_content() for part in message.walk() if part.get_content_type() == "text/plain"), "")
