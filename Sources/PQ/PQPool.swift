@@ -17,6 +17,10 @@ public struct PQPoolConfiguration: Sendable {
     /// `statement_timeout` for every transaction, in milliseconds (0 = none).
     public var statementTimeoutMilliseconds: Int
     public var applicationName: String
+    /// A call that has waited this long for the server is abandoned (its connection shut
+    /// down, the caller told the connection was lost); nil: never. Set it somewhat above the
+    /// statement timeout, so that only a server that stopped answering meets it.
+    public var abandonCallsAfter: Duration?
 
     public init(
         conninfo: String,
@@ -53,13 +57,13 @@ public final class PQPool: Service, Sendable {
     public let configuration: PQPoolConfiguration
     let logger: Logger
     let threadPool: NIOThreadPool
-    private let locked: NIOLockedValueBox<Locked>
+    let locked: NIOLockedValueBox<Locked>
 
     /// A waiter is resumed with a connection, or with nil: a slot was freed for it to open one.
     typealias Waiter = CheckedContinuation<PQConnection?, any Error>
     typealias State = PQPoolState<PQConnection, Waiter>
 
-    private struct Locked {
+    struct Locked {
         var state: State
         /// Connections running a caller's work right now, cancelled if the pool closes meanwhile.
         var working: [ObjectIdentifier: PQConnection] = [:]
@@ -70,6 +74,8 @@ public final class PQPool: Service, Sendable {
         var reconnects = 0
         /// The one task that fails the waiters whose acquire timeout passed.
         var timer: Task<Void, Never>?
+        /// Abandons calls stuck on a server that stopped answering (``PQPoolConfiguration/abandonCallsAfter``).
+        var watchdog: Task<Void, Never>?
     }
 
     public init(configuration: PQPoolConfiguration, logger: Logger) {
@@ -78,6 +84,7 @@ public final class PQPool: Service, Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.maxConnections)
         self.locked = NIOLockedValueBox(Locked(state: State(maxConnections: configuration.maxConnections)))
         threadPool.start()
+        if let limit = configuration.abandonCallsAfter { startWatchdog(limit) }
     }
 
     /// Round trips to the server made through this pool so far (every statement, BEGIN and
@@ -107,8 +114,9 @@ public final class PQPool: Service, Sendable {
     /// the statements still running end. If the closing task is cancelled meanwhile (a
     /// shutdown past its deadline), the server is asked to cancel those statements.
     public func close() async {
-        let (actions, timer) = locked.withLockedValue { ($0.state.close(), $0.timer) }
+        let (actions, timer, watchdog) = locked.withLockedValue { ($0.state.close(), $0.timer, $0.watchdog) }
         timer?.cancel()
+        watchdog?.cancel()
         resumeAndFail(actions)
         await finishOffCooperativeThreads(actions.close)
         await withTaskCancellationHandler {

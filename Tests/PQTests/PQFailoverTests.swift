@@ -1,3 +1,4 @@
+import Foundation
 import PQ
 import TestSupport
 import Testing
@@ -28,6 +29,37 @@ import Testing
             #expect(count == 1)
             #expect(pool.failoverCounts.reconnects >= 1)
             await admin.close()
+            await pool.close()
+        }
+    }
+}
+
+/// A server that stops answering without closing its connections (a frozen primary, a
+/// network that drops packets) must not hold a caller past the statement timeout.
+@Suite struct PQFrozenServerTests {
+    @Test func aCallToAFrozenBackendIsAbandonedAndRetriedOnAFreshConnection() async throws {
+        try await TestDatabase.with { database in
+            var configuration = PQPoolConfiguration(
+                conninfo: database.server.conninfo,
+                overrides: database.ownerOverrides,
+                maxConnections: 1,
+                statementTimeoutMilliseconds: 1000
+            )
+            configuration.abandonCallsAfter = .seconds(2)
+            let pool = PQPool(configuration: configuration, logger: TestPostgres.logger)
+            let frozen = try #require(try await pool.query("SELECT pg_backend_pid() AS pid").first).decode("pid", as: Int.self)
+            // The backend stops (as a frozen server would); its socket stays open. A valve
+            // resumes it after 60 s whatever happens, so that a failing run ends.
+            #expect(kill(pid_t(frozen), SIGSTOP) == 0)
+            let valve = Task.detached {
+                try? await Task.sleep(for: .seconds(60))
+                kill(pid_t(frozen), SIGCONT)
+            }
+            let answered = try #require(try await pool.query("SELECT pg_backend_pid() AS pid").first).decode("pid", as: Int.self)
+            kill(pid_t(frozen), SIGCONT)
+            valve.cancel()
+            #expect(answered != frozen, "the call waited for the frozen backend instead of giving it up")
+            #expect(pool.failoverCounts.lost == 1)
             await pool.close()
         }
     }
