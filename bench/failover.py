@@ -174,7 +174,7 @@ def wrong_codes(port, sink, address, password, tally, stop):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("fault", choices=["switchover", "kill", "restart"])
+    parser.add_argument("fault", choices=["switchover", "kill", "freeze", "restart"])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--before", type=float, default=10)
     parser.add_argument("--after", type=float, default=20)
@@ -252,6 +252,8 @@ def main():
             cluster.command("switchover")
         elif args.fault == "kill":
             cluster.command("kill-primary")
+        elif args.fault == "freeze":
+            cluster.command("freeze-primary")
         else:
             subprocess.run(["runuser", "-u", "postgres", "--"] * (os.geteuid() == 0) +
                            ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(cluster.data), "-m", "fast", "-w", "restart"],
