@@ -64,3 +64,41 @@ import Testing
         }
     }
 }
+
+/// The LISTEN connection on a server that froze: no error ever comes, so only the heartbeat
+/// can tell, and the listener must reconnect (and report `.listening` again).
+@Suite struct PQListenerHeartbeatTests {
+    @Test(.postgres) func aListenerOnAFrozenBackendReconnects() async throws {
+        let database = try TestDatabase.current
+        let listener = try PQListener(
+            conninfo: database.server.conninfo,
+            overrides: database.ownerOverrides,
+            channels: ["tollgate_test"],
+            heartbeat: .milliseconds(500),
+            logger: TestPostgres.logger
+        )
+        let events = EventReader(listener.events())
+        defer { listener.stop() }
+        let pool = database.pool(role: nil, maxConnections: 1)
+        #expect(try await events.next("the first .listening") == .listening)
+        let frozen = try #require(
+            try await pool.query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'tollgate-listener' AND datname = current_database()"
+            ).first
+        ).decode("pid", as: Int.self)
+        #expect(kill(pid_t(frozen), SIGSTOP) == 0)
+        // A valve resumes it after 60 s whatever happens, so that a failing run ends.
+        let valve = Task.detached {
+            try? await Task.sleep(for: .seconds(60))
+            kill(pid_t(frozen), SIGCONT)
+        }
+        defer {
+            kill(pid_t(frozen), SIGCONT)
+            valve.cancel()
+        }
+        #expect(try await events.next("a new .listening after the backend froze") == .listening)
+        try await pool.query("NOTIFY tollgate_test, 'after the freeze'")
+        #expect(try await events.next("a notification on the new connection") == .notification(channel: "tollgate_test", payload: "after the freeze"))
+        await pool.close()
+    }
+}
