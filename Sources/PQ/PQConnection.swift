@@ -1,4 +1,5 @@
 import CLibPQ
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -27,6 +28,9 @@ public final class PQConnection: @unchecked Sendable {
     /// Statements held back to go with the next one sent (a transaction's BEGIN and settings,
     /// writes whose answers nobody reads): see ``PQTransaction``.
     var held: [PQQuery] = []
+    /// When the round trip in progress started (nil between them), read by the pool's
+    /// watchdog on another thread: see ``abandon(ifWaitingLongerThan:)``.
+    private let waitingSince = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
 
     /// Connects from a libpq connection string or URI (multi-host strings included; libpq
     /// handles them). Parameters go through `PQconnectdbParams`, never a string we built.
@@ -98,9 +102,10 @@ public final class PQConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ query: PQQuery) throws -> PQRows {
         guard held.isEmpty else { return try pipeline([query])[0] }
-        roundTrips += 1
-        let result = try withParameters(of: query) { count, types, values, lengths, formats in
-            PQexecParams(handle, query.sql, count, types, values, lengths, formats, 1)
+        let result = try roundTrip {
+            try withParameters(of: query) { count, types, values, lengths, formats in
+                PQexecParams(handle, query.sql, count, types, values, lengths, formats, 1)
+            }
         }
         return try consume(result, statement: query.name)
     }
@@ -167,8 +172,28 @@ public final class PQConnection: @unchecked Sendable {
     @discardableResult
     public func execute(unsafeSQL sql: String, statement: String? = nil) throws -> PQRows {
         if !held.isEmpty { try pipeline([]) }
+        return try consume(roundTrip { PQexec(handle, sql) }, statement: statement)
+    }
+
+    /// Counts one round trip and marks the time it waits for the server.
+    func roundTrip<R>(_ body: () throws -> R) rethrows -> R {
         roundTrips += 1
-        return try consume(PQexec(handle, sql), statement: statement)
+        waitingSince.withLockedValue { $0 = .now }
+        defer { waitingSince.withLockedValue { $0 = nil } }
+        return try body()
+    }
+
+    /// Called from another thread: if the connection has waited for the server longer than
+    /// `limit`, shuts its socket down so that the blocked libpq call returns with a lost
+    /// connection. A server that answers cancels a statement at `statement_timeout` by itself;
+    /// one that is frozen, or behind a network that silently drops packets, never answers, and
+    /// libpq has no timeout of its own once connected (SPEC §15: never a hang). Returns whether
+    /// it did.
+    func abandon(ifWaitingLongerThan limit: Duration) -> Bool {
+        let stuck = waitingSince.withLockedValue { since in since.map { ContinuousClock.now - $0 > limit } ?? false }
+        // The descriptor stays open (libpq closes it in PQfinish): only its traffic stops.
+        if stuck { shutdown(PQsocket(handle), Int32(SHUT_RDWR)) }
+        return stuck
     }
 
     func consume(_ result: OpaquePointer?, statement: String?) throws -> PQRows {

@@ -57,6 +57,12 @@ public struct PQError: Error, CustomStringConvertible, Sendable {
         // 08: connection exception; 57P01..57P03: admin shutdown, crash shutdown, cannot connect now.
         return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
     }
+    /// 25006: the server refused a write because it is read-only: a standby, or a primary being
+    /// fenced during a failover. Nothing was written, and a fresh connection (a multi-host
+    /// string with `target_session_attrs=read-write`) may reach the new primary.
+    public var isReadOnly: Bool { sqlState == "25006" }
+    /// The connection must not be lent again: it is gone, or it reaches a server that cannot write.
+    public var discardsConnection: Bool { isConnectionFailure || isReadOnly }
 
     /// Data exceptions quote the input that failed, after a colon (`invalid input syntax for
     /// type uuid: "…"`) or inside the sentence (`value "…" is out of range for type integer`):

@@ -24,16 +24,28 @@ public final class PQListener: Sendable {
     let overrides: [(String, String)]
     let channels: [String]
     let logger: Logger
+    /// After this long without a word from the server the listener asks it something, and if
+    /// no answer comes within `heartbeat` again it reconnects: a server that froze, or that a
+    /// network cut off, keeps the socket open and would otherwise leave the listener deaf
+    /// through a failover (SPEC §15).
+    let heartbeat: Duration
     private let stopped = NIOLockedValueBox(false)
 
     /// Channel names must be plain identifiers (letters, digits, underscores).
-    public init(conninfo: String, overrides: [(String, String)] = [], channels: [String], logger: Logger) throws {
+    public init(
+        conninfo: String,
+        overrides: [(String, String)] = [],
+        channels: [String],
+        heartbeat: Duration = .seconds(5),
+        logger: Logger
+    ) throws {
         for channel in channels where channel.isEmpty || !channel.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) {
             throw PQError(kind: .usage, message: "channel names must be plain identifiers")
         }
         self.conninfo = conninfo
         self.overrides = overrides
         self.channels = channels
+        self.heartbeat = heartbeat
         self.logger = logger
     }
 
@@ -77,6 +89,8 @@ public final class PQListener: Sendable {
 
     /// Waits on the socket (in short slices, so a stop is noticed) and yields notifications.
     private func receive(on connection: PQConnection, _ continuation: AsyncStream<PQListenerEvent>.Continuation) throws {
+        var heard = ContinuousClock.now
+        var asked: ContinuousClock.Instant?
         while !isStopped {
             var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, 200)
@@ -93,6 +107,24 @@ public final class PQListener: Sendable {
                     PQfreemem(notify)
                     continuation.yield(.notification(channel: channel, payload: payload))
                 }
+                heard = .now
+                // The heartbeat's answer: read without blocking until libpq has it all.
+                while asked != nil && PQisBusy(connection.handle) == 0 {
+                    guard let result = PQgetResult(connection.handle) else {
+                        asked = nil
+                        break
+                    }
+                    PQclear(result)
+                }
+            }
+            if let asked, ContinuousClock.now - asked > heartbeat {
+                throw PQError(kind: .connection, message: "the server did not answer the listening connection's heartbeat")
+            }
+            if asked == nil && ContinuousClock.now - heard > heartbeat {
+                guard PQsendQuery(connection.handle, "SELECT 1") == 1, PQflush(connection.handle) == 0 else {
+                    throw PQError(kind: .connection, message: PQConnection.lastErrorMessage(connection.handle))
+                }
+                asked = .now
             }
             if connection.isBroken {
                 throw PQError(kind: .connection, message: "the listening connection broke")

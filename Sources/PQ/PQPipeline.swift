@@ -21,7 +21,10 @@ extension PQConnection {
     }
 
     private func send(_ queries: [PQQuery]) throws -> [PQRows] {
-        roundTrips += 1
+        try roundTrip { try sendAndCollect(queries) }
+    }
+
+    private func sendAndCollect(_ queries: [PQQuery]) throws -> [PQRows] {
         guard PQenterPipelineMode(handle) == 1 else {
             throw PQError(kind: .connection, message: Self.lastErrorMessage(handle), statement: queries.first?.name)
         }

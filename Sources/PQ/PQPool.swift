@@ -17,6 +17,10 @@ public struct PQPoolConfiguration: Sendable {
     /// `statement_timeout` for every transaction, in milliseconds (0 = none).
     public var statementTimeoutMilliseconds: Int
     public var applicationName: String
+    /// A call that has waited this long for the server is abandoned (its connection shut
+    /// down, the caller told the connection was lost); nil: never. Set it somewhat above the
+    /// statement timeout, so that only a server that stopped answering meets it.
+    public var abandonCallsAfter: Duration?
 
     public init(
         conninfo: String,
@@ -53,19 +57,25 @@ public final class PQPool: Service, Sendable {
     public let configuration: PQPoolConfiguration
     let logger: Logger
     let threadPool: NIOThreadPool
-    private let locked: NIOLockedValueBox<Locked>
+    let locked: NIOLockedValueBox<Locked>
 
     /// A waiter is resumed with a connection, or with nil: a slot was freed for it to open one.
-    private typealias Waiter = CheckedContinuation<PQConnection?, any Error>
-    private typealias State = PQPoolState<PQConnection, Waiter>
+    typealias Waiter = CheckedContinuation<PQConnection?, any Error>
+    typealias State = PQPoolState<PQConnection, Waiter>
 
-    private struct Locked {
+    struct Locked {
         var state: State
         /// Connections running a caller's work right now, cancelled if the pool closes meanwhile.
         var working: [ObjectIdentifier: PQConnection] = [:]
         var roundTrips = 0
+        /// Connections dropped because they broke or reached a read-only server, and
+        /// connections opened since to replace them (what a failover looks like from here).
+        var lost = 0
+        var reconnects = 0
         /// The one task that fails the waiters whose acquire timeout passed.
         var timer: Task<Void, Never>?
+        /// Abandons calls stuck on a server that stopped answering (``PQPoolConfiguration/abandonCallsAfter``).
+        var watchdog: Task<Void, Never>?
     }
 
     public init(configuration: PQPoolConfiguration, logger: Logger) {
@@ -74,12 +84,19 @@ public final class PQPool: Service, Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.maxConnections)
         self.locked = NIOLockedValueBox(Locked(state: State(maxConnections: configuration.maxConnections)))
         threadPool.start()
+        if let limit = configuration.abandonCallsAfter { startWatchdog(limit) }
     }
 
     /// Round trips to the server made through this pool so far (every statement, BEGIN and
     /// COMMIT included): what tests count to hold hot paths to their budget.
     public var roundTrips: Int {
         locked.withLockedValue { $0.roundTrips }
+    }
+
+    /// Connections lost (broken, or on a server that turned read-only) and replacements opened
+    /// since, over the pool's life (for metrics: a failover shows as a step in both).
+    public var failoverCounts: (lost: Int, reconnects: Int) {
+        locked.withLockedValue { ($0.lost, $0.reconnects) }
     }
 
     /// Connections borrowed right now and callers waiting for one (for metrics).
@@ -97,8 +114,9 @@ public final class PQPool: Service, Sendable {
     /// the statements still running end. If the closing task is cancelled meanwhile (a
     /// shutdown past its deadline), the server is asked to cancel those statements.
     public func close() async {
-        let (actions, timer) = locked.withLockedValue { ($0.state.close(), $0.timer) }
+        let (actions, timer, watchdog) = locked.withLockedValue { ($0.state.close(), $0.timer, $0.watchdog) }
         timer?.cancel()
+        watchdog?.cancel()
         resumeAndFail(actions)
         await finishOffCooperativeThreads(actions.close)
         await withTaskCancellationHandler {
@@ -154,7 +172,7 @@ public final class PQPool: Service, Sendable {
             switch loan.result {
             case .success(let value):
                 return value
-            case .failure(let error as PQError) where error.isConnectionFailure && loan.retryable && !retried:
+            case .failure(let error as PQError) where error.discardsConnection && loan.retryable && !retried:
                 retried = true
                 logger.warning("pq.connection.lost", metadata: ["pq.error": "\(error)"])
             case .failure(let error):
@@ -178,14 +196,20 @@ public final class PQPool: Service, Sendable {
         locked.withLockedValue { $0.working[ObjectIdentifier(connection)] = connection }
         let result = Result { try body(connection) }
         let lost: Bool
-        if case .failure(let error as PQError) = result, error.isConnectionFailure { lost = true } else { lost = false }
+        // A read-only server is as useless as a gone one: dropping the connection lets the
+        // next one find the new primary (`target_session_attrs=read-write`).
+        if case .failure(let error as PQError) = result, error.discardsConnection { lost = true } else { lost = false }
         let retryable = lost && connection.statementsSucceeded == 0 && !connection.commitSentUnread
         let reusable = !lost && !connection.isBroken && !connection.isInTransaction
         // Counted before the connection can go to the next borrower, whose thread then owns it.
         let actions = locked.withLockedValue { locked in
             locked.roundTrips += connection.roundTrips - roundTripsBefore
             locked.working.removeValue(forKey: ObjectIdentifier(connection))
-            return lost ? locked.state.connectionFailed(connection) : locked.state.release(connection, reusable: reusable)
+            guard lost else { return locked.state.release(connection, reusable: reusable) }
+            // The idle connections go too (most likely on the same server): all count as lost.
+            let actions = locked.state.connectionFailed(connection)
+            locked.lost += actions.close.count
+            return actions
         }
         resumeAndFail(actions)
         for dropped in actions.close { dropped.finish() }
@@ -211,7 +235,11 @@ public final class PQPool: Service, Sendable {
             let conninfo = configuration.conninfo
             let overrides = configuration.overrides
             let name = configuration.applicationName
-            return try await threadPool.runIfActive { try PQConnection.connect(conninfo, overrides: overrides, applicationName: name) }
+            let connection = try await threadPool.runIfActive {
+                try PQConnection.connect(conninfo, overrides: overrides, applicationName: name)
+            }
+            locked.withLockedValue { if $0.reconnects < $0.lost { $0.reconnects += 1 } }
+            return connection
         } catch {
             resumeAndFail(locked.withLockedValue { $0.state.connectFailed() })
             throw error
@@ -262,39 +290,6 @@ public final class PQPool: Service, Sendable {
                 resumeAndFail(actions)
                 next = following
             }
-        }
-    }
-
-    // MARK: Carrying out transitions
-
-    /// Resumes and fails the waiters a transition named (never under the lock). Closing the
-    /// connections it dropped is left to the caller, who knows which thread it is on.
-    private func resumeAndFail(_ actions: State.Actions) {
-        for handover in actions.resume { handover.waiter.resume(returning: handover.connection) }
-        for (waiter, failure) in actions.fail { waiter.resume(throwing: poolError(failure)) }
-    }
-
-    /// Closes connections dropped while on a cooperative thread: on one of the pool's threads,
-    /// or, once those have stopped, on a thread of its own (PQfinish writes to the socket).
-    /// Returns when they are closed.
-    private func finishOffCooperativeThreads(_ connections: [PQConnection]) async {
-        guard !connections.isEmpty else { return }
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let finish: @Sendable () -> Void = {
-                for connection in connections { connection.finish() }
-                done.resume()
-            }
-            threadPool.submit { state in
-                if case .active = state { finish() } else { Thread(block: finish).start() }
-            }
-        }
-    }
-
-    private func poolError(_ failure: State.Failure) -> any Error {
-        switch failure {
-        case .closed: PQError(kind: .poolClosed, message: "the pool is closed")
-        case .exhausted: PQError(kind: .poolExhausted, message: "no database connection came free within \(configuration.acquireTimeout)")
-        case .cancelled: CancellationError()
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import PQ
 import TollgateCore
@@ -21,9 +22,15 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             return try envelope(for: error, request: request).response(from: request, context: context)
         } catch let error as PQError where error.meansTryAgain {
-            // The database is down, failing over, out of connections, too slow, or the
-            // transaction lost a race: nothing changed, and the same request may succeed soon.
-            context.logger.warning("http.database_unavailable", metadata: ["pq.kind": "\(error.kind)", "pq.sqlstate": "\(error.sqlState ?? "-")"])
+            // The database is down, failing over (no primary, or only a read-only one), out of
+            // connections, too slow, or the transaction lost a race: the transaction was rolled
+            // back (or, when the connection broke at COMMIT, its outcome is unknown and a retry
+            // finds it), and the same request may succeed soon. SPEC §15: 503, never 500.
+            context.logger.warning(
+                "http.database_unavailable",
+                metadata: ["pq.kind": "\(error.kind)", "pq.sqlstate": "\(error.sqlState ?? "-")", "pq.reason": "\(error.unavailableReason)"]
+            )
+            Counter(label: "tollgate_db_unavailable_total", dimensions: [("reason", error.unavailableReason)]).increment()
             return try APIError.unavailable(retryAfter: 1).response(from: request, context: context)
         } catch {
             // The type name only: error descriptions may carry values.
@@ -54,8 +61,18 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
 extension PQError {
     /// A failure of the moment rather than of the request: answered 503 with Retry-After.
     var meansTryAgain: Bool {
-        isConnectionFailure || isRetryableTransactionFailure || kind == .poolExhausted || kind == .poolClosed
+        isConnectionFailure || isReadOnly || isRetryableTransactionFailure || kind == .poolExhausted || kind == .poolClosed
             || sqlState == "57014"  // statement timeout
+    }
+
+    /// Why a request was refused 503, for the log and `tollgate_db_unavailable_total{reason}`:
+    /// `connection` and `read_only` are what a failover looks like.
+    var unavailableReason: String {
+        if isReadOnly { return "read_only" }
+        if isConnectionFailure || kind == .poolClosed { return "connection" }
+        if kind == .poolExhausted { return "pool_exhausted" }
+        if sqlState == "57014" { return "timeout" }
+        return "conflict"
     }
 }
 

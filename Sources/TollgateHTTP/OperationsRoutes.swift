@@ -55,10 +55,19 @@ struct MetricsRoute {
             waiting.record(usage.waiting)
             open.record(usage.open)
             var text = PrometheusMetricsFactory.defaultRegistry.emitToBuffer()
+            // A registry of this scrape's own: the counts belong to this request, not to
+            // process state another scrape could overwrite before it is written out.
+            let scrape = PrometheusCollectorRegistry()
+            let failover = pool.failoverCounts
+            scrape.makeCounter(
+                name: "tollgate_db_connections_lost_total",
+                help: "Pooled connections dropped because they broke or reached a read-only server (a failover is a step)"
+            ).increment(by: Int64(failover.lost))
+            scrape.makeCounter(
+                name: "tollgate_db_reconnects_total",
+                help: "Connections opened to replace lost ones (on the new primary after a failover)"
+            ).increment(by: Int64(failover.reconnects))
             if countsChallenges {
-                // A registry of this scrape's own: the counts belong to this request, not to
-                // process state another scrape could overwrite before it is written out.
-                let scrape = PrometheusCollectorRegistry()
                 let counts = await Self.openChallenges(pool: pool, logger: context.logger)
                 for purpose in ["activation", "login"] {
                     scrape.makeGauge(
@@ -67,8 +76,8 @@ struct MetricsRoute {
                         help: "Challenges of every company waiting for a code that has not expired (NaN: the database did not answer)"
                     ).set(counts.map { Double($0[purpose] ?? 0) } ?? .nan)
                 }
-                scrape.emit(into: &text)
             }
+            scrape.emit(into: &text)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

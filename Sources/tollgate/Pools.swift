@@ -22,6 +22,11 @@ func makePool(
         maxConnections: size,
         applicationName: applicationName
     )
-    if let statementTimeout { pool.statementTimeoutMilliseconds = statementTimeout * 1000 }
+    if let statementTimeout {
+        pool.statementTimeoutMilliseconds = statementTimeout * 1000
+        // A server that answers ends a statement at the timeout; a call still waiting 3 s
+        // later is on a server that stopped answering (frozen, or cut off): give it up.
+        pool.abandonCallsAfter = .seconds(statementTimeout + 3)
+    }
     return PQPool(configuration: pool, logger: logger)
 }
