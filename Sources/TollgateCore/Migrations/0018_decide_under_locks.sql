@@ -59,6 +59,8 @@ BEGIN
         PERFORM 1 FROM challenges ch WHERE ch.id = v_id AND ch.company_id = app_company()
             AND ch.state IN ('pending', 'verified') FOR UPDATE;
     END IF;
+    -- An ended one needs none of the user's counters (a replay is refused before any limit):
+    -- the counter's row is not even looked up then (a one-time filter of the join).
     RETURN QUERY SELECT ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash,
             ch.code_expires_at, ch.attempts, ch.max_attempts, ch.resends_used, ch.max_resends,
             ch.last_sent_at, ch.verified_at, ch.email_id, ch.lifetime_ends_at, ch.usable_until,
@@ -66,7 +68,7 @@ BEGIN
             u.consecutive_wrong_codes, coalesce(r.count, 0), coalesce(r.refused, 0), r.window_started_at
         FROM challenges ch
         JOIN users u ON u.id = v_user_id AND u.company_id = app_company()
-        LEFT JOIN rate_limits r ON r.key = 'wrong_codes:' || upper(v_user_id::text)
+        LEFT JOIN rate_limits r ON v_state IN ('pending', 'verified') AND r.key = 'wrong_codes:' || upper(v_user_id::text)
         WHERE ch.id = v_id AND ch.company_id = app_company();
 END
 $$;
