@@ -1,0 +1,83 @@
+-- Sign-in methods beyond email (SPEC §13, issue 25): authenticator apps now, passkeys next;
+-- the company's policy on which methods count and how often to ask; remembered browsers and
+-- when a session was last used (SPEC §14).
+
+-- The company's policy (owner only). `methods`: which second factors count at login;
+-- `ask`: at every login, or once per browser for `remember_days` days.
+ALTER TABLE companies
+    ADD COLUMN methods_policy text NOT NULL DEFAULT 'email' CHECK (methods_policy IN ('email', 'any', 'phishing_resistant')),
+    ADD COLUMN ask_policy text NOT NULL DEFAULT 'every_login' CHECK (ask_policy IN ('every_login', 'per_browser')),
+    ADD COLUMN remember_days integer NOT NULL DEFAULT 30 CHECK (remember_days BETWEEN 1 AND 30),
+    ADD COLUMN policy_changed_at timestamptz,
+    ADD COLUMN policy_changed_by uuid;
+
+-- A user's methods besides email (which every user has). An authenticator app counts once
+-- confirmed with a current code; until then it is an enrollment nobody can log in with.
+CREATE TABLE user_methods (
+    company_id     uuid NOT NULL REFERENCES companies (id),
+    id             uuid NOT NULL DEFAULT gen_random_uuid(),
+    user_id        uuid NOT NULL,
+    kind           text NOT NULL CHECK (kind IN ('totp', 'passkey')),
+    name           text NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    -- TOTP: the 20-byte secret sealed with libsodium's secretbox (nonce ‖ box) under a key
+    -- derived from TOLLGATE_SECRET; never stored or logged in the clear.
+    totp_sealed    bytea CHECK (totp_sealed IS NULL OR length(totp_sealed) BETWEEN 40 AND 200),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    confirmed_at   timestamptz,
+    last_used_at   timestamptz,
+    PRIMARY KEY (company_id, id),
+    UNIQUE (id),
+    FOREIGN KEY (company_id, user_id) REFERENCES users (company_id, id) ON DELETE CASCADE,
+    CHECK (kind <> 'totp' OR totp_sealed IS NOT NULL)
+);
+CREATE INDEX user_methods_user ON user_methods (company_id, user_id);
+ALTER TABLE user_methods ENABLE ROW LEVEL SECURITY;
+ALTER TABLE user_methods FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON user_methods USING (company_id = app_company()) WITH CHECK (company_id = app_company());
+GRANT SELECT, INSERT, UPDATE, DELETE ON user_methods TO tollgate_api;
+
+-- The last 30-second step an authenticator-app code was accepted for: each step counts once
+-- per user (SPEC §13), written in the transaction that accepts it, under the user's row lock.
+ALTER TABLE users ADD COLUMN totp_last_step bigint;
+
+-- A login challenge lists the methods its user may use (strongest first; the first is the one
+-- the screen opens with). With more than email, no code is mailed until the user picks email:
+-- until then `email_id` is NULL and the challenge's code is one nobody was sent.
+ALTER TABLE challenges ADD COLUMN methods text[] NOT NULL DEFAULT '{email}'
+    CHECK (methods <@ ARRAY['passkey', 'totp', 'email']::text[] AND cardinality(methods) >= 1);
+
+-- Browsers a user chose to be remembered on (SPEC §14): the token only as a keyed hash (the
+-- same MAC as challenge tokens, so a rotation of TOLLGATE_SECRET keeps them valid), bound to
+-- the user, ending at `expires_at` or when revoked.
+CREATE TABLE remembered_browsers (
+    company_id      uuid NOT NULL REFERENCES companies (id),
+    id              uuid NOT NULL DEFAULT gen_random_uuid(),
+    user_id         uuid NOT NULL,
+    token_hash      bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+    ip              text,
+    user_agent      text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    last_used_at    timestamptz,
+    expires_at      timestamptz NOT NULL,
+    revoked_at      timestamptz,
+    revoked_reason  text,
+    PRIMARY KEY (company_id, id),
+    UNIQUE (id),
+    FOREIGN KEY (company_id, user_id) REFERENCES users (company_id, id) ON DELETE CASCADE
+);
+CREATE INDEX remembered_browsers_user ON remembered_browsers (company_id, user_id) WHERE revoked_at IS NULL;
+CREATE INDEX remembered_browsers_ended ON remembered_browsers (expires_at);
+ALTER TABLE remembered_browsers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE remembered_browsers FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON remembered_browsers USING (company_id = app_company()) WITH CHECK (company_id = app_company());
+GRANT SELECT, INSERT, UPDATE ON remembered_browsers TO tollgate_api;
+
+-- When a session was last used, updated at most once a minute (SPEC §14).
+ALTER TABLE sessions ADD COLUMN last_used_at timestamptz;
+
+-- The notices the new flows mail.
+ALTER TABLE email_outbox DROP CONSTRAINT email_outbox_template_check;
+ALTER TABLE email_outbox ADD CONSTRAINT email_outbox_template_check
+    CHECK (template IN ('login_code', 'activation_code', 'two_factor_enabled', 'two_factor_disabled',
+                        'password_changed', 'password_reset', 'invitation', 'login_reported',
+                        'method_added', 'method_removed', 'methods_reset', 'policy_changed', 'sessions_ended'));
