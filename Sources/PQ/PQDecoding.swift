@@ -188,3 +188,36 @@ enum PQJSONCoding {
     }()
     static let decoder = JSONDecoder()
 }
+
+/// One-dimensional arrays (`text[]`, `bytea[]`, …) in PostgreSQL's binary array format: the
+/// number of dimensions, a has-nulls flag, the element type, each dimension's length and lower
+/// bound, then each element as a length (-1 for NULL) and its bytes. An empty array has no
+/// dimension; a NULL element, or more than one dimension, is a decoding error.
+extension Array: PQDecodable where Element: PQDecodable {
+    public init(pqValue bytes: UnsafeRawBufferPointer, type: PQType, column: String) throws {
+        var offset = 0
+        func int32() throws -> Int32 {
+            guard offset + 4 <= bytes.count else { throw PQError.decodingFailed(column: column, into: "Array") }
+            defer { offset += 4 }
+            return bigEndianInteger(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + 4]), as: Int32.self)
+        }
+        let dimensions = try int32()
+        _ = try int32()  // has nulls: each element's length says it anyway
+        let elementType = PQType(rawValue: UInt32(bitPattern: try int32()))
+        guard dimensions == 0 || dimensions == 1 else { throw PQError.decodingFailed(column: column, into: "Array") }
+        let count = dimensions == 0 ? 0 : Int(try int32())
+        if dimensions == 1 { _ = try int32() }  // lower bound
+        guard count >= 0, count <= bytes.count / 4 else { throw PQError.decodingFailed(column: column, into: "Array") }
+        var elements: [Element] = []
+        elements.reserveCapacity(count)
+        for _ in 0..<count {
+            let length = Int(try int32())
+            guard length >= 0, offset + length <= bytes.count else { throw PQError.decodingFailed(column: column, into: "Array") }
+            elements.append(
+                try Element(pqValue: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length]), type: elementType, column: column)
+            )
+            offset += length
+        }
+        self = elements
+    }
+}

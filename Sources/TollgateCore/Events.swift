@@ -42,6 +42,11 @@ public enum EventType: String, Sendable, CaseIterable {
     case loginChallengeClosed = "login.challenge_closed"
     case loginRateLimited = "login.rate_limited"
     case loginReported = "login.reported"
+    /// A login that offers other methods than email began: nothing was mailed (SPEC §13).
+    case loginChallengeStarted = "login.challenge_started"
+    case loginRememberedBrowserUsed = "login.remembered_browser_used"
+    case rememberedBrowserAdded = "remembered_browser.added"
+    case policyChanged = "policy.changed"
     case activationStarted = "two_factor.activation_started"
     case activationCodeResent = "two_factor.activation_code_resent"
     case activationCodeFailed = "two_factor.activation_code_failed"

@@ -31,25 +31,29 @@ extension CodeView {
     }
 }
 
-/// A login challenge as the API shows it (SPEC §4 `Challenge`): its token and its code.
+/// A login challenge as the API shows it (SPEC §4 `Challenge`, §13.1): its token, its code,
+/// and the methods it offers (strongest first) with the one the screen opens with.
 struct ChallengeView: Encodable, Sendable {
     let token: String
     let code: CodeView
+    let methods: [String]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case token
+        case token, methods, method
     }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(token, forKey: .token)
+        try container.encode(methods, forKey: .methods)
+        try container.encode(methods.first ?? "email", forKey: .method)
         try code.encode(to: encoder)
     }
 }
 
 extension ChallengeView {
     init(challenge: LoginChallenge) {
-        self.init(token: challenge.token, code: CodeView(challenge.snapshot))
+        self.init(token: challenge.token, code: CodeView(challenge.snapshot), methods: challenge.snapshot.methods.map(\.rawValue))
     }
 }
 

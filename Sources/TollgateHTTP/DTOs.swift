@@ -107,6 +107,62 @@ extension SessionAnswer {
 /// `{"session": Session}`.
 struct SessionEnvelope: Encodable, Sendable {
     let session: SessionAnswer
+    /// The browser just remembered (SPEC §14.1), when the user asked and the policy allows.
+    var rememberedBrowser: RememberedBrowserAnswer? = nil
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case session
+        case rememberedBrowser = "remembered_browser"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(session, forKey: .session)
+        try container.encode(rememberedBrowser, forKey: .rememberedBrowser)
+    }
+}
+
+/// `{"token", "expires_at"}` of a remembered browser: the token is shown this once.
+struct RememberedBrowserAnswer: Encodable, Sendable {
+    let token: String
+    let expiresAt: Timestamp
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case token
+        case expiresAt = "expires_at"
+    }
+
+    init(_ grant: RememberedBrowserGrant) {
+        token = grant.token
+        expiresAt = Timestamp(grant.expiresAt)
+    }
+}
+
+/// `{"policy": …}` (SPEC §13.1).
+struct PolicyEnvelope: Encodable, Sendable {
+    let policy: Policy
+
+    struct Policy: Encodable, Sendable {
+        let methods: String
+        let ask: String
+        let rememberDays: Int
+        let usersWithoutPasskey: Int
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case methods, ask
+            case rememberDays = "remember_days"
+            case usersWithoutPasskey = "users_without_passkey"
+        }
+    }
+
+    init(_ status: SignInPolicyStatus) {
+        policy = Policy(
+            methods: status.policy.methods.rawValue,
+            ask: status.policy.ask.rawValue,
+            rememberDays: status.policy.rememberDays,
+            usersWithoutPasskey: status.usersWithoutPasskey
+        )
+    }
 }
 
 /// `GET /v1/me`: the caller, its company and its session.

@@ -10,9 +10,12 @@ struct LoginRequest: RequestBody {
     let email: BoundedText<MaxLength.Email>
     let password: BoundedText<MaxLength.Password>
     let client: Choice<SessionClient>
+    /// The token of a browser the user chose to be remembered on (SPEC §14).
+    let rememberedBrowser: BoundedText<MaxLength.Token>?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case email, password, client
+        case rememberedBrowser = "remembered_browser"
     }
 }
 
@@ -20,11 +23,47 @@ struct LoginRequest: RequestBody {
 struct VerifyLoginRequest: RequestBody {
     let challengeToken: BoundedText<MaxLength.Token>
     let code: BoundedText<MaxLength.Code>
+    /// Where the code comes from: `email` (the default) or `totp` (SPEC §13).
+    let method: Choice<CodeMethod>?
+    let rememberBrowser: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case challengeToken = "challenge_token"
-        case code
+        case code, method
+        case rememberBrowser = "remember_browser"
     }
+}
+
+/// The second factors a code can come from.
+enum CodeMethod: String, FieldChoice {
+    case email, totp
+    static let maxLength = 16
+    static let choices = #""email" or "totp""#
+
+    var factor: SecondFactor { self == .email ? .email : .totp }
+}
+
+/// `PATCH /v1/company/security/policy` (SPEC §13.1): the fields to change and the owner's password.
+struct PolicyRequest: RequestBody {
+    let methods: Choice<SignInPolicy.Methods>?
+    let ask: Choice<SignInPolicy.Ask>?
+    let rememberDays: Int?
+    let password: BoundedText<MaxLength.Password>?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case methods, ask, password
+        case rememberDays = "remember_days"
+    }
+}
+
+extension SignInPolicy.Methods: FieldChoice {
+    static let maxLength = 32
+    static let choices = #""email", "any" or "phishing_resistant""#
+}
+
+extension SignInPolicy.Ask: FieldChoice {
+    static let maxLength = 32
+    static let choices = #""every_login" or "per_browser""#
 }
 
 /// `POST /v1/auth/login/challenge` and `/resend`.

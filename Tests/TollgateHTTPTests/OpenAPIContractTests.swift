@@ -24,6 +24,8 @@ import TollgateCore
         ("POST /v1/auth/login/verify", VerifyLoginRequest.self, ["": names(VerifyLoginRequest.CodingKeys.self)]),
         ("POST /v1/auth/login/challenge", ChallengeTokenRequest.self, ["": names(ChallengeTokenRequest.CodingKeys.self)]),
         ("POST /v1/auth/login/resend", ChallengeTokenRequest.self, ["": names(ChallengeTokenRequest.CodingKeys.self)]),
+        ("POST /v1/auth/login/email", ChallengeTokenRequest.self, ["": names(ChallengeTokenRequest.CodingKeys.self)]),
+        ("PATCH /v1/company/security/policy", PolicyRequest.self, ["": names(PolicyRequest.CodingKeys.self)]),
         ("POST /v1/auth/password/forgot", ForgotPasswordRequest.self, ["": names(ForgotPasswordRequest.CodingKeys.self)]),
         ("POST /v1/auth/password/reset", ResetPasswordRequest.self, ["": names(ResetPasswordRequest.CodingKeys.self)]),
         ("POST /v1/auth/not-me", NotMeRequest.self, ["": names(NotMeRequest.CodingKeys.self)]),
@@ -125,7 +127,20 @@ import TollgateCore
         func code(delivery: String) -> CodeView {
             CodeView(codeExpiresAt: Timestamp(now), resendsRemaining: 3, attemptsRemaining: 5, emailHint: "j***@acme.test", delivery: delivery)
         }
-        let challenge = ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "queued")))
+        let challenge: [any Encodable & Sendable] = [
+            ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "queued"), methods: ["email"])),
+            ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "not_sent"), methods: ["totp", "email"])),
+        ]
+        let verified: [any Encodable & Sendable] = [
+            session,
+            SessionEnvelope(
+                session: SessionAnswer(token: "t", expiresAt: Timestamp(now), client: "dashboard"),
+                rememberedBrowser: RememberedBrowserAnswer(RememberedBrowserGrant(id: UUID(), token: "b", expiresAt: now))
+            ),
+        ]
+        let policy = PolicyEnvelope(
+            SignInPolicyStatus(policy: SignInPolicy(methods: .any, ask: .perBrowser, rememberDays: 14), usersWithoutPasskey: 3)
+        )
         let activation = ActivationEnvelope(activation: ActivationView(id: id, status: "code_sent", code: code(delivery: "sent")))
         let twoFactor: [any Encodable & Sendable] = [
             TwoFactorEnvelope(twoFactor: TwoFactorView(enabled: true, enabledAt: Timestamp(now), enabledBy: id, dashboardUsers: 3)),
@@ -178,10 +193,13 @@ import TollgateCore
         )
         return [
             "POST /v1/auth/login 200": [session],
-            "POST /v1/auth/login 202": [challenge],
-            "POST /v1/auth/login/verify 200": [session],
-            "POST /v1/auth/login/challenge 200": [challenge],
-            "POST /v1/auth/login/resend 202": [challenge],
+            "POST /v1/auth/login 202": challenge,
+            "POST /v1/auth/login/verify 200": verified,
+            "POST /v1/auth/login/challenge 200": challenge,
+            "POST /v1/auth/login/resend 202": challenge,
+            "POST /v1/auth/login/email 202": challenge,
+            "GET /v1/company/security/policy 200": [policy],
+            "PATCH /v1/company/security/policy 200": [policy],
             "POST /v1/auth/password/forgot 202": [EmptyAnswer()],
             "GET /v1/me 200": [me],
             "GET /v1/company/security 200": twoFactor,

@@ -5,7 +5,8 @@ import PQ
 
 /// What a correct password leads to.
 public enum LoginOutcome: Sendable {
-    /// No code needed: a session (password-only dashboard login, or the phone app).
+    /// No code needed: a session (password-only dashboard login, the phone app, or a browser
+    /// the user had remembered).
     case session(SessionGrant)
     /// 2FA is on for a dashboard login: a challenge was started and a code emailed.
     case challenge(LoginChallenge)
@@ -33,7 +34,16 @@ public struct LoginService: DomainService, Sendable {
     /// and in time: every branch, the 429s included, runs the same transactions with the same
     /// statements (the account is looked for under a company that has no rows when the address
     /// is unknown), and both paths verify one Argon2id hash when not refused.
-    public func login(email text: String, password: String, client: SessionClient, clientInfo: ClientInfo) async throws -> LoginOutcome {
+    ///
+    /// `rememberedBrowser` is the token of a browser the user chose to be remembered on (SPEC
+    /// §14): valid for this user, it stands for the second factor; anything else is ignored.
+    public func login(
+        email text: String,
+        password: String,
+        client: SessionClient,
+        rememberedBrowser: String? = nil,
+        clientInfo: ClientInfo
+    ) async throws -> LoginOutcome {
         let limits = settings.limits
         let email = EmailAddress(text)
         let address = email?.value ?? text.lowercased()
@@ -81,13 +91,29 @@ public struct LoginService: DomainService, Sendable {
             if account == nil { logger.info("login.unknown_account") }
             throw DomainError.invalidCredentials
         }
-        return try await afterPassword(account: account, client: client, clientInfo: clientInfo, failedKey: failedKey)
+        // Only a token of this company can be this user's (the token names its company).
+        let browserCandidates = rememberedBrowser.flatMap { token in
+            BearerToken.companyID(of: token) == account.company.id ? mac.tokenCandidates(token) : nil
+        }
+        return try await afterPassword(
+            account: account,
+            client: client,
+            browserCandidates: browserCandidates ?? [],
+            clientInfo: clientInfo,
+            failedKey: failedKey
+        )
     }
 
     /// The session, or the challenge and its code's email, in two round trips: the company and
     /// the account are read under their locks, with the account's counters, then everything the
     /// decision writes goes with the COMMIT.
-    private func afterPassword(account: Account, client: SessionClient, clientInfo: ClientInfo, failedKey: String) async throws -> LoginOutcome {
+    private func afterPassword(
+        account: Account,
+        client: SessionClient,
+        browserCandidates: [Data],
+        clientInfo: ClientInfo,
+        failedKey: String
+    ) async throws -> LoginOutcome {
         let settings = self.settings
         let challenges = self.challenges
         let user = account.user
@@ -99,8 +125,9 @@ public struct LoginService: DomainService, Sendable {
             // The account is held the same way: one deactivated, or whose password changed,
             // while its password was being hashed gets nothing (a deactivation or change that
             // comes after waits for this commit, then revokes what it made).
-            let (company, clock, counters, accountUnchanged) = try Self.companyForShare(account: account, in: tx)
-            guard accountUnchanged else { return .refuse(.invalidCredentials) }
+            let held = try Self.companyForShare(account: account, browserCandidates: browserCandidates, in: tx)
+            let (company, clock, counters) = (held.company, held.clock, held.counters)
+            guard held.accountUnchanged else { return .refuse(.invalidCredentials) }
             let databaseNow = clock.databaseNow
             let needsCode = client == .dashboard && company.twoFactorEnabled
             var detail: [String: EventValue] = ["client": .string(client.rawValue)]
@@ -133,18 +160,34 @@ public struct LoginService: DomainService, Sendable {
             }
             Event(companyID: companyID, type: .loginPasswordSucceeded, userID: user.id, email: user.email, client: clientInfo, detail: detail)
                 .record(in: tx)
-            if needsCode {
-                switch challenges.startLogin(user: user, company: company, counters: counters, clock: clock, clientInfo: clientInfo, in: tx) {
+            // A browser the user chose to be remembered on stands for the second factor while
+            // the company asks once per browser (SPEC §14).
+            let remembered = needsCode && company.policy.ask == .perBrowser ? held.rememberedBrowserID : nil
+            if needsCode && remembered == nil {
+                let methods = company.policy.loginMethods(userHas: held.methodKinds)
+                switch challenges.startLogin(
+                    user: user,
+                    company: company,
+                    counters: counters,
+                    clock: clock,
+                    methods: methods,
+                    clientInfo: clientInfo,
+                    in: tx
+                ) {
                 case .answer(let challenge): return .answer(.challenge(challenge))
                 case .refuse(let error): return .refuse(error)
                 }
+            }
+            if let remembered {
+                Self.useRememberedBrowser(remembered, user: user, clientInfo: clientInfo, in: tx)
+                detail["remembered_browser_id"] = .string(remembered.uuidString.lowercased())
             }
             let ttl = client == .dashboard ? settings.sessionTTLDashboard : settings.sessionTTLPhoneApp
             let grant = SessionStore.create(
                 companyID: companyID,
                 userID: user.id,
                 client: client,
-                twoFactorVerified: false,
+                twoFactorVerified: remembered != nil,
                 ttl: ttl,
                 databaseNow: databaseNow,
                 clientInfo: clientInfo,
@@ -235,21 +278,63 @@ public struct LoginService: DomainService, Sendable {
         return count.named("login.count")
     }
 
+    /// What the login decides on, read under its locks (``companyForShare(account:browserCandidates:in:)``).
+    private struct Held {
+        let company: Company
+        let clock: TransactionClock
+        let counters: AccountCounters
+        /// The account is still active, with the password hash that was checked.
+        let accountUnchanged: Bool
+        /// The user's confirmed methods besides email.
+        let methodKinds: Set<SecondFactor>
+        /// The user's live remembered browser whose token the login carried.
+        let rememberedBrowserID: UUID?
+    }
+
     /// The company (shared) and the account (exclusively: requests on one account take turns)
     /// held until commit, the database's clock after the locks were granted, the account's
-    /// counters, and whether the account is still active with the password hash checked.
-    private static func companyForShare(account: Account, in tx: PQTransaction) throws -> (Company, TransactionClock, AccountCounters, Bool) {
+    /// counters, whether the account is still active with the password hash checked, the kinds
+    /// of its confirmed methods, and the remembered browser among `browserCandidates` (the
+    /// token's keyed hashes), all in the one statement the login already sends.
+    private static func companyForShare(account: Account, browserCandidates: [Data], in tx: PQTransaction) throws -> Held {
         let rows = try tx.query(
             "login.company",
             """
             SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now, now() AS transaction_start,
-                u.active AND u.password_hash = \(account.passwordHash) AS account_unchanged, \(unsafeSQL: AccountCounters.columns)
+                u.active AND u.password_hash = \(account.passwordHash) AS account_unchanged, \(unsafeSQL: AccountCounters.columns),
+                ARRAY(SELECT DISTINCT m.kind FROM user_methods m
+                      WHERE m.company_id = c.id AND m.user_id = u.id AND m.confirmed_at IS NOT NULL) AS method_kinds,
+                (SELECT rb.id FROM remembered_browsers rb
+                 WHERE rb.token_hash = ANY(\(PQByteaArray(browserCandidates))) AND rb.company_id = c.id AND rb.user_id = u.id
+                   AND rb.revoked_at IS NULL AND rb.expires_at > now()) AS remembered_browser_id
             FROM companies c JOIN users u ON u.company_id = c.id AND u.id = \(account.user.id) \(unsafeSQL: AccountCounters.joins)
             WHERE c.id = app_company() FOR SHARE OF c FOR NO KEY UPDATE OF u
             """
         )
         let row = try rows.first.orThrow()
-        let clock = TransactionClock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now"))
-        return (try Company(row: row), clock, try AccountCounters(row: row, withChallenges: true), try row.decode("account_unchanged"))
+        return Held(
+            company: try Company(row: row),
+            clock: TransactionClock(transactionStart: try row.decode("transaction_start"), databaseNow: try row.decode("database_now")),
+            counters: try AccountCounters(row: row, withChallenges: true),
+            accountUnchanged: try row.decode("account_unchanged"),
+            methodKinds: Set(try row.decode("method_kinds", as: [String].self).compactMap(SecondFactor.init(rawValue:))),
+            rememberedBrowserID: try row.decode("remembered_browser_id")
+        )
+    }
+
+    /// Records a remembered browser's use (SPEC §14: every use is an event).
+    private static func useRememberedBrowser(_ id: UUID, user: User, clientInfo: ClientInfo, in tx: PQTransaction) {
+        tx.queue(
+            "remembered_browser.use",
+            "UPDATE remembered_browsers SET last_used_at = now() WHERE company_id = app_company() AND id = \(id)"
+        )
+        Event(
+            companyID: user.companyID,
+            type: .loginRememberedBrowserUsed,
+            userID: user.id,
+            email: user.email,
+            client: clientInfo,
+            detail: ["remembered_browser_id": .string(id.uuidString.lowercased())]
+        ).record(in: tx)
     }
 }

@@ -21,9 +21,12 @@ public struct Company: Sendable, Equatable {
     public let twoFactorChangedBy: UUID?
     /// The company's own dashboard, where its reset links point (SPEC §10, §11); nil: `PUBLIC_URL`.
     public let dashboardURL: String?
+    /// Which second factors count and how often to ask (SPEC §13, §14).
+    public let policy: SignInPolicy
 
     static let columns =
-        "c.id AS company_id, c.name AS company_name, c.two_factor_enabled, c.two_factor_changed_at, c.two_factor_changed_by, c.dashboard_url"
+        "c.id AS company_id, c.name AS company_name, c.two_factor_enabled, c.two_factor_changed_at, c.two_factor_changed_by, "
+        + "c.dashboard_url, c.methods_policy, c.ask_policy, c.remember_days"
 
     init(row: PQRow) throws {
         id = try row.decode("company_id")
@@ -32,6 +35,12 @@ public struct Company: Sendable, Equatable {
         twoFactorChangedAt = try row.decode("two_factor_changed_at")
         twoFactorChangedBy = try row.decode("two_factor_changed_by")
         dashboardURL = try row.decode("dashboard_url")
+        guard let methods = SignInPolicy.Methods(rawValue: try row.decode("methods_policy")),
+            let ask = SignInPolicy.Ask(rawValue: try row.decode("ask_policy"))
+        else {
+            throw PQError(kind: .decoding, message: "column methods_policy or ask_policy has an unknown value")
+        }
+        policy = SignInPolicy(methods: methods, ask: ask, rememberDays: try row.decode("remember_days"))
     }
 
     /// The tenant in scope; with `lock`, its row is locked until the transaction ends, so

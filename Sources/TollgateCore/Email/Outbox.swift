@@ -51,6 +51,8 @@ public enum Outbox {
         case failed
         /// Its code expired before it could be sent.
         case expired
+        /// No code was mailed: the login offered other methods and email was not picked (SPEC §13).
+        case notSent = "not_sent"
     }
 
     /// Maps a stored status to the four states the API shows (`sending` is still queued).

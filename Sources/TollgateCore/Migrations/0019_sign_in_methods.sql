@@ -81,3 +81,70 @@ ALTER TABLE email_outbox ADD CONSTRAINT email_outbox_template_check
     CHECK (template IN ('login_code', 'activation_code', 'two_factor_enabled', 'two_factor_disabled',
                         'password_changed', 'password_reset', 'invitation', 'login_reported',
                         'method_added', 'method_removed', 'methods_reset', 'policy_changed', 'sessions_ended'));
+
+-- challenge_locate (0018) answers also what a code from an authenticator app is checked
+-- against: the challenge's methods, the user's last accepted step and, for an open challenge
+-- that offers the app, the user's confirmed sealed secrets. They are read after the user's row
+-- lock was granted (the function's own snapshot), so two logins racing with one app code take
+-- turns and the second sees the step the first accepted.
+DROP FUNCTION challenge_locate(text, bytea[], uuid, uuid);
+CREATE FUNCTION challenge_locate(p_purpose text, p_token_hashes bytea[], p_id uuid, p_user_id uuid)
+    RETURNS TABLE (
+        id uuid, company_id uuid, user_id uuid, purpose text, state text, code_hash bytea,
+        code_expires_at timestamptz, attempts integer, max_attempts integer, resends_used integer,
+        max_resends integer, last_sent_at timestamptz, verified_at timestamptz, email_id uuid,
+        lifetime_ends_at timestamptz, usable_until timestamptz,
+        user_company_id uuid, email text, user_name text, role text, dashboard_access boolean,
+        locked_until timestamptz, active boolean, consecutive_wrong_codes integer,
+        wrong_codes integer, wrong_codes_refused integer, wrong_codes_window_started_at timestamptz,
+        methods text[], totp_last_step bigint, totp_secrets bytea[])
+    LANGUAGE plpgsql ROWS 1 SET search_path = public, pg_temp
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_hash bytea;
+    v_id uuid;
+    v_user_id uuid;
+    v_state text;
+BEGIN
+    -- Find it without a lock, each read matching a unique key by plain equality (0015 says why).
+    IF p_token_hashes IS NOT NULL THEN
+        FOREACH v_hash IN ARRAY p_token_hashes LOOP
+            SELECT ch.id, ch.user_id, ch.state INTO v_id, v_user_id, v_state FROM challenges ch
+                WHERE ch.token_hash = v_hash AND ch.company_id = app_company() AND ch.purpose = p_purpose;
+            EXIT WHEN v_id IS NOT NULL;
+        END LOOP;
+    ELSE
+        SELECT ch.id, ch.user_id, ch.state INTO v_id, v_user_id, v_state FROM challenges ch
+            WHERE ch.id = p_id AND ch.user_id = p_user_id AND ch.company_id = app_company() AND ch.purpose = p_purpose;
+    END IF;
+    IF v_id IS NULL THEN
+        RETURN;
+    END IF;
+    -- One that may still change: lock its user, then it. If it ended while this waited, the
+    -- read below (a new snapshot: a VOLATILE function takes one per statement) finds it ended.
+    IF v_state IN ('pending', 'verified') THEN
+        PERFORM 1 FROM users u WHERE u.id = v_user_id AND u.company_id = app_company() FOR NO KEY UPDATE;
+        PERFORM 1 FROM challenges ch WHERE ch.id = v_id AND ch.company_id = app_company()
+            AND ch.state IN ('pending', 'verified') FOR UPDATE;
+    END IF;
+    -- An ended one needs none of the user's counters (a replay is refused before any limit):
+    -- the counter's row is not even looked up then (a one-time filter of the join).
+    RETURN QUERY SELECT ch.id, ch.company_id, ch.user_id, ch.purpose, ch.state, ch.code_hash,
+            ch.code_expires_at, ch.attempts, ch.max_attempts, ch.resends_used, ch.max_resends,
+            ch.last_sent_at, ch.verified_at, ch.email_id, ch.lifetime_ends_at, ch.usable_until,
+            u.company_id, u.email, u.name, u.role, u.dashboard_access, u.locked_until, u.active,
+            u.consecutive_wrong_codes, coalesce(r.count, 0), coalesce(r.refused, 0), r.window_started_at,
+            ch.methods, u.totp_last_step,
+            CASE WHEN v_state = 'pending' AND 'totp' = ANY(ch.methods) THEN ARRAY(
+                SELECT m.totp_sealed FROM user_methods m
+                WHERE m.company_id = app_company() AND m.user_id = v_user_id AND m.kind = 'totp' AND m.confirmed_at IS NOT NULL
+                ORDER BY m.created_at) END
+        FROM challenges ch
+        JOIN users u ON u.id = v_user_id AND u.company_id = app_company()
+        LEFT JOIN rate_limits r ON v_state IN ('pending', 'verified') AND r.key = 'wrong_codes:' || upper(v_user_id::text)
+        WHERE ch.id = v_id AND ch.company_id = app_company();
+END
+$$;
+REVOKE ALL ON FUNCTION challenge_locate(text, bytea[], uuid, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION challenge_locate(text, bytea[], uuid, uuid) TO tollgate_api;

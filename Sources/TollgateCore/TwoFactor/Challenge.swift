@@ -75,6 +75,17 @@ public struct Challenge: Sendable, Equatable {
         case reject(attemptsRemaining: Int, close: CloseReason?, Refusal)
     }
 
+    /// What choosing email at a login that offers more (SPEC §13) leads to.
+    public enum FirstEmailAction: Sendable, Equatable {
+        /// Issue the first emailed code and send it: a first send, not a resend.
+        case send
+        /// Its code was emailed already: nothing to do, the challenge answers as it stands.
+        case alreadySent
+        /// Past its lifetime, or its only code burned with no resend left: it closes.
+        case close(CloseReason)
+        case refuse(Refusal)
+    }
+
     /// What asking for a new code leads to.
     public enum ResendAction: Sendable, Equatable {
         /// Issue a new code (its attempts start again at zero) and email it.
@@ -112,8 +123,10 @@ public struct Challenge: Sendable, Equatable {
     public let lifetimeEndsAt: Date
     /// A verified activation may enable 2FA until then, once (its use window, SPEC §3.1).
     public private(set) var usableUntil: Date?
-    /// The latest code email.
-    public let emailID: UUID?
+    /// The latest code email; nil while a login that offers other methods has mailed none.
+    public private(set) var emailID: UUID?
+    /// The second factors this login offers, strongest first (SPEC §13); email for an activation.
+    public let methods: [SecondFactor]
 
     public init(
         id: UUID,
@@ -130,7 +143,8 @@ public struct Challenge: Sendable, Equatable {
         lastSentAt: Date,
         lifetimeEndsAt: Date,
         usableUntil: Date? = nil,
-        emailID: UUID?
+        emailID: UUID?,
+        methods: [SecondFactor] = [.email]
     ) {
         self.id = id
         self.companyID = companyID
@@ -147,10 +161,13 @@ public struct Challenge: Sendable, Equatable {
         self.lifetimeEndsAt = lifetimeEndsAt
         self.usableUntil = usableUntil
         self.emailID = emailID
+        self.methods = methods
     }
 
     public var resendsRemaining: Int { max(0, maxResends - resendsUsed) }
     public var attemptsRemaining: Int { max(0, maxAttempts - attempts) }
+    /// False while a login that offers other methods has emailed no code.
+    public var emailSent: Bool { emailID != nil }
 
     /// Where a pending challenge's current code stands at `now`.
     private enum Code {
@@ -161,13 +178,17 @@ public struct Challenge: Sendable, Equatable {
         case exhausted(CloseReason)
     }
 
-    private func code(at now: Date) -> Code {
+    /// `expiring` is false for an authenticator app's code: the app makes its own codes, so
+    /// only an emailed code's ten minutes run out (and none before one was emailed); the
+    /// attempts and the lifetime count for every kind.
+    private func code(at now: Date, expiring: Bool = true) -> Code {
+        let expiring = expiring && emailSent
         // Past its lifetime a challenge is over whatever resends it has left (SPEC §2).
         if now >= lifetimeEndsAt { return .exhausted(.lifetimeOver) }
         let dead: CloseReason
         if attempts >= maxAttempts {
             dead = .burned
-        } else if now >= codeExpiresAt {
+        } else if expiring && now >= codeExpiresAt {
             dead = .expired
         } else {
             return .live
@@ -192,10 +213,11 @@ public struct Challenge: Sendable, Equatable {
 
     // MARK: Events
 
-    /// A code is entered at `now` (SPEC §2): may it be compared at all?
-    public mutating func enterCode(at now: Date) -> EntryAction {
+    /// A code is entered at `now` (SPEC §2), from the email or from an authenticator app
+    /// (`factor`): may it be compared at all? Both count against the same attempts (SPEC §13).
+    public mutating func enterCode(at now: Date, from factor: SecondFactor = .email) -> EntryAction {
         guard state == .pending else { return .refuse(.closed) }
-        switch code(at: now) {
+        switch code(at: now, expiring: factor == .email) {
         case .live:
             return .countAndCompare
         case .dead(.burned):
@@ -228,6 +250,31 @@ public struct Challenge: Sendable, Equatable {
         let close: CloseReason? = resendsRemaining == 0 ? .burned : nil
         if close != nil { state = .closed }
         return .reject(attemptsRemaining: 0, close: close, .tooManyAttempts(resendsRemaining: resendsRemaining))
+    }
+
+    /// The user picks email at a login that mailed nothing yet (SPEC §13). The first emailed
+    /// code takes over the entries counted so far: choosing email never gives more guesses
+    /// (at most 5 a code and 1 + `maxResends` codes, as SPEC §2 counts them).
+    public mutating func requestFirstEmail(at now: Date) -> FirstEmailAction {
+        guard state == .pending else { return .refuse(.closed) }
+        if case .exhausted(let reason) = code(at: now, expiring: false) {
+            state = .closed
+            return .close(reason)
+        }
+        return emailSent ? .alreadySent : .send
+    }
+
+    /// The email `emailID` carries the current code.
+    public mutating func mailed(_ emailID: UUID) {
+        self.emailID = emailID
+    }
+
+    /// The first emailed code (allowed by ``requestFirstEmail(at:)``), issued at `now`: valid
+    /// until `expiresAt`, with the attempts already counted.
+    public mutating func firstCodeIssued(codeHash: Data, expiresAt: Date, at now: Date) {
+        self.codeHash = codeHash
+        codeExpiresAt = expiresAt
+        lastSentAt = now
     }
 
     /// A new code is asked for at `now`; `cooldown` is the seconds required since the last send.

@@ -7,7 +7,8 @@ import PQ
 extension ChallengeService {
     /// Starts a challenge for `user` unless an account limit refuses it (the refusal is
     /// recorded, so the transaction commits either way), deciding on `counters` read under the
-    /// user's row lock at `clock`. Every write goes with the COMMIT.
+    /// user's row lock at `clock`. Every write goes with the COMMIT. A login that offers
+    /// `methods` besides email mails nothing until the user picks email (SPEC §13).
     func start(
         _ purpose: Challenge.Purpose,
         user: User,
@@ -15,6 +16,7 @@ extension ChallengeService {
         counters: AccountCounters,
         clock: TransactionClock,
         tokenMAC: Data?,
+        methods: [SecondFactor] = [.email],
         clientInfo: ClientInfo,
         in tx: PQTransaction
     ) -> CommitThen<ChallengeRecord> {
@@ -33,21 +35,83 @@ extension ChallengeService {
         ChallengeStore.replace(userID: user.id, purpose: purpose, in: tx)
         let id = UUID()
         let code = SecureRandom.sixDigitCode()
-        let record = ChallengeRecord(
+        let created = ChallengeRecord(
             inserting: id,
             companyID: company.id,
             userID: user.id,
             purpose: purpose,
             codeMAC: mac.code(code, challengeID: id),
             policy: policy,
+            methods: methods,
             clock: clock
         )
         // A login challenge's "this wasn't me" link works for 24 hours (SPEC §10).
         let reportMAC = purpose == .login ? mac.token(mac.reportToken(companyID: company.id, challengeID: id)) : nil
+        var record = created
         ChallengeStore.create(record, tokenMAC: tokenMAC, reportMAC: reportMAC, clientInfo: clientInfo, in: tx)
-        sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx)
+        guard methods == [.email] else {
+            // The code made above is never sent: email, if picked, gets a code of its own.
+            ChallengeEvent.record(
+                .started,
+                record.challenge,
+                user: user,
+                clientInfo: clientInfo,
+                extra: ["methods": .string(methods.map(\.rawValue).joined(separator: ","))],
+                in: tx
+            )
+            return .answer(record)
+        }
+        record.challenge.mailed(sendCode(code, record: record, user: user, company: company, clientInfo: clientInfo, in: tx))
         ChallengeEvent.record(.codeSent, record.challenge, user: user, clientInfo: clientInfo, in: tx)
         return .answer(record)
+    }
+
+    /// Mails the first code of a login that offered other methods, once the user picks email
+    /// (SPEC §13): a first send, not a resend. Asked again, it answers the challenge as it
+    /// stands and sends nothing more.
+    func sendFirstEmail(companyID: UUID, locator: ChallengeLocator, clientInfo: ClientInfo) async throws -> (ChallengeRecord, User) {
+        try await pool.commitThen(in: companyID) { tx in
+            // With the delivery: asked again, it answers the email's state.
+            guard let located = try ChallengeStore.locate(locator, withDelivery: true, withCompany: true, in: tx) else {
+                return .refuse(.challengeNotFound)
+            }
+            return try firstEmail(located, clientInfo: clientInfo, in: tx)
+        }
+    }
+
+    /// ``sendFirstEmail(companyID:locator:clientInfo:)`` on a challenge read under its locks.
+    private func firstEmail(_ located: LocatedChallenge, clientInfo: ClientInfo, in tx: PQTransaction) throws -> CommitThen<(ChallengeRecord, User)> {
+        let (record, user) = (located.record, located.user)
+        guard let company = located.company else { return .refuse(.challengeNotFound) }
+        if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
+        if let refusal = CodeLimits.wrongCodesRefusal(of: user, counters: located.counters, limits: limits, at: record.transactionStart, in: tx) {
+            try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
+            return .refuse(.challengeClosed)
+        }
+        var challenge = record.challenge
+        switch challenge.requestFirstEmail(at: record.databaseNow) {
+        case .send:
+            break
+        case .alreadySent:
+            return .answer((record, user))
+        case .close(let reason):
+            ChallengeEvent.close(challenge, reason: reason, user: user, clientInfo: clientInfo, in: tx)
+            return .refuse(.challengeClosed)
+        case .refuse(let refusal):
+            return .refuse(DomainError(refusal))
+        }
+        let code = SecureRandom.sixDigitCode()
+        challenge.firstCodeIssued(
+            codeHash: mac.code(code, challengeID: challenge.id),
+            expiresAt: record.transactionStart.addingDatabaseSeconds(policy.ttl),
+            at: record.databaseNow
+        )
+        ChallengeStore.sendFirst(challenge, in: tx)
+        var updated = record
+        updated.challenge = challenge
+        updated.challenge.mailed(sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx))
+        ChallengeEvent.record(.codeSent, challenge, user: user, clientInfo: clientInfo, in: tx)
+        return .answer((updated, user))
     }
 
     /// Sends a new code for the challenge `locator` names (its token or id stays the same), in
@@ -59,6 +123,8 @@ extension ChallengeService {
                 return .refuse(.challengeNotFound)
             }
             let (record, user) = (located.record, located.user)
+            // No code mailed yet (the login offered other methods): this is the first send.
+            if !record.challenge.emailSent { return try firstEmail(located, clientInfo: clientInfo, in: tx) }
             if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
             // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
             // code goes out for one that the last wrong code left open.
@@ -97,13 +163,14 @@ extension ChallengeService {
             ChallengeStore.resend(challenge, cooldown: policy.resendCooldown, in: tx)
             var updated = record
             updated.challenge = challenge
-            sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx)
+            updated.challenge.mailed(sendCode(code, record: updated, user: user, company: company, clientInfo: clientInfo, in: tx))
             ChallengeEvent.record(.codeResent, challenge, user: user, clientInfo: clientInfo, in: tx)
             return .answer((updated, user))
         }
     }
 
-    /// Queues the code's email in this transaction and points the challenge at it.
+    /// Queues the code's email in this transaction and points the challenge at it; answers the
+    /// email's id.
     private func sendCode(
         _ code: String,
         record: ChallengeRecord,
@@ -111,7 +178,7 @@ extension ChallengeService {
         company: Company,
         clientInfo: ClientInfo,
         in tx: PQTransaction
-    ) {
+    ) -> UUID {
         let challenge = record.challenge
         let email: RenderedEmail
         switch challenge.purpose {
@@ -146,5 +213,6 @@ extension ChallengeService {
             in: tx
         )
         ChallengeStore.setEmail(emailID, challengeID: challenge.id, in: tx)
+        return emailID
     }
 }

@@ -6,10 +6,11 @@ enum ChallengeEvent {
     /// What happened to a challenge; each flow names it its own way (`login.code_sent`,
     /// `two_factor.activation_started`, …).
     enum Kind {
-        case codeSent, codeResent, codeFailed, codeExpired, rateLimited, verified, closed
+        case started, codeSent, codeResent, codeFailed, codeExpired, rateLimited, verified, closed
 
         func type(for purpose: Challenge.Purpose) -> EventType {
             switch (purpose, self) {
+            case (.login, .started): .loginChallengeStarted
             case (.login, .codeSent): .loginCodeSent
             case (.login, .codeResent): .loginCodeResent
             case (.login, .codeFailed): .loginCodeFailed
@@ -17,7 +18,7 @@ enum ChallengeEvent {
             case (.login, .rateLimited): .loginRateLimited
             case (.login, .verified): .loginSucceeded
             case (.login, .closed): .loginChallengeClosed
-            case (.activation, .codeSent): .activationStarted
+            case (.activation, .started), (.activation, .codeSent): .activationStarted
             case (.activation, .codeResent): .activationCodeResent
             case (.activation, .codeFailed): .activationCodeFailed
             case (.activation, .codeExpired): .activationCodeExpired

@@ -15,7 +15,7 @@ struct ChallengeRecord: Sendable {
 
     static let columns = """
         id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, lifetime_ends_at, usable_until, email_id, clock_timestamp() AS database_now, now() AS transaction_start
+        last_sent_at, lifetime_ends_at, usable_until, email_id, methods, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
     /// A new challenge with its first code, decided at `clock`: ``ChallengeStore/create(_:tokenMAC:reportMAC:clientInfo:in:)``
@@ -27,6 +27,7 @@ struct ChallengeRecord: Sendable {
         purpose: Challenge.Purpose,
         codeMAC: Data,
         policy: CodePolicy,
+        methods: [SecondFactor] = [.email],
         clock: TransactionClock
     ) {
         challenge = Challenge(
@@ -43,7 +44,8 @@ struct ChallengeRecord: Sendable {
             maxResends: policy.maxResends,
             lastSentAt: clock.transactionStart,
             lifetimeEndsAt: clock.transactionStart.addingDatabaseSeconds(policy.lifetime),
-            emailID: nil
+            emailID: nil,
+            methods: methods
         )
         databaseNow = clock.databaseNow
         transactionStart = clock.transactionStart
@@ -57,6 +59,12 @@ struct ChallengeRecord: Sendable {
         }
         guard let state = Challenge.State(rawValue: try row.decode("state")) else {
             throw PQError(kind: .decoding, message: "column state has an unknown value")
+        }
+        let methods = try row.decode("methods", as: [String].self).map { name in
+            guard let method = SecondFactor(rawValue: name) else {
+                throw PQError(kind: .decoding, message: "column methods has an unknown value")
+            }
+            return method
         }
         challenge = Challenge(
             id: try row.decode("id"),
@@ -73,7 +81,8 @@ struct ChallengeRecord: Sendable {
             lastSentAt: try row.decode("last_sent_at"),
             lifetimeEndsAt: try row.decode("lifetime_ends_at"),
             usableUntil: try row.decode("usable_until"),
-            emailID: try row.decode("email_id")
+            emailID: try row.decode("email_id"),
+            methods: methods
         )
         databaseNow = try row.decode("database_now")
         transactionStart = try row.decode("transaction_start")
@@ -87,6 +96,10 @@ struct LocatedChallenge: Sendable {
     let user: User
     let counters: AccountCounters
     let company: Company?
+    /// The user's confirmed authenticator apps, sealed, when the challenge is open and offers
+    /// them; and the last step an app code was accepted for (SPEC §13: each step once).
+    var appSecrets: [Data] = []
+    var lastAppStep: Int64?
 }
 
 /// Which challenge a request names: a login challenge by its token, an activation by its id

@@ -12,8 +12,11 @@ public struct ChallengeSnapshot: Sendable {
     public let resendsRemaining: Int
     public let attemptsRemaining: Int
     public let emailHint: String
-    /// The latest code email's state: queued, sent, failed or expired.
+    /// The latest code email's state: queued, sent, failed or expired; not sent while a login
+    /// that offers other methods has mailed none.
     public let delivery: Outbox.Delivery
+    /// The second factors the login offers, strongest first: the screen opens with the first.
+    public let methods: [SecondFactor]
 
     init(_ record: ChallengeRecord, emailHint: String, delivery: Outbox.Delivery) {
         let challenge = record.challenge
@@ -23,7 +26,8 @@ public struct ChallengeSnapshot: Sendable {
         resendsRemaining = challenge.resendsRemaining
         attemptsRemaining = challenge.attemptsRemaining
         self.emailHint = emailHint
-        self.delivery = delivery
+        self.delivery = challenge.emailSent ? delivery : .notSent
+        methods = challenge.methods
     }
 
     /// With the state of the challenge's latest code email as the read joined it
@@ -67,21 +71,23 @@ public struct ChallengeService: DomainService, Sendable {
     /// short transaction of its own, so no fault gives an attacker an uncounted guess.
     ///
     /// `accepting` makes the flow's answer of the right code (a session, an activation's
-    /// view), in the same transaction.
+    /// view), in the same transaction; `withCompany` reads the challenge's company for it.
     func verify<Outcome: Sendable>(
         companyID: UUID,
         locator: ChallengeLocator,
         code entry: String,
+        from factor: SecondFactor = .email,
+        withCompany: Bool = false,
         clientInfo: ClientInfo,
-        accepting: @escaping @Sendable (ChallengeRecord, User, ClientInfo, PQTransaction) -> Outcome
+        accepting: @escaping @Sendable (AcceptedCode, ClientInfo, PQTransaction) -> Outcome
     ) async throws -> Outcome {
         let compared = NIOLockedValueBox<ComparedEntry?>(nil)
         do {
             return try await pool.commitThen(in: companyID) { tx in
-                guard let located = try ChallengeStore.locate(locator, withDelivery: locator.isActivation, in: tx) else {
+                guard let located = try ChallengeStore.locate(locator, withDelivery: locator.isActivation, withCompany: withCompany, in: tx) else {
                     return .refuse(.challengeNotFound)
                 }
-                return try decide(located, entry: entry, clientInfo: clientInfo, compared: compared, accepting: accepting, in: tx)
+                return try decide(located, entry: entry, from: factor, clientInfo: clientInfo, compared: compared, accepting: accepting, in: tx)
             }
         } catch let error where !(error is DomainError) {
             if let entry = compared.withLockedValue({ $0 }) { await countUncommitted(entry, companyID: companyID) }
@@ -94,15 +100,16 @@ public struct ChallengeService: DomainService, Sendable {
     private func decide<Outcome: Sendable>(
         _ located: LocatedChallenge,
         entry: String,
+        from factor: SecondFactor,
         clientInfo: ClientInfo,
         compared: NIOLockedValueBox<ComparedEntry?>,
-        accepting: (ChallengeRecord, User, ClientInfo, PQTransaction) -> Outcome,
+        accepting: (AcceptedCode, ClientInfo, PQTransaction) -> Outcome,
         in tx: PQTransaction
     ) throws -> CommitThen<Outcome> {
         let (record, user, counters) = (located.record, located.user, located.counters)
         if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
         var challenge = record.challenge
-        switch challenge.enterCode(at: record.databaseNow) {
+        switch challenge.enterCode(at: record.databaseNow, from: factor) {
         case .countAndCompare:
             break
         case .recordExpiry(let refusal):
@@ -135,13 +142,26 @@ public struct ChallengeService: DomainService, Sendable {
         }
         // Counted before it is compared, with the COMMIT.
         ChallengeStore.countAttempt(challenge, in: tx)
-        let matches = normalizedCode(entry).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false
+        let appCode = factor == .totp ? matchingAppCode(entry, located) : nil
+        let matches =
+            switch factor {
+            case .email: normalizedCode(entry).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false
+            case .totp: appCode != nil
+            case .passkey: false
+            }
         compared.withLockedValue { $0 = ComparedEntry(challenge: record.challenge, user: user, matched: matches) }
+        if let appCode { ChallengeStore.spendAppStep(appCode.step, userID: user.id, app: appCode.sealed, in: tx) }
         switch challenge.codeCompared(matches: matches, attempts: challenge.attempts + 1) {
         case .accept(let state):
             var updated = record
             updated.challenge = challenge
-            return .answer(accepting(accept(updated, becoming: state, user: user, in: tx), user, clientInfo, tx))
+            let accepted = AcceptedCode(
+                record: accept(updated, becoming: state, user: user, in: tx),
+                user: user,
+                company: located.company,
+                factor: factor
+            )
+            return .answer(accepting(accepted, clientInfo, tx))
         case .reject(let attemptsRemaining, let close, let refusal):
             return try reject(
                 challenge,
@@ -154,6 +174,22 @@ public struct ChallengeService: DomainService, Sendable {
                 in: tx
             )
         }
+    }
+
+    /// The step and app of an authenticator-app code that is right now (±1 step) for one of the
+    /// user's confirmed apps and later than the last step accepted; nil for any other entry, or
+    /// when the challenge does not offer apps.
+    private func matchingAppCode(_ entry: String, _ located: LocatedChallenge) -> (step: Int64, sealed: Data)? {
+        guard located.record.challenge.methods.contains(.totp), let code = normalizedCode(entry) else { return nil }
+        var found: (step: Int64, sealed: Data)?
+        // Every app is tried, whatever matched, so timing does not say which.
+        for sealed in located.appSecrets {
+            guard let secret = secretBox.open(sealed),
+                let step = TOTP.acceptedStep(of: code, secret: secret, at: located.record.databaseNow, after: located.lastAppStep)
+            else { continue }
+            if found == nil { found = (step, sealed) }
+        }
+        return found
     }
 
     /// The right code: consume the challenge once, ending the account's run of wrong codes.
@@ -198,6 +234,15 @@ public struct ChallengeService: DomainService, Sendable {
         }
         return .refuse(DomainError(refusal))
     }
+}
+
+/// A right code, as the flow's answer is made from it: the challenge as it now stands, its
+/// user, its company when the verify read it, and where the code came from.
+struct AcceptedCode: Sendable {
+    let record: ChallengeRecord
+    let user: User
+    let company: Company?
+    let factor: SecondFactor
 }
 
 extension DomainError {

@@ -6,30 +6,40 @@ import PQ
 /// `state = 'pending'`), so no interleaving can count past a limit or consume a code twice.
 enum ChallengeStore {
     /// Finds the challenge a request names, with its user and the user's counters, both locked
-    /// until COMMIT while the challenge may still change (`challenge_locate`, migration 0018);
-    /// `withDelivery` joins its latest code email's state too (for the views and the
-    /// activation's answer). The join is left out where nobody shows it: it cost the verify
+    /// until COMMIT while the challenge may still change (`challenge_locate`, migrations 0018
+    /// and 0019); `withDelivery` joins its latest code email's state too (for the views and the
+    /// activation's answer), `withCompany` its company (for a new code's email, or a browser to
+    /// remember). The joins are left out where nobody needs them: the delivery's cost the verify
     /// lookup about a fifth of its database time (pgbench, bench/RESULTS.md).
-    static func locate(_ locator: ChallengeLocator, withDelivery: Bool = false, in tx: PQTransaction) throws -> LocatedChallenge? {
-        let delivery: PQQuery = withDelivery ? ", o.status AS email_status" : ""
-        let join: PQQuery = withDelivery ? "LEFT JOIN email_outbox o ON o.id = ch.email_id" : ""
-        guard let row = try locating(locator, columns: delivery, joins: join, in: tx) else { return nil }
+    static func locate(
+        _ locator: ChallengeLocator,
+        withDelivery: Bool = false,
+        withCompany: Bool = false,
+        in tx: PQTransaction
+    ) throws -> LocatedChallenge? {
+        var columns: PQQuery = withDelivery ? ", o.status AS email_status" : ""
+        var joins: PQQuery = withDelivery ? "LEFT JOIN email_outbox o ON o.id = ch.email_id" : ""
+        if withCompany {
+            columns = "\(statement: columns), \(unsafeSQL: Company.columns)"
+            joins = "\(statement: joins) JOIN companies c ON c.id = ch.company_id"
+        }
+        guard let row = try locating(locator, columns: columns, joins: joins, in: tx) else { return nil }
         var record = try ChallengeRecord(row: row)
         if withDelivery { record.emailStatus = try row.decode("email_status", as: String?.self) }
-        let counters = try AccountCounters(row: row, withChallenges: false)
-        return LocatedChallenge(record: record, user: try User(row: row), counters: counters, company: nil)
-    }
-
-    /// ``locate(_:withDelivery:in:)`` with the challenge's company, for a new code's email.
-    static func locateWithCompany(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> LocatedChallenge? {
-        let columns: PQQuery = ", \(unsafeSQL: Company.columns)"
-        guard let row = try locating(locator, columns: columns, joins: "JOIN companies c ON c.id = ch.company_id", in: tx) else { return nil }
-        return LocatedChallenge(
-            record: try ChallengeRecord(row: row),
+        var located = LocatedChallenge(
+            record: record,
             user: try User(row: row),
             counters: try AccountCounters(row: row, withChallenges: false),
-            company: try Company(row: row)
+            company: withCompany ? try Company(row: row) : nil
         )
+        located.appSecrets = try row.decode("totp_secrets", as: [Data]?.self) ?? []
+        located.lastAppStep = try row.decode("totp_last_step")
+        return located
+    }
+
+    /// ``locate(_:withDelivery:withCompany:in:)`` with the challenge's company, for a new code's email.
+    static func locateWithCompany(_ locator: ChallengeLocator, in tx: PQTransaction) throws -> LocatedChallenge? {
+        try locate(locator, withCompany: true, in: tx)
     }
 
     /// The challenge, its user and counters, and whatever `columns` the `joins` add to `ch`
@@ -70,15 +80,16 @@ enum ChallengeStore {
     /// arms its "this wasn't me" link for 24 hours (SPEC §10).
     static func create(_ record: ChallengeRecord, tokenMAC: Data?, reportMAC: Data?, clientInfo: ClientInfo, in tx: PQTransaction) {
         let challenge = record.challenge
+        let methods = challenge.methods.map(\.rawValue).joined(separator: ",")
         tx.queue(
             "challenge.create",
             """
             INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
-                                    ip, user_agent, report_token_hash, report_expires_at, lifetime_ends_at, last_sent_at)
+                                    ip, user_agent, report_token_hash, report_expires_at, lifetime_ends_at, last_sent_at, methods)
             VALUES (\(challenge.companyID), \(challenge.id), \(challenge.userID), \(challenge.purpose.rawValue), \(tokenMAC),
                     \(challenge.codeHash), \(challenge.codeExpiresAt), \(challenge.maxAttempts), \(challenge.maxResends), \(clientInfo.ip),
                     \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END,
-                    \(challenge.lifetimeEndsAt), \(challenge.lastSentAt))
+                    \(challenge.lifetimeEndsAt), \(challenge.lastSentAt), string_to_array(\(methods), ','))
             """
         )
     }
@@ -136,6 +147,38 @@ enum ChallengeStore {
                 attempts = 0, resends_used = resends_used + 1, last_sent_at = \(challenge.lastSentAt)
             WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND resends_used < max_resends
               AND lifetime_ends_at > now() AND last_sent_at + make_interval(secs => \(cooldown)) <= clock_timestamp()
+            """
+        )
+    }
+
+    /// Stores the first emailed code ``Challenge/firstCodeIssued(codeHash:expiresAt:at:)`` gave
+    /// a login that mailed none yet; the guard is the rule's own.
+    static func sendFirst(_ challenge: Challenge, in tx: PQTransaction) {
+        tx.queue(
+            "challenge.first_email",
+            """
+            UPDATE challenges SET code_hash = \(challenge.codeHash), code_issued_at = now(), code_expires_at = \(challenge.codeExpiresAt),
+                last_sent_at = \(challenge.lastSentAt)
+            WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND email_id IS NULL AND lifetime_ends_at > now()
+            """
+        )
+    }
+
+    /// Records an accepted authenticator-app code: its step is spent for the user (SPEC §13),
+    /// and the app was last used now.
+    static func spendAppStep(_ step: Int64, userID: UUID, app sealed: Data, in tx: PQTransaction) {
+        tx.queue(
+            "user.totp_step",
+            """
+            UPDATE users SET totp_last_step = \(step)
+            WHERE company_id = app_company() AND id = \(userID) AND (totp_last_step IS NULL OR totp_last_step < \(step))
+            """
+        )
+        tx.queue(
+            "method.used",
+            """
+            UPDATE user_methods SET last_used_at = now()
+            WHERE company_id = app_company() AND user_id = \(userID) AND kind = 'totp' AND totp_sealed = \(sealed)
             """
         )
     }

@@ -1,22 +1,41 @@
 public import Foundation
 import PQ
 
-/// The code step of a dashboard login with 2FA on (SPEC §3.2): the challenge is named by
+/// A finished login: its session and, when the user asked and the policy allows, the browser
+/// remembered (SPEC §14).
+public struct LoginSuccess: Sendable {
+    public let grant: SessionGrant
+    public let rememberedBrowser: RememberedBrowserGrant?
+}
+
+/// The code step of a dashboard login with 2FA on (SPEC §3.2, §13): the challenge is named by
 /// its token, which carries its company.
 extension ChallengeService {
     /// Starts a login challenge after a right password (2FA on, dashboard client), in the
-    /// login's transaction, deciding on the account's `counters` read under its row lock.
+    /// login's transaction, deciding on the account's `counters` read under its row lock. It
+    /// offers `methods` (strongest first); with more than email, nothing is mailed yet.
     func startLogin(
         user: User,
         company: Company,
         counters: AccountCounters,
         clock: TransactionClock,
+        methods: [SecondFactor],
         clientInfo: ClientInfo,
         in tx: PQTransaction
     ) -> CommitThen<LoginChallenge> {
         let token = BearerToken.make(companyID: company.id)
         let tokenMAC = mac.token(token)
-        switch start(.login, user: user, company: company, counters: counters, clock: clock, tokenMAC: tokenMAC, clientInfo: clientInfo, in: tx) {
+        switch start(
+            .login,
+            user: user,
+            company: company,
+            counters: counters,
+            clock: clock,
+            tokenMAC: tokenMAC,
+            methods: methods,
+            clientInfo: clientInfo,
+            in: tx
+        ) {
         case .refuse(let error):
             return .refuse(error)
         case .answer(let record):
@@ -24,11 +43,31 @@ extension ChallengeService {
         }
     }
 
-    /// Checks a login code; the right one, once, yields a 2FA-verified dashboard session.
-    public func verifyLogin(token: String, code: String, clientInfo: ClientInfo) async throws -> SessionGrant {
+    /// Checks a login code, emailed or from an authenticator app (`factor`); the right one,
+    /// once, yields a 2FA-verified dashboard session, and remembers the browser when asked to
+    /// and the company's policy allows it (otherwise the wish is ignored: SPEC §14).
+    public func verifyLogin(
+        token: String,
+        code: String,
+        from factor: SecondFactor = .email,
+        rememberBrowser: Bool = false,
+        clientInfo: ClientInfo
+    ) async throws -> LoginSuccess {
         let (companyID, locator) = try loginLocator(token)
         let ttl = sessionTTL
-        return try await verify(companyID: companyID, locator: locator, code: code, clientInfo: clientInfo) { record, user, clientInfo, tx in
+        let mac = self.mac
+        return try await verify(
+            companyID: companyID,
+            locator: locator,
+            code: code,
+            from: factor,
+            withCompany: rememberBrowser,
+            clientInfo: clientInfo
+        ) {
+            accepted,
+            clientInfo,
+            tx in
+            let (record, user) = (accepted.record, accepted.user)
             // The login's answer is its session, not the challenge's row.
             let grant = SessionStore.create(
                 companyID: user.companyID,
@@ -49,11 +88,36 @@ extension ChallengeService {
                 client: clientInfo,
                 detail: [
                     "challenge_id": .string(record.challenge.id.uuidString.lowercased()), "client": .string("dashboard"),
-                    "session_id": .string(grant.session.id.uuidString.lowercased()),
+                    "session_id": .string(grant.session.id.uuidString.lowercased()), "method": .string(accepted.factor.rawValue),
                 ]
             ).record(in: tx)
-            return grant
+            guard rememberBrowser, let days = accepted.company?.policy.rememberFor else { return LoginSuccess(grant: grant, rememberedBrowser: nil) }
+            let browser = RememberedBrowsers.remember(
+                user: user,
+                days: days,
+                databaseNow: record.databaseNow,
+                clientInfo: clientInfo,
+                mac: mac,
+                in: tx
+            )
+            Event(
+                companyID: user.companyID,
+                type: .rememberedBrowserAdded,
+                userID: user.id,
+                email: user.email,
+                client: clientInfo,
+                detail: ["remembered_browser_id": .string(browser.id.uuidString.lowercased()), "days": .int(days)]
+            ).record(in: tx)
+            return LoginSuccess(grant: grant, rememberedBrowser: browser)
         }
+    }
+
+    /// Mails the first code of a login that offered other methods: the user picked email
+    /// (SPEC §13, `POST /v1/auth/login/email`).
+    public func chooseEmail(token: String, clientInfo: ClientInfo) async throws -> LoginChallenge {
+        let (companyID, locator) = try loginLocator(token)
+        let (record, user) = try await sendFirstEmail(companyID: companyID, locator: locator, clientInfo: clientInfo)
+        return LoginChallenge(token: token, snapshot: ChallengeSnapshot(record, emailHint: user.emailHint))
     }
 
     /// Sends a new login code (the token stays the same).
