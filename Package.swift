@@ -124,12 +124,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Shared by the test targets: the private cluster and one database per test.
+        // Plain databases for tests, Tollgate's schema unknown: the private cluster, one
+        // database per test, pools as its owner or a plain role.
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: [
+                "PQ", "EmbeddedPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/PostgresTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        // Tollgate's layer on top: the migrated template, its roles, pgbouncer, the binary.
         .target(
             name: "TestSupport",
             dependencies: [
-                "PQ", "TollgateCore", "EmbeddedPostgres",
-                .product(name: "Logging", package: "swift-log"),
+                "PQ", "PostgresTestSupport", "TollgateCore", "EmbeddedPostgres",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/TestSupport",
@@ -137,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PQTests",
-            dependencies: ["PQ", "TollgateCore", "EmbeddedPostgres", "TestSupport"],
+            dependencies: ["PQ", "EmbeddedPostgres", "PostgresTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,4 @@
-public import Logging
 public import PQ
-public import ServiceLifecycle
 
 /// How long ended rows are kept (issue 13; `RETENTION_*`, seconds). Events are kept longest:
 /// they are the audit log support reads. The periods are read by `tollgate migrate` and
@@ -42,58 +40,5 @@ extension RetentionSettings {
                 updated_at = now()
             """
         )
-    }
-}
-
-/// Deletes rows past retention, run by the worker: each call of `purge_ended()` removes at
-/// most one batch per table in one short statement, so no lock is held for long and the
-/// API's requests interleave; a run repeats until every table is below a batch.
-public struct RetentionPurger: Service {
-    let pool: PQPool
-    let settings: RetentionSettings
-    let logger: Logger
-
-    public init(pool: PQPool, settings: RetentionSettings, logger: Logger) {
-        self.pool = pool
-        self.settings = settings
-        self.logger = logger
-    }
-
-    /// One run: batches until nothing is left past retention (at most `maxBatches`).
-    /// Returns the rows deleted per kind.
-    @discardableResult
-    public static func purge(pool: PQPool, settings: RetentionSettings, maxBatches: Int = 100) async throws -> [String: Int] {
-        var total: [String: Int] = [:]
-        for _ in 0..<maxBatches {
-            let rows = try await pool.query(
-                "retention.purge",
-                // The periods are the stored ones (migration 0017): only the batch is ours.
-                "SELECT kind, deleted FROM purge_ended(\(settings.batchSize)::integer)"
-            )
-            var full = false
-            for row in rows {
-                let deleted: Int = try row.decode("deleted")
-                total[try row.decode("kind"), default: 0] += deleted
-                if deleted >= settings.batchSize { full = true }
-            }
-            if !full { break }
-        }
-        return total
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let deleted = try await Self.purge(pool: pool, settings: settings)
-                    if deleted.values.contains(where: { $0 > 0 }) {
-                        logger.info("retention.purged", metadata: deleted.mapValues { "\($0)" })
-                    }
-                } catch {
-                    logger.warning("retention.purge_failed", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: .seconds(settings.interval))
-            }
-        }
     }
 }

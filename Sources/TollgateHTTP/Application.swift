@@ -40,41 +40,9 @@ public func buildApplication(
         router: router,
         server: server,
         configuration: ApplicationConfiguration(address: .hostname(http.host, port: http.port), serverName: "tollgate"),
-        services: [pool, RateLimitPurger(pool: pool, olderThan: domain.limits.longestWindow * 2, logger: logger)] + services,
+        services: [pool, Purger.api(pool: pool, limits: domain.limits, logger: logger)] + services,
         logger: logger
     )
-}
-
-/// Removes rate-limit counters long past their window and idempotency keys older than a day,
-/// every ten minutes, in each API process (the DELETEs are idempotent, so several processes
-/// do no harm).
-public struct RateLimitPurger: Service {
-    let pool: PQPool
-    let olderThan: Int
-    let every: Duration
-    let logger: Logger
-
-    public init(pool: PQPool, olderThan: Int, every: Duration = .seconds(600), logger: Logger) {
-        self.pool = pool
-        self.olderThan = olderThan
-        self.every = every
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let removed = try await RateLimiter.purge(olderThan: olderThan, pool: pool)
-                    if removed > 0 { logger.debug("rate_limits.purged", metadata: ["rows": "\(removed)"]) }
-                    try await AdminService.purgeIdempotencyKeys(pool: pool)
-                } catch {
-                    logger.warning("rate_limits.purge_failed", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: every)
-            }
-        }
-    }
 }
 
 /// The operations listener: `/metrics` and the two health checks, on a port of its own so

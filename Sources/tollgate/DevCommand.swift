@@ -109,13 +109,13 @@ struct DevCommand: AsyncParsableCommand {
             logger: logger,
             logCodes: true
         )
-        let retention = RetentionPurger(pool: workerPool, settings: configuration.retention, logger: logger)
+        let purger = Purger.worker(pool: workerPool, retention: configuration.retention, logger: logger)
         let app = try buildApplication(
             http: configuration.http,
             domain: configuration.domain,
             pool: pool,
             logger: logger,
-            services: [workerPool, worker, retention]
+            services: [workerPool, worker, purger]
         )
         logger.notice("dev.ready", metadata: ["url": "\(configuration.http.serverURL)"])
         try await runUntilSignalled(

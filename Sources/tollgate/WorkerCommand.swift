@@ -43,7 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
             await pool.close()
             throw fail("configuration error: \(error)", code: 78)
         }
-        let retention = RetentionPurger(pool: pool, settings: configuration.retention, logger: logger)
+        let purger = Purger.worker(pool: pool, retention: configuration.retention, logger: logger)
         if let port = configuration.mail.workerMetricsPort {
             // Application stops its HTTP server first, then the services in reverse order.
             let app = try buildWorkerApplication(
@@ -51,13 +51,13 @@ struct WorkerCommand: AsyncParsableCommand {
                 port: port,
                 pool: pool,
                 logger: logger,
-                services: [worker, retention]
+                services: [worker, purger]
             )
             try await runUntilSignalled([app], shutdownTimeout: configuration.shutdownTimeout, logger: logger)
             return
         }
         // The worker stops first (finishing the message in hand and releasing the rest of its
         // batch), then the pool it needed.
-        try await runUntilSignalled([pool, worker, retention], shutdownTimeout: configuration.shutdownTimeout, logger: logger)
+        try await runUntilSignalled([pool, worker, purger], shutdownTimeout: configuration.shutdownTimeout, logger: logger)
     }
 }

@@ -1,12 +1,12 @@
 import Foundation
 import PQ
-import TestSupport
+import PostgresTestSupport
 import Testing
 
 /// Server errors arrive as `PQError` with their SQLSTATE, and never carry a bound value.
 @Suite struct PQErrorTests {
-    @Test(.postgres) func aSyntaxErrorIsAServerErrorWith42601() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func aSyntaxErrorIsAServerErrorWith42601() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let error = try await #require(throws: PQError.self) { try await pool.query("SELEC 1") }
         #expect(error.kind == .server)
@@ -16,9 +16,9 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func aUniqueViolationNamesItsConstraint() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil)
+    @Test(.scratchDatabase) func aUniqueViolationNamesItsConstraint() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner)
         try await pool.query("CREATE TABLE people (email text CONSTRAINT people_email_unique UNIQUE)")
         try await pool.query("INSERT INTO people VALUES (\("ann@example.com"))")
         let error = try await #require(throws: PQError.self) {
@@ -33,8 +33,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func aDataExceptionDoesNotRepeatTheBoundValue() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func aDataExceptionDoesNotRepeatTheBoundValue() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let secret = "s3cret-not-a-uuid"
         let error = try await #require(throws: PQError.self) { try await pool.query("SELECT \(secret)::uuid") }
@@ -46,8 +46,8 @@ import Testing
     }
 
     /// Other data exceptions quote the value without a colon before it ("value "…" is out of range").
-    @Test(.postgres) func everyKindOfDataExceptionIsRedacted() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func everyKindOfDataExceptionIsRedacted() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let probes: [(String, PQQuery)] = [
             ("22003", "SELECT \("98765432109")::int4"),
@@ -71,8 +71,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func theStatementNameAppearsInTheError() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func theStatementNameAppearsInTheError() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let error = try await #require(throws: PQError.self) {
             try await pool.query(("SELECT * FROM no_such_table" as PQQuery).named("widgets.lookup"))

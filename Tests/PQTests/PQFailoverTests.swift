@@ -1,15 +1,15 @@
 import Foundation
 import PQ
-import TestSupport
+import PostgresTestSupport
 import Testing
 
 /// SPEC §15 from the pool's side: a server that has turned read-only (a standby, or a primary
 /// being demoted) is no more use than a gone one, and the pool must not keep connections to it.
 @Suite struct PQFailoverTests {
     @Test func aConnectionToAReadOnlyServerIsDroppedAndTheNextOneWrites() async throws {
-        try await TestDatabase.with { database in
-            let admin = database.pool(role: nil, maxConnections: 1)
-            let pool = database.pool(role: nil, maxConnections: 2)
+        try await ScratchDatabase.with { database in
+            let admin = database.pool(as: .owner, maxConnections: 1)
+            let pool = database.pool(as: .owner, maxConnections: 2)
             try await pool.query("CREATE TABLE failover_probe (n integer)")
             // Every new session of this database is read-only, as on a standby; the pool's open
             // connection is ended, as a failover ends it.
@@ -38,10 +38,10 @@ import Testing
 /// network that drops packets) must not hold a caller past the statement timeout.
 @Suite struct PQFrozenServerTests {
     @Test func aCallToAFrozenBackendIsAbandonedAndRetriedOnAFreshConnection() async throws {
-        try await TestDatabase.with { database in
+        try await ScratchDatabase.with { database in
             var configuration = PQPoolConfiguration(
                 conninfo: database.server.conninfo,
-                overrides: database.ownerOverrides,
+                overrides: database.overrides(as: .owner),
                 maxConnections: 1,
                 statementTimeoutMilliseconds: 1000
             )
@@ -68,18 +68,18 @@ import Testing
 /// The LISTEN connection on a server that froze: no error ever comes, so only the heartbeat
 /// can tell, and the listener must reconnect (and report `.listening` again).
 @Suite struct PQListenerHeartbeatTests {
-    @Test(.postgres) func aListenerOnAFrozenBackendReconnects() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func aListenerOnAFrozenBackendReconnects() async throws {
+        let database = try ScratchDatabase.current
         let listener = try PQListener(
             conninfo: database.server.conninfo,
-            overrides: database.ownerOverrides,
+            overrides: database.overrides(as: .owner),
             channels: ["tollgate_test"],
             heartbeat: .milliseconds(500),
             logger: TestPostgres.logger
         )
         let events = EventReader(listener.events())
         defer { listener.stop() }
-        let pool = database.pool(role: nil, maxConnections: 1)
+        let pool = database.pool(as: .owner, maxConnections: 1)
         #expect(try await events.next("the first .listening") == .listening)
         let frozen = try #require(
             try await pool.query(

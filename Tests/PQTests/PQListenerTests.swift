@@ -1,21 +1,21 @@
 import Foundation
 import PQ
-import TestSupport
+import PostgresTestSupport
 import Testing
 
 /// LISTEN/NOTIFY delivery, and recovery after the listening connection is killed.
 @Suite struct PQListenerTests {
-    @Test(.postgres) func notificationsArriveAndKeepArrivingAfterTheListenerIsTerminated() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func notificationsArriveAndKeepArrivingAfterTheListenerIsTerminated() async throws {
+        let database = try ScratchDatabase.current
         let listener = try PQListener(
             conninfo: database.server.conninfo,
-            overrides: database.ownerOverrides,
+            overrides: database.overrides(as: .owner),
             channels: ["tollgate_test", "second"],
             logger: TestPostgres.logger
         )
         let events = EventReader(listener.events())
         defer { listener.stop() }
-        let pool = database.pool(role: nil, maxConnections: 1)
+        let pool = database.pool(as: .owner, maxConnections: 1)
 
         #expect(try await events.next("the first .listening") == .listening)
         try await pool.query("NOTIFY tollgate_test, 'first payload'")

@@ -1,13 +1,13 @@
 import PQ
-import TestSupport
+import PostgresTestSupport
 import Testing
 
 /// `pipeline` sends statements together: every result comes back in order, in one round
 /// trip, and a failure stops the rest and leaves the connection usable.
 @Suite struct PQPipelineTests {
-    @Test(.postgres) func statementsRunInOrderAndAnswerInOneRoundTrip() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil, maxConnections: 1)
+    @Test(.scratchDatabase) func statementsRunInOrderAndAnswerInOneRoundTrip() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner, maxConnections: 1)
         try await pool.query("CREATE TABLE notes (n int PRIMARY KEY, body text)")
         let before = pool.roundTrips
         let results = try await pool.withConnection { connection in
@@ -27,9 +27,9 @@ import Testing
 
     /// Outside a transaction block the pipeline is one implicit transaction: the failure of
     /// the second statement undoes the first and skips the third.
-    @Test(.postgres) func aFailureStopsThePipelineAndUndoesIt() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil, maxConnections: 1)
+    @Test(.scratchDatabase) func aFailureStopsThePipelineAndUndoesIt() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner, maxConnections: 1)
         try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
         try await pool.query("INSERT INTO notes VALUES (\(2))")
         let error = try await #require(throws: PQError.self) {
@@ -49,9 +49,9 @@ import Testing
 
     /// Inside a transaction, a failed pipeline leaves the block failed; withTransaction rolls
     /// it back and the connection serves the next borrower.
-    @Test(.postgres) func aFailedPipelineInATransactionRollsBackAndTheConnectionIsReused() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil, maxConnections: 1)
+    @Test(.scratchDatabase) func aFailedPipelineInATransactionRollsBackAndTheConnectionIsReused() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner, maxConnections: 1)
         try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
         await #expect(throws: PQError.self) {
             try await pool.withTransaction { tx in
@@ -72,9 +72,9 @@ import Testing
 
     /// A transaction costs its statements plus one: BEGIN and the settings travel with the
     /// first statement, queued writes with the COMMIT; a read costs one round trip in all.
-    @Test(.postgres) func transactionsSendTheirOpeningAndQueuedWritesWithOtherStatements() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil, maxConnections: 1)
+    @Test(.scratchDatabase) func transactionsSendTheirOpeningAndQueuedWritesWithOtherStatements() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner, maxConnections: 1)
         try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
         var before = pool.roundTrips
         let setting = try await pool.withTransaction(settings: [("app.note", "it's set")]) { tx in
@@ -99,9 +99,9 @@ import Testing
     }
 
     /// A queued write that fails at COMMIT rolls the whole transaction back, and says why.
-    @Test(.postgres) func aQueuedWriteThatFailsRollsTheTransactionBack() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil, maxConnections: 1)
+    @Test(.scratchDatabase) func aQueuedWriteThatFailsRollsTheTransactionBack() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner, maxConnections: 1)
         try await pool.query("CREATE TABLE notes (n int PRIMARY KEY)")
         try await pool.query("INSERT INTO notes VALUES (\(5))")
         let error = try await #require(throws: PQError.self) {
@@ -118,12 +118,12 @@ import Testing
     }
 
     /// A statement embedded in another keeps its binds, renumbered after those before it.
-    @Test(.postgres) func anEmbeddedStatementKeepsItsBinds() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func anEmbeddedStatementKeepsItsBinds() async throws {
+        let database = try ScratchDatabase.current
         let inner: PQQuery = "SELECT \(5) AS a, \("five") AS b"
         let outer: PQQuery = "SELECT \(7) AS c, i.a, i.b, \(9) AS d FROM (\(statement: inner)) i"
         #expect(outer.sql == "SELECT $1 AS c, i.a, i.b, $2 AS d FROM (SELECT $3 AS a, $4 AS b) i")
-        let pool = database.pool(role: nil, maxConnections: 1)
+        let pool = database.pool(as: .owner, maxConnections: 1)
         let row = try await pool.query(outer).firstRow()
         #expect(try row.decode("c", as: Int.self) == 7 && row.decode("d", as: Int.self) == 9)
         #expect(try row.decode("a", as: Int.self) == 5 && row.decode("b", as: String.self) == "five")

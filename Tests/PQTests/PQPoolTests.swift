@@ -2,7 +2,7 @@ import Dispatch
 import EmbeddedPostgres
 import Foundation
 import PQ
-import TestSupport
+import PostgresTestSupport
 import Testing
 
 /// The pool bounds its waiters, replaces broken connections, survives a server restart and
@@ -11,8 +11,8 @@ import Testing
     /// The holder sleeps 2 s after taking the only connection (and, so that a slow machine
     /// cannot let it finish first, also waits for a lock released only after the check).
     @Test func aCallerGivesUpWithPoolExhaustedWhileTheOnlyConnectionIsBusy() async throws {
-        try await TestDatabase.with { database in
-            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4545) }
+        try await ScratchDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(as: .owner), key: 4545) }
             gate.openAfter(seconds: 30)
             let pool = database.pool(maxConnections: 1, acquireTimeout: .milliseconds(300))
             let (holding, holdingSignal) = AsyncStream<Void>.makeStream()
@@ -63,8 +63,8 @@ import Testing
     /// A caller whose task is already cancelled when it starts to wait must not wait for the
     /// acquire timeout (nor run its query once a connection frees up).
     @Test func aCancelledCallerStopsWaitingForAConnection() async throws {
-        try await TestDatabase.with { database in
-            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4343) }
+        try await ScratchDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(as: .owner), key: 4343) }
             gate.openAfter(seconds: 30)
             let pool = database.pool(maxConnections: 1, acquireTimeout: .seconds(20))
             let holder = try await Self.occupy(pool, until: gate, key: 4343)
@@ -97,8 +97,8 @@ import Testing
     /// With a zero acquire timeout a caller fails at once instead of waiting forever (the timer
     /// could fire before the waiter was queued).
     @Test func aZeroAcquireTimeoutFailsAtOnceWhenBusy() async throws {
-        try await TestDatabase.with { database in
-            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4444) }
+        try await ScratchDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(as: .owner), key: 4444) }
             // The valve only matters when the test fails; on a machine so busy that twenty attempts
             // take half a minute, a shorter one would let the holder go before they are done.
             gate.openAfter(seconds: 120)
@@ -123,8 +123,8 @@ import Testing
 
     /// A borrower that leaves a transaction open must not hand it to the next one.
     @Test func aConnectionReturnedInsideATransactionIsNotReused() async throws {
-        try await TestDatabase.with { database in
-            let pool = database.pool(role: nil, maxConnections: 1)
+        try await ScratchDatabase.with { database in
+            let pool = database.pool(as: .owner, maxConnections: 1)
             try await pool.query("CREATE TABLE drafts (body text)")
             let leaked = try await pool.withConnection { connection in
                 try connection.execute(unsafeSQL: "BEGIN")
@@ -142,8 +142,8 @@ import Testing
     }
 
     @Test func aClosedPoolFailsItsWaitersAndLaterCallers() async throws {
-        try await TestDatabase.with { database in
-            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4646) }
+        try await ScratchDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(as: .owner), key: 4646) }
             gate.openAfter(seconds: 30)
             let pool = database.pool(maxConnections: 1, acquireTimeout: .seconds(20))
             let holder = try await Self.occupy(pool, until: gate, key: 4646)
@@ -176,13 +176,13 @@ import Testing
     /// A shutdown that stops waiting (its task cancelled) must not hang on a statement stuck
     /// behind a lock: the pool asks the server to cancel it.
     @Test func aCancelledCloseCancelsTheStatementsStillRunning() async throws {
-        try await TestDatabase.with { database in
-            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4747) }
+        try await ScratchDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(as: .owner), key: 4747) }
             gate.openAfter(seconds: 30)
             let pool = database.pool(maxConnections: 1, acquireTimeout: .seconds(20))
             let holder = try await Self.occupy(pool, until: gate, key: 4747)
             // Wait until the holder's statement really waits for the lock, not merely about to.
-            let observer = database.pool(role: nil, maxConnections: 1)
+            let observer = database.pool(as: .owner, maxConnections: 1)
             _ = try await withTimeout(.seconds(10), "the statement to wait for the lock") {
                 while try await observer.query(
                     "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4747 AND NOT granted"
@@ -203,9 +203,9 @@ import Testing
     }
 
     @Test func aTerminatedConnectionIsReplacedAndTheNextQuerySucceeds() async throws {
-        try await TestDatabase.with { database in
+        try await ScratchDatabase.with { database in
             let pool = database.pool(maxConnections: 1)
-            let admin = database.pool(role: nil, maxConnections: 1)
+            let admin = database.pool(as: .owner, maxConnections: 1)
             let first = try #require(try await pool.query("SELECT pg_backend_pid() AS pid").first).decode("pid", as: Int.self)
             // Waits (up to 5 s) until the backend has really gone.
             let terminated = try #require(
@@ -254,8 +254,8 @@ import Testing
     /// test checks who did. Linux's libdispatch adds threads when its workers block, which hides
     /// that, so the bodies also check that they run outside any Swift task.
     @Test func slowQueriesDoNotStarveTheCooperativePool() async throws {
-        try await TestDatabase.with { database in
-            let gate = try await blocking { try LockGate(conninfo: database.conninfo(), key: 4242) }
+        try await ScratchDatabase.with { database in
+            let gate = try await blocking { try LockGate(conninfo: database.conninfo(as: .owner), key: 4242) }
             // The valve only guards against a deadlock; a healthy run opens the gate in well under a
             // second, but the whole suite on two cores can delay it far past ten.
             gate.openAfter(seconds: 60)

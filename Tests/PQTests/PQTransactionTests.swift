@@ -1,6 +1,6 @@
 import Foundation
 import PQ
-import TestSupport
+import PostgresTestSupport
 import Testing
 
 /// `withTransaction` commits on return, rolls back on throw, scopes its settings to itself,
@@ -12,9 +12,9 @@ import Testing
         try #require(try await pool.query("SELECT count(*) AS n FROM \(unsafeSQL: table)").first).decode("n", as: Int.self)
     }
 
-    @Test(.postgres) func aThrowingBodyRollsBackAndAReturningBodyCommits() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil)
+    @Test(.scratchDatabase) func aThrowingBodyRollsBackAndAReturningBodyCommits() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner)
         try await pool.query("CREATE TABLE notes (body text)")
         await #expect(throws: Abandon.self) {
             try await pool.withTransaction { tx in
@@ -34,9 +34,9 @@ import Testing
 
     /// A body that swallows a failed statement and returns must not be reported as committed:
     /// PostgreSQL answers COMMIT of an aborted transaction with a quiet ROLLBACK.
-    @Test(.postgres) func aBodyThatSwallowsAFailedStatementDoesNotReportACommit() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil, maxConnections: 1)
+    @Test(.scratchDatabase) func aBodyThatSwallowsAFailedStatementDoesNotReportACommit() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner, maxConnections: 1)
         try await pool.query("CREATE TABLE notes (body text UNIQUE)")
         try await pool.query("INSERT INTO notes VALUES (\("taken"))")
         let error = try await #require(throws: PQError.self) {
@@ -53,8 +53,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func settingsAreVisibleInsideAndGoneInTheNextTransaction() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func settingsAreVisibleInsideAndGoneInTheNextTransaction() async throws {
+        let database = try ScratchDatabase.current
         // One connection, so the second transaction reuses the first one's session.
         let pool = database.pool(maxConnections: 1)
         let (inside, pid) = try await pool.withTransaction(settings: [("app.company_id", "c-1"), ("app.note", "it's \"quoted\"")]) { tx in
@@ -73,8 +73,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func theIsolationLevelIsTheOneAskedFor() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func theIsolationLevelIsTheOneAskedFor() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         for (isolation, shown) in [
             (PQIsolation.readCommitted, "read committed"), (.repeatableRead, "repeatable read"), (.serializable, "serializable"),
@@ -94,12 +94,12 @@ import Testing
     /// Two SERIALIZABLE transactions each read the ledger's maximum and append the next number.
     /// A barrier makes both read before either writes, so one of them must fail with 40001; the
     /// retry reads again and the ledger ends as 1, 2 (without serializability it would be 1, 1).
-    @Test(.postgres) func aRealSerializationFailureIsRetriedToTheRightResult() async throws {
-        let database = try TestDatabase.current
-        let owner = database.pool(role: nil)
+    @Test(.scratchDatabase) func aRealSerializationFailureIsRetriedToTheRightResult() async throws {
+        let database = try ScratchDatabase.current
+        let owner = database.pool(as: .owner)
         try await owner.query("CREATE TABLE ledger (n int NOT NULL)")
         await owner.close()
-        let pool = database.pool(role: nil, maxConnections: 2)
+        let pool = database.pool(as: .owner, maxConnections: 2)
         let barrier = ThreadBarrier(parties: 2)
         let runs = Counter()
         let barrierFailures = Counter()
@@ -126,8 +126,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func aNonRetryableErrorIsNotRetried() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func aNonRetryableErrorIsNotRetried() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let runs = Counter()
         let error = try await #require(throws: PQError.self) {

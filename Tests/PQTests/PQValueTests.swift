@@ -1,6 +1,6 @@
 import Foundation
 import PQ
-import TestSupport
+import PostgresTestSupport
 import Testing
 
 /// Every supported Swift type goes to the server as a bind and comes back in binary format unchanged.
@@ -11,8 +11,8 @@ import Testing
         return try #require(rows.first).decode("v", as: T.self)
     }
 
-    @Test(.postgres) func integerExtremesRoundTrip() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func integerExtremesRoundTrip() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         for value in [Int.min, -1, 0, 1, Int.max] {
             #expect(try await Self.roundTrip(value, on: pool) == value)
@@ -35,8 +35,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func boolsAndDoublesIncludingNaNAndInfinitiesRoundTrip() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func boolsAndDoublesIncludingNaNAndInfinitiesRoundTrip() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         #expect(try await Self.roundTrip(true, on: pool) == true)
         #expect(try await Self.roundTrip(false, on: pool) == false)
@@ -58,8 +58,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func unicodeStringsRoundTripByteForByte() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func unicodeStringsRoundTripByteForByte() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let strings = [
             "", "plain ascii", "👩‍👩‍👧‍👦 family emoji", "e\u{301} combining acute",
@@ -79,8 +79,8 @@ import Testing
 
     /// PostgreSQL text cannot hold NUL; a value containing one must be refused, never cut short
     /// (which would silently turn "a@x.com\0junk" into another value).
-    @Test(.postgres) func aStringWithANulByteIsRefusedNotTruncated() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func aStringWithANulByteIsRefusedNotTruncated() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let error = try await #require(throws: PQError.self) {
             try await pool.query("SELECT \("before\u{0}after") AS v")
@@ -90,8 +90,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func byteaWithZeroBytesAndAll256ValuesRoundTrips() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func byteaWithZeroBytesAndAll256ValuesRoundTrips() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let all = Data((0...255).map { UInt8($0) })
         let zeros = Data([0, 0, 1, 0, 0])
@@ -104,8 +104,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func uuidsRoundTripAndMatchTheServersText() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func uuidsRoundTripAndMatchTheServersText() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let id = UUID()
         #expect(try await Self.roundTrip(id, on: pool) == id)
@@ -119,8 +119,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func datesKeepMicrosecondsWhateverTheSessionTimeZone() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func datesKeepMicrosecondsWhateverTheSessionTimeZone() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         // 2024-03-10 12:34:56.123456 UTC, and values either side of the PostgreSQL and Unix epochs.
         let literal = "2024-03-10 12:34:56.123456+00"
@@ -158,8 +158,8 @@ import Testing
 
     /// Read a timestamp, write it back: it must be the same microsecond (keyset pagination and
     /// optimistic checks compare them for equality). Checked on many server-made instants.
-    @Test(.postgres) func aDecodedTimestampBindsBackToTheSameMicrosecond() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func aDecodedTimestampBindsBackToTheSameMicrosecond() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let mismatches = try await pool.withTransaction { tx -> [String] in
             let rows = try tx.query(
@@ -189,8 +189,8 @@ import Testing
         var missing: String?
     }
 
-    @Test(.postgres) func jsonbDecodesIntoACodableStruct() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func jsonbDecodesIntoACodableStruct() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let profile = Profile(name: "Zoë \"quoted\"", count: 3, tags: ["a", "b"], nested: ["x": 1.5], missing: nil)
         let row = try #require(
@@ -216,9 +216,9 @@ import Testing
 
     /// JSON cannot hold NaN: a value that cannot be encoded must fail the statement, not be
     /// stored as JSON null.
-    @Test(.postgres) func aValueThatCannotBeEncodedAsJSONFailsTheStatement() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil)
+    @Test(.scratchDatabase) func aValueThatCannotBeEncodedAsJSONFailsTheStatement() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner)
         try await pool.query("CREATE TABLE readings (body jsonb)")
         let error = try await #require(throws: PQError.self) {
             try await pool.query(("INSERT INTO readings VALUES (\(PQJSON(Measurement(value: .nan))))" as PQQuery).named("readings.insert"))
@@ -230,8 +230,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func nullsDecodeIntoOptionalsAndNilBindsAsNull() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func nullsDecodeIntoOptionalsAndNilBindsAsNull() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let row = try #require(
             try await pool.query(
@@ -257,8 +257,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func nullIntoANonOptionalIsADecodingErrorNamingTheColumn() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func nullIntoANonOptionalIsADecodingErrorNamingTheColumn() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let row = try #require(try await pool.query("SELECT NULL::int8 AS missing_count").first)
         let error = try #require(throws: PQError.self) { try row.decode("missing_count", as: Int.self) }
@@ -267,8 +267,8 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func aTypeMismatchIsADecodingErrorNamingTheColumn() async throws {
-        let database = try TestDatabase.current
+    @Test(.scratchDatabase) func aTypeMismatchIsADecodingErrorNamingTheColumn() async throws {
+        let database = try ScratchDatabase.current
         let pool = database.pool()
         let row = try #require(
             try await pool.query(
@@ -302,9 +302,9 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func textLikeColumnsIncludingEnumsDecodeAsString() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil)
+    @Test(.scratchDatabase) func textLikeColumnsIncludingEnumsDecodeAsString() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner)
         try await pool.query("CREATE TYPE mood AS ENUM ('happy', 'sad')")
         let row = try #require(
             try await pool.query(
@@ -325,9 +325,9 @@ import Testing
         await pool.close()
     }
 
-    @Test(.postgres) func aBoundValueIsNeverInterpretedAsSQL() async throws {
-        let database = try TestDatabase.current
-        let pool = database.pool(role: nil)
+    @Test(.scratchDatabase) func aBoundValueIsNeverInterpretedAsSQL() async throws {
+        let database = try ScratchDatabase.current
+        let pool = database.pool(as: .owner)
         try await pool.query("CREATE TABLE x (v text)")
         let hostile = "'; DROP TABLE x; --"
         try await pool.query("INSERT INTO x (v) VALUES (\(hostile))")

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import PQ
-import TestSupport
+import PostgresTestSupport
 
 /// Runs `body`, failing with ``TimedOut`` when it has not finished within `limit`.
 func withTimeout<T: Sendable>(

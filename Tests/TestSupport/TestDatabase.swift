@@ -1,34 +1,24 @@
-public import EmbeddedPostgres
+import EmbeddedPostgres
 import Foundation
-public import Logging
 import NIOConcurrencyHelpers
 public import PQ
+public import PostgresTestSupport
 import TollgateCore
 
-/// The PostgreSQL server the tests use: `TEST_DATABASE_URL` when set, otherwise a private
-/// cluster started once per test process (and stopped when it exits).
-public enum TestPostgres {
-    private static let started = NIOLockedValueBox<Task<Server, any Error>?>(nil)
+/// What Tollgate's tests add to the test server: the migrated template each test database is
+/// cloned from and, with `TEST_THROUGH_PGBOUNCER=1`, pgbouncer in transaction mode in front of
+/// the cluster, which every API-role pool then goes through (as in a scaled deployment).
+enum TollgateServer {
+    private static let prepared = NIOLockedValueBox<Task<Prepared, any Error>?>(nil)
 
-    /// Where to connect and the migrated template each test database is cloned from.
-    public struct Server: Sendable {
-        public let conninfo: String
-        public let template: String
-        public let cluster: EmbeddedPostgres?
-        /// With `TEST_THROUGH_PGBOUNCER=1`: pgbouncer in transaction mode in front of the
-        /// cluster, which every API-role pool then goes through (as in a scaled deployment).
-        public let pooledConninfo: String?
+    struct Prepared: Sendable {
+        let template: String
+        let pooledConninfo: String?
     }
 
-    public static let logger: Logger = {
-        var logger = Logger(label: "tollgate.tests")
-        logger.logLevel = .warning
-        return logger
-    }()
-
-    /// Starts (once) the server and the migrated template database.
-    public static func server() async throws -> Server {
-        let task = started.withLockedValue { task -> Task<Server, any Error> in
+    /// Prepares (once) the template and the pooler.
+    static func prepare() async throws -> Prepared {
+        let task = prepared.withLockedValue { task -> Task<Prepared, any Error> in
             if let task { return task }
             let new = Task { try await start() }
             task = new
@@ -37,123 +27,63 @@ public enum TestPostgres {
         return try await task.value
     }
 
-    private static func start() async throws -> Server {
-        var conninfo = ProcessInfo.processInfo.environment["TEST_DATABASE_URL"] ?? ""
-        var cluster: EmbeddedPostgres?
-        if conninfo.isEmpty {
-            let folder = NSTemporaryDirectory() + "tollgate-tests-\(getpid())"
-            let embedded = EmbeddedPostgres(dataDirectory: folder, port: 5432, fast: true, logger: logger)
-            try await offCooperativePool {
-                try embedded.start()
-                try embedded.stopWhenProcessExits(getpid())
-            }
-            conninfo = embedded.conninfo()
-            cluster = embedded
-        }
+    private static func start() async throws -> Prepared {
+        let server = try await TestPostgres.server()
         let template = "tollgate_template_\(getpid())"
-        try await offCooperativePool { [conninfo] in
-            let admin = try PQConnection.connect(conninfo)
+        try await offCooperativePool {
+            let admin = try PQConnection.connect(server.conninfo)
             try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(template)")
             try admin.execute(unsafeSQL: "CREATE DATABASE \(template)")
         }
         let pool = PQPool(
-            configuration: PQPoolConfiguration(conninfo: conninfo, overrides: [("dbname", template)], maxConnections: 1),
-            logger: logger
+            configuration: PQPoolConfiguration(conninfo: server.conninfo, overrides: [("dbname", template)], maxConnections: 1),
+            logger: TestPostgres.logger
         )
         do {
-            try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(pool: pool)
+            try await Migrator(migrations: try Migration.bundled(), logger: TestPostgres.logger).migrate(pool: pool)
         } catch {
             await pool.close()
             throw error
         }
         await pool.close()
         var pooled: String?
-        if let cluster, ProcessInfo.processInfo.environment["TEST_THROUGH_PGBOUNCER"] == "1" {
+        if let cluster = server.cluster, ProcessInfo.processInfo.environment["TEST_THROUGH_PGBOUNCER"] == "1" {
             pooled = try await offCooperativePool { try cluster.startPgbouncer(in: cluster.dataDirectory + "-pgbouncer") }
         }
-        return Server(conninfo: conninfo, template: template, cluster: cluster, pooledConninfo: pooled)
+        return Prepared(template: template, pooledConninfo: pooled)
     }
 }
 
-/// A fresh database for one test, cloned from the migrated template.
+/// A fresh database for one Tollgate test: a clone of the migrated template, whose pools
+/// connect as `tollgate_api` unless told otherwise.
 public struct TestDatabase: Sendable {
-    public let server: TestPostgres.Server
-    public let name: String
-    /// Every pool handed out, closed when the test ends (each holds threads of its own).
-    private let pools = NIOLockedValueBox<[PQPool]>([])
+    let scratch: ScratchDatabase
+    let pooledConninfo: String?
 
-    init(server: TestPostgres.Server, name: String) {
-        self.server = server
-        self.name = name
-    }
-
-    /// Connection overrides for this database as the migrating owner.
-    public var ownerOverrides: [(String, String)] { [("dbname", name)] }
-    /// The same, connecting as the API role (row-level security applies).
-    public var apiOverrides: [(String, String)] { [("dbname", name), ("user", "tollgate_api")] }
-    public var workerOverrides: [(String, String)] { [("dbname", name), ("user", "tollgate_worker")] }
+    public var server: TestPostgres.Server { scratch.server }
+    public var name: String { scratch.name }
 
     /// A pool for this database; `role` picks the login role (nil: the owner).
     public func pool(role: String? = "tollgate_api", maxConnections: Int = 4, acquireTimeout: Duration = .seconds(5)) -> PQPool {
-        var overrides = [("dbname", name)]
-        if let role { overrides.append(("user", role)) }
-        let throughPooler = role == "tollgate_api" ? server.pooledConninfo : nil
-        let pool = PQPool(
-            configuration: PQPoolConfiguration(
-                conninfo: throughPooler ?? server.conninfo,
-                overrides: overrides,
-                maxConnections: maxConnections,
-                acquireTimeout: acquireTimeout
-            ),
-            logger: TestPostgres.logger
+        scratch.pool(
+            as: role.map { .role($0) } ?? .owner,
+            maxConnections: maxConnections,
+            acquireTimeout: acquireTimeout,
+            through: role == "tollgate_api" ? pooledConninfo : nil
         )
-        pools.withLockedValue { $0.append(pool) }
-        return pool
-    }
-
-    /// Closes the pools a test did not close itself (closing twice is harmless).
-    func closePools() async {
-        for pool in pools.withLockedValue({ $0 }) { await pool.close() }
     }
 
     /// A libpq connection string for this database (key/value form) for child processes.
     public func conninfo(role: String? = nil) -> String {
-        var text = server.conninfo + " dbname=\(name)"
-        if let role { text += " user=\(role)" }
-        return text
+        scratch.conninfo(as: role.map { .role($0) } ?? .owner)
     }
 
     /// Runs `body` with a database of its own, dropped afterwards: a clone of the migrated
     /// template, or with `migrated: false` an empty one (for tests of the migrations).
     public static func with<T>(migrated: Bool = true, _ body: (TestDatabase) async throws -> T) async throws -> T {
-        let server = try await TestPostgres.server()
-        let name = (migrated ? "t_" : "e_") + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let admin = try await offCooperativePool {
-            let admin = try PQConnection.connect(server.conninfo)
-            try admin.execute(unsafeSQL: "CREATE DATABASE \(name)" + (migrated ? " TEMPLATE \(server.template)" : ""))
-            return admin
+        let tollgate = try await TollgateServer.prepare()
+        return try await ScratchDatabase.with(cloning: migrated ? tollgate.template : nil) { scratch in
+            try await body(TestDatabase(scratch: scratch, pooledConninfo: tollgate.pooledConninfo))
         }
-        let database = TestDatabase(server: server, name: name)
-        let drop: @Sendable () async -> Void = {
-            await database.closePools()
-            _ = try? await offCooperativePool { try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
-        }
-        do {
-            let value = try await body(database)
-            await drop()
-            return value
-        } catch {
-            await drop()
-            throw error
-        }
-    }
-}
-
-/// Runs blocking work (initdb, CREATE DATABASE from a template) on a thread of its own: on
-/// Swift's few cooperative threads it stalled every other test of the process, timers included.
-/// (Not a dispatch queue: on Linux those are the threads Swift's executor runs on.)
-public func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }

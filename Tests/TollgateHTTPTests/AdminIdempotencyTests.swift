@@ -46,6 +46,30 @@ import TollgateCore
         }
     }
 
+    /// Keys are kept 24 hours (SPEC §11): the API's purger deletes older records, as the API
+    /// role, and keeps the others.
+    @Test func theAPIsPurgerRemovesKeysOlderThanADay() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let key = try await AdminAPITests.key(app)
+            let path = "/v1/admin/companies/\(seed.companyID.uuidString)/users"
+            for name in ["old", "new"] {
+                let created = try await client.post(
+                    path,
+                    ["email": "\(name)@acme.test", "role": "member"],
+                    token: key,
+                    headers: [Self.idempotencyKey: name]
+                )
+                #expect(created.status == .created)
+            }
+            try await app.sql("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'")
+            let purger = Purger.api(pool: app.api, limits: app.configuration.domain.limits, logger: TestPostgres.logger)
+            #expect(await purger.purgeOnce()["idempotency_keys"] == 1)
+            let kept = try await app.sql("SELECT key FROM idempotency_keys").map { try $0.decode("key", as: String.self) }
+            #expect(kept == ["new"])
+        }
+    }
+
     /// A process that died after claiming a key left `status` NULL: once the claim's lease is
     /// over, a retry does the work; within it, the retry is told to come back.
     @Test func anAbandonedClaimIsTakenOverAfterItsLease() async throws {

@@ -222,12 +222,8 @@ import TollgateHTTP
                 VALUES ('login_ip:192.0.2.1', now() - interval '3 hours', 5), ('login_ip:192.0.2.2', now(), 1)
                 """
             )
-            let purger = RateLimitPurger(
-                pool: app.api,
-                olderThan: app.configuration.domain.limits.longestWindow * 2,
-                every: .milliseconds(50),
-                logger: TestPostgres.logger
-            )
+            // What `serve` runs, on a shorter period.
+            let purger = Purger.api(pool: app.api, limits: app.configuration.domain.limits, every: .milliseconds(50), logger: TestPostgres.logger)
             let running = Task { try await purger.run() }
             var keys: [String] = []
             try await eventually("the purger to remove the old counters", timeout: .seconds(30)) {
@@ -235,7 +231,25 @@ import TollgateHTTP
                 return keys.count == 1
             }
             running.cancel()
+            // Stopped before the test's pools close, so no pass runs on a closed pool.
+            try await running.value
             #expect(keys == ["login_ip:192.0.2.2"])
+        }
+    }
+
+    /// A purge the process's role may not run fails alone: the purges after it still run.
+    @Test func aFailingPurgeDoesNotStopTheNext() async throws {
+        try await TestApp.with { app, _ in
+            try await app.sql("INSERT INTO rate_limits (key, window_started_at, count) VALUES ('login_ip:192.0.2.1', now() - interval '3 hours', 5)")
+            // The API role may not run purge_ended(): only the worker's may.
+            let purger = Purger(
+                pool: app.api,
+                purges: [.retention(RetentionSettings()), .rateLimits(olderThan: 7200)],
+                every: .seconds(600),
+                logger: TestPostgres.logger
+            )
+            #expect(await purger.purgeOnce() == ["rate_limits": 1])
+            #expect(try await app.sql("SELECT count(*) AS n FROM rate_limits").first?.decode("n", as: Int.self) == 0)
         }
     }
 

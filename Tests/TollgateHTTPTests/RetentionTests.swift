@@ -36,7 +36,7 @@ import TollgateCore
             let worker = app.database.pool(role: "tollgate_worker", maxConnections: 1)
             var settings = RetentionSettings()
             settings.batchSize = 2
-            let deleted = try await RetentionPurger.purge(pool: worker, settings: settings)
+            let deleted = try await Purge.retention(settings).run(on: worker)
             await worker.close()
             #expect(deleted["sessions"] == 3)
             #expect(deleted["challenges"] == 1, "the used activation")

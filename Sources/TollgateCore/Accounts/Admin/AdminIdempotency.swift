@@ -98,8 +98,16 @@ extension AdminService {
     }
 
     /// Deletes the records of keys older than 24 hours (SPEC §11: keys are kept that long).
-    public static func purgeIdempotencyKeys(pool: PQPool) async throws {
-        try await pool.query("idempotency.purge", "DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+    /// Returns how many went.
+    @discardableResult
+    public static func purgeIdempotencyKeys(pool: PQPool) async throws -> Int {
+        try await pool.query(
+            "idempotency.purge",
+            """
+            WITH gone AS (DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours' RETURNING 1)
+            SELECT count(*) AS n FROM gone
+            """
+        ).first?.decode("n", as: Int.self) ?? 0
     }
 }
 
