@@ -59,6 +59,11 @@ public enum EventType: String, Sendable, CaseIterable {
     case twoFactorDisabled = "two_factor.disabled"
     case twoFactorDisableDenied = "two_factor.disable_denied"
     case sessionRevoked = "session.revoked"
+    /// An owner ended every session and forgot every remembered browser of the company.
+    case companySessionsEnded = "company.sessions_ended"
+    /// A user forgot one of its remembered browsers (the other ways they end are counted in
+    /// the event of what ended them: `password.changed`, `login.reported`, …).
+    case rememberedBrowserForgotten = "remembered_browser.forgotten"
     case accountUnlocked = "account.unlocked"
     case passwordChanged = "password.changed"
     case passwordReset = "password.reset"

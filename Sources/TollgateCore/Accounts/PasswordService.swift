@@ -34,6 +34,8 @@ public struct PasswordService: DomainService, Sendable {
         try await pool.withTenant(user.companyID) { tx in
             try UserStore.setPassword(hash, of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, keeping: sessionID, reason: "password_changed", in: tx)
+            // Remembered browsers too (SPEC §14), this one's included: the next login asks again.
+            let forgotten = try RememberedBrowsers.forgetAll(of: user.id, reason: "password_changed", in: tx)
             // Whoever held a challenge or a reset link made before the change holds nothing now.
             try ChallengeEvent.closeAll(
                 userID: user.id,
@@ -44,7 +46,15 @@ public struct PasswordService: DomainService, Sendable {
                 in: tx
             )
             try Self.voidResetLinks(of: user.id, in: tx)
-            try Self.recordNewPassword(of: user, event: .passwordChanged, reset: false, sessionsRevoked: revoked, clientInfo: clientInfo, in: tx)
+            try Self.recordNewPassword(
+                of: user,
+                event: .passwordChanged,
+                reset: false,
+                sessionsRevoked: revoked,
+                browsersForgotten: forgotten,
+                clientInfo: clientInfo,
+                in: tx
+            )
         }
     }
 
@@ -183,6 +193,7 @@ public struct PasswordService: DomainService, Sendable {
             // The user's other links are void too: whoever asked for them is done.
             try Self.voidResetLinks(of: user.id, in: tx)
             let revoked = try SessionStore.revokeAll(of: user.id, reason: "password_reset", in: tx)
+            let forgotten = try RememberedBrowsers.forgetAll(of: user.id, reason: "password_reset", in: tx)
             // A phisher holding a login challenge does not outlive the victim's reset.
             try ChallengeEvent.closeAll(
                 userID: user.id,
@@ -197,6 +208,7 @@ public struct PasswordService: DomainService, Sendable {
                 event: purpose == "invitation" ? .passwordSet : .passwordReset,
                 reset: true,
                 sessionsRevoked: revoked,
+                browsersForgotten: forgotten,
                 clientInfo: clientInfo,
                 in: tx
             )
@@ -220,6 +232,7 @@ public struct PasswordService: DomainService, Sendable {
         event: EventType,
         reset: Bool,
         sessionsRevoked: Int,
+        browsersForgotten: Int,
         clientInfo: ClientInfo,
         in tx: PQTransaction
     ) throws {
@@ -229,7 +242,7 @@ public struct PasswordService: DomainService, Sendable {
             userID: user.id,
             email: user.email,
             client: clientInfo,
-            detail: ["sessions_revoked": .int(sessionsRevoked)]
+            detail: ["sessions_revoked": .int(sessionsRevoked), "browsers_forgotten": .int(browsersForgotten)]
         ).record(in: tx)
         let company = try company(in: tx)
         _ = Outbox.enqueue(

@@ -11,6 +11,7 @@ public enum EmailTemplate: String, Sendable, CaseIterable {
     case invitation
     case loginReported = "login_reported"
     case policyChanged = "policy_changed"
+    case sessionsEnded = "sessions_ended"
 
     /// True for emails that carry a one-time secret (a code or a reset link): they expire with
     /// it and are scrubbed after delivery.
@@ -226,6 +227,29 @@ public enum EmailTemplates {
                 """
         )
         return RenderedEmail(subject: subject, text: text + "\n", html: html)
+    }
+
+    /// An owner ended every session of the company (SPEC §14): a notice to every owner.
+    public static func sessionsEnded(
+        actorEmail: String,
+        at: Date,
+        client: ClientInfo,
+        companyName: String,
+        sessionsEnded: Int,
+        browsersForgotten: Int
+    ) -> RenderedEmail {
+        let company = oneLine(companyName)
+        return notice(
+            subject: "Every session of \(company) was ended",
+            opening: "\(oneLine(actorEmail)) ended every session of \(company) and forgot every remembered browser. "
+                + "Everyone, including them, must sign in again, with a code where two-factor authentication is on.",
+            facts: [
+                ("By", oneLine(actorEmail)), ("When", EmailDates.full(at)), ("IP address", oneLine(client.ip)),
+                ("Browser", BrowserSummary.describe(client.userAgent)), ("Sessions ended", String(sessionsEnded)),
+                ("Remembered browsers forgotten", String(browsersForgotten)),
+            ],
+            closing: "If this was not expected, contact the other owners and your Tollgate support at once."
+        )
     }
 
     private static func codeEmail(

@@ -16,6 +16,9 @@ extension PasswordService {
             let challengeClient = reported.client
             // Reported after its code was entered: whoever entered it is logged in. End that.
             let ended = reported.used ? try SessionStore.revokeAll(fromChallenge: reported.id, reason: "reported", in: tx) : []
+            // Whoever knows the password must not skip the code on a browser the user was
+            // remembered on either (SPEC §14): every one of the user's is forgotten.
+            let forgotten = try RememberedBrowsers.forgetAll(of: user.id, reason: "reported", in: tx)
             for sessionID in ended {
                 Event(
                     companyID: companyID,
@@ -35,6 +38,7 @@ extension PasswordService {
                 detail: [
                     "challenge_id": .string(reported.id.uuidString.lowercased()), "challenge_closed": .bool(reported.closed),
                     "reported_from_ip": .string(clientInfo.ip), "sessions_ended": .int(ended.count),
+                    "browsers_forgotten": .int(forgotten),
                 ]
             ).record(in: tx)
             let company = try Self.company(in: tx)

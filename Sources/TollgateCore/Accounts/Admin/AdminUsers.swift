@@ -126,6 +126,8 @@ extension AdminService {
                     """
                 )
                 let revoked = active ? 0 : try SessionStore.revokeAll(of: id, reason: "deactivated", in: tx)
+                // Reactivating does not bring them back: the user is asked for a code again.
+                let forgotten = active ? 0 : try RememberedBrowsers.forgetAll(of: id, reason: "deactivated", in: tx)
                 let user = try Self.user(id, in: tx)
                 // A deactivated user's open challenges close with its sessions (SPEC §2).
                 let closed =
@@ -144,7 +146,8 @@ extension AdminService {
                     key: key,
                     user: user,
                     clientInfo: clientInfo,
-                    extra: active ? [:] : ["sessions_revoked": .int(revoked), "challenges_closed": .int(closed)],
+                    extra: active
+                        ? [:] : ["sessions_revoked": .int(revoked), "browsers_forgotten": .int(forgotten), "challenges_closed": .int(closed)],
                     in: tx
                 )
                 return user
