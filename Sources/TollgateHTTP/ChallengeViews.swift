@@ -37,9 +37,11 @@ struct ChallengeView: Encodable, Sendable {
     let token: String
     let code: CodeView
     let methods: [String]
+    let rememberDays: Int?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case token, methods, method
+        case rememberDays = "remember_browser_days"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -47,13 +49,19 @@ struct ChallengeView: Encodable, Sendable {
         try container.encode(token, forKey: .token)
         try container.encode(methods, forKey: .methods)
         try container.encode(methods.first ?? "email", forKey: .method)
+        try container.encode(rememberDays, forKey: .rememberDays)
         try code.encode(to: encoder)
     }
 }
 
 extension ChallengeView {
     init(challenge: LoginChallenge) {
-        self.init(token: challenge.token, code: CodeView(challenge.snapshot), methods: challenge.snapshot.methods.map(\.rawValue))
+        self.init(
+            token: challenge.token,
+            code: CodeView(challenge.snapshot),
+            methods: challenge.snapshot.methods.map(\.rawValue),
+            rememberDays: challenge.snapshot.rememberDays
+        )
     }
 }
 

@@ -26,6 +26,8 @@ import TollgateCore
         var lifetimeLeft: Double = 1800
         /// A verified activation's use window left, in seconds (SPEC §3.1: 10 minutes).
         var usableFor: Double = 300
+        /// False for a login that offers other methods and has mailed no code yet (SPEC §13).
+        var emailed = true
 
         var testDescription: String { name }
 
@@ -45,7 +47,8 @@ import TollgateCore
                 lastSentAt: now.addingTimeInterval(-sentAgo),
                 lifetimeEndsAt: now.addingTimeInterval(lifetimeLeft),
                 usableUntil: state == .verified ? now.addingTimeInterval(usableFor) : nil,
-                emailID: nil
+                emailID: emailed ? UUID() : nil,
+                methods: emailed ? [.email] : [.totp, .email]
             )
         }
     }
@@ -76,6 +79,60 @@ import TollgateCore
         var challenge = row.challenge
         #expect(challenge.enterCode(at: Self.now) == expected)
         if case .close = expected { #expect(challenge.state == .closed) } else { #expect(challenge.state == row.state) }
+    }
+
+    // MARK: Authenticator apps and the first email (SPEC §13)
+
+    /// An app's code: only an emailed code's ten minutes do not apply to it; the attempts and
+    /// the lifetime do, shared with the email.
+    static let appEntries: [(Row, Challenge.EntryAction)] = [
+        (Row(name: "nothing mailed yet: counted, then compared", emailed: false), .countAndCompare),
+        (Row(name: "the emailed code expired: an app code still counts", expiresIn: -1), .countAndCompare),
+        (Row(name: "expired email code, no resend left: an app code still counts", resendsUsed: 3, expiresIn: -1), .countAndCompare),
+        (Row(name: "5 entries of either kind burn it", attempts: 5, emailed: false), .refuse(.codeBurned(resendsRemaining: 3))),
+        (Row(name: "burned with no resend left: closes", attempts: 5, resendsUsed: 3, emailed: false), .close(.burned)),
+        (Row(name: "past its lifetime: closes", lifetimeLeft: -1, emailed: false), .close(.lifetimeOver)),
+        (Row(name: "used: challenge_closed", state: .used, emailed: false), .refuse(.closed)),
+    ]
+
+    @Test(arguments: appEntries)
+    func enteringAnAppCode(_ row: Row, _ expected: Challenge.EntryAction) {
+        var challenge = row.challenge
+        #expect(challenge.enterCode(at: Self.now, from: .totp) == expected)
+    }
+
+    /// Before any email, the unsent code's expiry means nothing: an email entry is compared
+    /// (it cannot be right: nobody was sent that code), and a look does not close it.
+    @Test func aLoginThatMailedNothingDoesNotExpireByItsCode() {
+        var challenge = Row(name: "unsent", expiresIn: -1, emailed: false).challenge
+        #expect(challenge.enterCode(at: Self.now) == .countAndCompare)
+        #expect(challenge.expire(at: Self.now) == .none)
+        #expect(challenge.stage(at: Self.now) == .codeSent)
+    }
+
+    static let firstEmails: [(Row, Challenge.FirstEmailAction)] = [
+        (Row(name: "nothing mailed yet: send", emailed: false), .send),
+        (Row(name: "mailed already: nothing more", emailed: true), .alreadySent),
+        (Row(name: "burned by app codes, resends left: still sent (the entries stay counted)", attempts: 5, emailed: false), .send),
+        (Row(name: "burned with no resend left: closes", attempts: 5, resendsUsed: 3, emailed: false), .close(.burned)),
+        (Row(name: "past its lifetime: closes", lifetimeLeft: -1, emailed: false), .close(.lifetimeOver)),
+        (Row(name: "used: challenge_closed", state: .used, emailed: false), .refuse(.closed)),
+    ]
+
+    @Test(arguments: firstEmails)
+    func pickingEmail(_ row: Row, _ expected: Challenge.FirstEmailAction) {
+        var challenge = row.challenge
+        #expect(challenge.requestFirstEmail(at: Self.now) == expected)
+    }
+
+    /// The first emailed code keeps the entries counted so far and uses no resend: picking
+    /// email never adds guesses to the twenty a challenge allows.
+    @Test func theFirstEmailedCodeKeepsTheCountAndTheResends() {
+        var challenge = Row(name: "two wrong app codes", attempts: 2, emailed: false).challenge
+        #expect(challenge.requestFirstEmail(at: Self.now) == .send)
+        challenge.firstCodeIssued(codeHash: Data(repeating: 9, count: 32), expiresAt: Self.now.addingTimeInterval(600), at: Self.now)
+        #expect(challenge.attempts == 2 && challenge.resendsRemaining == 3)
+        #expect(challenge.codeHash == Data(repeating: 9, count: 32) && challenge.lastSentAt == Self.now)
     }
 
     /// After the entry was counted (`attempts` is the database's count) and compared.

@@ -220,7 +220,9 @@ import TollgateHTTP
             _ = try await app.enableTwoFactor(seed, client: client)
             try await Self.setPolicy(app, seed, methods: "email", ask: "per_browser", days: 7)
 
-            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            let started = try await client.login(seed.member, client: "dashboard")
+            #expect(started.int("challenge", "remember_browser_days") == 7)
+            let token = try started.challengeToken()
             let code = try await app.latestCode(for: seed.member.email)
             let verified = try await Self.verify(client, token, code, remember: true)
             #expect(verified.status == .ok)
@@ -280,7 +282,9 @@ import TollgateHTTP
         try await TestApp.with { app, client in
             let seed = try await app.seed()
             _ = try await app.enableTwoFactor(seed, client: client)
-            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            let started = try await client.login(seed.member, client: "dashboard")
+            #expect(started.value("challenge", "remember_browser_days") is NSNull)
+            let token = try started.challengeToken()
             let verified = try await Self.verify(client, token, try await app.latestCode(for: seed.member.email), remember: true)
             #expect(verified.status == .ok)
             #expect(verified.value("remembered_browser") is NSNull)

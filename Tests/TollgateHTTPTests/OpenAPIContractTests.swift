@@ -128,8 +128,8 @@ import TollgateCore
             CodeView(codeExpiresAt: Timestamp(now), resendsRemaining: 3, attemptsRemaining: 5, emailHint: "j***@acme.test", delivery: delivery)
         }
         let challenge: [any Encodable & Sendable] = [
-            ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "queued"), methods: ["email"])),
-            ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "not_sent"), methods: ["totp", "email"])),
+            ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "queued"), methods: ["email"], rememberDays: nil)),
+            ChallengeEnvelope(challenge: ChallengeView(token: "t", code: code(delivery: "not_sent"), methods: ["totp", "email"], rememberDays: 14)),
         ]
         let verified: [any Encodable & Sendable] = [
             session,

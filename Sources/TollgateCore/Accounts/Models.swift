@@ -26,7 +26,7 @@ public struct Company: Sendable, Equatable {
 
     static let columns =
         "c.id AS company_id, c.name AS company_name, c.two_factor_enabled, c.two_factor_changed_at, c.two_factor_changed_by, "
-        + "c.dashboard_url, c.methods_policy, c.ask_policy, c.remember_days"
+        + "c.dashboard_url, c.methods_policy, c.ask_policy, c.remember_days AS company_remember_days"
 
     init(row: PQRow) throws {
         id = try row.decode("company_id")
@@ -40,7 +40,7 @@ public struct Company: Sendable, Equatable {
         else {
             throw PQError(kind: .decoding, message: "column methods_policy or ask_policy has an unknown value")
         }
-        policy = SignInPolicy(methods: methods, ask: ask, rememberDays: try row.decode("remember_days"))
+        policy = SignInPolicy(methods: methods, ask: ask, rememberDays: try row.decode("company_remember_days"))
     }
 
     /// The tenant in scope; with `lock`, its row is locked until the transaction ends, so

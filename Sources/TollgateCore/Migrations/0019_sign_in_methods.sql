@@ -45,6 +45,10 @@ ALTER TABLE users ADD COLUMN totp_last_step bigint;
 -- until then `email_id` is NULL and the challenge's code is one nobody was sent.
 ALTER TABLE challenges ADD COLUMN methods text[] NOT NULL DEFAULT '{email}'
     CHECK (methods <@ ARRAY['passkey', 'totp', 'email']::text[] AND cardinality(methods) >= 1);
+-- For how many days the code screen may offer to remember the browser: the company's
+-- policy when the login began (NULL: it asks at every login). Shown only; the verify that
+-- remembers reads the policy as it is then.
+ALTER TABLE challenges ADD COLUMN remember_days integer CHECK (remember_days BETWEEN 1 AND 30);
 
 -- Browsers a user chose to be remembered on (SPEC §14): the token only as a keyed hash (the
 -- same MAC as challenge tokens, so a rotation of TOLLGATE_SECRET keeps them valid), bound to
@@ -97,7 +101,7 @@ CREATE FUNCTION challenge_locate(p_purpose text, p_token_hashes bytea[], p_id uu
         user_company_id uuid, email text, user_name text, role text, dashboard_access boolean,
         locked_until timestamptz, active boolean, consecutive_wrong_codes integer,
         wrong_codes integer, wrong_codes_refused integer, wrong_codes_window_started_at timestamptz,
-        methods text[], totp_last_step bigint, totp_secrets bytea[])
+        methods text[], remember_days integer, totp_last_step bigint, totp_secrets bytea[])
     LANGUAGE plpgsql ROWS 1 SET search_path = public, pg_temp
     AS $$
 #variable_conflict use_column
@@ -135,7 +139,7 @@ BEGIN
             ch.last_sent_at, ch.verified_at, ch.email_id, ch.lifetime_ends_at, ch.usable_until,
             u.company_id, u.email, u.name, u.role, u.dashboard_access, u.locked_until, u.active,
             u.consecutive_wrong_codes, coalesce(r.count, 0), coalesce(r.refused, 0), r.window_started_at,
-            ch.methods, u.totp_last_step,
+            ch.methods, ch.remember_days, u.totp_last_step,
             CASE WHEN v_state = 'pending' AND 'totp' = ANY(ch.methods) THEN ARRAY(
                 SELECT m.totp_sealed FROM user_methods m
                 WHERE m.company_id = app_company() AND m.user_id = v_user_id AND m.kind = 'totp' AND m.confirmed_at IS NOT NULL

@@ -127,6 +127,9 @@ public struct Challenge: Sendable, Equatable {
     public private(set) var emailID: UUID?
     /// The second factors this login offers, strongest first (SPEC §13); email for an activation.
     public let methods: [SecondFactor]
+    /// The days the code screen may offer to remember the browser for (the policy when the
+    /// login began); nil when the company asks at every login.
+    public let rememberDays: Int?
 
     public init(
         id: UUID,
@@ -144,7 +147,8 @@ public struct Challenge: Sendable, Equatable {
         lifetimeEndsAt: Date,
         usableUntil: Date? = nil,
         emailID: UUID?,
-        methods: [SecondFactor] = [.email]
+        methods: [SecondFactor] = [.email],
+        rememberDays: Int? = nil
     ) {
         self.id = id
         self.companyID = companyID
@@ -162,6 +166,7 @@ public struct Challenge: Sendable, Equatable {
         self.usableUntil = usableUntil
         self.emailID = emailID
         self.methods = methods
+        self.rememberDays = rememberDays
     }
 
     public var resendsRemaining: Int { max(0, maxResends - resendsUsed) }

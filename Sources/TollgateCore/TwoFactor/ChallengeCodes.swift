@@ -43,6 +43,7 @@ extension ChallengeService {
             codeMAC: mac.code(code, challengeID: id),
             policy: policy,
             methods: methods,
+            rememberDays: purpose == .login ? company.policy.rememberFor : nil,
             clock: clock
         )
         // A login challenge's "this wasn't me" link works for 24 hours (SPEC §10).

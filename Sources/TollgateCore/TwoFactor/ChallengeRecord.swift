@@ -15,7 +15,7 @@ struct ChallengeRecord: Sendable {
 
     static let columns = """
         id, company_id, user_id, purpose, state, code_hash, code_expires_at, attempts, max_attempts, resends_used, max_resends,
-        last_sent_at, lifetime_ends_at, usable_until, email_id, methods, clock_timestamp() AS database_now, now() AS transaction_start
+        last_sent_at, lifetime_ends_at, usable_until, email_id, methods, remember_days, clock_timestamp() AS database_now, now() AS transaction_start
         """
 
     /// A new challenge with its first code, decided at `clock`: ``ChallengeStore/create(_:tokenMAC:reportMAC:clientInfo:in:)``
@@ -28,6 +28,7 @@ struct ChallengeRecord: Sendable {
         codeMAC: Data,
         policy: CodePolicy,
         methods: [SecondFactor] = [.email],
+        rememberDays: Int? = nil,
         clock: TransactionClock
     ) {
         challenge = Challenge(
@@ -45,7 +46,8 @@ struct ChallengeRecord: Sendable {
             lastSentAt: clock.transactionStart,
             lifetimeEndsAt: clock.transactionStart.addingDatabaseSeconds(policy.lifetime),
             emailID: nil,
-            methods: methods
+            methods: methods,
+            rememberDays: rememberDays
         )
         databaseNow = clock.databaseNow
         transactionStart = clock.transactionStart
@@ -82,7 +84,8 @@ struct ChallengeRecord: Sendable {
             lifetimeEndsAt: try row.decode("lifetime_ends_at"),
             usableUntil: try row.decode("usable_until"),
             emailID: try row.decode("email_id"),
-            methods: methods
+            methods: methods,
+            rememberDays: try row.decode("remember_days")
         )
         databaseNow = try row.decode("database_now")
         transactionStart = try row.decode("transaction_start")

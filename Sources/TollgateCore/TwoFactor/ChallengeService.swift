@@ -17,6 +17,8 @@ public struct ChallengeSnapshot: Sendable {
     public let delivery: Outbox.Delivery
     /// The second factors the login offers, strongest first: the screen opens with the first.
     public let methods: [SecondFactor]
+    /// The days the code screen may offer to remember the browser for; nil: never.
+    public let rememberDays: Int?
 
     init(_ record: ChallengeRecord, emailHint: String, delivery: Outbox.Delivery) {
         let challenge = record.challenge
@@ -28,6 +30,7 @@ public struct ChallengeSnapshot: Sendable {
         self.emailHint = emailHint
         self.delivery = challenge.emailSent ? delivery : .notSent
         methods = challenge.methods
+        rememberDays = challenge.rememberDays
     }
 
     /// With the state of the challenge's latest code email as the read joined it

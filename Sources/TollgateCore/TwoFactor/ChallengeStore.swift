@@ -85,11 +85,11 @@ enum ChallengeStore {
             "challenge.create",
             """
             INSERT INTO challenges (company_id, id, user_id, purpose, token_hash, code_hash, code_expires_at, max_attempts, max_resends,
-                                    ip, user_agent, report_token_hash, report_expires_at, lifetime_ends_at, last_sent_at, methods)
+                                    ip, user_agent, report_token_hash, report_expires_at, lifetime_ends_at, last_sent_at, methods, remember_days)
             VALUES (\(challenge.companyID), \(challenge.id), \(challenge.userID), \(challenge.purpose.rawValue), \(tokenMAC),
                     \(challenge.codeHash), \(challenge.codeExpiresAt), \(challenge.maxAttempts), \(challenge.maxResends), \(clientInfo.ip),
                     \(clientInfo.userAgent), \(reportMAC), CASE WHEN \(reportMAC) IS NULL THEN NULL ELSE now() + interval '24 hours' END,
-                    \(challenge.lifetimeEndsAt), \(challenge.lastSentAt), string_to_array(\(methods), ','))
+                    \(challenge.lifetimeEndsAt), \(challenge.lastSentAt), string_to_array(\(methods), ','), \(challenge.rememberDays))
             """
         )
     }
