@@ -113,7 +113,7 @@ import TollgateCore
     static let firstEmails: [(Row, Challenge.FirstEmailAction)] = [
         (Row(name: "nothing mailed yet: send", emailed: false), .send),
         (Row(name: "mailed already: nothing more", emailed: true), .alreadySent),
-        (Row(name: "burned by app codes, resends left: still sent (the entries stay counted)", attempts: 5, emailed: false), .send),
+        (Row(name: "burned by app codes, resends left: sent (as a new code)", attempts: 5, emailed: false), .send),
         (Row(name: "burned with no resend left: closes", attempts: 5, resendsUsed: 3, emailed: false), .close(.burned)),
         (Row(name: "past its lifetime: closes", lifetimeLeft: -1, emailed: false), .close(.lifetimeOver)),
         (Row(name: "used: challenge_closed", state: .used, emailed: false), .refuse(.closed)),
@@ -133,6 +133,12 @@ import TollgateCore
         challenge.firstCodeIssued(codeHash: Data(repeating: 9, count: 32), expiresAt: Self.now.addingTimeInterval(600), at: Self.now)
         #expect(challenge.attempts == 2 && challenge.resendsRemaining == 3)
         #expect(challenge.codeHash == Data(repeating: 9, count: 32) && challenge.lastSentAt == Self.now)
+
+        // Five wrong app codes used the first code's tries: the email's code is a new one.
+        var burned = Row(name: "five wrong app codes", attempts: 5, emailed: false).challenge
+        #expect(burned.requestFirstEmail(at: Self.now) == .send)
+        burned.firstCodeIssued(codeHash: Data(repeating: 9, count: 32), expiresAt: Self.now.addingTimeInterval(600), at: Self.now)
+        #expect(burned.attempts == 0 && burned.resendsRemaining == 2)
     }
 
     /// After the entry was counted (`attempts` is the database's count) and compared.

@@ -143,6 +143,25 @@ import TollgateHTTP
         }
     }
 
+    /// Five wrong app codes use up the first code's tries; picking email then mails a new code
+    /// that counts as a resend, so no challenge ever gets more than 5 × 4 entries.
+    @Test func afterFiveWrongAppCodesTheEmailedCodeIsANewOne() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            try await Self.setPolicy(app, seed)
+            let secret = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            for _ in 0..<5 { _ = try await Self.verify(client, token, Self.appCode(secret, offset: 7), method: "totp") }
+            let burned = try await Self.verify(client, token, Self.appCode(secret), method: "totp")
+            #expect(burned.errorCode == "too_many_attempts")
+            let chosen = try await client.post("/v1/auth/login/email", ["challenge_token": token])
+            #expect(chosen.status == .accepted)
+            #expect(chosen.int("challenge", "attempts_remaining") == 5 && chosen.int("challenge", "resends_remaining") == 2)
+            #expect(try await Self.verify(client, token, try await app.latestCode(for: seed.member.email)).status == .ok)
+        }
+    }
+
     @Test func aResendBeforeAnyEmailIsTheFirstSend() async throws {
         try await TestApp.with { app, client in
             let seed = try await app.seed()

@@ -259,7 +259,8 @@ public struct Challenge: Sendable, Equatable {
 
     /// The user picks email at a login that mailed nothing yet (SPEC §13). The first emailed
     /// code takes over the entries counted so far: choosing email never gives more guesses
-    /// (at most 5 a code and 1 + `maxResends` codes, as SPEC §2 counts them).
+    /// (at most 5 a code and 1 + `maxResends` codes, as SPEC §2 counts them). When app codes
+    /// burned the first code's tries, the email's code counts as a new code (a resend).
     public mutating func requestFirstEmail(at now: Date) -> FirstEmailAction {
         guard state == .pending else { return .refuse(.closed) }
         if case .exhausted(let reason) = code(at: now, expiring: false) {
@@ -275,11 +276,16 @@ public struct Challenge: Sendable, Equatable {
     }
 
     /// The first emailed code (allowed by ``requestFirstEmail(at:)``), issued at `now`: valid
-    /// until `expiresAt`, with the attempts already counted.
+    /// until `expiresAt`, with the attempts already counted — unless they were all used, by
+    /// app codes: then it is a new code, which uses a resend and counts afresh.
     public mutating func firstCodeIssued(codeHash: Data, expiresAt: Date, at now: Date) {
         self.codeHash = codeHash
         codeExpiresAt = expiresAt
         lastSentAt = now
+        if attempts >= maxAttempts {
+            attempts = 0
+            resendsUsed += 1
+        }
     }
 
     /// A new code is asked for at `now`; `cooldown` is the seconds required since the last send.

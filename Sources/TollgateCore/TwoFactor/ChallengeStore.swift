@@ -152,14 +152,16 @@ enum ChallengeStore {
     }
 
     /// Stores the first emailed code ``Challenge/firstCodeIssued(codeHash:expiresAt:at:)`` gave
-    /// a login that mailed none yet; the guard is the rule's own.
+    /// a login that mailed none yet, with its count of tries and resends as the rule left them
+    /// (decided under the row's lock); the guard is the rule's own.
     static func sendFirst(_ challenge: Challenge, in tx: PQTransaction) {
         tx.queue(
             "challenge.first_email",
             """
             UPDATE challenges SET code_hash = \(challenge.codeHash), code_issued_at = now(), code_expires_at = \(challenge.codeExpiresAt),
-                last_sent_at = \(challenge.lastSentAt)
+                last_sent_at = \(challenge.lastSentAt), attempts = \(challenge.attempts), resends_used = \(challenge.resendsUsed)
             WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending' AND email_id IS NULL AND lifetime_ends_at > now()
+              AND \(challenge.resendsUsed) <= max_resends
             """
         )
     }

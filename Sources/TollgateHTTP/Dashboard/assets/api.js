@@ -30,12 +30,17 @@ export const API_VERSION = '1';
  * @property {'dashboard' | 'phone_app' | string} client
  */
 /**
- * @typedef {'queued' | 'sent' | 'failed' | 'expired' | string} Delivery The latest code
- *   email's state; open (a later version may add one: treat it as not final).
+ * @typedef {'queued' | 'sent' | 'failed' | 'expired' | 'not_sent' | string} Delivery The latest
+ *   code email's state (`not_sent`: the login offers other methods and email was not picked);
+ *   open (a later version may add one: treat it as not final).
  */
 /**
- * @typedef {object} Challenge A login's code step; keep `token` in a variable only.
+ * @typedef {object} Challenge A login's second step; keep `token` in a variable only.
  * @property {string} token
+ * @property {string[]} methods The second factors offered, strongest first (`totp`, `email`; open).
+ * @property {string} method The one to open the screen with.
+ * @property {number | null} remember_browser_days Offer "Don't ask again on this browser" for so
+ *   many days; null: never.
  * @property {string} code_expires_at
  * @property {number} resends_remaining
  * @property {number} attempts_remaining
@@ -77,6 +82,13 @@ export const API_VERSION = '1';
  * @property {Object<string, string | number | boolean>} detail
  */
 /** @typedef {{events: SecurityEvent[], next_before: number | null}} EventPage */
+/**
+ * @typedef {object} Policy The company's second-factor policy.
+ * @property {'email' | 'any' | 'phishing_resistant' | string} methods
+ * @property {'every_login' | 'per_browser' | string} ask
+ * @property {number} remember_days
+ * @property {number} users_without_passkey
+ */
 
 let base = '';
 // The reference page names the API's origin in a meta tag (empty: the page's own origin).
@@ -200,16 +212,24 @@ export async function call(method, path, body, { auth = true } = {}) {
 
 export const get = (path, options) => call('GET', path, undefined, options);
 export const post = (path, body, options) => call('POST', path, body ?? {}, options);
+export const patch = (path, body, options) => call('PATCH', path, body ?? {}, options);
 const anonymous = { auth: false };
 const activationPath = (id) => `/v1/company/security/two-factor/activation/${encodeURIComponent(id)}`;
 
 /**
  * `POST /v1/auth/login` as a dashboard. Refusals: 401 `invalid_credentials`, 403
  * `no_dashboard_access` or `account_locked`, 429 `rate_limited`.
- * @returns {Promise<{session: Session} | {challenge: Challenge}>} a session (2FA off), or a
- *   challenge: a code was emailed.
+ * @param {string} email
+ * @param {string} password
+ * @param {string | null} rememberedBrowser the token a verify with `rememberBrowser` gave this
+ *   user on this browser (an invalid or expired one is ignored by the server).
+ * @returns {Promise<{session: Session} | {challenge: Challenge}>} a session (2FA off, or a
+ *   remembered browser), or a challenge: a second factor is needed (`challenge.methods`; a code
+ *   was emailed unless `delivery` is `not_sent`).
  */
-export const login = async (email, password) => (await post('/v1/auth/login', { email, password, client: 'dashboard' }, anonymous)).body;
+export const login = async (email, password, rememberedBrowser = null) =>
+  (await post('/v1/auth/login', { email, password, client: 'dashboard', ...(rememberedBrowser ? { remembered_browser: rememberedBrowser } : {}) }, anonymous))
+    .body;
 /** `POST /v1/auth/login/challenge`: the delivery state (410 `challenge_closed`, 404). @returns {Promise<Challenge>} */
 export const viewLoginChallenge = async (token) => (await post('/v1/auth/login/challenge', { challenge_token: token }, anonymous)).body.challenge;
 /** `POST /v1/auth/login/resend` (409 `resend_limit_reached`, 429 `resend_too_soon`, 410). @returns {Promise<Challenge>} */
@@ -217,6 +237,16 @@ export const resendLoginCode = async (token) => (await post('/v1/auth/login/rese
 /** `POST /v1/auth/login/verify` (401 `invalid_code`, `code_expired`, `too_many_attempts`; 410). @returns {Promise<Session>} */
 export const verifyLoginCode = async (token, code) =>
   (await post('/v1/auth/login/verify', { challenge_token: token, code }, anonymous)).body.session;
+/**
+ * `POST /v1/auth/login/verify` with where the code comes from (`method`: `email` or `totp`) and
+ * whether to remember this browser (honoured when the company asks once per browser). Errors as
+ * `verifyLoginCode`.
+ * @returns {Promise<{session: Session, remembered_browser: {token: string, expires_at: string} | null}>}
+ */
+export const finishLogin = async (token, code, { method = 'email', rememberBrowser = false } = {}) =>
+  (await post('/v1/auth/login/verify', { challenge_token: token, code, method, remember_browser: rememberBrowser }, anonymous)).body;
+/** `POST /v1/auth/login/email`: the user picked email; the first code is mailed (errors as resend). @returns {Promise<Challenge>} */
+export const chooseEmailCode = async (token) => (await post('/v1/auth/login/email', { challenge_token: token }, anonymous)).body.challenge;
 /** `POST /v1/auth/logout`: ends this session. @returns {Promise<void>} */
 export const logout = async () => void (await post('/v1/auth/logout'));
 /** `GET /v1/me`. @returns {Promise<Me>} */
@@ -247,6 +277,15 @@ export const enableTwoFactor = async (activationId) =>
   (await post('/v1/company/security/two-factor/enable', { activation_id: activationId, confirm: true })).body.two_factor;
 /** `POST …/two-factor/disable`, owners only, with their password (403 `reauthentication_required`). @returns {Promise<TwoFactor>} */
 export const disableTwoFactor = async (password) => (await post('/v1/company/security/two-factor/disable', { confirm: true, password })).body.two_factor;
+/** `GET /v1/company/security/policy` (owners and admins). @returns {Promise<Policy>} */
+export const signInPolicy = async () => (await get('/v1/company/security/policy')).body.policy;
+/**
+ * `PATCH /v1/company/security/policy`, owners only, with their password (403
+ * `reauthentication_required`, 400 `invalid_request`).
+ * @param {{methods?: string, ask?: string, remember_days?: number}} change
+ * @returns {Promise<Policy>}
+ */
+export const changeSignInPolicy = async (change, password) => (await patch('/v1/company/security/policy', { ...change, password })).body.policy;
 /**
  * `GET /v1/company/security/events`, newest first. Pass `next_before` as `before` for the next
  * page; it is null on the last.
