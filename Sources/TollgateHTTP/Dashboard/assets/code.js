@@ -5,8 +5,11 @@
 //
 // A flow given to `go('code', {flow})` supplies:
 //   kind: 'login' | 'activation'; state: a Challenge or Activation (SPEC §4);
-//   refresh(), resend(): the new state; verify(code): the API's answer;
+//   refresh(), resend(): the new state; verify(code, {method, rememberBrowser}): the API's answer;
 //   done(answer): after a right code; restart(), cancel().
+// A login may also offer an authenticator app (SPEC §13): state.methods lists the methods and
+// state.method the one to open with; chooseEmail() mails the first code when the user picks
+// email; state.remember_browser_days offers "Don't ask again on this browser".
 
 import { ApiError, deliveryIsFinal, pollDelivery } from './api.js';
 import { describe, duration } from './errors.js';
@@ -29,6 +32,7 @@ let cooldownUntil = 0;
 let stopTick = () => {};
 let stopPoll = () => {};
 let lastDelivery = '';
+let mode = 'email'; // where the code comes from: 'email' or 'totp' (an authenticator app)
 
 const DELIVERY = {
   queued: ['Sending the email…', ''],
@@ -46,11 +50,37 @@ function secondsLeft(untilMs) {
 }
 
 function codeUsable() {
-  return info.attempts_remaining > 0 && secondsLeft(Date.parse(info.code_expires_at)) > 0;
+  // An app's codes do not expire with the emailed code's ten minutes.
+  return info.attempts_remaining > 0 && (mode === 'totp' || secondsLeft(Date.parse(info.code_expires_at)) > 0);
+}
+
+function offers(method) {
+  return (info.methods || ['email']).includes(method);
+}
+
+/// The texts and controls of the current mode: a code from the email, or from the app.
+function applyMode() {
+  const app = mode === 'totp';
+  const login = flow.kind === 'login';
+  $('code-title').textContent = app ? 'Enter the code from your app' : login ? 'Check your email' : 'Enter the code';
+  $('code-lead').textContent = app
+    ? 'Open your authenticator app and enter the 6-digit code it shows for this account.'
+    : login
+      ? 'We sent a 6-digit code to'
+      : 'To make sure our emails reach you, we sent a 6-digit code to';
+  $('code-label').textContent = app ? 'Code from your authenticator app' : 'Code from the email';
+  for (const id of ['code-hint', 'code-delivery', 'code-expiry', 'code-resends', 'code-resend-row']) $(id).hidden = app;
+  $('code-use-email').hidden = !(app && offers('email'));
+  $('code-use-app').hidden = !(!app && offers('totp'));
+  $('code-switch-row').hidden = $('code-use-email').hidden && $('code-use-app').hidden;
+  const days = login ? info.remember_browser_days : null;
+  $('code-remember-row').hidden = !days;
+  $('code-remember').checked = false;
+  if (days) $('code-remember-label').textContent = `Don't ask again on this browser for ${plural(days, '1 day', '# days')}`;
 }
 
 function render() {
-  $('code-hint').textContent = info.email_hint;
+  $('code-hint').textContent = mode === 'totp' ? '' : info.email_hint;
   const delivery = DELIVERY[info.delivery] || ['', ''];
   if (info.delivery !== lastDelivery) {
     // Only on change: the line is a live region, and repeating it would be noise.
@@ -70,6 +100,11 @@ function render() {
 /// Once a second: the expiry countdown and the resend cooldown.
 function tick() {
   if (!info || closed) return;
+  if (mode === 'totp') {
+    $('code-attempts').hidden = false;
+    $('code-submit').disabled = !codeUsable();
+    return;
+  }
   const left = secondsLeft(Date.parse(info.code_expires_at));
   $('code-expiry').textContent =
     left > 0
@@ -102,7 +137,7 @@ function tick() {
 /// busy server is retried at the next tick; a refusal ends it).
 function startPolling() {
   stopPoll();
-  if (deliveryIsFinal(info.delivery)) return;
+  if (mode !== 'email' || info.delivery === 'not_sent' || deliveryIsFinal(info.delivery)) return;
   const onClosed = (error) => {
     if (error.code === 'challenge_closed' || error.code === 'challenge_not_found') close(closedReason(error));
   };
@@ -154,12 +189,12 @@ form.addEventListener('submit', async (event) => {
   // Spaces and dashes are fine ("123 456"); the server ignores them.
   const code = input.value.trim();
   if (code === '') {
-    showError(root, 'Enter the 6-digit code from the email.');
+    showError(root, mode === 'totp' ? 'Enter the 6-digit code from your authenticator app.' : 'Enter the 6-digit code from the email.');
     input.focus();
     return;
   }
   try {
-    const answer = await busy(() => flow.verify(code));
+    const answer = await busy(() => flow.verify(code, { method: mode, rememberBrowser: $('code-remember').checked }));
     stopAll();
     await flow.done(answer);
   } catch (error) {
@@ -185,6 +220,11 @@ function refused(error) {
       info.attempts_remaining = 0;
       if (info.resends_remaining === 0) return close('The code was entered wrongly too many times and no new code can be sent.');
       render();
+      if (mode === 'totp' && offers('email')) {
+        showError(root, 'That code was wrong too many times. Get a code by email instead.');
+        $('code-use-email').focus();
+        return;
+      }
       showError(root, describe(error));
       resendButton.focus();
       return;
@@ -261,6 +301,37 @@ function stopAll() {
   stopPoll = () => {};
 }
 
+// "Use email instead": the first emailed code of a login that offered the app.
+$('code-use-email').addEventListener('click', async () => {
+  if (closed) return;
+  try {
+    const state = await busy(() => flow.chooseEmail());
+    mode = 'email';
+    sent(state);
+    lastDelivery = '';
+    applyMode();
+    render();
+    showStatus(root, `We sent a code to ${info.email_hint}.`);
+    input.value = '';
+    input.focus();
+    startPolling();
+  } catch (error) {
+    if (error instanceof ApiError) return refusedEither(error);
+    showError(root, describe(error));
+  }
+});
+
+$('code-use-app').addEventListener('click', () => {
+  if (closed) return;
+  mode = 'totp';
+  stopPoll();
+  applyMode();
+  render();
+  showStatus(root, 'Enter the code your authenticator app shows now.');
+  input.value = '';
+  input.focus();
+});
+
 $('code-restart').addEventListener('click', () => flow.restart());
 $('code-cancel').addEventListener('click', () => {
   stopAll();
@@ -273,19 +344,22 @@ register('code', {
     closed = false;
     lastDelivery = '';
     sent(flow.state);
-    $('code-title').textContent = flow.kind === 'login' ? 'Check your email' : 'Enter the code';
-    $('code-lead').textContent =
-      flow.kind === 'login' ? 'We sent a 6-digit code to' : 'To make sure our emails reach you, we sent a 6-digit code to';
+    // The screen opens with the method the server named, if this page knows it.
+    mode = flow.state.method === 'totp' && offers('totp') ? 'totp' : 'email';
     $('code-submit').textContent = flow.kind === 'login' ? 'Log in' : 'Next';
     $('code-restart').textContent = flow.kind === 'login' ? 'Log in again' : 'Start again';
     $('code-cancel').textContent = flow.kind === 'login' ? 'Cancel and go back to log in' : 'Cancel';
     for (const id of ['code-open', 'code-intro', 'code-delivery', 'code-cancel']) $(id).hidden = false;
     $('code-closed').hidden = true;
+    applyMode();
     input.value = '';
     input.disabled = false;
     render();
     stopTick = every(1000, tick);
-    startPolling();
+    // A login that mailed nothing yet, opening on email (a method this page does not know
+    // was named first): email is picked at once, so the screen's words are true.
+    if (mode === 'email' && info.delivery === 'not_sent') $('code-use-email').click();
+    else startPolling();
   },
   leave() {
     stopAll();

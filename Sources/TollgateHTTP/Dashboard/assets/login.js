@@ -1,6 +1,6 @@
 // Log in (SPEC §3.2): email and password; a 202 leads to code entry, a 200 straight home.
 
-import { login, resendLoginCode, session, verifyLoginCode, viewLoginChallenge } from './api.js';
+import { chooseEmailCode, finishLogin, login, resendLoginCode, session, viewLoginChallenge } from './api.js';
 import { showCode } from './code.js';
 import { describe } from './errors.js';
 import { register, go, section, showError, showStatus, whileBusy } from './ui.js';
@@ -10,6 +10,16 @@ const form = document.getElementById('login-form');
 const email = document.getElementById('login-email');
 const password = document.getElementById('login-password');
 
+// A remembered browser's token (SPEC §14), per user: in localStorage under a name that
+// includes the address, never in a URL. The server ignores a token that stopped working; this
+// page then forgets it.
+const rememberedKey = (address) => `tollgate.remembered.${address.toLowerCase()}`;
+const remembered = {
+  get: (address) => localStorage.getItem(rememberedKey(address)),
+  set: (address, token) => localStorage.setItem(rememberedKey(address), token),
+  forget: (address) => localStorage.removeItem(rememberedKey(address)),
+};
+
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
   if (email.value.trim() === '' || password.value === '') {
@@ -17,11 +27,14 @@ form.addEventListener('submit', async (event) => {
     (email.value.trim() === '' ? email : password).focus();
     return;
   }
+  const address = email.value.trim();
+  const browserToken = remembered.get(address);
   try {
-    const answer = await whileBusy(form, () => login(email.value.trim(), password.value));
+    const answer = await whileBusy(form, () => login(address, password.value, browserToken));
     password.value = '';
     if (answer.challenge) {
-      await loginCode(answer.challenge, email.value.trim());
+      if (browserToken) remembered.forget(address);
+      await loginCode(answer.challenge, address);
     } else {
       session.set(answer.session);
       await go('home', { status: 'You are logged in.' });
@@ -43,9 +56,11 @@ function loginCode(challenge, address) {
     state: challenge,
     refresh: () => viewLoginChallenge(token),
     resend: () => resendLoginCode(token),
-    verify: (code) => verifyLoginCode(token, code),
-    done: (opened) => {
-      session.set(opened);
+    chooseEmail: () => chooseEmailCode(token),
+    verify: (code, options) => finishLogin(token, code, options),
+    done: (answer) => {
+      session.set(answer.session);
+      if (answer.remembered_browser) remembered.set(address, answer.remembered_browser.token);
       return go('home', { status: 'You are logged in.' });
     },
     restart: () => go('login', { email: address }),

@@ -2,7 +2,7 @@
 // company accounts" → Start → code → Next → confirmation → Enable), the owner-only disable
 // with a password, and the company's event log.
 
-import { companySecurity, disableTwoFactor, enableTwoFactor, resendActivationCode } from './api.js';
+import { changeSignInPolicy, companySecurity, disableTwoFactor, enableTwoFactor, resendActivationCode, signInPolicy } from './api.js';
 import { securityEvents, startActivation, verifyActivationCode, viewActivation } from './api.js';
 import { showCode } from './code.js';
 import { describe } from './errors.js';
@@ -58,6 +58,10 @@ const EVENT_WORDS = {
   'admin.user_reactivated': 'User reactivated by the platform',
   'admin.user_unlocked': 'User unlocked by the platform',
   'admin.password_reset_sent': 'Password reset link sent by the platform',
+  'login.challenge_started': 'Login asked for a second factor',
+  'login.remembered_browser_used': 'Logged in on a remembered browser',
+  'remembered_browser.added': 'Browser remembered',
+  'policy.changed': 'Sign-in policy changed',
 };
 
 /// Why a refusal happened, from an event's `detail.reason`.
@@ -152,6 +156,7 @@ register('security', {
       $('security-company').textContent = `My Company: ${me.company.name}`;
       twoFactor = await companySecurity();
       renderTwoFactor(me);
+      renderPolicy(me, await signInPolicy());
       await loadEvents();
       if (status) showStatus(root, status);
     } catch (error) {
@@ -181,6 +186,60 @@ async function pageChanged() {
     if (error.code !== 'unauthenticated') showError(root, describe(error));
   }
 }
+
+// ---- The sign-in policy (SPEC §13, §14; owners change it) ---------------------------------
+
+const policyForm = $('policy-form');
+
+function renderPolicy(me, policy) {
+  const owner = me.user.role === 'owner';
+  const methods = policy.methods === 'any' ? 'any of their methods (an authenticator app, or email)' : 'codes by email only';
+  const ask =
+    policy.ask === 'per_browser'
+      ? `once per browser: a browser can be remembered for ${policy.remember_days === 1 ? '1 day' : `${policy.remember_days} days`}`
+      : 'at every login';
+  $('policy-state').textContent = `People use ${methods}, and are asked ${ask}.`;
+  for (const input of policyForm.querySelectorAll('input[type=radio]')) {
+    input.checked = input.value === policy.methods || input.value === policy.ask;
+    input.disabled = !owner;
+  }
+  $('policy-days').value = String(policy.remember_days);
+  $('policy-days').disabled = !owner;
+  $('policy-owner').hidden = !owner;
+  $('policy-readonly').hidden = owner;
+  $('policy-password').value = '';
+}
+
+policyForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const days = Number($('policy-days').value);
+  if (!Number.isInteger(days) || days < 1 || days > 30) {
+    showError(root, 'Choose between 1 and 30 days for a remembered browser.');
+    $('policy-days').focus();
+    return;
+  }
+  if ($('policy-password').value === '') {
+    showError(root, 'Enter your password to confirm the change.');
+    $('policy-password').focus();
+    return;
+  }
+  const change = {
+    methods: policyForm.querySelector('input[name=policy-methods]:checked')?.value,
+    ask: policyForm.querySelector('input[name=policy-ask]:checked')?.value,
+    remember_days: days,
+  };
+  try {
+    const policy = await whileBusy(policyForm, () => changeSignInPolicy(change, $('policy-password').value));
+    renderPolicy(currentMe(), policy);
+    showStatus(root, 'The sign-in policy is saved. Every owner gets an email about the change; remembered browsers were forgotten.');
+    await loadEvents();
+  } catch (error) {
+    if (error.code === 'unauthenticated') return;
+    showError(root, describe(error));
+    $('policy-password').value = '';
+    $('policy-password').focus();
+  }
+});
 
 // ---- Activation -------------------------------------------------------------------------
 
