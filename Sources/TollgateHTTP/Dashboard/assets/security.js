@@ -198,7 +198,8 @@ function renderPolicy(me, policy) {
     policy.ask === 'per_browser'
       ? `once per browser: a browser can be remembered for ${policy.remember_days === 1 ? '1 day' : `${policy.remember_days} days`}`
       : 'at every login';
-  $('policy-state').textContent = `People use ${methods}, and are asked ${ask}.`;
+  const applies = twoFactor && twoFactor.enabled ? '' : 'It applies once two-factor authentication is on: ';
+  $('policy-state').textContent = `${applies}People use ${methods}, and are asked ${ask}.`;
   for (const input of policyForm.querySelectorAll('input[type=radio]')) {
     input.checked = input.value === policy.methods || input.value === policy.ask;
     input.disabled = !owner;
