@@ -61,6 +61,42 @@ import TollgateCore
         }
     }
 
+    /// The second factors of SPEC §13 and §14 cost the login's and the verify's budgets, no more:
+    /// the user's methods and a remembered browser are read in the login's statement that
+    /// locks the account, the app's secrets in the verify's first statement.
+    @Test func appCodesChoosingEmailAndRememberedBrowsersAddNoRoundTrip() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            try await LoginMethodTests.setPolicy(app, seed, methods: "any", ask: "per_browser", days: 7)
+            let secret = try await LoginMethodTests.addApp(app, seed.member, companyID: seed.companyID)
+            _ = try await client.post("/v1/auth/login", ["email": "warm@acme.test", "password": "x", "client": "dashboard"])
+
+            let (login, loginTrips) = try await Self.cost(app) { try await client.login(seed.member, client: "dashboard") }
+            let token = try login.challengeToken()
+            let (app1, appTrips) = try await Self.cost(app) {
+                try await LoginMethodTests.verify(client, token, LoginMethodTests.appCode(secret), method: "totp", remember: true)
+            }
+            #expect(app1.status == .ok)
+            let browser = try app1.string("remembered_browser", "token")
+            let body: [String: any Sendable] = [
+                "email": seed.member.email, "password": seed.member.password, "client": "dashboard", "remembered_browser": browser,
+            ]
+            let (remembered, rememberedTrips) = try await Self.cost(app) { try await client.post("/v1/auth/login", body) }
+            #expect(remembered.status == .ok)
+            let second = try await client.login(seed.member, client: "dashboard").challengeToken()
+            let (email, emailTrips) = try await Self.cost(app) { try await client.post("/v1/auth/login/email", ["challenge_token": second]) }
+            #expect(email.status == .accepted)
+            print(
+                "round trips: login offering the app \(loginTrips), app code \(appTrips), remembered browser \(rememberedTrips), email picked \(emailTrips)"
+            )
+            #expect(loginTrips <= 3)
+            #expect(appTrips <= 2)
+            #expect(rememberedTrips <= 3)
+            #expect(emailTrips <= 2)
+        }
+    }
+
     /// The activation's requests on a challenge take the same two round trips as the login's:
     /// its delivery state is joined in the first, nothing is read again.
     @Test func activationRequestsStayWithinTwoRoundTrips() async throws {
