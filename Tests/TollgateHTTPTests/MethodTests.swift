@@ -423,6 +423,14 @@ import TollgateCore
                 let client = Client(client: rotatedClient)
                 let confirmed = try await client.post("/v1/me/methods/totp/\(id)/confirm", ["code": Self.code(secret)], token: session)
                 #expect(confirmed.status == .ok)
+                // Confirmed, it was sealed anew under the new first secret.
+                let resealed = try #require(
+                    try await app.sql("SELECT totp_sealed FROM user_methods WHERE id = \(UUID(uuidString: id)!)").first?.decode(
+                        "totp_sealed",
+                        as: Data.self
+                    )
+                )
+                #expect(MethodSecretBox(secrets: [rotated.domain.secrets[0]]).open(resealed) == secret)
                 // New enrollments are sealed under the new first secret.
                 let (newID, _, _) = try await Self.enroll(client, token: session, name: "Tablet")
                 let sealed = try #require(

@@ -97,7 +97,8 @@ public struct MethodService: DomainService, Sendable {
 
     /// Confirms an enrollment of the caller's with a current code of the app: from then on it
     /// is a method (event, notice). The code's step becomes the user's last accepted step, so
-    /// the code cannot be used again to log in.
+    /// the code cannot be used again to log in. A secret sealed under a rotated-out
+    /// `TOLLGATE_SECRET` is sealed anew under the first.
     ///
     /// Starting the enrollment was authorized (a recent second factor or the password), and its
     /// secret was shown only to that request, so confirming asks for nothing more. A wrong code
@@ -147,7 +148,7 @@ public struct MethodService: DomainService, Sendable {
                 }
                 return .refuse(.rateLimited(retryAfter: refusal.retryAfter))
             }
-            guard let secret = box.open(sealed) else {
+            guard let (secret, renewed) = box.openRenewing(sealed) else {
                 // Sealed under a secret no longer configured: nothing the user can fix by retrying.
                 logger.error("methods.secret_unreadable", metadata: ["method.id": "\(id)"])
                 throw MethodSecretUnreadable()
@@ -170,7 +171,7 @@ public struct MethodService: DomainService, Sendable {
                     UPDATE users SET totp_last_step = greatest(coalesce(totp_last_step, \(step)), \(step))
                     WHERE company_id = app_company() AND id = \(user.id)
                 )
-                UPDATE user_methods SET confirmed_at = clock_timestamp()
+                UPDATE user_methods SET confirmed_at = clock_timestamp(), totp_sealed = coalesce(\(renewed)::bytea, totp_sealed)
                 WHERE company_id = app_company() AND id = \(id) AND confirmed_at IS NULL
                 RETURNING id, kind, name, confirmed_at AS created_at, last_used_at
                 """
