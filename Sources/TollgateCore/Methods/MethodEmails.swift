@@ -6,7 +6,8 @@ extension EmailTemplates {
     /// An authenticator app (or passkey) was added to or removed from the account.
     public static func methodChanged(added: Bool, kind: String, name: String, at: Date, client: ClientInfo, companyName: String) -> RenderedEmail {
         let company = oneLine(companyName)
-        let subject = added ? "A \(kind) was added to your \(company) account" : "A \(kind) was removed from your \(company) account"
+        let article = kind.first.map { "aeiou".contains($0) } == true ? "An" : "A"
+        let subject = "\(article) \(kind) was " + (added ? "added to" : "removed from") + " your \(company) account"
         let opening =
             added
             ? "The \(kind) \"\(oneLine(name))\" can now be used to sign in to your \(company) account."
