@@ -34,6 +34,10 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidURL = "invalid_url"
         case idempotencyKeyReused = "idempotency_key_reused"
         case idempotencyInProgress = "idempotency_in_progress"
+        /// A request field the domain refuses (the HTTP layer refuses the ones it can see alone).
+        case invalidRequest = "invalid_request"
+        case methodLimitReached = "method_limit_reached"
+        case lastRequiredMethod = "last_required_method"
         case busy
     }
 

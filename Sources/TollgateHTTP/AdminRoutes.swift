@@ -153,6 +153,15 @@ struct AdminRoutes {
                 }
             }
         }
+        group.post("companies/:id/users/:user_id/reset-methods") { request, context -> Response in
+            let companyID = try Self.id(context)
+            guard let userID = context.parameters.get("user_id").flatMap(UUID.init(uuidString:)) else { throw DomainError.notFoundObject }
+            let render: @Sendable (AdminUser) -> Answer = { Answer(.ok, AdminUserEnvelope(user: AdminUserView($0))) }
+            return try await Self.idempotently(request, context, admin: admin, render: render) {
+                let info = addresses.clientInfo(for: request, context: context.parent)
+                return try await admin.resetMethods(context.key, companyID: companyID, userID: userID, clientInfo: info)
+            }
+        }
         group.post("users/:id/password-reset") { request, context -> Response in
             let id = try Self.id(context)
             let render: @Sendable (Void) -> Answer = { _ in Answer(.accepted, EmptyAnswer()) }
@@ -210,6 +219,8 @@ struct AdminUserView: Encodable, Sendable {
     /// The wrong-code lock of SPEC §5 is on.
     let locked: Bool
     let createdAt: Timestamp
+    /// The kinds of method the user signs in with: `email`, then `totp` (and later `passkey`).
+    let methods: [String]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id
@@ -218,6 +229,7 @@ struct AdminUserView: Encodable, Sendable {
         case dashboardAccess = "dashboard_access"
         case active, locked
         case createdAt = "created_at"
+        case methods
     }
 }
 
@@ -232,7 +244,8 @@ extension AdminUserView {
             dashboardAccess: user.dashboardAccess || user.role != .member,
             active: user.active,
             locked: (user.lockedUntil ?? .distantPast) > Date(),
-            createdAt: Timestamp(user.createdAt)
+            createdAt: Timestamp(user.createdAt),
+            methods: user.methods
         )
     }
 }

@@ -135,6 +135,8 @@ public func buildRouter(http: HTTPSettings, domain: DomainSettings, pool: PQPool
         authenticated: authenticated,
         dashboard: v1.group(context: DashboardContext.self)
     )
+    MethodRoutes(methods: MethodService(dependencies, login: login), clientAddress: services.clientAddress)
+        .register(on: v1.group(context: DashboardContext.self))
     let admin = AdminService(dependencies)
     AdminRoutes(admin: admin, clientAddress: services.clientAddress).register(
         on: v1.group("admin").add(middleware: APIKeyMiddleware(admin: admin, clientAddress: services.clientAddress)).group(context: AdminContext.self)

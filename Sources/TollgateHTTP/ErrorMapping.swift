@@ -12,10 +12,10 @@ extension APIError {
         case .challengeClosed, .tokenInvalid: status = .gone
         case .challengeNotFound, .notFound, .unknownCompany: status = .notFound
         case .resendLimitReached, .alreadyEnabled, .alreadyDisabled, .activationNotVerified, .duplicateEmail, .lastOwner, .userInactive,
-            .idempotencyInProgress:
+            .idempotencyInProgress, .methodLimitReached, .lastRequiredMethod:
             status = .conflict
         case .idempotencyKeyReused: status = .unprocessableContent
-        case .confirmationRequired, .invalidEmail, .invalidName, .passwordRejected, .invalidURL: status = .badRequest
+        case .confirmationRequired, .invalidEmail, .invalidName, .passwordRejected, .invalidURL, .invalidRequest: status = .badRequest
         case .busy: status = .serviceUnavailable
         }
         var extra: [String: ExtraValue] = [:]

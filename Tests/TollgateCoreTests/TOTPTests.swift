@@ -112,6 +112,11 @@ import Testing
         let resealed = rotated.seal(secret)
         #expect(before.open(resealed) == nil)
         #expect(MethodSecretBox(secrets: [Self.newSecret]).open(resealed) == secret)
+        // Opened under the old key, it is offered sealed anew under the new one.
+        let renewing = rotated.openRenewing(before.seal(secret))
+        #expect(renewing?.plaintext == secret)
+        #expect(renewing?.renewed.flatMap { MethodSecretBox(secrets: [Self.newSecret]).open($0) } == secret)
+        #expect(rotated.openRenewing(resealed)?.renewed == nil)
     }
 
     @Test func aTamperedOrMalformedBoxOpensToNothing() {

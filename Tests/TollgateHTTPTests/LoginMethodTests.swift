@@ -76,6 +76,32 @@ import TollgateHTTP
         }
     }
 
+    /// An app enrolled under a `TOLLGATE_SECRET` since rotated out of first place still logs
+    /// in, and its secret is then sealed under the newest key.
+    @Test func anAppSealedUnderAnOlderSecretLogsInAndIsSealedAnew() async throws {
+        let old = Array("old-secret-old-secret-old-secret-0123456".utf8)
+        let new = Array("new-secret-new-secret-new-secret-0123456".utf8)
+        try await TestApp.with({ $0.domain.secrets = [new, old] }) { app, client in
+            let seed = try await app.seed()
+            _ = try await app.enableTwoFactor(seed, client: client)
+            try await Self.setPolicy(app, seed)
+            let secret = SecureRandom.bytes(20)
+            try await app.sql(
+                """
+                INSERT INTO user_methods (company_id, user_id, kind, name, totp_sealed, confirmed_at)
+                VALUES (\(seed.companyID), \(seed.member.id), 'totp', 'Old phone', \(MethodSecretBox(secrets: [old]).seal(secret)), now())
+                """
+            )
+            let token = try await client.login(seed.member, client: "dashboard").challengeToken()
+            #expect(try await Self.verify(client, token, Self.appCode(secret), method: "totp").status == .ok)
+            let sealed = try await app.sql("SELECT totp_sealed FROM user_methods WHERE user_id = \(seed.member.id)")
+                .first.map { try $0.decode("totp_sealed", as: Data.self) }
+            let stored = try #require(sealed)
+            #expect(MethodSecretBox(secrets: [new]).open(stored) == secret)
+            #expect(MethodSecretBox(secrets: [old]).open(stored) == nil)
+        }
+    }
+
     @Test func underTheEmailPolicyAnAppIsNotOfferedAndItsCodesCountAsWrong() async throws {
         try await TestApp.with { app, client in
             let seed = try await app.seed()

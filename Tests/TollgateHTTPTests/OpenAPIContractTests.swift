@@ -43,6 +43,9 @@ import TollgateCore
         ("PATCH /v1/admin/companies/{id}", UpdateCompanyRequest.self, ["": names(UpdateCompanyRequest.CodingKeys.self)]),
         ("POST /v1/admin/companies/{id}/users", CreateUserRequest.self, ["": names(CreateUserRequest.CodingKeys.self)]),
         ("PATCH /v1/admin/users/{id}", UpdateUserRequest.self, ["": names(UpdateUserRequest.CodingKeys.self)]),
+        ("POST /v1/me/methods/totp", StartTOTPRequest.self, ["": names(StartTOTPRequest.CodingKeys.self)]),
+        ("POST /v1/me/methods/totp/{id}/confirm", ConfirmTOTPRequest.self, ["": names(ConfirmTOTPRequest.CodingKeys.self)]),
+        ("DELETE /v1/me/methods/{id}", RemoveMethodRequest.self, ["": names(RemoveMethodRequest.CodingKeys.self)]),
     ]
 
     /// Documented as required, yet decoded as optional on purpose: a missing `confirm` is 400
@@ -156,7 +159,8 @@ import TollgateCore
             dashboardAccess: true,
             active: true,
             locked: false,
-            createdAt: Timestamp(now)
+            createdAt: Timestamp(now),
+            methods: ["email", "totp"]
         )
         let events: [any Encodable & Sendable] = [
             EventPage(
@@ -233,6 +237,19 @@ import TollgateCore
             "POST /v1/admin/users/{id}/reactivate 200": [AdminUserEnvelope(user: user)],
             "POST /v1/admin/users/{id}/unlock 200": [AdminUserEnvelope(user: user)],
             "POST /v1/admin/users/{id}/password-reset 202": [EmptyAnswer()],
+            "POST /v1/admin/companies/{id}/users/{user_id}/reset-methods 200": [AdminUserEnvelope(user: user)],
+            "GET /v1/me/methods 200": [
+                MethodsEnvelope(methods: [
+                    MethodView(id: "email", kind: "email", name: "Email", createdAt: Timestamp(now), lastUsedAt: nil),
+                    MethodView(id: "\(UUID())", kind: "totp", name: "Phone", createdAt: Timestamp(now), lastUsedAt: Timestamp(now)),
+                ])
+            ],
+            "POST /v1/me/methods/totp 201": [
+                EnrollmentEnvelope(enrollment: EnrollmentView(id: id, secret: "JBSWY3DP", otpauthURI: "otpauth://totp/x", qrSVG: "<svg/>"))
+            ],
+            "POST /v1/me/methods/totp/{id}/confirm 200": [
+                MethodEnvelope(method: MethodView(id: "\(UUID())", kind: "totp", name: "Phone", createdAt: Timestamp(now), lastUsedAt: nil))
+            ],
         ]
     }
 

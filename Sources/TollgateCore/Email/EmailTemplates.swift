@@ -12,6 +12,9 @@ public enum EmailTemplate: String, Sendable, CaseIterable {
     case loginReported = "login_reported"
     case policyChanged = "policy_changed"
     case sessionsEnded = "sessions_ended"
+    case methodAdded = "method_added"
+    case methodRemoved = "method_removed"
+    case methodsReset = "methods_reset"
 
     /// True for emails that carry a one-time secret (a code or a reset link): they expire with
     /// it and are scrubbed after delivery.
@@ -160,7 +163,7 @@ public enum EmailTemplates {
         )
     }
 
-    private static func notice(subject: String, opening: String, facts: [(String, String)], closing: String) -> RenderedEmail {
+    static func notice(subject: String, opening: String, facts: [(String, String)], closing: String) -> RenderedEmail {
         let text = """
             \(opening)
 

@@ -37,13 +37,25 @@ public struct MethodSecretBox: Sendable {
 
     /// nil when no key opens it or it is malformed
     public func open(_ sealed: Data) -> [UInt8]? {
+        opened(sealed)?.plaintext
+    }
+
+    /// The plaintext, and the same sealed anew under the first key when an older one opened it
+    /// (nil when the first did): a caller that writes it back, after a successful use, moves
+    /// secrets off a rotated-out `TOLLGATE_SECRET` as they are used.
+    public func openRenewing(_ sealed: Data) -> (plaintext: [UInt8], renewed: Data?)? {
+        guard let (plaintext, keyIndex) = opened(sealed) else { return nil }
+        return (plaintext, keyIndex == 0 ? nil : seal(plaintext))
+    }
+
+    private func opened(_ sealed: Data) -> (plaintext: [UInt8], keyIndex: Int)? {
         let bytes = [UInt8](sealed)
         guard bytes.count >= Self.nonceBytes + Self.tagBytes else { return nil }
         let nonce = Array(bytes[..<Self.nonceBytes])
         let box = Array(bytes[Self.nonceBytes...])
-        for key in keys {
+        for (index, key) in keys.enumerated() {
             var plaintext = [UInt8](repeating: 0, count: box.count - Self.tagBytes)
-            if crypto_secretbox_open_easy(&plaintext, box, UInt64(box.count), nonce, key) == 0 { return plaintext }
+            if crypto_secretbox_open_easy(&plaintext, box, UInt64(box.count), nonce, key) == 0 { return (plaintext, index) }
         }
         return nil
     }

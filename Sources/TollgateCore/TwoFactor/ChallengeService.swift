@@ -153,7 +153,7 @@ public struct ChallengeService: DomainService, Sendable {
             case .passkey: false
             }
         compared.withLockedValue { $0 = ComparedEntry(challenge: record.challenge, user: user, matched: matches) }
-        if let appCode { ChallengeStore.spendAppStep(appCode.step, userID: user.id, app: appCode.sealed, in: tx) }
+        if let appCode { ChallengeStore.spendAppStep(appCode.step, userID: user.id, app: appCode.sealed, renewed: appCode.renewed, in: tx) }
         switch challenge.codeCompared(matches: matches, attempts: challenge.attempts + 1) {
         case .accept(let state):
             var updated = record
@@ -180,17 +180,18 @@ public struct ChallengeService: DomainService, Sendable {
     }
 
     /// The step and app of an authenticator-app code that is right now (±1 step) for one of the
-    /// user's confirmed apps and later than the last step accepted; nil for any other entry, or
-    /// when the challenge does not offer apps.
-    private func matchingAppCode(_ entry: String, _ located: LocatedChallenge) -> (step: Int64, sealed: Data)? {
+    /// user's confirmed apps and later than the last step accepted, with the app's secret sealed
+    /// anew when an older `TOLLGATE_SECRET` opened it; nil for any other entry, or when the
+    /// challenge does not offer apps.
+    private func matchingAppCode(_ entry: String, _ located: LocatedChallenge) -> (step: Int64, sealed: Data, renewed: Data?)? {
         guard located.record.challenge.methods.contains(.totp), let code = normalizedCode(entry) else { return nil }
-        var found: (step: Int64, sealed: Data)?
+        var found: (step: Int64, sealed: Data, renewed: Data?)?
         // Every app is tried, whatever matched, so timing does not say which.
         for sealed in located.appSecrets {
-            guard let secret = secretBox.open(sealed),
+            guard let (secret, renewed) = secretBox.openRenewing(sealed),
                 let step = TOTP.acceptedStep(of: code, secret: secret, at: located.record.databaseNow, after: located.lastAppStep)
             else { continue }
-            if found == nil { found = (step, sealed) }
+            if found == nil { found = (step, sealed, renewed) }
         }
         return found
     }

@@ -167,8 +167,9 @@ enum ChallengeStore {
     }
 
     /// Records an accepted authenticator-app code: its step is spent for the user (SPEC §13),
-    /// and the app was last used now.
-    static func spendAppStep(_ step: Int64, userID: UUID, app sealed: Data, in tx: PQTransaction) {
+    /// the app was last used now, and its secret is stored `renewed` (sealed under the newest
+    /// key) when an older key had opened it.
+    static func spendAppStep(_ step: Int64, userID: UUID, app sealed: Data, renewed: Data?, in tx: PQTransaction) {
         tx.queue(
             "user.totp_step",
             """
@@ -179,7 +180,7 @@ enum ChallengeStore {
         tx.queue(
             "method.used",
             """
-            UPDATE user_methods SET last_used_at = now()
+            UPDATE user_methods SET last_used_at = now(), totp_sealed = coalesce(\(renewed), totp_sealed)
             WHERE company_id = app_company() AND user_id = \(userID) AND kind = 'totp' AND totp_sealed = \(sealed)
             """
         )

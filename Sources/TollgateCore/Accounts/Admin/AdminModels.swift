@@ -44,8 +44,18 @@ public struct AdminUser: Sendable {
     public let active: Bool
     public let lockedUntil: Date?
     public let createdAt: Date
+    /// The kinds of method the user can sign in with (SPEC §11, read only): `email` always, then
+    /// each kind of confirmed method it has, once.
+    public let methods: [String]
 
-    static let columns = User.columns + ", u.created_at"
+    static let columns = User.columns + ", u.created_at, " + methodKinds
+
+    /// `email`, then the distinct kinds of the user's confirmed methods (a subquery per user,
+    /// over the `user_methods_user` index).
+    static let methodKinds = """
+        array_to_string(ARRAY['email'] || ARRAY(SELECT DISTINCT m.kind FROM user_methods m
+            WHERE m.company_id = u.company_id AND m.user_id = u.id AND m.confirmed_at IS NOT NULL ORDER BY m.kind DESC), ',') AS method_kinds
+        """
 
     init(row: PQRow) throws {
         let user = try User(row: row)
@@ -53,6 +63,7 @@ public struct AdminUser: Sendable {
         (dashboardAccess, lockedUntil) = (user.dashboardAccessFlag, user.lockedUntil)
         active = user.active
         createdAt = try row.decode("created_at")
+        methods = try row.decode("method_kinds", as: String.self).split(separator: ",").map(String.init)
     }
 }
 

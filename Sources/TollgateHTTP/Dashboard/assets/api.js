@@ -89,6 +89,22 @@ export const API_VERSION = '1';
  * @property {number} remember_days
  * @property {number} users_without_passkey
  */
+/**
+ * @typedef {object} Method A way to give the second factor at login.
+ * @property {string} id `email` for the email every account has, else the method's UUID.
+ * @property {'email' | 'totp' | 'passkey' | string} kind Open: show an unknown kind by its name.
+ * @property {string} name What the user called it (`Email` for email).
+ * @property {string} created_at
+ * @property {string | null} last_used_at
+ */
+/**
+ * @typedef {object} Enrollment An authenticator app being added. Its secret is in this answer
+ *   only: keep it in the page while the user scans or types it, nowhere else.
+ * @property {string} id For {@link confirmAuthenticatorApp}.
+ * @property {string} secret Base32, for typing into the app.
+ * @property {string} otpauth_uri What the QR code says.
+ * @property {string} qr_svg The QR code as an SVG document (show it as an image).
+ */
 
 let base = '';
 // The reference page names the API's origin in a meta tag (empty: the page's own origin).
@@ -286,6 +302,23 @@ export const signInPolicy = async () => (await get('/v1/company/security/policy'
  * @returns {Promise<Policy>}
  */
 export const changeSignInPolicy = async (change, password) => (await patch('/v1/company/security/policy', { ...change, password })).body.policy;
+/** `GET /v1/me/methods`: email first, then the confirmed authenticator apps. @returns {Promise<Method[]>} */
+export const signInMethods = async () => (await get('/v1/me/methods')).body.methods;
+/**
+ * `POST /v1/me/methods/totp`: starts adding an authenticator app. Without `password` the session's
+ * login code must be under 10 minutes old (else 403 `reauthentication_required`: ask for the
+ * password and call again with it); 409 `method_limit_reached`.
+ * @returns {Promise<Enrollment>}
+ */
+export const startAuthenticatorApp = async (name, password) =>
+  (await post('/v1/me/methods/totp', password ? { name, password } : { name })).body.enrollment;
+/** `POST /v1/me/methods/totp/{id}/confirm` with the app's current code (401 `invalid_code`, 404, 429). @returns {Promise<Method>} */
+export const confirmAuthenticatorApp = async (id, code) =>
+  (await post(`/v1/me/methods/totp/${encodeURIComponent(id)}/confirm`, { code })).body.method;
+/** `DELETE /v1/me/methods/{id}`; `password` as for adding (403 `reauthentication_required`; 409 `last_required_method`). @returns {Promise<void>} */
+export const removeSignInMethod = async (id, password) =>
+  void (await call('DELETE', `/v1/me/methods/${encodeURIComponent(id)}`, password ? { password } : undefined));
+
 /**
  * `GET /v1/company/security/events`, newest first. Pass `next_before` as `before` for the next
  * page; it is null on the last.

@@ -46,6 +46,8 @@ const MESSAGES = {
   activation_not_verified: () => 'The code step is not finished, or it took too long. Please start again.',
   confirmation_required: () => 'Please confirm first.',
   reauthentication_required: () => 'That password is not right.',
+  method_limit_reached: () => 'You have two authenticator apps already, the most an account can have. Remove one to add another.',
+  last_required_method: () => 'This sign-in method cannot be removed.',
   password_rejected: () => 'Choose another password: it must be 8 to 128 characters and not a commonly used one.',
   token_invalid: () => 'This link has expired or has already been used.',
   not_found: () => 'That was not found. It may have been removed, or the link is out of date.',
@@ -64,6 +66,7 @@ const FIELD_NAMES = {
   code: 'Code',
   current_password: 'Current password',
   new_password: 'New password',
+  name: 'Name',
 };
 
 function tries(n) {

@@ -62,6 +62,11 @@ const EVENT_WORDS = {
   'login.remembered_browser_used': 'Logged in on a remembered browser',
   'remembered_browser.added': 'Browser remembered',
   'policy.changed': 'Sign-in policy changed',
+  'method.added': 'Authenticator app added',
+  'method.removed': 'Authenticator app removed',
+  'method.confirm_failed': 'Wrong code while adding an authenticator app',
+  'method.rate_limited': 'Adding an authenticator app refused: too many wrong codes',
+  'methods.reset': 'Authenticator apps removed by the platform',
 };
 
 /// Why a refusal happened, from an event's `detail.reason`.
@@ -78,6 +83,7 @@ function eventWords(event) {
       return `${words} (${detail.attempts_remaining} tries left)`;
     }
     if (typeof detail.reason === 'string' && REASONS[detail.reason]) return `${words}: ${REASONS[detail.reason]}`;
+    if (event.type.startsWith('method.') && typeof detail.name === 'string') return `${words}: “${detail.name}”`;
     return words;
   }
   if (event.type.startsWith('admin.')) return `Changed by the platform: ${event.type.slice(6).replace(/[._]/g, ' ')}`;

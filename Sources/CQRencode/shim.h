@@ -1,0 +1,4 @@
+#ifndef TOLLGATE_CQRENCODE_SHIM_H
+#define TOLLGATE_CQRENCODE_SHIM_H
+#include <qrencode.h>
+#endif
