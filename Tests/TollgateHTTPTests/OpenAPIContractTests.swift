@@ -41,6 +41,7 @@ import TollgateCore
         ("PATCH /v1/admin/companies/{id}", UpdateCompanyRequest.self, ["": names(UpdateCompanyRequest.CodingKeys.self)]),
         ("POST /v1/admin/companies/{id}/users", CreateUserRequest.self, ["": names(CreateUserRequest.CodingKeys.self)]),
         ("PATCH /v1/admin/users/{id}", UpdateUserRequest.self, ["": names(UpdateUserRequest.CodingKeys.self)]),
+        ("POST /v1/company/security/end-all-sessions", EndAllSessionsRequest.self, ["": names(EndAllSessionsRequest.CodingKeys.self)]),
     ]
 
     /// Documented as required, yet decoded as optional on purpose: a missing `confirm` is 400
@@ -215,6 +216,45 @@ import TollgateCore
             "POST /v1/admin/users/{id}/reactivate 200": [AdminUserEnvelope(user: user)],
             "POST /v1/admin/users/{id}/unlock 200": [AdminUserEnvelope(user: user)],
             "POST /v1/admin/users/{id}/password-reset 202": [EmptyAnswer()],
+            "GET /v1/me/sessions 200": [
+                SessionListAnswer(
+                    sessions: [
+                        .init(
+                            id: id,
+                            client: "dashboard",
+                            browser: "Firefox 128 on Linux",
+                            ip: "192.0.2.1",
+                            createdAt: Timestamp(now),
+                            lastUsedAt: Timestamp(now),
+                            twoFactorVerified: true,
+                            current: true
+                        ),
+                        .init(
+                            id: id,
+                            client: "phone_app",
+                            browser: "unknown browser",
+                            ip: nil,
+                            createdAt: Timestamp(now),
+                            lastUsedAt: Timestamp(now),
+                            twoFactorVerified: false,
+                            current: false
+                        ),
+                    ],
+                    rememberedBrowsers: [
+                        .init(id: id, browser: "Safari 17 on macOS", createdAt: Timestamp(now), lastUsedAt: nil, expiresAt: Timestamp(now)),
+                        .init(
+                            id: id,
+                            browser: "Safari 17 on macOS",
+                            createdAt: Timestamp(now),
+                            lastUsedAt: Timestamp(now),
+                            expiresAt: Timestamp(now)
+                        ),
+                    ]
+                ),
+                SessionListAnswer(sessions: [], rememberedBrowsers: []),
+            ],
+            "POST /v1/me/sessions/end-others 200": [EndedSessionsAnswer(ended: 2)],
+            "POST /v1/company/security/end-all-sessions 200": [EndedAllSessionsAnswer(sessionsEnded: 5, browsersForgotten: 1)],
         ]
     }
 
