@@ -9,6 +9,7 @@ import './code.js';
 import './home.js';
 import './password.js';
 import './security.js';
+import './sessions.js';
 import './forgot.js';
 import './reset.js';
 import './notme.js';
