@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import NIOConcurrencyHelpers
 import NIOCore
 import PQ
 import TestSupport
@@ -315,12 +316,14 @@ import TollgateHTTP
             #expect(try await client.get("/v1/me", token: token).status == .ok)
             #expect(try await lastUsed("phone_app") == first, "not again within the minute")
 
-            try await app.sql("UPDATE sessions SET last_used_at = last_used_at - interval '59 seconds' WHERE client = 'phone_app'")
+            // 45 seconds ago on the database's clock: still within the minute (a slow machine has
+            // 15 seconds to send the next request).
+            try await app.sql("UPDATE sessions SET last_used_at = now() - interval '45 seconds' WHERE client = 'phone_app'")
             let moved = try #require(try await lastUsed("phone_app"))
             #expect(try await client.get("/v1/me", token: token).status == .ok)
-            #expect(try await lastUsed("phone_app") == moved, "59 seconds is within the minute")
+            #expect(try await lastUsed("phone_app") == moved, "45 seconds is within the minute")
 
-            try await app.sql("UPDATE sessions SET last_used_at = last_used_at - interval '2 seconds' WHERE client = 'phone_app'")
+            try await app.sql("UPDATE sessions SET last_used_at = now() - interval '61 seconds' WHERE client = 'phone_app'")
             #expect(try await client.get("/v1/me", token: token).status == .ok)
             let touched = try #require(try await lastUsed("phone_app"))
             #expect(touched > moved)
@@ -334,6 +337,46 @@ import TollgateHTTP
             try await app.sql("UPDATE sessions SET last_used_at = now() - interval '1 hour' WHERE client = 'phone_app'")
             #expect(try await client.get("/v1/me", token: token).status == .unauthorized)
             #expect(try await Self.count(app, "SELECT count(*) AS n FROM sessions WHERE last_used_at < now() - interval '59 minutes'") == 1)
+        }
+    }
+
+    /// The touch never makes a request wait: while another transaction holds the session's row
+    /// (ending it, say), authentication answers at once and leaves `last_used_at` for later.
+    @Test func authenticationNeverWaitsForALockedSessionRow() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let token = try await client.login(seed.admin, client: "phone_app").sessionToken()
+            let state = NIOLockedValueBox((locked: false, done: false))
+            let holder = Task {
+                try await app.owner.withTransaction { tx in
+                    try tx.query("SELECT id FROM sessions WHERE user_id = \(seed.admin.id) FOR UPDATE")
+                    state.withLockedValue { $0.locked = true }
+                    // Held until the request is answered; bounded, so a request that did wait
+                    // fails the test below instead of hanging it.
+                    let deadline = ContinuousClock.now + .seconds(15)
+                    while !state.withLockedValue({ $0.done }) && ContinuousClock.now < deadline {
+                        try tx.query("SELECT pg_sleep(0.01)")
+                    }
+                }
+            }
+            try await eventually("the session row to be locked") { state.withLockedValue { $0.locked } }
+            let started = ContinuousClock.now
+            let reply = try await client.get("/v1/me", token: token)
+            let waited = ContinuousClock.now - started
+            state.withLockedValue { $0.done = true }
+            try await holder.value
+            #expect(reply.status == .ok)
+            #expect(waited < .seconds(5), "authentication waited \(waited) for the locked row")
+            let touched = try await app.sql("SELECT last_used_at FROM sessions WHERE user_id = \(seed.admin.id)").first?.decode(
+                "last_used_at",
+                as: Date?.self
+            )
+            #expect(touched == nil, "the locked row was skipped")
+            #expect(try await client.get("/v1/me", token: token).status == .ok)
+            #expect(
+                try await Self.count(app, "SELECT count(*) AS n FROM sessions WHERE last_used_at IS NOT NULL") == 1,
+                "touched by the next request"
+            )
         }
     }
 
