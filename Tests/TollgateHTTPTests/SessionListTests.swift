@@ -93,6 +93,47 @@ import TollgateHTTP
         }
     }
 
+    /// A user without dashboard access has only phone-app sessions, and sees and ends them.
+    @Test func aPhoneOnlyUserListsAndEndsItsSessions() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let here = try await client.login(seed.phoneOnly, client: "phone_app").sessionToken()
+            let lost = try await client.login(seed.phoneOnly, client: "phone_app").sessionToken()
+            let listed = Self.sessions(try await client.get("/v1/me/sessions", token: here))
+            #expect(listed.count == 2 && listed.allSatisfy { $0["client"] as? String == "phone_app" })
+            #expect(try await client.post("/v1/me/sessions/end-others", token: here).int("ended") == 1)
+            #expect(try await client.get("/v1/me", token: lost).status == .unauthorized)
+            let refused = try await client.post("/v1/company/security/end-all-sessions", ["password": seed.phoneOnly.password], token: here)
+            #expect(refused.status == .forbidden && refused.errorCode == "dashboard_session_required")
+        }
+    }
+
+    /// What the new requests cost in round trips, counted by the API pool: the authentication's
+    /// one, then one to read (both lists in one pipeline), or two to lock (or change) and to
+    /// commit with the event. Rare requests, so these are today's counts, not a goal.
+    @Test func theNewRequestsStayWithinTheirRoundTripBudgets() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            let here = try await client.login(seed.member, client: "dashboard").sessionToken()
+            for _ in 0..<3 { _ = try await client.login(seed.member, client: "phone_app") }
+            _ = try await Self.remember(app, seed.member, companyID: seed.companyID)
+            let (listed, listTrips) = try await RoundTripTests.cost(app) { try await client.get("/v1/me/sessions", token: here) }
+            let other = try #require(Self.sessions(listed).last?["id"] as? String)
+            let browser = try #require(Self.browsers(listed).first?["id"] as? String)
+            let (_, endTrips) = try await RoundTripTests.cost(app) { try await client.request(.delete, "/v1/me/sessions/\(other)", token: here) }
+            let (ended, othersTrips) = try await RoundTripTests.cost(app) { try await client.post("/v1/me/sessions/end-others", token: here) }
+            #expect(ended.int("ended") == 2)
+            let (_, forgetTrips) = try await RoundTripTests.cost(app) {
+                try await client.request(.delete, "/v1/me/remembered-browsers/\(browser)", token: here)
+            }
+            print("session list round trips: list \(listTrips), end one \(endTrips), end others \(othersTrips), forget \(forgetTrips)")
+            #expect(listTrips <= 2)
+            #expect(endTrips <= 3)
+            #expect(othersTrips <= 3)
+            #expect(forgetTrips <= 3)
+        }
+    }
+
     // MARK: Ending one, ending the others
 
     @Test func endingAnotherUsersOrCompanysSessionIsNotFoundAndChangesNothing() async throws {
