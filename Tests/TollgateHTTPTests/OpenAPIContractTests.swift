@@ -46,6 +46,7 @@ import TollgateCore
         ("POST /v1/me/methods/totp", StartTOTPRequest.self, ["": names(StartTOTPRequest.CodingKeys.self)]),
         ("POST /v1/me/methods/totp/{id}/confirm", ConfirmTOTPRequest.self, ["": names(ConfirmTOTPRequest.CodingKeys.self)]),
         ("DELETE /v1/me/methods/{id}", RemoveMethodRequest.self, ["": names(RemoveMethodRequest.CodingKeys.self)]),
+        ("POST /v1/company/security/end-all-sessions", EndAllSessionsRequest.self, ["": names(EndAllSessionsRequest.CodingKeys.self)]),
     ]
 
     /// Documented as required, yet decoded as optional on purpose: a missing `confirm` is 400
@@ -250,6 +251,45 @@ import TollgateCore
             "POST /v1/me/methods/totp/{id}/confirm 200": [
                 MethodEnvelope(method: MethodView(id: "\(UUID())", kind: "totp", name: "Phone", createdAt: Timestamp(now), lastUsedAt: nil))
             ],
+            "GET /v1/me/sessions 200": [
+                SessionListAnswer(
+                    sessions: [
+                        .init(
+                            id: id,
+                            client: "dashboard",
+                            browser: "Firefox 128 on Linux",
+                            ip: "192.0.2.1",
+                            createdAt: Timestamp(now),
+                            lastUsedAt: Timestamp(now),
+                            twoFactorVerified: true,
+                            current: true
+                        ),
+                        .init(
+                            id: id,
+                            client: "phone_app",
+                            browser: "unknown browser",
+                            ip: nil,
+                            createdAt: Timestamp(now),
+                            lastUsedAt: Timestamp(now),
+                            twoFactorVerified: false,
+                            current: false
+                        ),
+                    ],
+                    rememberedBrowsers: [
+                        .init(id: id, browser: "Safari 17 on macOS", createdAt: Timestamp(now), lastUsedAt: nil, expiresAt: Timestamp(now)),
+                        .init(
+                            id: id,
+                            browser: "Safari 17 on macOS",
+                            createdAt: Timestamp(now),
+                            lastUsedAt: Timestamp(now),
+                            expiresAt: Timestamp(now)
+                        ),
+                    ]
+                ),
+                SessionListAnswer(sessions: [], rememberedBrowsers: []),
+            ],
+            "POST /v1/me/sessions/end-others 200": [EndedSessionsAnswer(ended: 2)],
+            "POST /v1/company/security/end-all-sessions 200": [EndedAllSessionsAnswer(sessionsEnded: 5, browsersForgotten: 1)],
         ]
     }
 

@@ -1,5 +1,6 @@
 -- "Where you're logged in" (SPEC §14, issue 25): ended remembered browsers are purged like
--- ended sessions, and support sees both (SPEC §9) without their token hashes.
+-- ended sessions, a session's last use is kept to the minute, and support sees sessions and
+-- remembered browsers (SPEC §9) without their token hashes.
 
 -- 1. Retention. A revoked remembered browser is found by its own index, as a revoked session
 --    is (0017); an expired one by `remembered_browsers_ended` (0019). Both go after the
@@ -67,7 +68,25 @@ END
 $$;
 -- CREATE OR REPLACE keeps the grants of 0017 (EXECUTE for the worker only).
 
--- 2. Support views: every session and remembered browser, live or ended, with why it ended;
+-- 2. When a session was last used (SPEC §14), to the minute. Called by the authentication
+--    statement for its row only when the touch is due, so that statement stays a plain SELECT
+--    on every other request; never waits for a row another transaction holds (SKIP LOCKED:
+--    a later request touches it). Runs with the caller's rights, in the caller's tenant.
+CREATE FUNCTION touch_session(p_session uuid) RETURNS boolean
+    LANGUAGE sql VOLATILE SET search_path = public, pg_temp
+    AS $$
+    UPDATE sessions SET last_used_at = now()
+    WHERE company_id = app_company() AND id = (
+        SELECT id FROM sessions
+        WHERE company_id = app_company() AND id = p_session AND revoked_at IS NULL
+          AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+        FOR UPDATE SKIP LOCKED)
+    RETURNING true
+$$;
+REVOKE ALL ON FUNCTION touch_session(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION touch_session(uuid) TO tollgate_api;
+
+-- 3. Support views: every session and remembered browser, live or ended, with why it ended;
 --    never a token hash. Owned by the reader role, as in 0004.
 DO $$
 BEGIN

@@ -320,6 +320,39 @@ export const removeSignInMethod = async (id, password) =>
   void (await call('DELETE', `/v1/me/methods/${encodeURIComponent(id)}`, password ? { password } : undefined));
 
 /**
+ * @typedef {object} ListedSession One of the user's live sessions.
+ * @property {string} id
+ * @property {'dashboard' | 'phone_app' | string} client
+ * @property {string} browser A short summary made by the server ("Firefox 128 on Linux").
+ * @property {string | null} ip
+ * @property {string} created_at
+ * @property {string} last_used_at To the minute.
+ * @property {boolean} two_factor_verified
+ * @property {boolean} current The session of this page.
+ */
+/**
+ * @typedef {object} RememberedBrowser A browser that skips the second step until `expires_at`.
+ * @property {string} id
+ * @property {string} browser
+ * @property {string} created_at
+ * @property {string | null} last_used_at Null until it has let a login skip the code.
+ * @property {string} expires_at
+ */
+/** `GET /v1/me/sessions`. @returns {Promise<{sessions: ListedSession[], remembered_browsers: RememberedBrowser[]}>} */
+export const mySessions = async () => (await get('/v1/me/sessions')).body;
+/** `DELETE /v1/me/sessions/{id}` (404 `not_found`); ending the current one is a logout. @returns {Promise<void>} */
+export const endSession = async (id) => void (await call('DELETE', `/v1/me/sessions/${encodeURIComponent(id)}`));
+/** `POST /v1/me/sessions/end-others`. @returns {Promise<number>} how many were ended. */
+export const endOtherSessions = async () => (await call('POST', '/v1/me/sessions/end-others')).body.ended;
+/** `DELETE /v1/me/remembered-browsers/{id}` (404 `not_found`). @returns {Promise<void>} */
+export const forgetRememberedBrowser = async (id) => void (await call('DELETE', `/v1/me/remembered-browsers/${encodeURIComponent(id)}`));
+/**
+ * `POST /v1/company/security/end-all-sessions`, owners only, with their password (403
+ * `reauthentication_required`). Ends the caller's own session too.
+ * @returns {Promise<{sessions_ended: number, browsers_forgotten: number}>}
+ */
+export const endAllSessions = async (password) => (await post('/v1/company/security/end-all-sessions', { password })).body;
+/**
  * `GET /v1/company/security/events`, newest first. Pass `next_before` as `before` for the next
  * page; it is null on the last.
  * @param {{limit?: number, before?: number | null}} page

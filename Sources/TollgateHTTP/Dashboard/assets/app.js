@@ -10,6 +10,7 @@ import './home.js';
 import './password.js';
 import './security.js';
 import './methods.js';
+import './sessions.js';
 import './forgot.js';
 import './reset.js';
 import './notme.js';

@@ -40,7 +40,9 @@ const EVENT_WORDS = {
   'two_factor.enabled': 'Two-factor authentication turned on',
   'two_factor.disabled': 'Two-factor authentication turned off',
   'two_factor.disable_denied': 'Refused to turn two-factor authentication off',
-  'session.revoked': 'Logged out by a change of settings',
+  'session.revoked': 'Session ended',
+  'company.sessions_ended': 'Every session in the company ended by an owner',
+  'remembered_browser.forgotten': 'Remembered browser forgotten',
   'email.sent': 'Email sent',
   'email.failed': 'Email could not be delivered',
   'email.expired': 'Email not sent: its code expired first',
@@ -75,6 +77,14 @@ const REASONS = {
   role: 'only owners may',
 };
 
+/// Why a session ended (`session.revoked`'s `detail.reason`).
+const SESSION_REASONS = {
+  logout: 'logged out',
+  ended_by_user: 'ended by its user',
+  reported: 'its login was reported',
+  two_factor_enabled: 'two-factor authentication was turned on',
+};
+
 function eventWords(event) {
   const words = EVENT_WORDS[event.type];
   const detail = event.detail || {};
@@ -82,7 +92,8 @@ function eventWords(event) {
     if (event.type.endsWith('code_failed') && typeof detail.attempts_remaining === 'number') {
       return `${words} (${detail.attempts_remaining} tries left)`;
     }
-    if (typeof detail.reason === 'string' && REASONS[detail.reason]) return `${words}: ${REASONS[detail.reason]}`;
+    const reasons = event.type === 'session.revoked' ? SESSION_REASONS : REASONS;
+    if (typeof detail.reason === 'string' && reasons[detail.reason]) return `${words}: ${reasons[detail.reason]}`;
     if (event.type.startsWith('method.') && typeof detail.name === 'string') return `${words}: “${detail.name}”`;
     return words;
   }
@@ -163,6 +174,8 @@ register('security', {
       twoFactor = await companySecurity();
       renderTwoFactor(me);
       renderPolicy(me, await signInPolicy());
+      // "End every session in the company" (sessions.js) is an owner's.
+      $('end-all').hidden = me.user.role !== 'owner';
       await loadEvents();
       if (status) showStatus(root, status);
     } catch (error) {
