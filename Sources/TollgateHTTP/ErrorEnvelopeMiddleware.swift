@@ -97,13 +97,16 @@ final class RouteTable: Sendable {
         routes.withLockedValue { $0 = table }
     }
 
-    /// The methods a path accepts (`GET` implies `HEAD`), or nil for an unknown path.
+    /// The methods a path accepts (`GET` implies `HEAD`), or nil for an unknown path. Where a
+    /// literal path and a pattern both match (`/v1/me/sessions/end-others` and
+    /// `/v1/me/sessions/{id}`), the router takes the literal one, and so does this answer.
     func methods(forPath path: String) -> String? {
         let parts = path.split(separator: "/")
         let known = routes.withLockedValue { routes in
-            routes.first { route in
+            routes.filter { route in
                 route.pattern.count == parts.count && zip(route.pattern, parts).allSatisfy { $0 == "*" || $0 == $1 }
-            }?.methods
+            }
+            .max { $0.pattern.filter { $0 != "*" }.count < $1.pattern.filter { $0 != "*" }.count }?.methods
         }
         guard let known else { return nil }
         let methods = known.contains("GET") && !known.contains("HEAD") ? known + ["HEAD"] : known

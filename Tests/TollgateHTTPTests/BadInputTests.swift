@@ -137,6 +137,12 @@ import TollgateHTTP
             #expect(wrongMethod.errorCode == "method_not_allowed")
             let deleteMe = try await client.request(.delete, "/v1/me")
             #expect(deleteMe.status == .methodNotAllowed)
+            // A literal path beside a pattern (`/v1/me/sessions/{id}`): the literal's methods.
+            let endOthers = try await client.request(.options, "/v1/me/sessions/end-others")
+            #expect(endOthers.status == .methodNotAllowed)
+            #expect(endOthers.headers[.allow] == "POST")
+            let oneSession = try await client.request(.options, "/v1/me/sessions/\(UUID())")
+            #expect(oneSession.headers[.allow] == "DELETE")
         }
     }
 
