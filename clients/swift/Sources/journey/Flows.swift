@@ -84,7 +84,8 @@ extension Journey {
         )
         check(error.map(errorCode) == "passkey_rejected" && error?.error.code.value1 == nil, "an unknown error code decodes")
         let challenge = #"""
-            {"challenge": {"token": "t", "code_expires_at": "2026-12-02T14:13:00Z", "resends_remaining": 3,
+            {"challenge": {"token": "t", "methods": ["email"], "method": "email", "remember_browser_days": null,
+             "code_expires_at": "2026-12-02T14:13:00Z", "resends_remaining": 3,
              "attempts_remaining": 5, "email_hint": "o***@d.test", "delivery": "bounced"}}
             """#
         let decoded = try? decoder.decode(Components.Schemas.ChallengeEnvelope.self, from: Data(challenge.utf8))
