@@ -64,12 +64,12 @@ function applyMode() {
   const login = flow.kind === 'login';
   $('code-title').textContent = app ? 'Enter the code from your app' : login ? 'Check your email' : 'Enter the code';
   $('code-lead').textContent = app
-    ? 'Open your authenticator app and enter the 6-digit code it shows for this account.'
+    ? 'Open your authenticator app and enter the 6-digit code it shows for this account'
     : login
       ? 'We sent a 6-digit code to'
       : 'To make sure our emails reach you, we sent a 6-digit code to';
   $('code-label').textContent = app ? 'Code from your authenticator app' : 'Code from the email';
-  for (const id of ['code-hint', 'code-delivery', 'code-expiry', 'code-resends', 'code-resend-row']) $(id).hidden = app;
+  for (const id of ['code-to', 'code-delivery', 'code-expiry', 'code-resends', 'code-resend-row']) $(id).hidden = app;
   $('code-use-email').hidden = !(app && offers('email'));
   $('code-use-app').hidden = !(!app && offers('totp'));
   $('code-switch-row').hidden = $('code-use-email').hidden && $('code-use-app').hidden;
@@ -90,7 +90,9 @@ function render() {
   }
   $('code-attempts').textContent =
     info.attempts_remaining > 0
-      ? plural(info.attempts_remaining, '1 try left for this code.', '# tries left for this code.')
+      ? mode === 'totp'
+        ? plural(info.attempts_remaining, '1 try left.', '# tries left.')
+        : plural(info.attempts_remaining, '1 try left for this code.', '# tries left for this code.')
       : 'This code cannot be used any more.';
   $('code-resends').textContent =
     info.resends_remaining > 0 ? plural(info.resends_remaining, '1 new code left.', '# new codes left.') : 'No new codes left.';
