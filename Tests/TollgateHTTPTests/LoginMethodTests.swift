@@ -25,6 +25,15 @@ import TollgateHTTP
         return secret
     }
 
+    /// A company with 2FA on whose policy allows any method, and whose member has an
+    /// authenticator app: the company and the app's secret.
+    static func memberWithApp(_ app: TestApp, _ client: Client) async throws -> (Seed, [UInt8]) {
+        let seed = try await app.seed()
+        _ = try await app.enableTwoFactor(seed, client: client)
+        try await setPolicy(app, seed)
+        return (seed, try await addApp(app, seed.member, companyID: seed.companyID))
+    }
+
     static func setPolicy(_ app: TestApp, _ seed: Seed, methods: String = "any", ask: String = "every_login", days: Int = 30) async throws {
         try await app.sql(
             "UPDATE companies SET methods_policy = \(methods), ask_policy = \(ask), remember_days = \(days) WHERE id = \(seed.companyID)"
@@ -48,10 +57,7 @@ import TollgateHTTP
 
     @Test func withAnAppAndPolicyAnyTheChallengeOpensWithTheAppAndMailsNothing() async throws {
         try await TestApp.with { app, client in
-            let seed = try await app.seed()
-            _ = try await app.enableTwoFactor(seed, client: client)
-            try await Self.setPolicy(app, seed)
-            let secret = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let (seed, secret) = try await Self.memberWithApp(app, client)
 
             let login = try await client.login(seed.member, client: "dashboard")
             #expect(login.status == .accepted)
@@ -121,10 +127,7 @@ import TollgateHTTP
 
     @Test func eachStepOfAnAppIsAcceptedOnceEvenByTwoLoginsRacing() async throws {
         try await TestApp.with { app, client in
-            let seed = try await app.seed()
-            _ = try await app.enableTwoFactor(seed, client: client)
-            try await Self.setPolicy(app, seed)
-            let secret = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let (seed, secret) = try await Self.memberWithApp(app, client)
             // A code that logged in once does not log in again, on a new challenge.
             let code = Self.appCode(secret)
             let first = try await client.login(seed.member, client: "dashboard").challengeToken()
@@ -149,10 +152,7 @@ import TollgateHTTP
 
     @Test func pickingEmailMailsTheFirstCodeOnceWithoutUsingAResend() async throws {
         try await TestApp.with { app, client in
-            let seed = try await app.seed()
-            _ = try await app.enableTwoFactor(seed, client: client)
-            try await Self.setPolicy(app, seed)
-            _ = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let (seed, _) = try await Self.memberWithApp(app, client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
 
             let chosen = try await client.post("/v1/auth/login/email", ["challenge_token": token])
@@ -173,10 +173,7 @@ import TollgateHTTP
     /// that counts as a resend, so no challenge ever gets more than 5 × 4 entries.
     @Test func afterFiveWrongAppCodesTheEmailedCodeIsANewOne() async throws {
         try await TestApp.with { app, client in
-            let seed = try await app.seed()
-            _ = try await app.enableTwoFactor(seed, client: client)
-            try await Self.setPolicy(app, seed)
-            let secret = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let (seed, secret) = try await Self.memberWithApp(app, client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
             for _ in 0..<5 { _ = try await Self.verify(client, token, Self.appCode(secret, offset: 7), method: "totp") }
             let burned = try await Self.verify(client, token, Self.appCode(secret), method: "totp")
@@ -190,10 +187,7 @@ import TollgateHTTP
 
     @Test func aResendBeforeAnyEmailIsTheFirstSend() async throws {
         try await TestApp.with { app, client in
-            let seed = try await app.seed()
-            _ = try await app.enableTwoFactor(seed, client: client)
-            try await Self.setPolicy(app, seed)
-            _ = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let (seed, _) = try await Self.memberWithApp(app, client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
             let resent = try await client.post("/v1/auth/login/resend", ["challenge_token": token])
             #expect(resent.status == .accepted && resent.int("challenge", "resends_remaining") == 3)
@@ -206,10 +200,7 @@ import TollgateHTTP
     /// and the account's run of wrong codes is five.
     @Test func concurrentWrongCodesFromBothMethodsShareOneCounter() async throws {
         try await TestApp.with { app, client in
-            let seed = try await app.seed()
-            _ = try await app.enableTwoFactor(seed, client: client)
-            try await Self.setPolicy(app, seed)
-            let secret = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let (seed, secret) = try await Self.memberWithApp(app, client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
             _ = try await client.post("/v1/auth/login/email", ["challenge_token": token])
             // A code that is right neither now nor ±1 step.
@@ -236,10 +227,7 @@ import TollgateHTTP
 
     @Test func anAppCodeNeedsNoEmailedCodeAliveButTheChallengeStillEnds() async throws {
         try await TestApp.with { app, client in
-            let seed = try await app.seed()
-            _ = try await app.enableTwoFactor(seed, client: client)
-            try await Self.setPolicy(app, seed)
-            let secret = try await Self.addApp(app, seed.member, companyID: seed.companyID)
+            let (seed, secret) = try await Self.memberWithApp(app, client)
             let token = try await client.login(seed.member, client: "dashboard").challengeToken()
             // Twenty minutes on the chooser: no emailed code ran out, since none was sent.
             try await app.sql("UPDATE challenges SET code_expires_at = now() - interval '10 minutes' WHERE user_id = \(seed.member.id)")

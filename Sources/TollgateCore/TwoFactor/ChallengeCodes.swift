@@ -84,11 +84,7 @@ extension ChallengeService {
     private func firstEmail(_ located: LocatedChallenge, clientInfo: ClientInfo, in tx: PQTransaction) throws -> CommitThen<(ChallengeRecord, User)> {
         let (record, user) = (located.record, located.user)
         guard let company = located.company else { return .refuse(.challengeNotFound) }
-        if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
-        if let refusal = CodeLimits.wrongCodesRefusal(of: user, counters: located.counters, limits: limits, at: record.transactionStart, in: tx) {
-            try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
-            return .refuse(.challengeClosed)
-        }
+        if try closedBeforeSending(located, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
         var challenge = record.challenge
         switch challenge.requestFirstEmail(at: record.databaseNow) {
         case .send:
@@ -126,13 +122,7 @@ extension ChallengeService {
             let (record, user) = (located.record, located.user)
             // No code mailed yet (the login offered other methods): this is the first send.
             if !record.challenge.emailSent { return try firstEmail(located, clientInfo: clientInfo, in: tx) }
-            if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
-            // Past the account's hourly wrong-code limit its challenges close (SPEC §5): no new
-            // code goes out for one that the last wrong code left open.
-            if let refusal = CodeLimits.wrongCodesRefusal(of: user, counters: located.counters, limits: limits, at: record.transactionStart, in: tx) {
-                try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
-                return .refuse(.challengeClosed)
-            }
+            if try closedBeforeSending(located, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
             var challenge = record.challenge
             switch challenge.requestResend(at: record.databaseNow, cooldown: policy.resendCooldown) {
             case .send:
@@ -168,6 +158,18 @@ extension ChallengeService {
             ChallengeEvent.record(.codeResent, challenge, user: user, clientInfo: clientInfo, in: tx)
             return .answer((updated, user))
         }
+    }
+
+    /// Whether no code may go out for the challenge, which closes if it was open: its account
+    /// can no longer use it (``closedForAccount(_:user:clientInfo:in:)``), or is past the hourly
+    /// wrong-code limit (SPEC §5: no new code for a challenge the last wrong code left open).
+    private func closedBeforeSending(_ located: LocatedChallenge, clientInfo: ClientInfo, in tx: PQTransaction) throws -> Bool {
+        let (record, user) = (located.record, located.user)
+        if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return true }
+        guard let refusal = CodeLimits.wrongCodesRefusal(of: user, counters: located.counters, limits: limits, at: record.transactionStart, in: tx)
+        else { return false }
+        try CodeLimits.closeForWrongCodeLimit(of: user, refusal: refusal, clientInfo: clientInfo, in: tx)
+        return true
     }
 
     /// Queues the code's email in this transaction and points the challenge at it; answers the
