@@ -4,13 +4,14 @@ independent RFC 6238 implementation) from the key the API gave at enrolment, "Us
 instead", the owner's policy controls, and a remembered browser skipping the code on the next
 login and not after it is forgotten. Screenshots of every screen under
 .build/screenshots/<test>/, each checked with axe-core."""
-import json
 import re
 import time
 
 import pyotp
+from selenium.webdriver.common.by import By
 
 from test_dashboard import enter_code, expect_no_secrets_in_url, log_in
+from test_sessions import open_sessions, row_with, rows
 
 
 def api_login(server, mailbox, email, password):
@@ -129,14 +130,13 @@ def test_a_remembered_browser_skips_the_code_until_it_is_forgotten(world, main_s
     assert login_codes_queued(world, member) == 1, "only the first login's code"
     page.shot("home-without-code")
 
-    # Forgotten (as "where you're logged in" does): the code is asked for again, and the page
-    # drops the dead token.
-    session = json.loads(page.driver.execute_script("return sessionStorage.getItem('tollgate.session')"))["token"]
-    status, _, body = main_server.api("GET", "/v1/me/sessions", None, session)
-    assert status == 200, body
-    [browser] = body["remembered_browsers"]
-    status, _, _ = main_server.api("DELETE", f"/v1/me/remembered-browsers/{browser['id']}", None, session)
-    assert status == 204
+    # Forgotten on "where you're logged in": the code is asked for again, and the page drops
+    # the dead token.
+    open_sessions(page)
+    page.wait(lambda: rows(page, "browsers-body"), "the remembered browser")
+    page.shot("sessions-remembered")
+    row_with(page, "browsers-body", "Chrome").find_element(By.TAG_NAME, "button").click()
+    page.wait(lambda: not rows(page, "browsers-body"), "the browser to be forgotten")
     page.press("Log out")
     page.wait_screen("login")
     log_in(page, main_server, member, company.password)
