@@ -60,6 +60,8 @@ let package = Package(
                 "PQ",
                 "CSodium",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RS256 passkeys: RSA verification from a public key's modulus and exponent.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,7 +155,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateCoreTests",
-            dependencies: ["TollgateCore", "PQ", "TestSupport"],
+            dependencies: ["TollgateCore", "PQ", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
