@@ -6,7 +6,8 @@ import Testing
 
 /// Passkey registrations and assertions are verified as WebAuthn Level 3 §7.1 and §7.2 say:
 /// each check refuses with its own reason when its one part of an otherwise valid response is
-/// spoiled.
+/// spoiled, and every response of an independent peer (Python's fido2, fixtures.json) gets the
+/// verdict the peer meant.
 @Suite struct WebAuthnTests {
     static let relyingParty = RelyingParty(id: "tollgate.test", origins: ["https://tollgate.test", "https://dash.tollgate.test"])
     static let challenge = SecureRandom.bytes(32)
@@ -362,6 +363,80 @@ import Testing
         #expect(PasskeyRejection(.counterRegression, detail: "sign count 5, stored 6").description == "counter_regression: sign count 5, stored 6")
     }
 
+    // MARK: The independent peer
+
+    static let fixtures = WebAuthnFixtures.load()
+
+    @Test(arguments: WebAuthnTests.fixtures.registrations)
+    func peerRegistration(_ fixture: WebAuthnFixtures.Registration) throws {
+        let relyingParty = Self.fixtures.relyingParty
+        let challenge = try #require(Base64URL.decode(fixture.challenge))
+        let policy = try #require(UserVerificationPolicy(rawValue: fixture.userVerification))
+        let expect = fixture.expect
+        guard expect.accepted else {
+            let rejection = #expect(throws: PasskeyRejection.self) {
+                try relyingParty.verifyRegistration(fixture.credential, challenge: challenge, userVerification: policy)
+            }
+            #expect(rejection?.reason.rawValue == expect.reason, "the peer's fido2 said: \(fixture.peer)")
+            return
+        }
+        let passkey = try relyingParty.verifyRegistration(fixture.credential, challenge: challenge, userVerification: policy)
+        #expect(fixture.peer == "accepted")
+        #expect(Base64URL.encode(passkey.credentialID) == expect.credentialId)
+        #expect(Base64URL.encode(passkey.publicKey.coseKey) == expect.coseKey)
+        #expect(passkey.publicKey.algorithm.rawValue == expect.algorithm)
+        #expect(passkey.attestation.rawValue == expect.attestation)
+        #expect(passkey.signCount == expect.signCount)
+        #expect(passkey.userVerified == expect.userVerified)
+        #expect(passkey.backupEligible == expect.backupEligible)
+        #expect(passkey.backupState == expect.backupState)
+        #expect(Base64URL.encode(passkey.aaguid) == expect.aaguid)
+        #expect(passkey.transports == expect.transports)
+    }
+
+    @Test(arguments: WebAuthnTests.fixtures.assertions)
+    func peerAssertion(_ fixture: WebAuthnFixtures.Assertion) throws {
+        let relyingParty = Self.fixtures.relyingParty
+        let challenge = try #require(Base64URL.decode(fixture.challenge))
+        let policy = try #require(UserVerificationPolicy(rawValue: fixture.userVerification))
+        let userHandle = try #require(Base64URL.decode(fixture.stored.userHandle))
+        let stored = StoredPasskey(
+            credentialID: try #require(Base64URL.decode(fixture.stored.credentialId)),
+            publicKey: try PasskeyPublicKey(coseKey: try #require(Base64URL.decode(fixture.stored.coseKey))),
+            signCount: fixture.stored.signCount,
+            backupEligible: fixture.stored.backupEligible,
+            userHandle: userHandle
+        )
+        let expect = fixture.expect
+        guard expect.accepted else {
+            let rejection = #expect(throws: PasskeyRejection.self) {
+                try relyingParty.verifyAssertion(fixture.response, challenge: challenge, userVerification: policy, credential: stored)
+            }
+            #expect(rejection?.reason.rawValue == expect.reason, "the peer's fido2 said: \(fixture.peer)")
+            return
+        }
+        let verified = try relyingParty.verifyAssertion(fixture.response, challenge: challenge, userVerification: policy, credential: stored)
+        #expect(fixture.peer == "accepted")
+        #expect(verified.signCount == expect.signCount)
+        #expect(verified.userVerified == expect.userVerified)
+        #expect(verified.backupState == expect.backupState)
+    }
+
+    /// The peer's fixtures cover what they promise: each algorithm registered with `none` and
+    /// with packed self-attestation and then asserting, and each refusal the issue names.
+    @Test func thePeerCoversEveryAlgorithmAndRefusal() {
+        let registered = Self.fixtures.registrations.filter(\.expect.accepted)
+        for algorithm in COSEAlgorithm.allCases {
+            for attestation in ["none", "self"] {
+                #expect(registered.contains { $0.expect.algorithm == algorithm.rawValue && $0.expect.attestation == attestation })
+            }
+        }
+        #expect(Set(Self.fixtures.assertions.filter(\.expect.accepted).map(\.credential)) == ["es256", "eddsa", "rs256"])
+        let refusals = Set((Self.fixtures.registrations.map(\.expect) + Self.fixtures.assertions.map(\.expect)).compactMap(\.reason))
+        let named: Set<String> = ["origin_not_allowed", "rp_id_mismatch", "invalid_signature", "counter_regression", "invalid_attestation_statement"]
+        #expect(named.isSubset(of: refusals))
+    }
+
     // MARK: Helpers
 
     static func register(_ response: RegistrationResponseJSON) throws(PasskeyRejection) -> RegisteredPasskey {
@@ -575,5 +650,75 @@ struct Assertion {
                 userHandle: userHandle
             )
         )
+    }
+}
+
+/// Tests/fixtures/webauthn/fixtures.json, written by make_fixtures.py beside it (Python's fido2).
+struct WebAuthnFixtures: Decodable, Sendable {
+    struct RelyingPartyFixture: Decodable, Sendable {
+        let id: String
+        let origins: [String]
+    }
+
+    /// What the peer meant: accepted (with what it registered or asserted), or the reason.
+    struct Expectation: Decodable, Sendable {
+        let accepted: Bool
+        let reason: String?
+        let credentialId: String?
+        let coseKey: String?
+        let algorithm: Int?
+        let attestation: String?
+        let signCount: UInt32?
+        let userVerified: Bool?
+        let backupEligible: Bool?
+        let backupState: Bool?
+        let aaguid: String?
+        let transports: [String]?
+    }
+
+    struct Registration: Decodable, Sendable, CustomTestStringConvertible {
+        let name: String
+        let challenge: String
+        let userVerification: String
+        let credential: RegistrationResponseJSON
+        let expect: Expectation
+        /// fido2's own verdict on the response.
+        let peer: String
+        var testDescription: String { name }
+    }
+
+    struct Stored: Decodable, Sendable {
+        let credentialId: String
+        let coseKey: String
+        let signCount: UInt32
+        let backupEligible: Bool
+        let userHandle: String
+    }
+
+    struct Assertion: Decodable, Sendable, CustomTestStringConvertible {
+        let name: String
+        let credential: String
+        let stored: Stored
+        let challenge: String
+        let userVerification: String
+        let response: AuthenticationResponseJSON
+        let expect: Expectation
+        let peer: String
+        var testDescription: String { name }
+    }
+
+    let rp: RelyingPartyFixture
+    let registrations: [Registration]
+    let assertions: [Assertion]
+
+    var relyingParty: RelyingParty { RelyingParty(id: rp.id, origins: Set(rp.origins)) }
+
+    static func load() -> WebAuthnFixtures {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("fixtures/webauthn/fixtures.json")
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        // A missing or broken file fails every test that reads it, loudly.
+        return try! decoder.decode(WebAuthnFixtures.self, from: Data(contentsOf: url))
     }
 }
