@@ -135,10 +135,14 @@ public enum CBOR {
     public static let maxDepth = 16
 
     /// The one item that `bytes` holds, with nothing after it.
-    public static func decode(_ bytes: some Collection<UInt8>) throws(CBORError) -> CBORValue {
-        let input = ArraySlice(bytes)
-        let (value, rest) = try decodeFirst(input)
-        guard rest.isEmpty else { throw CBORError(.trailingBytes, at: rest.startIndex - input.startIndex) }
+    public static func decode(_ bytes: [UInt8]) throws(CBORError) -> CBORValue {
+        try decode(bytes[...])
+    }
+
+    /// The one item that `bytes` holds; offsets in errors count from `bytes`' start.
+    public static func decode(_ bytes: ArraySlice<UInt8>) throws(CBORError) -> CBORValue {
+        let (value, rest) = try decodeFirst(bytes)
+        guard rest.isEmpty else { throw CBORError(.trailingBytes, at: rest.startIndex - bytes.startIndex) }
         return value
     }
 
