@@ -126,6 +126,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer over the CBOR decoder and the WebAuthn parsers, built by scripts/fuzz-cbor
+        // (--sanitize=fuzzer, -DFUZZING); a plain build makes a replayer of corpus files instead.
+        .executableTarget(
+            name: "FuzzCBOR",
+            dependencies: ["TollgateCore"],
+            swiftSettings: swiftSettings
+        ),
         // Plain databases for tests, Tollgate's schema unknown: the private cluster, one
         // database per test, pools as its owner or a plain role.
         .target(
