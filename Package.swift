@@ -61,6 +61,8 @@ let package = Package(
                 "PQ",
                 "CSodium",
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RS256 passkeys: RSA verification from a public key's modulus and exponent.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,6 +128,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer over the CBOR decoder and the WebAuthn parsers, built by scripts/fuzz-cbor
+        // (--sanitize=fuzzer, -DFUZZING); a plain build makes a replayer of corpus files instead.
+        .executableTarget(
+            name: "FuzzCBOR",
+            dependencies: ["TollgateCore"],
+            swiftSettings: swiftSettings
+        ),
         // Plain databases for tests, Tollgate's schema unknown: the private cluster, one
         // database per test, pools as its owner or a plain role.
         .target(
@@ -155,7 +164,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateCoreTests",
-            dependencies: ["TollgateCore", "PQ", "TestSupport"],
+            dependencies: ["TollgateCore", "PQ", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
