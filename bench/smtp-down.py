@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "Tests" / "browser"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from failover import Sink, binary_path  # noqa: E402
+from mixed_load import Sink, binary_path  # noqa: E402
 from support import Cluster, Company, Process, base_env, deadline_loop, run_tollgate  # noqa: E402
 
 
