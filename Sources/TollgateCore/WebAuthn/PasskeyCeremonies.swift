@@ -13,23 +13,11 @@ public enum UserVerificationPolicy: String, Sendable, CaseIterable {
     case discouraged
 }
 
-/// The Level 3 `RegistrationResponseJSON` a browser's `PublicKeyCredential.toJSON()` gives after
-/// `navigator.credentials.create()`: binary members as unpadded base64url. Members not listed
-/// (`clientExtensionResults`, the convenience `publicKey` and `authenticatorData`) are ignored;
-/// everything is taken from the attestation object, which the signature covers.
-public struct RegistrationResponseJSON: Codable, Sendable, Equatable {
-    public struct Response: Codable, Sendable, Equatable {
-        public var clientDataJSON: String
-        public var attestationObject: String
-        public var transports: [String]?
-
-        public init(clientDataJSON: String, attestationObject: String, transports: [String]? = nil) {
-            self.clientDataJSON = clientDataJSON
-            self.attestationObject = attestationObject
-            self.transports = transports
-        }
-    }
-
+/// A `PublicKeyCredential` in its Level 3 `toJSON()` form: binary members as unpadded
+/// base64url, and the ceremony's `response`. Members not listed (`clientExtensionResults`, and
+/// the registration's convenience `publicKey` and `authenticatorData`) are ignored: everything is
+/// taken from what the signature covers.
+public struct PublicKeyCredentialJSON<Response: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
     public var id: String
     public var rawId: String
     public var type: String
@@ -43,35 +31,39 @@ public struct RegistrationResponseJSON: Codable, Sendable, Equatable {
     }
 }
 
-/// The Level 3 `AuthenticationResponseJSON` of `navigator.credentials.get()`.
-public struct AuthenticationResponseJSON: Codable, Sendable, Equatable {
-    public struct Response: Codable, Sendable, Equatable {
-        public var clientDataJSON: String
-        public var authenticatorData: String
-        public var signature: String
-        /// The user handle, for discoverable credentials; absent or null otherwise.
-        public var userHandle: String?
+/// The response of `navigator.credentials.create()` (`AuthenticatorAttestationResponseJSON`).
+public struct AttestationResponseJSON: Codable, Sendable, Equatable {
+    public var clientDataJSON: String
+    public var attestationObject: String
+    public var transports: [String]?
 
-        public init(clientDataJSON: String, authenticatorData: String, signature: String, userHandle: String? = nil) {
-            self.clientDataJSON = clientDataJSON
-            self.authenticatorData = authenticatorData
-            self.signature = signature
-            self.userHandle = userHandle
-        }
-    }
-
-    public var id: String
-    public var rawId: String
-    public var type: String
-    public var response: Response
-
-    public init(id: String, rawId: String, type: String = "public-key", response: Response) {
-        self.id = id
-        self.rawId = rawId
-        self.type = type
-        self.response = response
+    public init(clientDataJSON: String, attestationObject: String, transports: [String]? = nil) {
+        self.clientDataJSON = clientDataJSON
+        self.attestationObject = attestationObject
+        self.transports = transports
     }
 }
+
+/// The response of `navigator.credentials.get()` (`AuthenticatorAssertionResponseJSON`).
+public struct AssertionResponseJSON: Codable, Sendable, Equatable {
+    public var clientDataJSON: String
+    public var authenticatorData: String
+    public var signature: String
+    /// The user handle, for discoverable credentials; absent or null otherwise.
+    public var userHandle: String?
+
+    public init(clientDataJSON: String, authenticatorData: String, signature: String, userHandle: String? = nil) {
+        self.clientDataJSON = clientDataJSON
+        self.authenticatorData = authenticatorData
+        self.signature = signature
+        self.userHandle = userHandle
+    }
+}
+
+/// The Level 3 `RegistrationResponseJSON`, after `navigator.credentials.create()`.
+public typealias RegistrationResponseJSON = PublicKeyCredentialJSON<AttestationResponseJSON>
+/// The Level 3 `AuthenticationResponseJSON`, after `navigator.credentials.get()`.
+public typealias AuthenticationResponseJSON = PublicKeyCredentialJSON<AssertionResponseJSON>
 
 /// A passkey a registration created, to be stored (credential IDs unique across the deployment).
 public struct RegisteredPasskey: Sendable, Equatable {
