@@ -43,7 +43,7 @@ from fido2.webauthn import (
     RegistrationResponse,
 )
 
-from support import deadline_loop
+from support import deadline_loop, http
 from test_methods import age_sessions
 
 FLAG = AuthenticatorData.FLAG
@@ -466,6 +466,60 @@ def test_failed_assertions_count_against_the_logins_tries(world, server):
         status, _, body = server.api("POST", "/v1/auth/login/passkey/verify",
                                      {"challenge_token": token, "credential": key.get(body["options"], server.url)})
     assert status != 200, body
+
+
+# Relying party and origins --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_rp_server(world):
+    """Dashboards of several companies under one domain: `WEBAUTHN_RP_ID=localhost`, each
+    company's `dashboard_url` on a host under it."""
+    return world.server("passkey-shared-rp", url_host="localhost", WEBAUTHN_RP_ID="localhost",
+                        LIMIT_CHALLENGES_PER_ACCOUNT=1000)
+
+
+def preflight(server, origin):
+    """A CORS preflight of a login from `origin`: the origin it allows back, or None."""
+    _, headers, _ = http("OPTIONS", server.url + "/v1/auth/login",
+                         headers={"Origin": origin, "Access-Control-Request-Method": "POST"})
+    return headers.get("Access-Control-Allow-Origin")
+
+
+def test_a_shared_rp_id_serves_each_companys_own_dashboard_only(world, shared_rp_server):
+    server = shared_rp_server
+    acme = company_with_passkeys(world, server, "acme")
+    globex = company_with_passkeys(world, server, "globex")
+    acme_origin = f"http://acme-{acme.tag}.localhost:{server.port}"
+    globex_origin = f"http://globex-{globex.tag}.localhost:{server.port}"
+    # As the platform's provisioning API would set them; read from the database, no restart.
+    for company, url in [(acme, acme_origin + "/dashboard"), (globex, globex_origin)]:
+        world.cluster.query("UPDATE companies SET dashboard_url = :'v2' WHERE id = :'v1'", company.id, url)
+
+    session, _ = code_login(server, world.mailbox, acme.owner, acme.password)
+    status, body = registration_options(server, session)
+    assert status == 200 and body["options"]["rp"]["id"] == "localhost", body
+    key = Authenticator()
+    # Another company's dashboard is under the same RP ID, but not one of Acme's origins.
+    status, body = register(server, session, key, origin=globex_origin)
+    assert status == 400 and body["error"].get("reason") == "origin_not_allowed", body
+    status, body = register(server, session, key, origin=acme_origin)
+    assert status == 201, body
+
+    # Acme's passkey logs in from Acme's dashboard and from PUBLIC_URL, not from Globex's.
+    challenge = start_login(server, acme.owner, acme.password)
+    status, body = assert_passkey(server, challenge["token"], key, origin=globex_origin)
+    assert status == 401 and error(body) == "invalid_passkey", body
+    status, body = assert_passkey(server, challenge["token"], key, origin=acme_origin)
+    assert status == 200, body
+    challenge = start_login(server, acme.owner, acme.password)
+    status, body = assert_passkey(server, challenge["token"], key, origin=server.url)
+    assert status == 200, body
+
+    # CORS admits every company's dashboard origin, and no other.
+    assert preflight(server, acme_origin) == acme_origin
+    assert preflight(server, globex_origin) == globex_origin
+    assert preflight(server, f"http://other-{acme.tag}.localhost:{server.port}") is None
 
 
 # The phishing_resistant policy ----------------------------------------------------------------
