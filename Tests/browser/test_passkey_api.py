@@ -9,7 +9,9 @@ What it shows: registration and login with ES256 and EdDSA passkeys; another ori
 both ceremonies; a cloned authenticator (a counter that went back) refused and recorded, and an
 authenticator that keeps no counter accepted; one company's passkey useless at another; the
 same credential twice and an eleventh passkey refused; failed assertions counting against the
-login's tries; and the `phishing_resistant` policy from the enrollment login to an owner's reset.
+login's tries; companies sharing one RP ID (`WEBAUTHN_RP_ID`), each allowed only its own
+dashboard's origin; and the `phishing_resistant` policy from the enrollment login to an owner's
+reset.
 
 The server runs with `PUBLIC_URL=http://localhost:PORT`, so the relying party ID is `localhost`
 and the one allowed origin is that URL's (as in the browser tests, where Chromium treats
