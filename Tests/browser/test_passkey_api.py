@@ -557,7 +557,7 @@ def test_phishing_resistant_enrollment_login_then_passkey(world, server):
 
     # The member, who has none: one email login, enrollment only.
     challenge = start_login(server, member, company.password)
-    assert challenge["methods"] == ["email"] and challenge.get("enrollment_only") is True, challenge
+    assert challenge["methods"] == ["email"], challenge
     status, _, body = server.api("POST", "/v1/auth/login/verify", {"challenge_token": challenge["token"], "code": world.mailbox.next_code(member)})
     assert status == 200, body
     enrolment = body["session"]["token"]
@@ -606,7 +606,7 @@ def test_phishing_resistant_one_email_login_then_an_owners_reset(world, server):
 
     # The member's enrollment login, left without adding a passkey (a lost phone, say).
     challenge = start_login(server, member, company.password)
-    assert challenge.get("enrollment_only") is True, challenge
+    assert challenge["methods"] == ["email"], challenge
     status, _, body = server.api("POST", "/v1/auth/login/verify", {"challenge_token": challenge["token"], "code": world.mailbox.next_code(member)})
     assert status == 200, body
     server.api("POST", "/v1/auth/logout", {}, body["session"]["token"])
@@ -642,10 +642,12 @@ def test_phishing_resistant_one_email_login_then_an_owners_reset(world, server):
 
     # The email login is allowed once more, and leads to adding a passkey.
     challenge = start_login(server, member, company.password)
-    assert challenge["methods"] == ["email"] and challenge.get("enrollment_only") is True, challenge
+    assert challenge["methods"] == ["email"], challenge
     status, _, body = server.api("POST", "/v1/auth/login/verify", {"challenge_token": challenge["token"], "code": world.mailbox.next_code(member)})
     assert status == 200, body
     member_session = body["session"]["token"]
+    status, _, me = server.api("GET", "/v1/me", None, member_session)
+    assert me["enrollment_only"] is True, me
     status, _, body = server.api("GET", "/v1/company/users", None, member_session)
     assert status == 403 and error(body) == "passkey_enrollment_required", body
     key = Authenticator()
@@ -655,3 +657,17 @@ def test_phishing_resistant_one_email_login_then_an_owners_reset(world, server):
     # A member may not list or reset anyone.
     status, _, body = server.api("GET", "/v1/company/users", None, member_session)
     assert status == 403 and error(body) == "forbidden", body
+
+
+@pytest.mark.xfail(strict=True, reason="contract/passkeys-api.md: the enrollment login's 202 Challenge has "
+                   "\"enrollment_only\": true; the server (79b3741) says so only in GET /v1/me. Strict: "
+                   "when the server adds it, this passes, fails as XPASS, and the mark and the guide change.")
+def test_the_enrollment_logins_challenge_says_so(world, server):
+    company = company_with_passkeys(world, server, "enrollment flag")
+    member = company.add("member", "member", dashboard_access=True)
+    session, _ = code_login(server, world.mailbox, company.owner, company.password)
+    assert register(server, session, Authenticator())[0] == 201
+    set_policy(server, session, company.password, "phishing_resistant")
+    challenge = start_login(server, member, company.password)
+    assert challenge["methods"] == ["email"], challenge
+    assert challenge.get("enrollment_only") is True, challenge
