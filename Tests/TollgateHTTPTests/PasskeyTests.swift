@@ -282,4 +282,33 @@ import TollgateHTTP
             #expect(try await client.post(ownerPath, ["password": seed.admin.password], token: adminSession).errorCode == "passkey_enrollment_required")
         }
     }
+
+    /// A company's dashboard (set through the provisioning API, no redeploy) is its relying
+    /// party and one of its origins, and CORS admits it.
+    @Test func aCompanysDashboardIsItsRelyingPartyAndCORSAdmitsIt() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            try await app.sql("UPDATE companies SET dashboard_url = 'https://dash.acme.test:8443' WHERE id = \(seed.companyID)")
+            let preflight = try await client.request(
+                .options,
+                "/v1/me/methods/passkeys",
+                headers: [.origin: "https://dash.acme.test:8443", .accessControlRequestMethod: "POST"]
+            )
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowOrigin] == "https://dash.acme.test:8443")
+            let stranger = try await client.request(.options, "/v1/me", headers: [.origin: "https://evil.test", .accessControlRequestMethod: "GET"])
+            #expect(stranger.headers[.accessControlAllowOrigin] == nil)
+
+            let session = try await client.login(seed.member, client: "dashboard").sessionToken()
+            let options = try await client.post("/v1/me/methods/passkeys/options", ["password": seed.member.password], token: session)
+            #expect(try options.string("options", "rp", "id") == "dash.acme.test")
+            var passkey = TestAuthenticator(origin: "https://dash.acme.test:8443")
+            let added = try await client.post(
+                "/v1/me/methods/passkeys",
+                ["name": "Work", "credential": try passkey.register(try #require(options.value("options") as? [String: Any]))],
+                token: session
+            )
+            #expect(added.status == .created)
+        }
+    }
 }
