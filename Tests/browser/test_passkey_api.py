@@ -657,17 +657,3 @@ def test_phishing_resistant_one_email_login_then_an_owners_reset(world, server):
     # A member may not list or reset anyone.
     status, _, body = server.api("GET", "/v1/company/users", None, member_session)
     assert status == 403 and error(body) == "forbidden", body
-
-
-@pytest.mark.xfail(strict=True, reason="contract/passkeys-api.md: the enrollment login's 202 Challenge has "
-                   "\"enrollment_only\": true; the server (79b3741) says so only in GET /v1/me. Strict: "
-                   "when the server adds it, this passes, fails as XPASS, and the mark and the guide change.")
-def test_the_enrollment_logins_challenge_says_so(world, server):
-    company = company_with_passkeys(world, server, "enrollment flag")
-    member = company.add("member", "member", dashboard_access=True)
-    session, _ = code_login(server, world.mailbox, company.owner, company.password)
-    assert register(server, session, Authenticator())[0] == 201
-    set_policy(server, session, company.password, "phishing_resistant")
-    challenge = start_login(server, member, company.password)
-    assert challenge["methods"] == ["email"], challenge
-    assert challenge.get("enrollment_only") is True, challenge
