@@ -9,8 +9,9 @@ import TollgateHTTP
 /// Passkeys through the real router and database (SPEC §13, §13.1): adding one, logging in
 /// with it, the refusals that count as wrong codes, and the `phishing_resistant` policy with
 /// its enrollment-only session and the owner's reset. The authenticator is ``TestAuthenticator``;
-/// `Tests/browser/test_passkey_api.py` (soft-webauthn) and `test_passkeys.py` (Chromium's
-/// virtual authenticator) drive the same API with independent implementations.
+/// `Tests/browser/test_passkey_api.py` (an authenticator on Python fido2's encoders) and
+/// `test_passkeys.py` (Chromium's virtual authenticator) drive the same API with independent
+/// implementations.
 @Suite struct PasskeyTests {
     /// The test server's relying party: `PUBLIC_URL` is unset, so the default link base's
     /// (`http://127.0.0.1:8080`), whose loopback host passkeys know as `localhost`.
@@ -259,6 +260,18 @@ import TollgateHTTP
             let methodID = try added.string("method", "id")
             let removal = try await client.request(.delete, "/v1/me/methods/\(methodID)", token: fullSession)
             #expect(removal.errorCode == "last_required_method")
+
+            // Five failed assertions close a login that offers nothing else: no new code to point at.
+            let doomed = try await Self.passkeyStep(client, seed.member)
+            var phished = passkey
+            phished.origin = "https://phish.example"
+            for attempt in 1...5 {
+                let options = try await client.post("/v1/auth/login/passkey/options", ["challenge_token": doomed.token])
+                let failed = try await Self.verify(client, doomed.token, try phished.assert(try #require(options.value("options") as? [String: Any])))
+                #expect(failed.errorCode == (attempt < 5 ? "invalid_passkey" : "too_many_attempts"))
+                #expect(failed.int("error", "resends_remaining") == 0)
+            }
+            #expect(try await client.post("/v1/auth/login/passkey/options", ["challenge_token": doomed.token]).errorCode == "challenge_closed")
 
             // The owner resets the member's methods (password required): one email login again.
             let team = try await client.get("/v1/company/users", token: ownerSession)

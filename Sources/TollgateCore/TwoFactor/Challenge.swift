@@ -172,7 +172,9 @@ public struct Challenge: Sendable, Equatable {
         self.rememberDays = rememberDays
     }
 
-    public var resendsRemaining: Int { max(0, maxResends - resendsUsed) }
+    /// New codes left to send; none for a login that offers no email (passkeys only), so its
+    /// fifth failed entry closes it instead of pointing at a new code.
+    public var resendsRemaining: Int { methods.contains(.email) ? max(0, maxResends - resendsUsed) : 0 }
     public var attemptsRemaining: Int { max(0, maxAttempts - attempts) }
     /// False while a login that offers other methods has emailed no code.
     public var emailSent: Bool { emailID != nil }
