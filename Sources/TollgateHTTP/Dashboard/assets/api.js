@@ -37,7 +37,9 @@ export const API_VERSION = '1';
 /**
  * @typedef {object} Challenge A login's second step; keep `token` in a variable only.
  * @property {string} token
- * @property {string[]} methods The second factors offered, strongest first (`totp`, `email`; open).
+ * @property {string[]} methods The second factors offered, strongest first (`passkey`, `totp`, `email`; open).
+ * @property {boolean} [enrollment_only] The company requires passkeys and this user has none:
+ *   after the code, the session may only add one (see passkeys-api.js).
  * @property {string} method The one to open the screen with.
  * @property {number | null} remember_browser_days Offer "Don't ask again on this browser" for so
  *   many days; null: never.
@@ -69,6 +71,8 @@ export const API_VERSION = '1';
  * @property {{id: string, email: string, name: string, role: 'owner' | 'admin' | 'member' | string, dashboard_access: boolean}} user
  * @property {{id: string, name: string, two_factor_enabled: boolean}} company
  * @property {{client: string, expires_at: string, two_factor_verified: boolean}} session
+ * @property {boolean} [enrollment_only] This session may only add a passkey, then log out
+ *   (the company requires passkeys; every other route answers 403 `passkey_enrollment_required`).
  */
 /**
  * @typedef {object} SecurityEvent One entry of the company's event log.
@@ -168,6 +172,7 @@ export class ApiError extends Error {
     this.retryAfter = details.retryAfter ?? null;
     /** @type {number | null} */ this.attemptsRemaining = details.attemptsRemaining ?? null;
     /** @type {number | null} */ this.resendsRemaining = details.resendsRemaining ?? null;
+    /** @type {string | null} why a passkey was refused (`passkey_rejected`; open) */ this.reason = details.reason ?? null;
   }
 }
 
@@ -218,6 +223,7 @@ export async function call(method, path, body, { auth = true } = {}) {
     retryAfter,
     attemptsRemaining: envelope.attempts_remaining,
     resendsRemaining: envelope.resends_remaining,
+    reason: envelope.reason,
   });
   if (auth && response.status === 401 && error.code === 'unauthenticated') {
     session.clear();
