@@ -2,7 +2,7 @@
 
 import { me as whoAmI } from './api.js';
 import { describe } from './errors.js';
-import { $, register, section, showError, showStatus, when } from './ui.js';
+import { $, go, register, section, showError, showStatus, when } from './ui.js';
 
 const root = section('home');
 
@@ -13,8 +13,11 @@ const ROLES = { owner: 'Owner', admin: 'Admin', member: 'Member' };
 /// The logged-in user (GET /v1/me), and the navigation that fits their role.
 export async function loadMe() {
   me = await whoAmI();
-  $('nav').hidden = false;
-  $('nav-security').hidden = !['owner', 'admin'].includes(me.user.role);
+  // A session that may only add a passkey (SPEC §13) has nowhere else to go.
+  $('nav').hidden = me.enrollment_only === true;
+  const manager = ['owner', 'admin'].includes(me.user.role);
+  $('nav-security').hidden = !manager;
+  $('nav-people').hidden = !manager;
   return me;
 }
 
@@ -38,6 +41,7 @@ register('home', {
       if (error.code !== 'unauthenticated') showError(root, describe(error));
       return;
     }
+    if (me.enrollment_only) return go('enrol', { me });
     const name = me.user.name || me.user.email;
     $('home-title').textContent = `Welcome, ${name}`;
     $('home-user').textContent = me.user.name ? `${me.user.name} (${me.user.email})` : me.user.email;
