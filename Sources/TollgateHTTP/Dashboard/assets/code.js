@@ -36,6 +36,7 @@ let cooldownUntil = 0;
 let stopTick = () => {};
 let stopPoll = () => {};
 let lastDelivery = '';
+let firstAttempts = 0; // tries left when the screen opened: the passkey's count shows once one is used
 let mode = 'email'; // the second step: a code from 'email' or 'totp' (an authenticator app), or a 'passkey'
 
 const DELIVERY = {
@@ -107,7 +108,11 @@ function render() {
         : plural(info.attempts_remaining, '1 try left for this code.', '# tries left for this code.')
       : 'This code cannot be used any more.';
   $('code-passkey-attempts').textContent =
-    info.attempts_remaining > 0 ? plural(info.attempts_remaining, '1 try left.', '# tries left.') : 'No tries are left for this login.';
+    info.attempts_remaining >= firstAttempts
+      ? ''
+      : info.attempts_remaining > 0
+        ? plural(info.attempts_remaining, '1 try left.', '# tries left.')
+        : 'No tries are left for this login.';
   $('code-resends').textContent =
     info.resends_remaining > 0 ? plural(info.resends_remaining, '1 new code left.', '# new codes left.') : 'No new codes left.';
   tick();
@@ -393,6 +398,7 @@ register('code', {
     closed = false;
     lastDelivery = '';
     sent(flow.state);
+    firstAttempts = info.attempts_remaining;
     // The screen opens with the method the server named, if this page knows it.
     mode = ['passkey', 'totp'].includes(flow.state.method) && offers(flow.state.method) ? flow.state.method : 'email';
     $('code-submit').textContent = flow.kind === 'login' ? 'Log in' : 'Next';

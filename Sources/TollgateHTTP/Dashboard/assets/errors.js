@@ -51,7 +51,7 @@ const MESSAGES = {
   passkey_rejected: (e) => `That passkey was not added: ${PASSKEY_REASONS[e.reason] || 'your device sent something we could not accept. Try again, or use another device'}.`,
   passkey_already_registered: () => 'This passkey is already registered. Use another device or security key.',
   invalid_passkey: (e) =>
-    'That passkey was not accepted: it is not one of this account’s passkeys, or it was made for another address. ' +
+    'That passkey was not accepted: it may belong to another account or address, or look like a copy of one used before. ' +
     (e.attemptsRemaining === 0 ? 'No tries are left for this login.' : `${tries(e.attemptsRemaining)} left.`),
   passkey_required: () =>
     'Your company requires a passkey to log in, and your account has none. Ask an owner or admin of your company ' +

@@ -113,7 +113,6 @@ const resetEnrol = passkeyForm({
     $('enrol-done-text').textContent =
       `“${method.name}” is your passkey now. Log out, then log in again with your email address and password, ` +
       'and choose “Use your passkey”.';
-    showStatus(enrolRoot, `“${method.name}” is added.`);
     $('enrol-logout').classList.add('primary');
     $('enrol-done-title').focus();
   },
