@@ -38,6 +38,16 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidRequest = "invalid_request"
         case methodLimitReached = "method_limit_reached"
         case lastRequiredMethod = "last_required_method"
+        /// A passkey registration the ceremony's checks refused (`reason` says which).
+        case passkeyRejected = "passkey_rejected"
+        case passkeyAlreadyRegistered = "passkey_already_registered"
+        /// A login's passkey assertion failed: it counts as a wrong code.
+        case invalidPasskey = "invalid_passkey"
+        /// The company requires passkeys, the user has none, and the one email login that
+        /// leads to adding one was used.
+        case passkeyRequired = "passkey_required"
+        /// An enrollment-only session asked for anything but adding a passkey.
+        case passkeyEnrollmentRequired = "passkey_enrollment_required"
         case busy
     }
 
@@ -48,6 +58,8 @@ public struct DomainError: Error, Sendable, Equatable, CustomStringConvertible {
     public var resendsRemaining: Int?
     /// The request field a refusal is about (`error.field`), for refused passwords.
     public var field: String?
+    /// Why a passkey was refused (`error.reason`, ``PasskeyRejection/Reason``).
+    public var reason: String?
 
     public init(
         _ code: Code,

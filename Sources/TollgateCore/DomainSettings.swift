@@ -64,6 +64,9 @@ public struct DomainSettings: Sendable {
     /// Where links in emails point when the company has no dashboard URL of its own:
     /// `PUBLIC_URL`, else the server's own address.
     public var defaultLinkBase: String = "http://127.0.0.1:8080"
+    /// `WEBAUTHN_RP_ID`: the relying party of every company's passkeys, instead of the host of
+    /// its dashboard (SPEC §13). Nil: each company's own (``relyingParty(for:)``).
+    public var webAuthnRPID: String?
 
     public init() {}
 
@@ -101,6 +104,12 @@ public struct DomainSettings: Sendable {
         )
         defaultLinkBase = publicURL ?? serverURL
         passwordResetTTL = try reader.integer("PASSWORD_RESET_TTL", default: passwordResetTTL, range: 60...86_400)
+        if let rpID = reader.string("WEBAUTHN_RP_ID") {
+            guard WebOrigin.isHostName(rpID) else {
+                throw ConfigurationError(variable: "WEBAUTHN_RP_ID", problem: "is a host name such as example.com (no scheme, port or path)")
+            }
+            webAuthnRPID = rpID.lowercased()
+        }
     }
 
     /// The base of links in emails: the company's own dashboard, else the default.

@@ -83,6 +83,13 @@ public enum EventType: String, Sendable, CaseIterable {
     case methodConfirmFailed = "method.confirm_failed"
     case methodRateLimited = "method.rate_limited"
     case methodsReset = "methods.reset"
+    /// A passkey registration the ceremony's checks refused (`reason` in the detail).
+    case passkeyRejected = "passkey.rejected"
+    /// A passkey signed with a counter not above the stored one: possibly a cloned
+    /// authenticator. The assertion was refused and counted as a wrong code.
+    case passkeyCounterRegression = "passkey.counter_regression"
+    /// The one email-code login of a user without a passkey under `phishing_resistant`.
+    case passkeyEnrollmentLogin = "login.passkey_enrollment"
     case emailSent = "email.sent"
     case emailFailed = "email.failed"
     case emailExpired = "email.expired"

@@ -120,7 +120,8 @@ public func buildRouter(http: HTTPSettings, domain: DomainSettings, pool: PQPool
     let routes = RouteTable()
     // One line per request with its request id (`hb.request.id`); no headers, so no tokens.
     router.add(middleware: LogRequestsMiddleware(.info))
-    router.add(middleware: HeaderMiddleware(corsAllowedOrigins: http.corsAllowedOrigins, hsts: http.tlsCertificatePath != nil))
+    let origins = AllowedOrigins(fixed: http.corsAllowedOrigins, publicURL: domain.defaultLinkBase, pool: pool)
+    router.add(middleware: HeaderMiddleware(allowedOrigins: origins, hsts: http.tlsCertificatePath != nil))
     router.add(middleware: ErrorEnvelopeMiddleware(routes: routes))
     router.add(middleware: MetricsMiddleware())
     HealthRoutes(pool: pool, migrator: Migrator(migrations: try Migration.bundled(), logger: logger)).register(on: router)
@@ -135,8 +136,11 @@ public func buildRouter(http: HTTPSettings, domain: DomainSettings, pool: PQPool
         authenticated: authenticated,
         dashboard: v1.group(context: DashboardContext.self)
     )
-    MethodRoutes(methods: MethodService(dependencies, login: login), clientAddress: services.clientAddress)
-        .register(on: v1.group(context: DashboardContext.self))
+    let methods = MethodService(dependencies, login: login)
+    MethodRoutes(methods: methods, clientAddress: services.clientAddress).register(on: v1.group(context: DashboardContext.self))
+    PasskeyRoutes(methods: methods, challenges: challenges, clientAddress: services.clientAddress)
+        .register(public: v1, dashboard: v1.group(context: DashboardContext.self))
+    TeamRoutes(methods: methods, clientAddress: services.clientAddress).register(on: v1.group(context: DashboardContext.self))
     let admin = AdminService(dependencies)
     AdminRoutes(admin: admin, clientAddress: services.clientAddress).register(
         on: v1.group("admin").add(middleware: APIKeyMiddleware(admin: admin, clientAddress: services.clientAddress)).group(context: AdminContext.self)

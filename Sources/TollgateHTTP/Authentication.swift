@@ -20,6 +20,11 @@ struct SessionMiddleware: RouterMiddleware {
                 // No live session: left unset. Any other failure (the database is away)
                 // must not look like a revoked token to the dashboard.
             }
+            if let principal = context.principal, principal.session.enrollmentOnly, !Self.enrollmentRoutes.contains(request.uri.path) {
+                // Offered to no route here: routes that need a session say why (SPEC §13.1).
+                context.principal = nil
+                context.sessionRefusal = .passkeyEnrollmentRequired
+            }
             if let principal = context.principal {
                 // Ids (never emails or tokens) on every log line of this request.
                 context.logger[metadataKey: "company.id"] = "\(principal.company.id)"
@@ -28,6 +33,9 @@ struct SessionMiddleware: RouterMiddleware {
         }
         return try await next(request, context)
     }
+
+    /// All an enrollment-only session may do: read who it is, add a passkey, log out.
+    static let enrollmentRoutes: Set<String> = ["/v1/me", "/v1/me/methods/passkeys/options", "/v1/me/methods/passkeys", "/v1/auth/logout"]
 }
 
 /// The token of an `Authorization: Bearer …` header of sane length, or nil.
@@ -47,7 +55,7 @@ struct SessionContext<Clients: SessionClients>: ChildRequestContext {
     var maxUploadSize: Int { parent.maxUploadSize }
 
     init(context: TollgateRequestContext) throws {
-        guard let principal = context.principal else { throw DomainError.unauthenticated }
+        guard let principal = context.principal else { throw context.sessionRefusal ?? DomainError.unauthenticated }
         // Defence in depth: with 2FA on, a dashboard session must have passed the code.
         if principal.session.client == .dashboard && principal.company.twoFactorEnabled && !principal.session.twoFactorVerified {
             throw DomainError.unauthenticated

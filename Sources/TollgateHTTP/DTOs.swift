@@ -170,6 +170,13 @@ struct MeAnswer: Encodable, Sendable {
     let user: User
     let company: Company
     let session: Session
+    /// The session may only add a passkey (SPEC §13.1, policy `phishing_resistant`).
+    let enrollmentOnly: Bool
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case user, company, session
+        case enrollmentOnly = "enrollment_only"
+    }
 
     struct User: Encodable, Sendable {
         let id: ObjectID
@@ -218,7 +225,8 @@ extension MeAnswer {
                 client: principal.session.client.rawValue,
                 expiresAt: Timestamp(principal.session.expiresAt),
                 twoFactorVerified: principal.session.twoFactorVerified
-            )
+            ),
+            enrollmentOnly: principal.session.enrollmentOnly
         )
     }
 }

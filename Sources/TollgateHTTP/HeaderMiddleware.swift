@@ -2,24 +2,21 @@ import HTTPTypes
 import Hummingbird
 
 /// `Cache-Control: no-store` on every API answer (they carry tokens and account state),
-/// HSTS when serving HTTPS, and CORS for exactly the configured origins (preflights answered;
-/// `Retry-After` exposed, so a dashboard on another origin can show when to try again).
+/// HSTS when serving HTTPS, and CORS for exactly the allowed origins (``AllowedOrigins``;
+/// preflights answered; `Retry-After` exposed, so a dashboard on another origin can show when to
+/// try again).
 struct HeaderMiddleware<Context: RequestContext>: RouterMiddleware {
-    let allowedOrigins: Set<String>
+    let allowedOrigins: AllowedOrigins
     let hsts: Bool
-
-    init(corsAllowedOrigins: [String], hsts: Bool) {
-        self.allowedOrigins = Set(corsAllowedOrigins)
-        self.hsts = hsts
-    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let origin = request.headers[.origin]
-        let originAllowed = origin.map { allowedOrigins.contains($0) } ?? false
+        var originAllowed = false
+        if let origin { originAllowed = await allowedOrigins.allows(origin) }
         if request.method == .options, originAllowed, request.headers[.accessControlRequestMethod] != nil {
             var response = Response(status: .noContent)
             decorate(&response, origin: origin)
-            response.headers[.accessControlAllowMethods] = "GET, POST, PATCH, OPTIONS"
+            response.headers[.accessControlAllowMethods] = "GET, POST, PATCH, DELETE, OPTIONS"
             response.headers[.accessControlAllowHeaders] = "Authorization, Content-Type"
             response.headers[.accessControlMaxAge] = "600"
             return response

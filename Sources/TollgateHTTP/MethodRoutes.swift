@@ -39,7 +39,7 @@ struct MethodRoutes {
         }
         group.delete("me/methods/:id") { request, context -> Response in
             let id = context.parameters.get("id") ?? ""
-            let body = try await Self.optionalBody(RemoveMethodRequest.self, request)
+            let body = try await OptionalBody.read(RemoveMethodRequest.self, request)
             let info = addresses.clientInfo(for: request, context: context.parent)
             try await methods.remove(context.principal, id: id, password: body?.password?.text, clientInfo: info)
             return Response(status: .noContent)
@@ -50,16 +50,6 @@ struct MethodRoutes {
     private static func enrollmentID(_ context: DashboardContext) throws -> UUID {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw DomainError.notFoundObject }
         return id
-    }
-
-    /// A DELETE may come without a body (a recent second factor needs no password): no
-    /// `Content-Type` and nothing sent reads as none; anything else is read as a JSON body.
-    private static func optionalBody<Body: RequestBody>(_ type: Body.Type, _ request: Request) async throws -> Body? {
-        guard request.headers[.contentType] == nil else { return try await JSONBody.read(type, request) }
-        var request = request
-        let sent = try await request.collectBody(upTo: JSONBody.maximumSize)
-        guard sent.readableBytes == 0 else { throw APIError.unsupportedMediaType }
-        return nil
     }
 }
 

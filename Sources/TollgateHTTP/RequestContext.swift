@@ -11,6 +11,9 @@ public struct TollgateRequestContext: RequestContext, RemoteAddressRequestContex
     public var maxUploadSize: Int { 64 * 1024 }
     /// Set by the session middleware when the request carries a valid token.
     public var principal: Principal?
+    /// Why a live session is not offered to this route (an enrollment-only session anywhere but
+    /// where a passkey is added): what a route that needs a session answers instead.
+    public var sessionRefusal: DomainError?
     /// Set on `/v1/admin/*` when the request carries a live API key.
     public var apiKey: APIKey?
 

@@ -212,10 +212,6 @@ struct SecurityRoutes {
             if let days = body.rememberDays, !SignInPolicy.rememberDaysRange.contains(days) {
                 throw APIError.invalidRequest(field: "remember_days", "The field remember_days must be a whole number from 1 to 30.")
             }
-            if body.methods?.value == .phishingResistant {
-                // It needs passkeys, which come in a later release: refused, not half-applied.
-                throw APIError.invalidRequest(field: "methods", "This server does not offer passkeys yet, so it cannot require them.")
-            }
             let info = services.clientAddress.clientInfo(for: request, context: context.parent)
             let change = SignInPolicyChange(methods: body.methods?.value, ask: body.ask?.value, rememberDays: body.rememberDays)
             let status = try await services.twoFactor.changeSignInPolicy(

@@ -194,7 +194,8 @@ import TollgateCore
         let me = MeAnswer(
             user: .init(id: id, email: "a@acme.test", name: "A", role: "owner", dashboardAccess: true),
             company: .init(id: id, name: "Acme", twoFactorEnabled: true),
-            session: .init(client: "dashboard", expiresAt: Timestamp(now), twoFactorVerified: true)
+            session: .init(client: "dashboard", expiresAt: Timestamp(now), twoFactorVerified: true),
+            enrollmentOnly: false
         )
         return [
             "POST /v1/auth/login 200": [session],

@@ -78,6 +78,8 @@ extension LoginService {
         let methodKinds: Set<SecondFactor>
         /// The user's live remembered browser whose token the login carried.
         let rememberedBrowserID: UUID?
+        /// The user used the email login that leads to adding a passkey (SPEC §13).
+        let passkeyEnrollmentUsed: Bool
     }
 
     /// The company (shared) and the account (exclusively: requests on one account take turns)
@@ -91,6 +93,7 @@ extension LoginService {
             """
             SELECT \(unsafeSQL: Company.columns), clock_timestamp() AS database_now, now() AS transaction_start,
                 u.active AND u.password_hash = \(account.passwordHash) AS account_unchanged, \(unsafeSQL: AccountCounters.columns),
+                u.passkey_enrollment_used_at IS NOT NULL AS passkey_enrollment_used,
                 ARRAY(SELECT DISTINCT m.kind FROM user_methods m
                       WHERE m.company_id = c.id AND m.user_id = u.id AND m.confirmed_at IS NOT NULL) AS method_kinds,
                 (SELECT rb.id FROM remembered_browsers rb
@@ -107,7 +110,8 @@ extension LoginService {
             counters: try AccountCounters(row: row, withChallenges: true),
             accountUnchanged: try row.decode("account_unchanged"),
             methodKinds: Set(try row.decode("method_kinds", as: [String].self).compactMap(SecondFactor.init(rawValue:))),
-            rememberedBrowserID: try row.decode("remembered_browser_id")
+            rememberedBrowserID: try row.decode("remembered_browser_id"),
+            passkeyEnrollmentUsed: try row.decode("passkey_enrollment_used")
         )
     }
 

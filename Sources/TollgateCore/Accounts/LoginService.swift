@@ -164,7 +164,8 @@ public struct LoginService: DomainService, Sendable {
             // the company asks once per browser (SPEC §14).
             let remembered = needsCode && company.policy.ask == .perBrowser ? held.rememberedBrowserID : nil
             if needsCode && remembered == nil {
-                let methods = company.policy.loginMethods(userHas: held.methodKinds)
+                let path = company.policy.loginPath(userHas: held.methodKinds, enrollmentUsed: held.passkeyEnrollmentUsed)
+                guard case .challenge(let methods) = path else { return .refuse(.passkeyRequired) }
                 switch challenges.startLogin(
                     user: user,
                     company: company,

@@ -8,6 +8,9 @@ public struct Session: Sendable, Equatable {
     public let client: SessionClient
     public let twoFactorVerified: Bool
     public let expiresAt: Date
+    /// Made by the one email login of a user who must add a passkey (SPEC §13): it may do
+    /// nothing else.
+    public var enrollmentOnly = false
 }
 
 /// A newly created session and its bearer token (shown once, stored only as a hash).
@@ -100,7 +103,7 @@ public enum SessionStore {
         let rows = try await pool.read(
             settings: [("app.company_id", companyID.uuidString), ("synchronous_commit", "off")],
             ("""
-            SELECT s.id AS session_id, s.client, s.two_factor_verified, s.expires_at, \(unsafeSQL: User.columns), \(unsafeSQL: Company.columns),
+            SELECT s.id AS session_id, s.client, s.two_factor_verified, s.expires_at, s.enrollment_only, \(unsafeSQL: User.columns), \(unsafeSQL: Company.columns),
                    CASE WHEN s.last_used_at IS NULL OR s.last_used_at < now() - interval '1 minute' THEN touch_session(s.id) END AS touched
             FROM sessions s
             JOIN users u ON u.company_id = s.company_id AND u.id = s.user_id
@@ -116,7 +119,8 @@ public enum SessionStore {
                 id: try row.decode("session_id"),
                 client: client,
                 twoFactorVerified: try row.decode("two_factor_verified"),
-                expiresAt: try row.decode("expires_at")
+                expiresAt: try row.decode("expires_at"),
+                enrollmentOnly: try row.decode("enrollment_only")
             ),
             user: try User(row: row),
             company: try Company(row: row)

@@ -203,11 +203,17 @@ public struct MethodService: DomainService, Sendable {
                 """
                 DELETE FROM user_methods
                 WHERE company_id = app_company() AND id = \(id) AND user_id = \(user.id) AND confirmed_at IS NOT NULL
-                RETURNING id, kind, name, confirmed_at AS created_at, last_used_at, clock_timestamp() AS removed_at
+                RETURNING id, kind, name, confirmed_at AS created_at, last_used_at, clock_timestamp() AS removed_at,
+                    (SELECT count(*) FROM user_methods p WHERE p.company_id = app_company() AND p.user_id = \(user.id)
+                     AND p.kind = 'passkey') AS passkeys_before
                 """
             )
             guard let row = removed.first else { throw DomainError.notFoundObject }
             let method = try Self.method(row)
+            // A company that requires passkeys keeps each user's last one (thrown: rolled back).
+            if method.kind == .passkey, company.policy.methods == .phishingResistant, try row.decode("passkeys_before", as: Int.self) <= 1 {
+                throw DomainError.lastPasskeyRequired
+            }
             Event(
                 companyID: user.companyID,
                 type: .methodRemoved,
@@ -237,6 +243,10 @@ extension DomainError {
     public static let emailMethodRequired = DomainError(
         .lastRequiredMethod,
         "The email method cannot be removed: every account keeps it as its fallback."
+    )
+    public static let lastPasskeyRequired = DomainError(
+        .lastRequiredMethod,
+        "Your company requires a passkey: add another before removing your last one."
     )
     static let wrongAppCode = DomainError(.invalidCode, "That code is not right; enter the current code of the app.")
 }

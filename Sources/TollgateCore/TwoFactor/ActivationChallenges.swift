@@ -20,7 +20,7 @@ extension ChallengeService {
     public func verifyActivation(_ principal: Principal, id: UUID, code: String, clientInfo: ClientInfo) async throws -> ChallengeSnapshot {
         guard principal.user.isOwnerOrAdmin else { throw DomainError.forbidden }
         let (companyID, locator) = (principal.company.id, ChallengeLocator.activation(id: id, userID: principal.user.id))
-        return try await verify(companyID: companyID, locator: locator, code: code, clientInfo: clientInfo) { accepted, clientInfo, tx in
+        return try await verify(companyID: companyID, locator: locator, entry: .emailCode(code), clientInfo: clientInfo) { accepted, clientInfo, tx in
             ChallengeEvent.record(.verified, accepted.record.challenge, user: accepted.user, clientInfo: clientInfo, in: tx)
             return ChallengeSnapshot(accepted.record, emailHint: accepted.user.emailHint)
         }

@@ -53,6 +53,9 @@ public struct Challenge: Sendable, Equatable {
         case invalidCode(attemptsRemaining: Int, resendsRemaining: Int)
         case resendLimitReached
         case resendTooSoon(retryAfter: Int, resendsRemaining: Int)
+        /// A code by email was asked for at a login that does not offer email (a company that
+        /// requires passkeys, for a user who has one).
+        case emailNotOffered
     }
 
     /// What entering a code asks for, before the code is looked at.

@@ -48,6 +48,7 @@ extension Challenge {
     /// burned the first code's tries, the email's code counts as a new code (a resend).
     public mutating func requestFirstEmail(at now: Date) -> FirstEmailAction {
         guard state == .pending else { return .refuse(.closed) }
+        guard methods.contains(.email) else { return .refuse(.emailNotOffered) }
         if case .exhausted(let reason) = code(at: now, expiring: false) {
             state = .closed
             return .close(reason)
@@ -76,6 +77,7 @@ extension Challenge {
     /// A new code is asked for at `now`; `cooldown` is the seconds required since the last send.
     public mutating func requestResend(at now: Date, cooldown: Int) -> ResendAction {
         guard state == .pending else { return .refuse(.closed) }
+        guard methods.contains(.email) else { return .refuse(.emailNotOffered) }
         if case .exhausted(let reason) = code(at: now) {
             state = .closed
             return .close(reason)
@@ -141,6 +143,8 @@ extension DomainError {
             self.init(.resendLimitReached, "No new code can be sent for this attempt; start again.", resendsRemaining: 0)
         case .resendTooSoon(let wait, let resends):
             self.init(.resendTooSoon, "Wait a little before asking for another code.", retryAfter: wait, resendsRemaining: resends)
+        case .emailNotOffered:
+            self.init(.invalidRequest, "Your company requires a passkey for this login; codes by email are not offered.")
         }
     }
 

@@ -78,8 +78,7 @@ public struct ChallengeService: DomainService, Sendable {
     func verify<Outcome: Sendable>(
         companyID: UUID,
         locator: ChallengeLocator,
-        code entry: String,
-        from factor: SecondFactor = .email,
+        entry: FactorEntry,
         withCompany: Bool = false,
         clientInfo: ClientInfo,
         accepting: @escaping @Sendable (AcceptedCode, ClientInfo, PQTransaction) -> Outcome
@@ -90,7 +89,7 @@ public struct ChallengeService: DomainService, Sendable {
                 guard let located = try ChallengeStore.locate(locator, withDelivery: locator.isActivation, withCompany: withCompany, in: tx) else {
                     return .refuse(.challengeNotFound)
                 }
-                return try decide(located, entry: entry, from: factor, clientInfo: clientInfo, compared: compared, accepting: accepting, in: tx)
+                return try decide(located, entry: entry, clientInfo: clientInfo, compared: compared, accepting: accepting, in: tx)
             }
         } catch let error where !(error is DomainError) {
             if let entry = compared.withLockedValue({ $0 }) { await countUncommitted(entry, companyID: companyID) }
@@ -102,8 +101,7 @@ public struct ChallengeService: DomainService, Sendable {
     /// queued for the COMMIT (``CommitThen``).
     private func decide<Outcome: Sendable>(
         _ located: LocatedChallenge,
-        entry: String,
-        from factor: SecondFactor,
+        entry: FactorEntry,
         clientInfo: ClientInfo,
         compared: NIOLockedValueBox<ComparedEntry?>,
         accepting: (AcceptedCode, ClientInfo, PQTransaction) -> Outcome,
@@ -112,6 +110,7 @@ public struct ChallengeService: DomainService, Sendable {
         let (record, user, counters) = (located.record, located.user, located.counters)
         if closedForAccount(record.challenge, user: user, clientInfo: clientInfo, in: tx) { return .refuse(.challengeClosed) }
         var challenge = record.challenge
+        let factor = entry.factor
         switch challenge.enterCode(at: record.databaseNow, from: factor) {
         case .countAndCompare:
             break
@@ -145,15 +144,25 @@ public struct ChallengeService: DomainService, Sendable {
         }
         // Counted before it is compared, with the COMMIT.
         ChallengeStore.countAttempt(challenge, in: tx)
-        let appCode = factor == .totp ? matchingAppCode(entry, located) : nil
-        let matches =
-            switch factor {
-            case .email: normalizedCode(entry).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false
-            case .totp: appCode != nil
-            case .passkey: false
-            }
+        // A factor the challenge does not offer is compared with nothing: a wrong entry.
+        let offered = challenge.methods.contains(factor)
+        var appCode: MatchingAppCode?
+        var passkey: MatchingPasskey?
+        let matches: Bool
+        switch entry {
+        case .emailCode(let code):
+            matches = offered && (normalizedCode(code).map { mac.codeMatches($0, challengeID: challenge.id, stored: challenge.codeHash) } ?? false)
+        case .appCode(let code):
+            appCode = offered ? matchingAppCode(code, located) : nil
+            matches = appCode != nil
+        case .passkey(let response):
+            passkey = offered ? try matchingPasskey(response, located, clientInfo: clientInfo, in: tx) : nil
+            matches = passkey != nil
+            ChallengeStore.spendPasskeyChallenge(challenge.id, in: tx)
+        }
         compared.withLockedValue { $0 = ComparedEntry(challenge: record.challenge, user: user, matched: matches) }
         if let appCode { ChallengeStore.spendAppStep(appCode.step, userID: user.id, app: appCode.sealed, renewed: appCode.renewed, in: tx) }
+        if let passkey { ChallengeStore.usePasskey(passkey, in: tx) }
         switch challenge.codeCompared(matches: matches, attempts: challenge.attempts + 1) {
         case .accept(let state):
             var updated = record
@@ -166,7 +175,7 @@ public struct ChallengeService: DomainService, Sendable {
             )
             return .answer(accepting(accepted, clientInfo, tx))
         case .reject(let attemptsRemaining, let close, let refusal):
-            return try reject(
+            let rejected: CommitThen<Outcome> = try reject(
                 challenge,
                 attemptsRemaining: attemptsRemaining,
                 close: close,
@@ -176,16 +185,23 @@ public struct ChallengeService: DomainService, Sendable {
                 clientInfo: clientInfo,
                 in: tx
             )
+            // A failed passkey is told as such, counted like a wrong code (SPEC §13.1).
+            guard factor == .passkey, case .refuse(let error) = rejected, error.code == .invalidCode else { return rejected }
+            return .refuse(.invalidPasskey(attemptsRemaining: attemptsRemaining, resendsRemaining: error.resendsRemaining))
         }
     }
+
+    /// An authenticator-app code that counts: its step, and its app's secret as stored and,
+    /// when an older `TOLLGATE_SECRET` opened it, sealed anew.
+    typealias MatchingAppCode = (step: Int64, sealed: Data, renewed: Data?)
 
     /// The step and app of an authenticator-app code that is right now (±1 step) for one of the
     /// user's confirmed apps and later than the last step accepted, with the app's secret sealed
     /// anew when an older `TOLLGATE_SECRET` opened it; nil for any other entry, or when the
     /// challenge does not offer apps.
-    private func matchingAppCode(_ entry: String, _ located: LocatedChallenge) -> (step: Int64, sealed: Data, renewed: Data?)? {
-        guard located.record.challenge.methods.contains(.totp), let code = normalizedCode(entry) else { return nil }
-        var found: (step: Int64, sealed: Data, renewed: Data?)?
+    private func matchingAppCode(_ entry: String, _ located: LocatedChallenge) -> MatchingAppCode? {
+        guard let code = normalizedCode(entry) else { return nil }
+        var found: MatchingAppCode?
         // Every app is tried, whatever matched, so timing does not say which.
         for sealed in located.appSecrets {
             guard let (secret, renewed) = secretBox.openRenewing(sealed),

@@ -53,15 +53,30 @@ extension ChallengeService {
         rememberBrowser: Bool = false,
         clientInfo: ClientInfo
     ) async throws -> LoginSuccess {
+        try await verifyLogin(
+            token: token,
+            entry: factor == .totp ? .appCode(code) : .emailCode(code),
+            rememberBrowser: rememberBrowser,
+            clientInfo: clientInfo
+        )
+    }
+
+    /// ``verifyLogin(token:code:from:rememberBrowser:clientInfo:)`` for any entry, a passkey's
+    /// assertion included (which needs the company: its relying party).
+    ///
+    /// Under `phishing_resistant`, an emailed code of a user without a passkey makes an
+    /// enrollment-only session (``SessionStore/markEnrollmentOnly(_:user:clientInfo:in:)``,
+    /// decided at the COMMIT on the policy and passkeys as they are then), and no browser is
+    /// remembered by anything but a passkey.
+    func verifyLogin(token: String, entry: FactorEntry, rememberBrowser: Bool, clientInfo: ClientInfo) async throws -> LoginSuccess {
         let (companyID, locator) = try loginLocator(token)
         let ttl = sessionTTL
         let mac = self.mac
         return try await verify(
             companyID: companyID,
             locator: locator,
-            code: code,
-            from: factor,
-            withCompany: rememberBrowser,
+            entry: entry,
+            withCompany: rememberBrowser || entry.factor == .passkey,
             clientInfo: clientInfo
         ) {
             accepted,
@@ -91,7 +106,10 @@ extension ChallengeService {
                     "session_id": .string(grant.session.id.uuidString.lowercased()), "method": .string(accepted.factor.rawValue),
                 ]
             ).record(in: tx)
-            guard rememberBrowser, let days = accepted.company?.policy.rememberFor else { return LoginSuccess(grant: grant, rememberedBrowser: nil) }
+            if accepted.factor == .email { SessionStore.markEnrollmentOnly(grant.session.id, user: user, clientInfo: clientInfo, in: tx) }
+            guard rememberBrowser, let policy = accepted.company?.policy, let days = policy.rememberFor,
+                policy.methods != .phishingResistant || accepted.factor == .passkey
+            else { return LoginSuccess(grant: grant, rememberedBrowser: nil) }
             let browser = RememberedBrowsers.remember(
                 user: user,
                 days: days,
@@ -145,7 +163,7 @@ extension ChallengeService {
         }
     }
 
-    private func loginLocator(_ token: String) throws -> (UUID, ChallengeLocator) {
+    func loginLocator(_ token: String) throws -> (UUID, ChallengeLocator) {
         guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.challengeNotFound }
         return (companyID, .loginToken(candidates: mac.tokenCandidates(token)))
     }

@@ -15,7 +15,7 @@ public struct SignInPolicy: Sendable, Equatable {
         case email
         /// Any of the user's methods, email included.
         case any
-        /// Passkeys only (arrives with passkeys; refused until then).
+        /// Passkeys only. A user without one gets one email login that leads to adding one.
         case phishingResistant = "phishing_resistant"
     }
 
@@ -41,8 +41,10 @@ public struct SignInPolicy: Sendable, Equatable {
     /// the first is the one the code screen opens with.
     public func loginMethods(userHas kinds: Set<SecondFactor>) -> [SecondFactor] {
         switch methods {
-        case .email, .phishingResistant: return [.email]
+        case .email: return [.email]
         case .any: return (kinds.subtracting([.email]).sorted()) + [.email]
+        // Email only for the enrollment login of a user without a passkey.
+        case .phishingResistant: return kinds.contains(.passkey) ? [.passkey] : [.email]
         }
     }
 

@@ -47,6 +47,21 @@ public struct PasskeyRejection: Error, Sendable, Equatable, CustomStringConverti
         case counterRegression = "counter_regression"
         /// The assertion's user handle is not the credential owner's.
         case userHandleMismatch = "user_handle_mismatch"
+        /// No registration was started by this session, or it expired or was used (the server's
+        /// side of the ceremony, not the authenticator's).
+        case noCeremony = "no_ceremony"
+
+        /// What went wrong, in words for the person adding the passkey.
+        public var explanation: String {
+            switch self {
+            case .noCeremony, .challengeMismatch: "the request was not started here or took too long; try again."
+            case .originNotAllowed, .crossOrigin, .rpIDMismatch: "it was made for another site."
+            case .userNotPresent, .userNotVerified: "the authenticator did not confirm you were there; try again."
+            case .unsupportedAlgorithm, .invalidPublicKey, .unsupportedAttestationFormat, .invalidAttestationStatement:
+                "this authenticator's kind of key is not supported; try another authenticator."
+            default: "the browser's answer was not valid; try again."
+            }
+        }
     }
 
     public let reason: Reason
