@@ -345,7 +345,6 @@ import TollgateHTTP
             for (body, field) in [
                 (["remember_days": 0] as [String: any Sendable], "remember_days"), (["remember_days": 31], "remember_days"),
                 (["remember_days": "7"], "remember_days"), (["methods": "sometimes"], "methods"), (["ask": 3], "ask"),
-                (["methods": "phishing_resistant"], "methods"),
             ] {
                 let refused = try await client.patch(
                     "/v1/company/security/policy",

@@ -12,8 +12,9 @@ import TollgateHTTP
 /// `Tests/browser/test_passkey_api.py` (soft-webauthn) and `test_passkeys.py` (Chromium's
 /// virtual authenticator) drive the same API with independent implementations.
 @Suite struct PasskeyTests {
-    /// The test server's relying party: `PUBLIC_URL` is unset, so the default link base's.
-    static let origin = "http://127.0.0.1:8080"
+    /// The test server's relying party: `PUBLIC_URL` is unset, so the default link base's
+    /// (`http://127.0.0.1:8080`), whose loopback host passkeys know as `localhost`.
+    static let origin = "http://localhost:8080"
 
     /// Adds a passkey to `account` with the password (no recent second factor needed) and
     /// answers the authenticator.
@@ -60,7 +61,7 @@ import TollgateHTTP
             #expect(try login.string("challenge", "delivery") == "not_sent")
 
             let options = try await client.post("/v1/auth/login/passkey/options", ["challenge_token": try login.challengeToken()])
-            #expect(try options.string("options", "rpId") == "127.0.0.1")
+            #expect(try options.string("options", "rpId") == "localhost")
             let allowed = try #require(options.value("options", "allowCredentials") as? [[String: Any]])
             #expect(allowed.map { $0["id"] as? String } == [Base64URL.encode(passkey.credentialID)])
             let credential = try passkey.assert(try #require(options.value("options") as? [String: Any]))

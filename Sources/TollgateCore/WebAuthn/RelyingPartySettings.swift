@@ -18,6 +18,17 @@ public struct WebOrigin: Sendable, Hashable {
         self.port = parts.port == defaultPort ? nil : parts.port
     }
 
+    /// The same origin named `localhost` when its host is a loopback address.
+    var loopbackAsLocalhost: WebOrigin {
+        ["127.0.0.1", "[::1]", "::1"].contains(host) ? WebOrigin(scheme: scheme, host: "localhost", port: port) : self
+    }
+
+    private init(scheme: String, host: String, port: Int?) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+    }
+
     /// What `Origin` headers and `clientDataJSON.origin` carry.
     public var serialized: String { scheme + "://" + host + (port.map { ":\($0)" } ?? "") }
 
@@ -38,9 +49,13 @@ extension DomainSettings {
     /// else of `PUBLIC_URL` (or the server's own address). Its ceremonies may run on the pages
     /// of `PUBLIC_URL` and of the company's dashboard; the browser itself refuses an RP ID the
     /// page's host is not equal to or under.
+    ///
+    /// A server on a loopback address (`tollgate dev`, tests) serves its passkeys as
+    /// `localhost`: browsers refuse an IP address as an RP ID but treat `http://localhost` as a
+    /// secure context, so the dashboard works there.
     public func relyingParty(for company: Company) -> RelyingParty {
-        let base = WebOrigin(defaultLinkBase)
-        let dashboard = company.dashboardURL.flatMap(WebOrigin.init)
+        let base = WebOrigin(defaultLinkBase).map { $0.loopbackAsLocalhost }
+        let dashboard = company.dashboardURL.flatMap(WebOrigin.init).map { $0.loopbackAsLocalhost }
         let id = webAuthnRPID ?? dashboard?.host ?? base?.host ?? "localhost"
         return RelyingParty(id: id, origins: Set([base, dashboard].compactMap { $0?.serialized }))
     }
