@@ -27,7 +27,8 @@ export function currentMe() {
 
 function sessionWords(s) {
   const kind = s.client === 'dashboard' ? 'Dashboard' : 'Phone app';
-  const how = s.two_factor_verified ? 'confirmed with an email code' : 'password only';
+  // The session does not say which second step it passed: an emailed code, an app's code or a passkey.
+  const how = s.two_factor_verified ? 'confirmed with a second step' : 'password only';
   return `${kind}, ${how}, until ${when(s.expires_at)}`;
 }
 
@@ -48,7 +49,7 @@ register('home', {
     $('home-role').textContent = ROLES[me.user.role] || me.user.role;
     $('home-company').textContent = me.company.name;
     $('home-2fa').textContent = me.company.two_factor_enabled
-      ? 'On: dashboard logins need a code from email'
+      ? 'On: dashboard logins need a second step after the password'
       : 'Off: dashboard logins need only a password';
     $('home-session').textContent = sessionWords(me.session);
     document.title = `${$('home-title').textContent} · Tollgate`;

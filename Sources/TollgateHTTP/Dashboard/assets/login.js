@@ -1,9 +1,8 @@
 // Log in (SPEC §3.2): email and password; a 202 leads to code entry, a 200 straight home.
 
-import { chooseEmailCode, finishLogin, login, resendLoginCode, session, viewLoginChallenge } from './api.js';
+import { chooseEmailCode, finishLogin, finishPasskeyLogin, login, loginPasskeyOptions, resendLoginCode, session, viewLoginChallenge } from './api.js';
 import { showCode } from './code.js';
 import { describe } from './errors.js';
-import { finishPasskeyLogin, loginPasskeyOptions } from './passkey-api.js';
 import { register, go, section, showError, showStatus, whileBusy } from './ui.js';
 
 const root = section('login');

@@ -4,9 +4,8 @@
 // enrolment screen that is all a session may see when the company requires passkeys and the
 // user has none (then: log out, and log in again with the new passkey).
 
-import { logout, session } from './api.js';
+import { logout, passkeyCreationOptions, registerPasskey, session } from './api.js';
 import { describe } from './errors.js';
-import { passkeyCreationOptions, registerPasskey } from './passkey-api.js';
 import { $, go, register, section, showError, showStatus, whileBusy } from './ui.js';
 import { ceremonyWords, createPasskey, isCeremonyError } from './webauthn.js';
 

@@ -5,7 +5,7 @@
 
 import { describe } from './errors.js';
 import { loadMe } from './home.js';
-import { companyUsers, resetUserMethods } from './passkey-api.js';
+import { companyUsers, resetUserMethods } from './api.js';
 import { $, go, register, section, showError, showStatus, whileBusy } from './ui.js';
 
 const root = section('people');
