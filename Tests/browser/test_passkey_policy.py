@@ -21,6 +21,11 @@ from test_passkeys import (
 )
 
 
+def fits(page):
+    """Whether the page fits its 375 px without scrolling sideways."""
+    return page.driver.execute_script("return document.documentElement.scrollWidth") <= 375
+
+
 def test_passkeys_only_leads_through_one_email_login_to_adding_one(world, passkey_server, browser_factory):
     company, users = policy_company(world, passkey_server, "phishing", "any", member="member", admin="admin")
     member = users["member"]
@@ -52,7 +57,7 @@ def test_passkeys_only_leads_through_one_email_login_to_adding_one(world, passke
     owner.shot("policy-saved")
 
     # The member has no passkey: one email-code login, which leads only to adding one.
-    page = browser_factory(label="member")
+    page = browser_factory(width=375, height=800, label="member")  # a phone
     authenticator(page)
     log_in(page, passkey_server, member, company.password)
     page.wait_screen("code")
@@ -63,6 +68,7 @@ def test_passkeys_only_leads_through_one_email_login_to_adding_one(world, passke
     assert page.wait_screen("enrol") == "Your company requires a passkey: add one now"
     assert not page.shown("nav")
     page.shot("enrolment")
+    assert fits(page)
     # Nothing else is open to this session.
     answer = page.driver.execute_async_script(
         "const done = arguments[0]; const s = JSON.parse(sessionStorage.getItem('tollgate.session'));"
@@ -103,7 +109,7 @@ def test_an_owner_resets_sign_in_methods(world, passkey_server, browser_factory)
         status, _, body = passkey_server.api("POST", f"/v1/company/users/{ids[who]}/reset-methods", {"password": company.password}, admin)
         assert status == 403 and body["error"]["code"] == "forbidden", body
 
-    owner = browser_factory(label="owner")
+    owner = browser_factory(width=375, height=800, label="owner")  # a phone
     authenticator(owner)
     code_login(world, passkey_server, owner, company.owner, company.password)
     owner.wait_screen("home")
@@ -137,6 +143,7 @@ def test_an_owner_resets_sign_in_methods(world, passkey_server, browser_factory)
     mine = [row for row in owner.driver.find_elements(By.CSS_SELECTOR, "#people-body tr") if company.owner in row.text][0]
     assert "You" in mine.text and not mine.find_elements(By.TAG_NAME, "button")
     owner.shot("people")
+    assert fits(owner)
     owner.driver.find_element(By.CSS_SELECTOR, f"button[aria-label='Reset the sign-in methods of {member}']").click()
     owner.wait(lambda: owner.shown("reset-dialog"), "the confirmation")
     owner.shot("reset-confirm")

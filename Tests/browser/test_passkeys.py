@@ -150,6 +150,32 @@ def test_add_a_passkey_then_log_in_with_it(world, passkey_server, page):
     page.wait_status("methods", "“Work laptop” was removed. It no longer logs you in.")
 
 
+HIDE_LEVEL_3_HELPERS = """
+delete PublicKeyCredential.parseCreationOptionsFromJSON;
+delete PublicKeyCredential.parseRequestOptionsFromJSON;
+delete PublicKeyCredential.prototype.toJSON;
+return [typeof PublicKeyCredential.parseCreationOptionsFromJSON, typeof PublicKeyCredential.prototype.toJSON];
+"""
+
+
+def test_a_browser_without_the_level_3_helpers(world, passkey_server, page):
+    """Browsers older than WebAuthn Level 3 have no parse…FromJSON and no toJSON(): the page
+    converts the base64url fields itself, and the server accepts what it builds."""
+    company, users = policy_company(world, passkey_server, "level2", "any", member="member")
+    member = users["member"]
+    authenticator(page)
+    code_login(world, passkey_server, page, member, company.password)
+    page.wait_screen("home")
+    assert page.driver.execute_script(HIDE_LEVEL_3_HELPERS) == ["undefined", "undefined"]
+    open_methods(page)
+    add_passkey(page, "Old browser")
+    page.wait_status("methods", "“Old browser” is added")
+    log_out(page)
+    assert page.driver.execute_script(HIDE_LEVEL_3_HELPERS) == ["undefined", "undefined"]
+    passkey_login(page, passkey_server, member, company.password)
+    page.wait_screen("home")
+
+
 def test_another_address_is_refused(world, passkey_server, passkey_elsewhere, browser_factory):
     company, users = policy_company(world, passkey_server, "origin", "any", member="member")
     member = users["member"]
