@@ -19,7 +19,7 @@ from selenium.webdriver.common.virtual_authenticator import (
 
 from test_dashboard import enter_code, expect_no_secrets_in_url, log_in
 from test_login_methods import login_codes_queued, set_policy
-from test_methods import method_names
+from test_methods import age_sessions, method_names
 
 
 def authenticator(page):
@@ -174,6 +174,29 @@ def test_a_browser_without_the_level_3_helpers(world, passkey_server, page):
     assert page.driver.execute_script(HIDE_LEVEL_3_HELPERS) == ["undefined", "undefined"]
     passkey_login(page, passkey_server, member, company.password)
     page.wait_screen("home")
+
+
+def test_adding_a_passkey_later_asks_for_the_password(world, passkey_server, page):
+    """Eleven minutes after the login's second step (as far as the server knows), adding a
+    passkey needs the password, as adding an app does."""
+    company, users = policy_company(world, passkey_server, "later", "any", member="member")
+    member = users["member"]
+    authenticator(page)
+    code_login(world, passkey_server, page, member, company.password)
+    page.wait_screen("home")
+    age_sessions(world, member)
+    open_methods(page)
+    add_passkey(page, "Laptop")
+    page.wait_error("addpasskey", "enter your password")
+    assert page.shown("addpasskey-password-field") and page.focused_id() == "addpasskey-password"
+    assert page.driver.get_credentials() == [], "no ceremony before the password"
+    page.shot("password-asked")
+    page.fill("addpasskey-password", "not-the-password")
+    page.press("Add a passkey", within="addpasskey-form")
+    page.wait_error("addpasskey", "That password is not right")
+    page.fill("addpasskey-password", company.password)
+    page.press("Add a passkey", within="addpasskey-form")
+    page.wait_status("methods", "“Laptop” is added")
 
 
 def test_another_address_is_refused(world, passkey_server, passkey_elsewhere, browser_factory):
