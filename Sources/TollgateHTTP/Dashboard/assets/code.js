@@ -63,7 +63,7 @@ function offers(method) {
   return (info.methods || ['email']).includes(method);
 }
 
-/// The texts and controls of the current mode: a code from the email, or from the app.
+/// The texts and controls of the current mode: a code from the email or the app, or a passkey.
 function applyMode() {
   const app = mode === 'totp';
   const key = mode === 'passkey';
@@ -74,8 +74,8 @@ function applyMode() {
     : app
       ? 'Open your authenticator app and enter the 6-digit code it shows for this account'
       : login
-      ? 'We sent a 6-digit code to'
-      : 'To make sure our emails reach you, we sent a 6-digit code to';
+        ? 'We sent a 6-digit code to'
+        : 'To make sure our emails reach you, we sent a 6-digit code to';
   $('code-label').textContent = app ? 'Code from your authenticator app' : 'Code from the email';
   for (const id of ['code-to', 'code-delivery', 'code-expiry', 'code-resends', 'code-resend-row']) $(id).hidden = app || key;
   $('code-form').hidden = key;
