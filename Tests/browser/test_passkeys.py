@@ -199,6 +199,31 @@ def test_adding_a_passkey_later_asks_for_the_password(world, passkey_server, pag
     page.wait_status("methods", "“Laptop” is added")
 
 
+def test_a_passkey_login_can_remember_the_browser(world, passkey_server, page):
+    company, users = policy_company(world, passkey_server, "rememberkey", "any", member="member")
+    member = users["member"]
+    set_policy(passkey_server, world.mailbox, company, ask="per_browser", remember_days=3)
+    authenticator(page)
+    code_login(world, passkey_server, page, member, company.password)
+    page.wait_screen("home")
+    open_methods(page)
+    add_passkey(page, "Laptop")
+    page.wait_status("methods", "is added")
+    log_out(page)
+
+    log_in(page, passkey_server, member, company.password)
+    page.wait_text("code-passkey-remember-label", "^Don't ask again on this browser for 3 days$")
+    page.el("code-passkey-remember").click()
+    page.shot("passkey-remember")
+    page.press("Use your passkey")
+    page.wait_screen("home")
+    assert page.driver.execute_script("return localStorage.getItem(arguments[0])", f"tollgate.remembered.{member}")
+    log_out(page)
+    # Remembered: the password alone logs in on this browser.
+    log_in(page, passkey_server, member, company.password)
+    page.wait_screen("home")
+
+
 def test_another_address_is_refused(world, passkey_server, passkey_elsewhere, browser_factory):
     company, users = policy_company(world, passkey_server, "origin", "any", member="member")
     member = users["member"]
