@@ -282,4 +282,71 @@ import TollgateHTTP
             #expect(try await client.post(ownerPath, ["password": seed.admin.password], token: adminSession).errorCode == "passkey_enrollment_required")
         }
     }
+
+    /// A company's dashboard (set through the provisioning API, no redeploy) is its relying
+    /// party and one of its origins, and CORS admits it.
+    @Test func aCompanysDashboardIsItsRelyingPartyAndCORSAdmitsIt() async throws {
+        try await TestApp.with { app, client in
+            let seed = try await app.seed()
+            try await app.sql("UPDATE companies SET dashboard_url = 'https://dash.acme.test:8443' WHERE id = \(seed.companyID)")
+            let preflight = try await client.request(
+                .options,
+                "/v1/me/methods/passkeys",
+                headers: [.origin: "https://dash.acme.test:8443", .accessControlRequestMethod: "POST"]
+            )
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowOrigin] == "https://dash.acme.test:8443")
+            let stranger = try await client.request(.options, "/v1/me", headers: [.origin: "https://evil.test", .accessControlRequestMethod: "GET"])
+            #expect(stranger.headers[.accessControlAllowOrigin] == nil)
+
+            let session = try await client.login(seed.member, client: "dashboard").sessionToken()
+            let options = try await client.post("/v1/me/methods/passkeys/options", ["password": seed.member.password], token: session)
+            #expect(try options.string("options", "rp", "id") == "dash.acme.test")
+            var passkey = TestAuthenticator(origin: "https://dash.acme.test:8443")
+            let added = try await client.post(
+                "/v1/me/methods/passkeys",
+                ["name": "Work", "credential": try passkey.register(try #require(options.value("options") as? [String: Any]))],
+                token: session
+            )
+            #expect(added.status == .created)
+        }
+    }
+
+    /// Malformed, mistyped and hostile credentials get the error envelope, never a 500; at a
+    /// login a well-formed but meaningless one counts as a failed passkey.
+    @Test func hostileCredentialsGetTheErrorEnvelope() async throws {
+        try await TestApp.with { app, client in
+            let (seed, _) = try await Self.memberWithPasskey(app, client)
+            let step = try await Self.passkeyStep(client, seed.member)
+            let garbage = String(repeating: "A", count: 60_000)
+            let bodies: [[String: any Sendable]] = [
+                ["credential": "not an object"], ["credential": 42], ["credential": ["id": 1] as [String: any Sendable]],
+                [
+                    "credential": [
+                        "id": "x", "rawId": "x", "type": "public-key", "response": ["clientDataJSON": 5] as [String: any Sendable],
+                    ] as [String: any Sendable]
+                ],
+            ]
+            for body in bodies {
+                let reply = try await client.post("/v1/auth/login/passkey/verify", body.merging(["challenge_token": step.token]) { $1 })
+                #expect(reply.status == .badRequest && reply.errorField != nil, "\(body)")
+            }
+            let meaningless: [String: any Sendable] = [
+                "id": "!!", "rawId": "!!", "type": "public-key",
+                "response": ["clientDataJSON": garbage, "authenticatorData": "", "signature": "%%"] as [String: any Sendable],
+            ]
+            let refused = try await Self.verify(client, step.token, meaningless)
+            #expect(refused.status == .unauthorized && refused.errorCode == "invalid_passkey")
+            #expect(refused.int("error", "attempts_remaining") == 4)
+
+            let session = try await client.login(seed.phoneOnly, client: "phone_app").sessionToken()
+            #expect(try await client.post("/v1/me/methods/passkeys", ["name": "x", "credential": meaningless], token: session).errorCode
+                == "dashboard_session_required")
+            // A login that offers no passkey has no passkey step.
+            let owner = try await client.login(seed.owner, client: "dashboard")
+            let noStep = try await client.post("/v1/auth/login/passkey/options", ["challenge_token": try owner.challengeToken()])
+            #expect(noStep.status == .badRequest && noStep.errorCode == "invalid_request")
+        }
+    }
 }
+
