@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
 import Testing
-import TollgateCore
 
+@testable import TollgateCore
 @testable import TollgateHTTP
 
 /// The request and answer types of every route against openapi.yaml: a field added to a type
@@ -25,6 +25,11 @@ import TollgateCore
         ("POST /v1/auth/login/challenge", ChallengeTokenRequest.self, ["": names(ChallengeTokenRequest.CodingKeys.self)]),
         ("POST /v1/auth/login/resend", ChallengeTokenRequest.self, ["": names(ChallengeTokenRequest.CodingKeys.self)]),
         ("POST /v1/auth/login/email", ChallengeTokenRequest.self, ["": names(ChallengeTokenRequest.CodingKeys.self)]),
+        ("POST /v1/auth/login/passkey/options", ChallengeTokenRequest.self, ["": names(ChallengeTokenRequest.CodingKeys.self)]),
+        (
+            "POST /v1/auth/login/passkey/verify", PasskeyLoginRequest.self,
+            ["": names(PasskeyLoginRequest.CodingKeys.self), "credential": credentialMembers]
+        ),
         ("PATCH /v1/company/security/policy", PolicyRequest.self, ["": names(PolicyRequest.CodingKeys.self)]),
         ("POST /v1/auth/password/forgot", ForgotPasswordRequest.self, ["": names(ForgotPasswordRequest.CodingKeys.self)]),
         ("POST /v1/auth/password/reset", ResetPasswordRequest.self, ["": names(ResetPasswordRequest.CodingKeys.self)]),
@@ -46,8 +51,18 @@ import TollgateCore
         ("POST /v1/me/methods/totp", StartTOTPRequest.self, ["": names(StartTOTPRequest.CodingKeys.self)]),
         ("POST /v1/me/methods/totp/{id}/confirm", ConfirmTOTPRequest.self, ["": names(ConfirmTOTPRequest.CodingKeys.self)]),
         ("DELETE /v1/me/methods/{id}", RemoveMethodRequest.self, ["": names(RemoveMethodRequest.CodingKeys.self)]),
+        ("POST /v1/me/methods/passkeys/options", PasskeyOptionsRequest.self, ["": names(PasskeyOptionsRequest.CodingKeys.self)]),
+        (
+            "POST /v1/me/methods/passkeys", RegisterPasskeyRequest.self,
+            ["": names(RegisterPasskeyRequest.CodingKeys.self), "credential": credentialMembers]
+        ),
+        ("POST /v1/company/users/{id}/reset-methods", ResetMethodsRequest.self, ["": names(ResetMethodsRequest.CodingKeys.self)]),
         ("POST /v1/company/security/end-all-sessions", EndAllSessionsRequest.self, ["": names(EndAllSessionsRequest.CodingKeys.self)]),
     ]
+
+    /// The members of a `PublicKeyCredential`'s JSON form that ``PublicKeyCredentialJSON`` decodes
+    /// (its CodingKeys are synthesized); the rest of what `toJSON()` sends is ignored.
+    static let credentialMembers: Set<String> = ["id", "rawId", "type", "response"]
 
     /// Documented as required, yet decoded as optional on purpose: a missing `confirm` is 400
     /// `confirmation_required` (SPEC §4), and `activation_id` is only asked for once confirmed.
@@ -197,6 +212,40 @@ import TollgateCore
             session: .init(client: "dashboard", expiresAt: Timestamp(now), twoFactorVerified: true),
             enrollmentOnly: false
         )
+        let requestOptions: [any Encodable & Sendable] = [
+            RequestOptionsEnvelope(
+                options: RequestOptionsView(
+                    PasskeyRequestOptions(
+                        challenge: Array(repeating: 7, count: 32),
+                        rpID: "acme.test",
+                        credentialIDs: [[1, 2, 3]],
+                        transports: [["usb", "nfc"]]
+                    )
+                )
+            ),
+            RequestOptionsEnvelope(
+                options: RequestOptionsView(
+                    PasskeyRequestOptions(challenge: Array(repeating: 7, count: 32), rpID: "acme.test", credentialIDs: [], transports: [])
+                )
+            ),
+        ]
+        let creationOptions: [any Encodable & Sendable] = [
+            CreationOptionsEnvelope(
+                options: CreationOptionsView(
+                    PasskeyCreationOptions(
+                        challenge: Array(repeating: 7, count: 32),
+                        rpID: "acme.test",
+                        rpName: "Acme",
+                        userHandle: Array(repeating: 1, count: 16),
+                        userName: "a@acme.test",
+                        excludeCredentialIDs: [[1, 2, 3]]
+                    )
+                )
+            )
+        ]
+        let member = TeamMemberView(
+            TeamMember(id: UUID(), email: "a@acme.test", name: "A", role: .member, dashboardAccess: true, methods: [.email, .passkey])
+        )
         return [
             "POST /v1/auth/login 200": [session],
             "POST /v1/auth/login 202": challenge,
@@ -204,6 +253,14 @@ import TollgateCore
             "POST /v1/auth/login/challenge 200": challenge,
             "POST /v1/auth/login/resend 202": challenge,
             "POST /v1/auth/login/email 202": challenge,
+            "POST /v1/auth/login/passkey/options 200": requestOptions,
+            "POST /v1/auth/login/passkey/verify 200": verified,
+            "POST /v1/me/methods/passkeys/options 200": creationOptions,
+            "POST /v1/me/methods/passkeys 201": [
+                MethodEnvelope(method: MethodView(id: "\(UUID())", kind: "passkey", name: "Laptop", createdAt: Timestamp(now), lastUsedAt: nil))
+            ],
+            "GET /v1/company/users 200": [TeamEnvelope(users: [member]), TeamEnvelope(users: [])],
+            "POST /v1/company/users/{id}/reset-methods 200": [TeamMemberEnvelope(user: member)],
             "GET /v1/company/security/policy 200": [policy],
             "PATCH /v1/company/security/policy 200": [policy],
             "POST /v1/auth/password/forgot 202": [EmptyAnswer()],
@@ -388,6 +445,7 @@ import TollgateCore
         let types = schema["type"]?.list?.compactMap(\.scalar) ?? [schema["type"]?.scalar].compactMap { $0 }
         if types.contains("boolean") { return true }
         if types.contains("integer") { return 1 }
+        if types.contains("array") { return [schema["items"].map(sample) ?? "x"] }
         return "x"
     }
 

@@ -267,8 +267,8 @@ def main(base_url, mail_directory, platform_key):
     check(disable_two_factor.sync_detailed(client=owner, body=DisableTwoFactorBody(confirm=True, password=password)).parsed.two_factor.enabled is False, "2FA off")
 
     # What a later version may send: a code and a delivery state this client has never seen.
-    future = Error.from_dict({"error": {"code": "passkey_rejected", "message": "later"}})
-    check(future.error.code == "passkey_rejected", "an unknown error code decodes as a string")
+    future = Error.from_dict({"error": {"code": "code_of_a_later_version", "message": "later"}})
+    check(type(future.error.code) is str and future.error.code == "code_of_a_later_version", "an unknown error code decodes as a string")
     later = ChallengeEnvelope.from_dict({"challenge": {**started.parsed.challenge.to_dict(), "delivery": "bounced"}})
     check(later.challenge.delivery == "bounced", "an unknown delivery state decodes as a string")
     print(f"python journey: {STEPS} checks passed")
