@@ -5,7 +5,6 @@ that session may see, then logging in with it; an owner resetting someone's sign
 after their one email login was used. Chromium's virtual authenticator, as in test_passkeys.py."""
 import re
 
-import pytest
 from selenium.webdriver.common.by import By
 
 from test_dashboard import enter_code, log_in
@@ -168,12 +167,3 @@ def test_an_owner_resets_sign_in_methods(world, passkey_server, browser_factory)
     page.wait_screen("code")
     enter_code(page, world.mailbox.next_code(member))
     page.wait_screen("enrol")
-
-
-@pytest.mark.xfail(strict=True, reason="contract: an enrolment login's 202 Challenge has enrollment_only: true; "
-                   "the server of 79b3741 decides it at verify and does not send it")
-def test_the_enrolment_login_says_where_it_leads(world, passkey_server, page):
-    company, users = policy_company(world, passkey_server, "notice", "phishing_resistant", member="member")
-    log_in(page, passkey_server, users["member"], company.password)
-    page.wait_screen("code")
-    page.wait_status("code", "requires a passkey", timeout=5)

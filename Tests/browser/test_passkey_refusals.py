@@ -1,14 +1,18 @@
 """Passkeys refused in Chromium (SPEC §13, issue 26), each said in words: a page on another
 address (the browser's SecurityError at 127.0.0.1, the server's origin_not_allowed for a
 localhost origin the company does not use), a cloned authenticator whose counter went back,
-and one company's passkey at another company. Chromium's virtual authenticator and the
+a forged key refused until the login's tries are gone, and one company's passkey at another
+company. Chromium's virtual authenticator and the
 helpers of test_passkeys.py."""
 import base64
 import json
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from selenium.webdriver.common.virtual_authenticator import Credential
 
 from test_dashboard import enter_code
+from test_login_methods import set_policy
 from test_passkeys import (
     add_passkey,
     authenticator,
@@ -91,6 +95,39 @@ def test_a_cloned_authenticator_is_refused(world, passkey_server, page):
     regressions = world.cluster.query(
         "SELECT count(*) FROM events WHERE type = 'passkey.counter_regression' AND company_id = :'v1'", company.id)
     assert regressions == "1"
+
+
+def test_a_forged_passkey_uses_up_a_passkey_only_login(world, passkey_server, page):
+    """The passkey's id with another private key: every signature is wrong. Under Passkeys only
+    there is no email to fall back on, so the fifth refusal ends the login."""
+    company, users = policy_company(world, passkey_server, "forged", "any", member="member")
+    member = users["member"]
+    authenticator(page)
+    code_login(world, passkey_server, page, member, company.password)
+    page.wait_screen("home")
+    open_methods(page)
+    add_passkey(page, "Laptop")
+    page.wait_status("methods", "is added")
+    log_out(page)
+    set_policy(passkey_server, world.mailbox, company, methods="phishing_resistant")
+
+    real = page.driver.get_credentials()[0]
+    other_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    page.driver.remove_all_credentials()
+    page.driver.add_credential(Credential.create_resident_credential(
+        b64(real.id), "localhost", b64(real.user_handle), other_key, real.sign_count + 10))
+
+    passkey_login(page, passkey_server, member, company.password)
+    for left in (4, 3, 2, 1):
+        page.wait_text("code-passkey-attempts", f"^{left} tr")
+        if left > 1:
+            page.press("Use your passkey")
+    page.shot("one-try-left")
+    page.press("Use your passkey")
+    page.wait_error("code", "This login cannot go on. A passkey was refused too many times.")
+    page.wait_text("code-closed-text", "then use your passkey")
+    page.shot("passkey-login-closed")
 
 
 FORCED_CEREMONY = """

@@ -38,8 +38,6 @@ export const API_VERSION = '1';
  * @typedef {object} Challenge A login's second step; keep `token` in a variable only.
  * @property {string} token
  * @property {string[]} methods The second factors offered, strongest first (`passkey`, `totp`, `email`; open).
- * @property {boolean} [enrollment_only] The company requires passkeys and this user has none:
- *   after the code, the session may only add one (see passkeys-api.js).
  * @property {string} method The one to open the screen with.
  * @property {number | null} remember_browser_days Offer "Don't ask again on this browser" for so
  *   many days; null: never.

@@ -190,9 +190,11 @@ function close(reason) {
   $('code-cancel').hidden = true;
   const what = flow.kind === 'login' ? 'This login' : 'This check of your email';
   const again =
-    flow.kind === 'login'
-      ? 'Log in again with your password to get a new code.'
-      : 'Start again to get a new code.';
+    flow.kind !== 'login'
+      ? 'Start again to get a new code.'
+      : offers('email')
+        ? 'Log in again with your password to get a new code.'
+        : 'Log in again with your password, then use your passkey.';
   showError(root, `${what} cannot go on. ${reason}`);
   $('code-closed-text').textContent = again;
   $('code-closed-title').focus();
@@ -245,6 +247,8 @@ function refused(error) {
       return;
     case 'too_many_attempts':
       info.attempts_remaining = 0;
+      // A login that offers passkeys only has no email to fall back on: it starts again.
+      if (!offers('email')) return close('A passkey was refused too many times.');
       if (info.resends_remaining === 0) return close('The code was entered wrongly too many times and no new code can be sent.');
       render();
       if (mode !== 'email' && offers('email')) {

@@ -69,10 +69,6 @@ async function loginCode(challenge, address) {
     restart: () => go('login', { email: address }),
     cancel: () => go('login', { email: address }),
   });
-  if (challenge.enrollment_only) {
-    // The company requires passkeys and this user has none: say where this login leads.
-    showStatus(section('code'), 'Your company now requires a passkey. After this code you will add one, then log in again with it.');
-  }
 }
 
 register('login', {
