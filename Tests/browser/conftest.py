@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from page import Page, start_chromium
-from support import REPO, Cluster, Company, Mailbox, Server, TLSFiles, Worker, base_env, run_tollgate
+from support import REPO, Cluster, Company, Mailbox, Server, TLSFiles, Worker, base_env, free_port, run_tollgate
 
 SCREENSHOTS = REPO / ".build" / "screenshots"
 
@@ -85,6 +85,24 @@ def main_server(world):
 def quick_server(world):
     """Short code rules, for expiry, resend and closing within seconds."""
     return world.server("quick", CODE_TTL=20, RESEND_COOLDOWN=4, CODE_MAX_RESENDS=1)
+
+
+PASSKEY_ELSEWHERE_PORT = free_port()
+
+
+@pytest.fixture(scope="session")
+def passkey_server(world):
+    """The API and dashboard at http://localhost:PORT (PUBLIC_URL too): a secure context for
+    Chromium, so the relying party ID is `localhost`. It lets the page of `passkey_elsewhere`
+    call it (CORS), so that page can try a ceremony from an origin the company does not use."""
+    return world.server("passkeys", url_host="localhost", CORS_ALLOWED_ORIGINS=f"http://localhost:{PASSKEY_ELSEWHERE_PORT}")
+
+
+@pytest.fixture(scope="session")
+def passkey_elsewhere(world, passkey_server):
+    """A second `serve` whose page, at http://localhost:OTHER, uses `passkey_server` as its API:
+    an origin where the browser allows passkeys for `localhost` and the server does not."""
+    return world.server("passkeys-elsewhere", port=PASSKEY_ELSEWHERE_PORT, url_host="localhost", DASHBOARD_API_URL=passkey_server.url)
 
 
 @pytest.fixture

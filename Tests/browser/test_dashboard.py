@@ -129,7 +129,7 @@ def test_login_with_code(world, main_server, page):
     # Pasted the way an email client shows it: with a space in the middle.
     enter_code(page, f"{code[:3]} {code[3:]}")
     page.wait_screen("home")
-    page.wait_text("home-session", "confirmed with an email code")
+    page.wait_text("home-session", "confirmed with a second step")
     page.wait_text("home-2fa", "^On")
     page.shot("home")
     expect_no_secrets_in_url(page)

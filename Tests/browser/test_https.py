@@ -52,6 +52,6 @@ def test_https_cross_origin_login_and_retry_after(world, browser_factory):
     page.fill("code-input", code)
     page.press("Log in", within="code-form")
     page.wait_screen("home")
-    page.wait_text("home-session", "confirmed with an email code")
+    page.wait_text("home-session", "confirmed with a second step")
     assert page.url() == page_origin + "/"
     page.shot("home")

@@ -37,7 +37,7 @@ export const API_VERSION = '1';
 /**
  * @typedef {object} Challenge A login's second step; keep `token` in a variable only.
  * @property {string} token
- * @property {string[]} methods The second factors offered, strongest first (`totp`, `email`; open).
+ * @property {string[]} methods The second factors offered, strongest first (`passkey`, `totp`, `email`; open).
  * @property {string} method The one to open the screen with.
  * @property {number | null} remember_browser_days Offer "Don't ask again on this browser" for so
  *   many days; null: never.
@@ -69,6 +69,8 @@ export const API_VERSION = '1';
  * @property {{id: string, email: string, name: string, role: 'owner' | 'admin' | 'member' | string, dashboard_access: boolean}} user
  * @property {{id: string, name: string, two_factor_enabled: boolean}} company
  * @property {{client: string, expires_at: string, two_factor_verified: boolean}} session
+ * @property {boolean} [enrollment_only] This session may only add a passkey, then log out
+ *   (the company requires passkeys; every other route answers 403 `passkey_enrollment_required`).
  */
 /**
  * @typedef {object} SecurityEvent One entry of the company's event log.
@@ -168,6 +170,7 @@ export class ApiError extends Error {
     this.retryAfter = details.retryAfter ?? null;
     /** @type {number | null} */ this.attemptsRemaining = details.attemptsRemaining ?? null;
     /** @type {number | null} */ this.resendsRemaining = details.resendsRemaining ?? null;
+    /** @type {string | null} why a passkey was refused (`passkey_rejected`; open) */ this.reason = details.reason ?? null;
   }
 }
 
@@ -218,6 +221,7 @@ export async function call(method, path, body, { auth = true } = {}) {
     retryAfter,
     attemptsRemaining: envelope.attempts_remaining,
     resendsRemaining: envelope.resends_remaining,
+    reason: envelope.reason,
   });
   if (auth && response.status === 401 && error.code === 'unauthenticated') {
     session.clear();
@@ -318,6 +322,64 @@ export const confirmAuthenticatorApp = async (id, code) =>
 /** `DELETE /v1/me/methods/{id}`; `password` as for adding (403 `reauthentication_required`; 409 `last_required_method`). @returns {Promise<void>} */
 export const removeSignInMethod = async (id, password) =>
   void (await call('DELETE', `/v1/me/methods/${encodeURIComponent(id)}`, password ? { password } : undefined));
+
+// ---- Passkeys (SPEC §13, §13.1) and resetting someone's sign-in methods ----
+// The WebAuthn options and credentials are the Level 3 JSON forms (base64url strings);
+// webauthn.js turns them into what `navigator.credentials` takes and back.
+
+/**
+ * @typedef {object} CompanyUser Someone of the company, as owners and admins see them.
+ * @property {string} id
+ * @property {string} email
+ * @property {'owner' | 'admin' | 'member' | string} role
+ * @property {boolean} dashboard_access
+ * @property {string[]} methods The kinds of second factor they have (`email`, `totp`, `passkey`; open).
+ */
+
+/**
+ * `POST /v1/me/methods/passkeys/options`: a new passkey's creation options, bound to this
+ * session for 5 minutes. Without `password` the session's second factor must be under 10
+ * minutes old (else 403 `reauthentication_required`); 409 `method_limit_reached` at 10.
+ * @returns {Promise<object>} PublicKeyCredentialCreationOptionsJSON
+ */
+export const passkeyCreationOptions = async (password) =>
+  (await post('/v1/me/methods/passkeys/options', password ? { password } : {})).body.options;
+
+/**
+ * `POST /v1/me/methods/passkeys` with the browser's RegistrationResponseJSON. Refusals: 400
+ * `passkey_rejected` (`error.reason` says why; `no_ceremony`: ask for new options), 409
+ * `passkey_already_registered`, 409 `method_limit_reached`.
+ * @returns {Promise<Method>}
+ */
+export const registerPasskey = async (name, credential) => (await post('/v1/me/methods/passkeys', { name, credential })).body.method;
+
+/**
+ * `POST /v1/auth/login/passkey/options`: the request options of a login that offers passkeys
+ * (a new call replaces the last one's WebAuthn challenge). Errors as viewing the challenge.
+ * @returns {Promise<object>} PublicKeyCredentialRequestOptionsJSON
+ */
+export const loginPasskeyOptions = async (challengeToken) =>
+  (await post('/v1/auth/login/passkey/options', { challenge_token: challengeToken }, anonymous)).body.options;
+
+/**
+ * `POST /v1/auth/login/passkey/verify` with the browser's AuthenticationResponseJSON. A refused
+ * assertion is 401 `invalid_passkey` with `attempts_remaining` and counts as a wrong code.
+ * @returns {Promise<{session: Session, remembered_browser: {token: string, expires_at: string} | null}>}
+ */
+export const finishPasskeyLogin = async (challengeToken, credential, { rememberBrowser = false } = {}) =>
+  (await post('/v1/auth/login/passkey/verify', { challenge_token: challengeToken, credential, remember_browser: rememberBrowser }, anonymous)).body;
+
+/** `GET /v1/company/users` (owners and admins; 403 `forbidden`). @returns {Promise<CompanyUser[]>} */
+export const companyUsers = async () => (await get('/v1/company/users')).body.users;
+
+/**
+ * `POST /v1/company/users/{id}/reset-methods` with the caller's password: removes the user's
+ * apps and passkeys and allows one email login again. 403 `reauthentication_required` (wrong
+ * password), 403 `forbidden` (an admin resetting an owner, anyone resetting themselves).
+ * @returns {Promise<CompanyUser>}
+ */
+export const resetUserMethods = async (id, password) =>
+  (await call('POST', `/v1/company/users/${encodeURIComponent(id)}/reset-methods`, { password })).body.user;
 
 /**
  * @typedef {object} ListedSession One of the user's live sessions.

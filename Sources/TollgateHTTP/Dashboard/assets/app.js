@@ -10,6 +10,8 @@ import './home.js';
 import './password.js';
 import './security.js';
 import './methods.js';
+import './passkeys.js';
+import './people.js';
 import './sessions.js';
 import './forgot.js';
 import './reset.js';

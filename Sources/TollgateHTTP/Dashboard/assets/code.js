@@ -10,10 +10,14 @@
 // A login may also offer an authenticator app (SPEC §13): state.methods lists the methods and
 // state.method the one to open with; chooseEmail() mails the first code when the user picks
 // email; state.remember_browser_days offers "Don't ask again on this browser".
+// A login offering a passkey ('passkey' in state.methods) shows "Use your passkey" instead of a
+// code field: passkeyOptions() gives the WebAuthn request options, the browser's dialog the
+// credential, and passkeyVerify(credential, {rememberBrowser}) the API's answer (as verify).
 
 import { ApiError, deliveryIsFinal, pollDelivery } from './api.js';
 import { describe, duration } from './errors.js';
 import { $, register, go, section, showError, showStatus, clock, minutesSeconds, every } from './ui.js';
+import { ceremonyWords, isCeremonyError, usePasskey } from './webauthn.js';
 
 // When a 429 carries no readable Retry-After (a cross-origin API that does not expose it).
 const FALLBACK_COOLDOWN_S = 30;
@@ -32,7 +36,8 @@ let cooldownUntil = 0;
 let stopTick = () => {};
 let stopPoll = () => {};
 let lastDelivery = '';
-let mode = 'email'; // where the code comes from: 'email' or 'totp' (an authenticator app)
+let firstAttempts = 0; // tries left when the screen opened: the passkey's count shows once one is used
+let mode = 'email'; // the second step: a code from 'email' or 'totp' (an authenticator app), or a 'passkey'
 
 const DELIVERY = {
   queued: ['Sending the email…', ''],
@@ -51,32 +56,40 @@ function secondsLeft(untilMs) {
 
 function codeUsable() {
   // An app's codes do not expire with the emailed code's ten minutes.
-  return info.attempts_remaining > 0 && (mode === 'totp' || secondsLeft(Date.parse(info.code_expires_at)) > 0);
+  return info.attempts_remaining > 0 && (mode !== 'email' || secondsLeft(Date.parse(info.code_expires_at)) > 0);
 }
 
 function offers(method) {
   return (info.methods || ['email']).includes(method);
 }
 
-/// The texts and controls of the current mode: a code from the email, or from the app.
+/// The texts and controls of the current mode: a code from the email or the app, or a passkey.
 function applyMode() {
   const app = mode === 'totp';
+  const key = mode === 'passkey';
   const login = flow.kind === 'login';
-  $('code-title').textContent = app ? 'Enter the code from your app' : login ? 'Check your email' : 'Enter the code';
-  $('code-lead').textContent = app
-    ? 'Open your authenticator app and enter the 6-digit code it shows for this account'
-    : login
-      ? 'We sent a 6-digit code to'
-      : 'To make sure our emails reach you, we sent a 6-digit code to';
+  $('code-title').textContent = key ? 'Use your passkey' : app ? 'Enter the code from your app' : login ? 'Check your email' : 'Enter the code';
+  $('code-lead').textContent = key
+    ? 'Your browser will ask for the passkey you added for this account, on this device, your phone or a security key'
+    : app
+      ? 'Open your authenticator app and enter the 6-digit code it shows for this account'
+      : login
+        ? 'We sent a 6-digit code to'
+        : 'To make sure our emails reach you, we sent a 6-digit code to';
   $('code-label').textContent = app ? 'Code from your authenticator app' : 'Code from the email';
-  for (const id of ['code-to', 'code-delivery', 'code-expiry', 'code-resends', 'code-resend-row']) $(id).hidden = app;
-  $('code-use-email').hidden = !(app && offers('email'));
-  $('code-use-app').hidden = !(!app && offers('totp'));
-  $('code-switch-row').hidden = $('code-use-email').hidden && $('code-use-app').hidden;
+  for (const id of ['code-to', 'code-delivery', 'code-expiry', 'code-resends', 'code-resend-row']) $(id).hidden = app || key;
+  $('code-form').hidden = key;
+  $('code-passkey').hidden = !key;
+  $('code-use-email').hidden = !(mode !== 'email' && offers('email'));
+  $('code-use-app').hidden = !(mode !== 'totp' && offers('totp'));
+  $('code-use-passkey').hidden = !(mode !== 'passkey' && offers('passkey'));
+  $('code-switch-row').hidden = $('code-use-email').hidden && $('code-use-app').hidden && $('code-use-passkey').hidden;
   const days = login ? info.remember_browser_days : null;
-  $('code-remember-row').hidden = !days;
-  $('code-remember').checked = false;
-  if (days) $('code-remember-label').textContent = `Don't ask again on this browser for ${plural(days, '1 day', '# days')}`;
+  for (const row of ['code-remember', 'code-passkey-remember']) {
+    $(`${row}-row`).hidden = !days;
+    $(row).checked = false;
+    if (days) $(`${row}-label`).textContent = `Don't ask again on this browser for ${plural(days, '1 day', '# days')}`;
+  }
 }
 
 function render() {
@@ -94,6 +107,12 @@ function render() {
         ? plural(info.attempts_remaining, '1 try left.', '# tries left.')
         : plural(info.attempts_remaining, '1 try left for this code.', '# tries left for this code.')
       : 'This code cannot be used any more.';
+  $('code-passkey-attempts').textContent =
+    info.attempts_remaining >= firstAttempts
+      ? ''
+      : info.attempts_remaining > 0
+        ? plural(info.attempts_remaining, '1 try left.', '# tries left.')
+        : 'No tries are left for this login.';
   $('code-resends').textContent =
     info.resends_remaining > 0 ? plural(info.resends_remaining, '1 new code left.', '# new codes left.') : 'No new codes left.';
   tick();
@@ -102,9 +121,10 @@ function render() {
 /// Once a second: the expiry countdown and the resend cooldown.
 function tick() {
   if (!info || closed) return;
-  if (mode === 'totp') {
+  if (mode !== 'email') {
     $('code-attempts').hidden = false;
     $('code-submit').disabled = !codeUsable();
+    $('code-passkey-use').disabled = !codeUsable();
     return;
   }
   const left = secondsLeft(Date.parse(info.code_expires_at));
@@ -170,9 +190,11 @@ function close(reason) {
   $('code-cancel').hidden = true;
   const what = flow.kind === 'login' ? 'This login' : 'This check of your email';
   const again =
-    flow.kind === 'login'
-      ? 'Log in again with your password to get a new code.'
-      : 'Start again to get a new code.';
+    flow.kind !== 'login'
+      ? 'Start again to get a new code.'
+      : offers('email')
+        ? 'Log in again with your password to get a new code.'
+        : 'Log in again with your password, then use your passkey.';
   showError(root, `${what} cannot go on. ${reason}`);
   $('code-closed-text').textContent = again;
   $('code-closed-title').focus();
@@ -212,6 +234,11 @@ function refused(error) {
   if (error.attemptsRemaining !== null) info.attempts_remaining = error.attemptsRemaining;
   if (error.resendsRemaining !== null) info.resends_remaining = error.resendsRemaining;
   switch (error.code) {
+    case 'invalid_passkey':
+      render();
+      showError(root, describe(error));
+      $('code-passkey-use').focus();
+      return;
     case 'invalid_code':
       render();
       showError(root, describe(error));
@@ -220,10 +247,12 @@ function refused(error) {
       return;
     case 'too_many_attempts':
       info.attempts_remaining = 0;
+      // A login that offers passkeys only has no email to fall back on: it starts again.
+      if (!offers('email')) return close('A passkey was refused too many times.');
       if (info.resends_remaining === 0) return close('The code was entered wrongly too many times and no new code can be sent.');
       render();
-      if (mode === 'totp' && offers('email')) {
-        showError(root, 'That code was wrong too many times. Get a code by email instead.');
+      if (mode !== 'email' && offers('email')) {
+        showError(root, `${mode === 'passkey' ? 'A passkey was refused' : 'That code was wrong'} too many times. Get a code by email instead.`);
         $('code-use-email').focus();
         return;
       }
@@ -284,7 +313,7 @@ resendButton.addEventListener('click', async () => {
 
 /// Disables the form's controls during a request.
 async function busy(work) {
-  const controls = [input, $('code-submit'), resendButton];
+  const controls = [input, $('code-submit'), resendButton, $('code-passkey-use')];
   for (const control of controls) control.disabled = true;
   root.setAttribute('aria-busy', 'true');
   try {
@@ -334,6 +363,33 @@ $('code-use-app').addEventListener('click', () => {
   input.focus();
 });
 
+$('code-use-passkey').addEventListener('click', () => {
+  if (closed) return;
+  mode = 'passkey';
+  stopPoll();
+  applyMode();
+  render();
+  showStatus(root, 'Press “Use your passkey” and follow your browser’s instructions.');
+  $('code-passkey-use').focus();
+});
+
+// The passkey itself: request options, the browser's dialog, the API's check.
+$('code-passkey-use').addEventListener('click', async () => {
+  if (closed) return;
+  try {
+    const answer = await busy(async () => {
+      const credential = await usePasskey(await flow.passkeyOptions());
+      return flow.passkeyVerify(credential, { rememberBrowser: $('code-passkey-remember').checked });
+    });
+    stopAll();
+    await flow.done(answer);
+  } catch (error) {
+    if (!isCeremonyError(error)) return refused(error);
+    showError(root, ceremonyWords(error, false));
+    $('code-passkey-use').focus();
+  }
+});
+
 $('code-restart').addEventListener('click', () => flow.restart());
 $('code-cancel').addEventListener('click', () => {
   stopAll();
@@ -346,8 +402,9 @@ register('code', {
     closed = false;
     lastDelivery = '';
     sent(flow.state);
+    firstAttempts = info.attempts_remaining;
     // The screen opens with the method the server named, if this page knows it.
-    mode = flow.state.method === 'totp' && offers('totp') ? 'totp' : 'email';
+    mode = ['passkey', 'totp'].includes(flow.state.method) && offers(flow.state.method) ? flow.state.method : 'email';
     $('code-submit').textContent = flow.kind === 'login' ? 'Log in' : 'Next';
     $('code-restart').textContent = flow.kind === 'login' ? 'Log in again' : 'Start again';
     $('code-cancel').textContent = flow.kind === 'login' ? 'Cancel and go back to log in' : 'Cancel';

@@ -48,6 +48,15 @@ const MESSAGES = {
   reauthentication_required: () => 'That password is not right.',
   method_limit_reached: () => 'You have two authenticator apps already, the most an account can have. Remove one to add another.',
   last_required_method: () => 'This sign-in method cannot be removed.',
+  passkey_rejected: (e) => `That passkey was not added: ${PASSKEY_REASONS[e.reason] || 'your device sent something we could not accept. Try again, or use another device'}.`,
+  passkey_already_registered: () => 'This passkey is already registered. Use another device or security key.',
+  invalid_passkey: (e) =>
+    'That passkey was not accepted: it may belong to another account or address, or look like a copy of one used before. ' +
+    (e.attemptsRemaining === 0 ? 'No tries are left for this login.' : `${tries(e.attemptsRemaining)} left.`),
+  passkey_required: () =>
+    'Your company requires a passkey to log in, and your account has none. Ask an owner or admin of your company ' +
+    'to reset your sign-in methods; you can then log in once with an email code and add a passkey.',
+  passkey_enrollment_required: () => 'Your company requires a passkey: add one first, then log in again with it.',
   password_rejected: () => 'Choose another password: it must be 8 to 128 characters and not a commonly used one.',
   token_invalid: () => 'This link has expired or has already been used.',
   not_found: () => 'That was not found. It may have been removed, or the link is out of date.',
@@ -60,6 +69,34 @@ const MESSAGES = {
   internal_error: () => 'Something went wrong on our side. Please try again; if it goes on, contact support.',
 };
 
+/// Why a passkey was refused (`passkey_rejected`'s `reason`), finishing "That passkey was not added: …".
+const PASSKEY_REASONS = {
+  no_ceremony: 'the request to add it expired or was already used. Press the button to try again',
+  malformed_response: 'your browser sent an answer we could not read. Try again, or use another browser',
+  malformed_client_data: 'your browser sent an answer we could not read. Try again, or use another browser',
+  malformed_attestation_object: 'your device sent an answer we could not read. Try again, or use another device',
+  malformed_authenticator_data: 'your device sent an answer we could not read. Try again, or use another device',
+  wrong_ceremony_type: 'your browser answered a different request. Try again',
+  challenge_mismatch: 'it answered an older request. Try again',
+  origin_not_allowed: 'it was made on an address your company does not use. Open the dashboard at its usual address',
+  cross_origin: 'it was made inside another website’s frame. Open the dashboard directly',
+  rp_id_mismatch: 'it was made for another website',
+  user_not_present: 'your device did not confirm you were there. Touch or click it when it asks',
+  user_not_verified: 'your device did not check it is you (fingerprint, face, PIN or screen lock)',
+  invalid_backup_flags: 'your device described its backup of the passkey in a way that cannot be right',
+  backup_eligibility_changed: 'your device changed how it backs up the passkey',
+  missing_credential_data: 'your device sent no key. Try again, or use another device',
+  credential_id_too_long: 'your device’s passkey name is longer than we accept. Use another device',
+  credential_id_mismatch: 'your device’s answer did not match itself. Try again',
+  unsupported_algorithm: 'your device uses a kind of key we do not accept. Use another device or security key',
+  invalid_public_key: 'your device’s key could not be used. Use another device or security key',
+  unsupported_attestation_format: 'your device sent a kind of certificate we do not accept. Use another device or security key',
+  invalid_attestation_statement: 'your device’s certificate did not check out. Use another device or security key',
+  invalid_signature: 'its signature did not check out. Try again',
+  counter_regression: 'it looks like a copy of a passkey used before',
+  user_handle_mismatch: 'it belongs to another account',
+};
+
 const FIELD_NAMES = {
   email: 'Email address',
   password: 'Password',
@@ -67,6 +104,7 @@ const FIELD_NAMES = {
   current_password: 'Current password',
   new_password: 'New password',
   name: 'Name',
+  credential: 'Passkey',
 };
 
 function tries(n) {

@@ -2,7 +2,7 @@
 
 import { me as whoAmI } from './api.js';
 import { describe } from './errors.js';
-import { $, register, section, showError, showStatus, when } from './ui.js';
+import { $, go, register, section, showError, showStatus, when } from './ui.js';
 
 const root = section('home');
 
@@ -13,8 +13,11 @@ const ROLES = { owner: 'Owner', admin: 'Admin', member: 'Member' };
 /// The logged-in user (GET /v1/me), and the navigation that fits their role.
 export async function loadMe() {
   me = await whoAmI();
-  $('nav').hidden = false;
-  $('nav-security').hidden = !['owner', 'admin'].includes(me.user.role);
+  // A session that may only add a passkey (SPEC §13) has nowhere else to go.
+  $('nav').hidden = me.enrollment_only === true;
+  const manager = ['owner', 'admin'].includes(me.user.role);
+  $('nav-security').hidden = !manager;
+  $('nav-people').hidden = !manager;
   return me;
 }
 
@@ -24,7 +27,8 @@ export function currentMe() {
 
 function sessionWords(s) {
   const kind = s.client === 'dashboard' ? 'Dashboard' : 'Phone app';
-  const how = s.two_factor_verified ? 'confirmed with an email code' : 'password only';
+  // The session does not say which second step it passed: an emailed code, an app's code or a passkey.
+  const how = s.two_factor_verified ? 'confirmed with a second step' : 'password only';
   return `${kind}, ${how}, until ${when(s.expires_at)}`;
 }
 
@@ -38,13 +42,14 @@ register('home', {
       if (error.code !== 'unauthenticated') showError(root, describe(error));
       return;
     }
+    if (me.enrollment_only) return go('enrol', { me });
     const name = me.user.name || me.user.email;
     $('home-title').textContent = `Welcome, ${name}`;
     $('home-user').textContent = me.user.name ? `${me.user.name} (${me.user.email})` : me.user.email;
     $('home-role').textContent = ROLES[me.user.role] || me.user.role;
     $('home-company').textContent = me.company.name;
     $('home-2fa').textContent = me.company.two_factor_enabled
-      ? 'On: dashboard logins need a code from email'
+      ? 'On: dashboard logins need a second step after the password'
       : 'Off: dashboard logins need only a password';
     $('home-session').textContent = sessionWords(me.session);
     document.title = `${$('home-title').textContent} · Tollgate`;

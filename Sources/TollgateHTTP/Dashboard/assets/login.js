@@ -1,6 +1,6 @@
 // Log in (SPEC §3.2): email and password; a 202 leads to code entry, a 200 straight home.
 
-import { chooseEmailCode, finishLogin, login, resendLoginCode, session, viewLoginChallenge } from './api.js';
+import { chooseEmailCode, finishLogin, finishPasskeyLogin, login, loginPasskeyOptions, resendLoginCode, session, viewLoginChallenge } from './api.js';
 import { showCode } from './code.js';
 import { describe } from './errors.js';
 import { register, go, section, showError, showStatus, whileBusy } from './ui.js';
@@ -49,20 +49,23 @@ form.addEventListener('submit', async (event) => {
 });
 
 /// The code step of a login; the challenge token stays in this closure, never in storage or a URL.
-function loginCode(challenge, address) {
+async function loginCode(challenge, address) {
   const token = challenge.token;
-  return showCode({
+  const done = (answer) => {
+    session.set(answer.session);
+    if (answer.remembered_browser) remembered.set(address, answer.remembered_browser.token);
+    return go('home', { status: 'You are logged in.' });
+  };
+  await showCode({
     kind: 'login',
     state: challenge,
     refresh: () => viewLoginChallenge(token),
     resend: () => resendLoginCode(token),
     chooseEmail: () => chooseEmailCode(token),
     verify: (code, options) => finishLogin(token, code, options),
-    done: (answer) => {
-      session.set(answer.session);
-      if (answer.remembered_browser) remembered.set(address, answer.remembered_browser.token);
-      return go('home', { status: 'You are logged in.' });
-    },
+    passkeyOptions: () => loginPasskeyOptions(token),
+    passkeyVerify: (credential, options) => finishPasskeyLogin(token, credential, options),
+    done,
     restart: () => go('login', { email: address }),
     cancel: () => go('login', { email: address }),
   });

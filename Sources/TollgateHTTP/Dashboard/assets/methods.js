@@ -1,5 +1,5 @@
-// Your sign-in methods (SPEC §13, §13.1): the list (email first, then the authenticator apps),
-// adding an app (a name, the password when the login code is not recent, the QR code and key,
+// Your sign-in methods (SPEC §13, §13.1): the list (email first, then passkeys and authenticator
+// apps), "Add a passkey" (passkeys.js), adding an app (a name, the password when the login code is not recent, the QR code and key,
 // then a code from the app) and removing one with a confirmation.
 //
 // The app's secret arrives once, in the enrollment; it lives in this module's variables and
@@ -13,6 +13,7 @@ import { $, clear, go, register, section, showError, showStatus, when, whileBusy
 const root = section('methods');
 const addRoot = section('addapp');
 const MAX_APPS = 2;
+const MAX_PASSKEYS = 10;
 
 const KINDS = {
   email: 'Codes by email',
@@ -53,6 +54,9 @@ async function showList() {
   const apps = methods.filter((method) => method.kind === 'totp').length;
   $('methods-add').hidden = apps >= MAX_APPS;
   $('methods-full').hidden = apps < MAX_APPS;
+  const passkeys = methods.filter((method) => method.kind === 'passkey').length;
+  $('methods-add-passkey').hidden = passkeys >= MAX_PASSKEYS;
+  $('methods-passkeys-full').hidden = passkeys < MAX_PASSKEYS;
 }
 
 register('methods', {
@@ -67,6 +71,7 @@ register('methods', {
 });
 
 $('methods-add').addEventListener('click', () => go('addapp'));
+$('methods-add-passkey').addEventListener('click', () => go('addpasskey'));
 
 // ---- Removing ------------------------------------------------------------------------------
 
@@ -81,7 +86,9 @@ function askRemove(method, button) {
   removeButton = button;
   $('remove-title').textContent = `Remove “${method.name}”?`;
   $('remove-text').textContent =
-    'Its codes will no longer log you in. You can still use email, and add the app again later. We will email you about the change.';
+    method.kind === 'passkey'
+      ? 'It will no longer log you in. Remove it from the device or password manager that holds it too. We will email you about the change.'
+      : 'Its codes will no longer log you in. You can still use email, and add the app again later. We will email you about the change.';
   $('remove-error').textContent = '';
   $('remove-password-field').hidden = true;
   removePassword.value = '';
@@ -108,9 +115,9 @@ removeForm.addEventListener('submit', async (event) => {
   }
   try {
     await whileBusy(removeForm, () => removeSignInMethod(removing.id, asked ? removePassword.value : undefined));
-    const name = removing.name;
+    const { name, kind } = removing;
     dialog.close();
-    await go('methods', { status: `“${name}” was removed. Its codes no longer log you in.` });
+    await go('methods', { status: `“${name}” was removed. ${kind === 'passkey' ? 'It no longer logs' : 'Its codes no longer log'} you in.` });
   } catch (error) {
     if (error.code === 'unauthenticated') return;
     if (error.code === 'reauthentication_required') {
@@ -121,7 +128,10 @@ removeForm.addEventListener('submit', async (event) => {
       removePassword.focus();
       return;
     }
-    $('remove-error').textContent = describe(error);
+    $('remove-error').textContent =
+      error.code === 'last_required_method' && removing.kind === 'passkey'
+        ? 'Your company requires a passkey, and this is your last one. Add another passkey first, then remove this one.'
+        : describe(error);
   }
 });
 
