@@ -18,8 +18,7 @@ find_tollgate() {
 }
 
 # start_tollgate PORT: starts `tollgate dev` in the background, sets TOLLGATE_PID,
-# BENCH_STATE and BENCH_URL, and waits (at most BENCH_READY_TIMEOUT, 180 s) for /health/ready.
-# BENCH_WRAPPER (words) runs it under another program, e.g. valgrind (bench/instructions.sh).
+# BENCH_STATE and BENCH_URL, and waits (at most 180 s) for /health/ready.
 start_tollgate() {
     local port="$1" binary
     binary="$(find_tollgate)" || return 1
@@ -36,7 +35,7 @@ start_tollgate() {
         LIMIT_LOGINS_PER_IP="${LIMIT_LOGINS_PER_IP:-1000000}" LIMIT_FAILED_PASSWORDS="${LIMIT_FAILED_PASSWORDS:-100000}" \
         LIMIT_CHALLENGES_PER_ACCOUNT="${LIMIT_CHALLENGES_PER_ACCOUNT:-100000}" \
         LIMIT_WRONG_CODES_PER_ACCOUNT="${LIMIT_WRONG_CODES_PER_ACCOUNT:-100000}" \
-        ${BENCH_WRAPPER:-} "$binary" dev --state-directory "$BENCH_STATE" >"$BENCH_STATE/tollgate.log" 2>&1 &
+        "$binary" dev --state-directory "$BENCH_STATE" >"$BENCH_STATE/tollgate.log" 2>&1 &
     TOLLGATE_PID=$!
     trap stop_tollgate EXIT
     local waited=0
@@ -46,8 +45,8 @@ start_tollgate() {
             tail -20 "$BENCH_STATE/tollgate.log" >&2
             return 1
         fi
-        if [ "$waited" -ge "${BENCH_READY_TIMEOUT:-180}" ]; then
-            echo "bench: tollgate not ready after $waited s" >&2
+        if [ "$waited" -ge 180 ]; then
+            echo "bench: tollgate not ready after 180 s" >&2
             return 1
         fi
         sleep 1
