@@ -170,3 +170,43 @@ for key in sys.argv[1].split("."):
     value = value[key]
 print(value)' "$1"
 }
+
+# prepare_verify COUNT: turns 2FA on for the demo company directly in the private database (as
+# its superuser), adds COUNT + 1 accounts there (with the owner's password hash, so no hashing
+# is needed to make them) and logs each in once. Sets VERIFY_USED_TOKEN and VERIFY_USED_CODE
+# (the owner's challenge, its code accepted once), VERIFY_BURNED_TOKEN (one more account's
+# challenge) and VERIFY_TOKENS (a file of the other COUNT accounts' tokens, one a line).
+prepare_verify() {
+    local count="$1" first started
+    psql_superuser "UPDATE companies SET two_factor_enabled = true, two_factor_changed_at = now()
+                    WHERE id = (SELECT company_id FROM login_lookup('owner@demo.example'))" >/dev/null
+    psql_superuser "INSERT INTO users (company_id, email, role, password_hash)
+                    SELECT company_id, 'bench-' || g || '@demo.example', 'admin', password_hash
+                    FROM users, generate_series(0, $count) g WHERE email = 'owner@demo.example'" >/dev/null
+
+    # verify_used: a challenge whose code was accepted once.
+    VERIFY_USED_TOKEN="$(login_json owner@demo.example demo-owner-pass | json_field challenge.token)"
+    VERIFY_USED_CODE="$(latest_code owner@demo.example)"
+    first="$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$BENCH_URL/v1/auth/login/verify" \
+        -H 'Content-Type: application/json' -d "{\"challenge_token\":\"$VERIFY_USED_TOKEN\",\"code\":\"$VERIFY_USED_CODE\"}")"
+    if [ "$first" != 200 ]; then
+        echo "bench: the first verify of the owner's code answered $first, not 200" >&2
+        return 1
+    fi
+
+    # verify_burned: one more account's challenge; verify_wrong_code: the others', one each.
+    VERIFY_BURNED_TOKEN="$(login_json bench-0@demo.example demo-owner-pass | json_field challenge.token)"
+    VERIFY_TOKENS="$BENCH_STATE/tokens.txt"
+    started=$(date +%s.%N)
+    mkdir -p "$BENCH_STATE/logins"
+    seq 1 "$count" | xargs -P 4 -I{} curl -sS -o "$BENCH_STATE/logins/{}.json" -X POST "$BENCH_URL/v1/auth/login" \
+        -H 'Content-Type: application/json' \
+        -d '{"email":"bench-{}@demo.example","password":"demo-owner-pass","client":"dashboard"}'
+    python3 - "$BENCH_STATE/logins" >"$VERIFY_TOKENS" <<'PY'
+import json, os, sys
+for name in sorted(os.listdir(sys.argv[1])):
+    with open(os.path.join(sys.argv[1], name)) as handle:
+        print(json.load(handle)["challenge"]["token"])
+PY
+    echo "bench: $(wc -l <"$VERIFY_TOKENS") challenges for verify_wrong_code in $(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s" >&2
+}

@@ -3,6 +3,8 @@
 -- by default, so that every request exercises the lookup, the counters and the refusal).
 -- With BENCH_TOKENS_FILE (one token a line) the requests take the tokens in turn instead,
 -- each thread from its own starting point, so that many challenges share the load.
+-- BENCH_PATH sends the body elsewhere (/v1/auth/login/challenge, the poll, with BENCH_CODE
+-- empty: then the body has the token only).
 package.path = (os.getenv("BENCH_DIR") or "bench") .. "/?.lua;" .. package.path
 require("report")
 
@@ -15,11 +17,12 @@ if (not tokens_file or tokens_file == "") and (not token or token == "") then
 end
 
 wrk.method = "POST"
-wrk.path = "/v1/auth/login/verify"
+wrk.path = os.getenv("BENCH_PATH") or "/v1/auth/login/verify"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["User-Agent"] = "tollgate-bench/wrk"
 
 local function body_for(t)
+   if code == "" then return string.format('{"challenge_token":"%s"}', t) end
    return string.format('{"challenge_token":"%s","code":"%s"}', t, code)
 end
 

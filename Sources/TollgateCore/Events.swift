@@ -129,9 +129,30 @@ public struct Event: Sendable {
             "event.record",
             """
             INSERT INTO events (company_id, type, user_id, email, ip, user_agent, detail)
-            VALUES (\(companyID), \(type.rawValue), \(userID), \(email), \(client?.ip), \(client?.userAgent), \(PQJSON(detail)))
+            VALUES (\(companyID), \(type.rawValue), \(userID), \(email), \(client?.ip), \(client?.userAgent), \(EventDetail(detail)))
             """
         )
+    }
+}
+
+/// An event's `detail` bound as `jsonb`, written by ``FlatJSON`` (keys sorted, as `PQJSON`'s
+/// encoder sorted them; PostgreSQL keeps jsonb in its own order anyway).
+struct EventDetail: PQEncodable {
+    let detail: [String: EventValue]
+
+    init(_ detail: [String: EventValue]) { self.detail = detail }
+
+    static var pqType: PQType { .jsonb }
+    var pqBind: PQBind {
+        var json = FlatJSON()
+        for (key, value) in detail.sorted(by: { $0.key < $1.key }) {
+            switch value {
+            case .string(let text): json.add(key, text)
+            case .int(let number): json.add(key, number)
+            case .bool(let flag): json.add(key, flag)
+            }
+        }
+        return PQBind(type: .jsonb, value: json.object)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 public import Hummingbird
+import TollgateCore
 
 /// An error answer of the API: `{"error": {"code", "message", ...extra}}` (SPEC §4).
 ///
@@ -45,25 +46,22 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body())))
     }
 
-    /// The JSON envelope.
+    /// The JSON envelope, every key sorted (as clients and stored idempotent answers have
+    /// always seen it).
     func body() -> [UInt8] {
-        struct Envelope: Encodable {
-            let error: Inner
-        }
-        struct Inner: Encodable {
-            let code: String
-            let message: String
-            let extra: [String: ExtraValue]
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: AnyKey.self)
-                try container.encode(code, forKey: AnyKey("code"))
-                try container.encode(message, forKey: AnyKey("message"))
-                for (key, value) in extra.sorted(by: { $0.key < $1.key }) { try container.encode(value, forKey: AnyKey(key)) }
+        var fields = extra
+        fields["code"] = .string(code)
+        fields["message"] = .string(message)
+        var inner = FlatJSON()
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            switch value {
+            case .int(let number): inner.add(key, number)
+            case .string(let text): inner.add(key, text)
             }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array((try? encoder.encode(Envelope(error: Inner(code: code, message: message, extra: extra)))) ?? Data())
+        var envelope = FlatJSON()
+        envelope.add("error", json: inner.object)
+        return envelope.object
     }
 
     // MARK: Common answers

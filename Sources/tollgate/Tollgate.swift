@@ -39,7 +39,7 @@ func loadConfiguration(
 /// One line per event on standard error, with the metadata as key=value pairs.
 func bootstrapLogging(level: Logger.Level) {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = LazyMetadataLogHandler(StreamLogHandler.standardError(label: label))
         handler.logLevel = level
         return handler
     }

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The server's own cost per request: CPU time of the `tollgate dev` process (all its threads,
+# from /proc/PID/task/*/schedstat) over the answers, and where it goes (`perf record`, inclusive costs), for
+# health, verify_used, verify_wrong_code, the challenge poll and a right code (a session made).
+#
+#   bench/cpu-per-request.sh                  # DURATION (5 s per case), CONNECTIONS (4), PORT
+#   TOLLGATE_BIN=/path/to/tollgate bench/cpu-per-request.sh
+#
+# Why not instructions: this machine's virtual CPUs have no hardware counters (`perf stat -e
+# instructions` answers "not supported"), and valgrind 3.19 (Debian 12) cannot run the Swift
+# 6.3 binary (it fails on its DWARF 5, and with the debug information stripped it crashes in
+# start-up). CPU time at low concurrency (4 connections: the server is not saturated, so it
+# is not spinning or queueing) is the next best count; unlike req/s it hardly moves with the
+# machine's other tenants, though caches and frequency still do: compare binaries
+# back-to-back.
+#
+#   health             GET /health/live
+#   verify_used        the right code again on a used challenge (refused 410)
+#   verify_wrong_code  a wrong code spread over VERIFY_CHALLENGES (40) challenges (401)
+#   challenge_poll     POST /v1/auth/login/challenge on the same challenges
+#   verify_right       the right code once per challenge of RIGHT_CODES (300) more accounts: a
+#                      session made (one keep-alive connection, Python's http.client)
+#
+# Each case: an idle interval's CPU (the worker's timers) is taken off pro rata; CPU by thread
+# kind (event loop, Swift's cooperative pool, the database pool's threads, other); and, with
+# PERF=1 (the default when `perf` is installed), the TOP (10) symbols by inclusive cost
+# (`perf report --children`) of a `perf record -g` of the case, demangled.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+duration="${DURATION:-5}"
+connections="${CONNECTIONS:-4}"
+port="${PORT:-18095}"
+challenges="${VERIFY_CHALLENGES:-40}"
+right_codes="${RIGHT_CODES:-300}"
+top="${TOP:-10}"
+use_perf="${PERF:-$(command -v perf >/dev/null && echo 1 || echo 0)}"
+export CODE_MAX_ATTEMPTS="${CODE_MAX_ATTEMPTS:-100}"
+
+start_tollgate "$port"
+cd "$bench_root"
+prepare_verify "$challenges"
+tokens="$VERIFY_TOKENS"
+
+# verify_right's challenges: more accounts, each logged in once, their codes from the mail folder.
+psql_superuser "INSERT INTO users (company_id, email, role, password_hash)
+                SELECT company_id, 'right-' || g || '@demo.example', 'admin', password_hash
+                FROM users, generate_series(1, $right_codes) g WHERE email = 'owner@demo.example'" >/dev/null
+mkdir -p "$BENCH_STATE/right"
+seq 1 "$right_codes" | xargs -P 2 -I{} curl -sS -o "$BENCH_STATE/right/{}.json" -X POST "$BENCH_URL/v1/auth/login" \
+    -H 'Content-Type: application/json' \
+    -d '{"email":"right-{}@demo.example","password":"demo-owner-pass","client":"dashboard"}'
+latest_code "right-$right_codes@demo.example" >/dev/null # the worker has written the emails by then
+sleep 2
+python3 - "$BENCH_STATE/right" "$BENCH_STATE/mail" "$right_codes" >"$BENCH_STATE/right.txt" <<'PY'
+import email, email.policy, json, os, re, sys
+logins, mail, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+codes = {}
+for name in os.listdir(mail):
+    if name.endswith(".eml"):
+        with open(os.path.join(mail, name), "rb") as handle:
+            message = email.message_from_binary_file(handle, policy=email.policy.default)
+        part = message.get_body(preferencelist=("plain",))
+        found = re.search(r"\b(\d{6})\b", part.get_content() if part else "")
+        if found:
+            codes[str(message["To"]).strip("<>")] = found.group(1)
+refused = 0
+for n in range(1, count + 1):
+    with open(os.path.join(logins, f"{n}.json")) as handle:
+        answer = json.load(handle)
+    if "challenge" not in answer:  # a login refused (503 busy on a loaded machine): one less
+        refused += 1
+        continue
+    print(answer["challenge"]["token"], codes[f"right-{n}@demo.example"])
+if refused:
+    print(f"bench: {refused} of the right-code logins were refused; verify_right has {count - refused}", file=sys.stderr)
+PY
+
+# CPU time of the process's threads in nanoseconds (the scheduler's own count, schedstat's
+# first field, not the 10 ms ticks of /proc/PID/stat), one line per thread: its kind and its ns.
+thread_ns() {
+    local task name
+    for task in /proc/"$TOLLGATE_PID"/task/*; do
+        name="$(cat "$task/comm" 2>/dev/null)" || continue
+        case "$name" in
+            NIO-*) name=event_loop ;;          # NIO-SGLTN-…: the singleton event loops
+            *qos*) name=cooperative_pool ;;    # Swift's global executor (libdispatch's workers)
+            *TP-#*) name=thread_pools ;;       # NIOThreadPools: the database pools, password hashing
+            *) name=other ;;
+        esac
+        echo "$name $(cut -d' ' -f1 "$task/schedstat" 2>/dev/null || echo 0)"
+    done
+}
+# By kind from the living threads, and "all" from /proc/PID/stat, which keeps the time of
+# threads that have exited too (in clock ticks: 10 ms, fine over a case's seconds of CPU).
+snapshot() {
+    {
+        thread_ns | awk '{ t[$1] += $2 } END { for (k in t) print k, t[k] }'
+        sed 's/.*) //' "/proc/$TOLLGATE_PID/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "all %.0f\n", ($12 + $13) * 1e9 / hz }'
+    } | sort
+}
+
+wrk_case() {
+    BENCH_DIR="$bench_root/bench" BENCH_NAME="$1" wrk -t1 -c"$connections" -d"${duration}s" "${@:2}" |
+        tee -a "$BENCH_STATE/wrk.log" | grep '^BENCH ' >>"$BENCH_STATE/bench.txt"
+}
+load_health() { wrk_case health -s bench/get.lua "$BENCH_URL/health/live"; }
+load_verify_used() {
+    BENCH_CHALLENGE_TOKEN="$VERIFY_USED_TOKEN" BENCH_CODE="$VERIFY_USED_CODE" wrk_case verify_used -s bench/verify.lua "$BENCH_URL"
+}
+load_verify_wrong_code() { BENCH_TOKENS_FILE="$tokens" BENCH_CODE=000000 wrk_case verify_wrong_code -s bench/verify.lua "$BENCH_URL"; }
+load_challenge_poll() {
+    BENCH_TOKENS_FILE="$tokens" BENCH_CODE= BENCH_PATH=/v1/auth/login/challenge wrk_case challenge_poll -s bench/verify.lua "$BENCH_URL"
+}
+load_idle() { sleep "$duration"; echo "BENCH name=idle requests=0" >>"$BENCH_STATE/bench.txt"; }
+load_verify_right() {
+    python3 - "$BENCH_URL" "$BENCH_STATE/right.txt" >>"$BENCH_STATE/bench.txt" <<'PY'
+import http.client, json, sys, urllib.parse
+url = urllib.parse.urlparse(sys.argv[1])
+connection = http.client.HTTPConnection(url.hostname, url.port)
+statuses = {}
+for line in open(sys.argv[2]):
+    token, code = line.split()
+    connection.request("POST", "/v1/auth/login/verify", json.dumps({"challenge_token": token, "code": code}),
+                       {"Content-Type": "application/json", "User-Agent": "tollgate-bench/python"})
+    response = connection.getresponse()
+    response.read()
+    statuses[response.status] = statuses.get(response.status, 0) + 1
+print(f"BENCH name=verify_right requests={sum(statuses.values())} statuses=" + ",".join(f"{s}:{n}" for s, n in sorted(statuses.items())))
+PY
+}
+
+# A few of each first, so that first calls (plans, caches, allocations) are not counted.
+export BENCH_COUNT_CODES=1
+BENCH_DIR="$bench_root/bench" BENCH_NAME=warm wrk -t1 -c2 -d1s -s bench/get.lua "$BENCH_URL/health/live" >/dev/null
+BENCH_DIR="$bench_root/bench" BENCH_NAME=warm BENCH_TOKENS_FILE="$tokens" BENCH_CODE= BENCH_PATH=/v1/auth/login/challenge \
+    wrk -t1 -c2 -d1s -s bench/verify.lua "$BENCH_URL" >/dev/null
+
+: >"$BENCH_STATE/bench.txt"
+results="$BENCH_STATE/cpu.txt"
+: >"$results"
+for case in idle health verify_used verify_wrong_code challenge_poll verify_right; do
+    snapshot >"$BENCH_STATE/before.txt"
+    started="$(date +%s.%N)"
+    if [ "$use_perf" = 1 ] && [ "$case" != idle ]; then
+        perf record -q -e cpu-clock -F 499 -g -p "$TOLLGATE_PID" -o "$BENCH_STATE/perf-$case.data" >/dev/null 2>&1 &
+        perf_pid=$!
+        "load_$case"
+        kill -INT "$perf_pid"
+        wait "$perf_pid" || true
+    else
+        "load_$case"
+    fi
+    elapsed="$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { print e - s }')"
+    snapshot >"$BENCH_STATE/after.txt"
+    requests="$(bench_value "$BENCH_STATE/bench.txt" "$case" requests)"
+    # CPU µs per request by thread kind, the idle rate taken off the total.
+    join "$BENCH_STATE/before.txt" "$BENCH_STATE/after.txt" | awk -v n="$case" -v r="$requests" -v e="$elapsed" \
+        -v idle="${idle_rate:-0}" '{ us[$1] = ($3 - $2) / 1000 }
+        END {
+            if (n == "idle") { printf "IDLE cpu_us_per_s=%.0f\n", us["all"] / e; exit }
+            line = sprintf("CPU name=%s requests=%d seconds=%.2f cpu_us_per_request=%.1f", n, r, e, (us["all"] - idle * e) / r)
+            for (k in us) if (k != "all") line = line sprintf(" %s=%.1f", k, us[k] / r)
+            print line
+        }' >>"$results"
+    if [ "$case" = idle ]; then idle_rate="$(awk -F= '/^IDLE/ { print $2 }' "$results")"; fi
+done
+
+frames='start_thread|ThreadOpsPosix|setupThreadAndEventLoop|partial apply for|thunk for|_dispatch_|swift_job_run|runJobInEstablishedExecutorContext|__clone|SelectableEventLoop.run\(\)|NIOThreadPool\._start|NIOThreadPool.runIfActive|Result<>.init\(catching:\)|entry_SYSCALL|do_syscall_64'
+if [ "$use_perf" = 1 ]; then
+    for case in health verify_used verify_wrong_code challenge_poll verify_right; do
+        echo
+        echo "== $case: top $top symbols by inclusive share of the server's samples (children, self)"
+        # Thread entry points, the executors' dispatch frames, closure thunks and the kernel's
+        # system call entry, which whole threads' samples pass through, are left out: they say
+        # which thread, not what work.
+        perf report -i "$BENCH_STATE/perf-$case.data" --children --sort symbol --stdio -g none 2>/dev/null |
+            grep -E '^ +[0-9.]+%' | swift demangle --simplified 2>/dev/null |
+            grep -v -E "$frames" | awk -v top="$top" 'NR <= top' | cut -c1-190
+    done
+fi
+echo
+grep -h '^BENCH' "$BENCH_STATE/bench.txt"
+cat "$results"
