@@ -331,6 +331,7 @@ export const removeSignInMethod = async (id, password) =>
  * @typedef {object} CompanyUser Someone of the company, as owners and admins see them.
  * @property {string} id
  * @property {string} email
+ * @property {string} name May be empty.
  * @property {'owner' | 'admin' | 'member' | string} role
  * @property {boolean} dashboard_access
  * @property {string[]} methods The kinds of second factor they have (`email`, `totp`, `passkey`; open).

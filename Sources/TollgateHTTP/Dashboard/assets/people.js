@@ -54,7 +54,7 @@ function row(user) {
     action.textContent = user.id === me.user.id ? 'You' : 'Only an owner can reset an owner';
   }
   tr.append(
-    cell('Person', user.email),
+    cell('Person', user.name ? `${user.name} (${user.email})` : user.email),
     cell('Role', ROLES[user.role] || user.role),
     cell('Sign-in methods', methodWords(user)),
     cell('Action', action),

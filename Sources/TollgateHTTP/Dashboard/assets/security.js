@@ -52,7 +52,8 @@ function renderTwoFactor(me) {
   if (twoFactor.enabled) {
     const people = typeof twoFactor.dashboard_users === 'number' ? ` (${people_(twoFactor.dashboard_users)})` : '';
     $('security-state').textContent =
-      `On since ${when(twoFactor.enabled_at)}. Everyone with dashboard access${people} enters a code from their email when they log in.`;
+      `On since ${when(twoFactor.enabled_at)}. Everyone with dashboard access${people} takes a second step after the password ` +
+      'when they log in: a code from their email or app, or a passkey, as the sign-in policy below allows.';
   } else {
     $('security-state').textContent = 'Off. People log in to the dashboard with their password only.';
   }
