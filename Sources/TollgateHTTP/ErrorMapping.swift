@@ -17,7 +17,8 @@ extension APIError {
             .idempotencyInProgress, .methodLimitReached, .lastRequiredMethod, .passkeyAlreadyRegistered:
             status = .conflict
         case .idempotencyKeyReused: status = .unprocessableContent
-        case .confirmationRequired, .invalidEmail, .invalidName, .passwordRejected, .invalidURL, .invalidRequest, .passkeyRejected: status = .badRequest
+        case .confirmationRequired, .invalidEmail, .invalidName, .passwordRejected, .invalidURL, .invalidRequest, .passkeyRejected:
+            status = .badRequest
         case .busy: status = .serviceUnavailable
         }
         var extra: [String: ExtraValue] = [:]

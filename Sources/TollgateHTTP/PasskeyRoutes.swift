@@ -43,7 +43,10 @@ struct PasskeyRoutes {
                 )
                 return Answer(
                     .ok,
-                    SessionEnvelope(session: SessionAnswer(success.grant), rememberedBrowser: success.rememberedBrowser.map(RememberedBrowserAnswer.init))
+                    SessionEnvelope(
+                        session: SessionAnswer(success.grant),
+                        rememberedBrowser: success.rememberedBrowser.map(RememberedBrowserAnswer.init)
+                    )
                 )
             }
         }

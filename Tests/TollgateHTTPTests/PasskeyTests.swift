@@ -102,7 +102,12 @@ import TollgateHTTP
             let noOptions = try await Self.verify(client, step.token, try passkey.assert(step.options))
             #expect(noOptions.int("error", "attempts_remaining") == 3)
 
-            step = (step.token, try #require(try await client.post("/v1/auth/login/passkey/options", ["challenge_token": step.token]).value("options") as? [String: Any]))
+            step = (
+                step.token,
+                try #require(
+                    try await client.post("/v1/auth/login/passkey/options", ["challenge_token": step.token]).value("options") as? [String: Any]
+                )
+            )
             // The original has signed up to 6 by now; a copy of its key still counting from 0 signs 1.
             try await app.sql("UPDATE user_methods SET sign_count = 6 WHERE user_id = \(seed.member.id) AND kind = 'passkey'")
             var clone = passkey
@@ -114,7 +119,12 @@ import TollgateHTTP
                 "SELECT detail->>'received_sign_count' AS received FROM events WHERE type = 'passkey.counter_regression' AND user_id = \(seed.member.id)"
             )
             #expect(try recorded.map { try $0.decode("received", as: String.self) } == ["1"])
-            #expect(try await LoginMethodTests.count(app, "SELECT count(*) AS n FROM events WHERE type = 'login.code_failed' AND user_id = \(seed.member.id)") == 3)
+            #expect(
+                try await LoginMethodTests.count(
+                    app,
+                    "SELECT count(*) AS n FROM events WHERE type = 'login.code_failed' AND user_id = \(seed.member.id)"
+                ) == 3
+            )
         }
     }
 
@@ -292,7 +302,9 @@ import TollgateHTTP
             ).sessionToken()
             #expect(try await client.get("/v1/me", token: adminSession).value("enrollment_only") as? Bool == true)
             let ownerPath = "/v1/company/users/\(seed.owner.id.uuidString.lowercased())/reset-methods"
-            #expect(try await client.post(ownerPath, ["password": seed.admin.password], token: adminSession).errorCode == "passkey_enrollment_required")
+            #expect(
+                try await client.post(ownerPath, ["password": seed.admin.password], token: adminSession).errorCode == "passkey_enrollment_required"
+            )
         }
     }
 
@@ -353,8 +365,10 @@ import TollgateHTTP
             #expect(refused.int("error", "attempts_remaining") == 4)
 
             let session = try await client.login(seed.phoneOnly, client: "phone_app").sessionToken()
-            #expect(try await client.post("/v1/me/methods/passkeys", ["name": "x", "credential": meaningless], token: session).errorCode
-                == "dashboard_session_required")
+            #expect(
+                try await client.post("/v1/me/methods/passkeys", ["name": "x", "credential": meaningless], token: session).errorCode
+                    == "dashboard_session_required"
+            )
             // A login that offers no passkey has no passkey step.
             let owner = try await client.login(seed.owner, client: "dashboard")
             let noStep = try await client.post("/v1/auth/login/passkey/options", ["challenge_token": try owner.challengeToken()])
@@ -362,4 +376,3 @@ import TollgateHTTP
         }
     }
 }
-
