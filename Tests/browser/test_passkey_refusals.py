@@ -15,6 +15,7 @@ from test_dashboard import enter_code
 from test_login_methods import set_policy
 from test_passkeys import (
     add_passkey,
+    add_passkey_after_code_login,
     authenticator,
     code_login,
     log_out,
@@ -67,14 +68,8 @@ def test_another_address_is_refused(world, passkey_server, passkey_elsewhere, br
 def test_a_cloned_authenticator_is_refused(world, passkey_server, page):
     company, users = policy_company(world, passkey_server, "clone", "any", member="member")
     member = users["member"]
-    authenticator(page)
-    code_login(world, passkey_server, page, member, company.password)
-    page.wait_screen("home")
-    open_methods(page)
-    add_passkey(page, "Laptop")
-    page.wait_status("methods", "is added")
+    add_passkey_after_code_login(world, passkey_server, page, company, member)
     exported = page.driver.get_credentials()[0]
-    log_out(page)
 
     passkey_login(page, passkey_server, member, company.password)
     page.wait_screen("home")
@@ -102,13 +97,7 @@ def test_a_forged_passkey_uses_up_a_passkey_only_login(world, passkey_server, pa
     there is no email to fall back on, so the fifth refusal ends the login."""
     company, users = policy_company(world, passkey_server, "forged", "any", member="member")
     member = users["member"]
-    authenticator(page)
-    code_login(world, passkey_server, page, member, company.password)
-    page.wait_screen("home")
-    open_methods(page)
-    add_passkey(page, "Laptop")
-    page.wait_status("methods", "is added")
-    log_out(page)
+    add_passkey_after_code_login(world, passkey_server, page, company, member)
     set_policy(passkey_server, world.mailbox, company, methods="phishing_resistant")
 
     real = page.driver.get_credentials()[0]

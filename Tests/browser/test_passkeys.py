@@ -77,6 +77,18 @@ def log_out(page):
     page.wait_screen("login")
 
 
+def add_passkey_after_code_login(world, server, page, company, member):
+    """The member logs in with an email code, adds a passkey named Laptop on the methods screen
+    and logs out again."""
+    authenticator(page)
+    code_login(world, server, page, member, company.password)
+    page.wait_screen("home")
+    open_methods(page)
+    add_passkey(page, "Laptop")
+    page.wait_status("methods", "is added")
+    log_out(page)
+
+
 def test_add_a_passkey_then_log_in_with_it(world, passkey_server, page):
     company, users = policy_company(world, passkey_server, "passkey", "any", member="member")
     member = users["member"]
@@ -195,13 +207,7 @@ def test_a_passkey_login_can_remember_the_browser(world, passkey_server, page):
     company, users = policy_company(world, passkey_server, "rememberkey", "any", member="member")
     member = users["member"]
     set_policy(passkey_server, world.mailbox, company, ask="per_browser", remember_days=3)
-    authenticator(page)
-    code_login(world, passkey_server, page, member, company.password)
-    page.wait_screen("home")
-    open_methods(page)
-    add_passkey(page, "Laptop")
-    page.wait_status("methods", "is added")
-    log_out(page)
+    add_passkey_after_code_login(world, passkey_server, page, company, member)
 
     log_in(page, passkey_server, member, company.password)
     page.wait_text("code-passkey-remember-label", "^Don't ask again on this browser for 3 days$")
