@@ -39,7 +39,7 @@ struct MethodRoutes {
         }
         group.delete("me/methods/:id") { request, context -> Response in
             let id = context.parameters.get("id") ?? ""
-            let body = try await OptionalBody.read(RemoveMethodRequest.self, request)
+            let body = try await OptionalBody.read(PasswordConfirmation.self, request)
             let info = addresses.clientInfo(for: request, context: context.parent)
             try await methods.remove(context.principal, id: id, password: body?.password?.text, clientInfo: info)
             return Response(status: .noContent)
@@ -79,8 +79,10 @@ struct ConfirmTOTPRequest: RequestBody {
     }
 }
 
-/// `DELETE /v1/me/methods/{id}` (the body is optional).
-struct RemoveMethodRequest: RequestBody {
+/// A body that only confirms with the current password, where a recent second factor may do
+/// instead (SPEC §13.1): `DELETE /v1/me/methods/{id}`, `POST /v1/me/methods/passkeys/options`
+/// and `POST /v1/company/users/{id}/reset-methods` (which requires it).
+struct PasswordConfirmation: RequestBody {
     let password: BoundedText<MaxLength.Password>?
 
     enum CodingKeys: String, CodingKey, CaseIterable {

@@ -14,7 +14,7 @@ struct PasskeyRoutes {
     func register(public group: RouterGroup<TollgateRequestContext>, dashboard: RouterGroup<DashboardContext>) {
         let (methods, challenges, addresses) = (self.methods, self.challenges, self.clientAddress)
         dashboard.post("me/methods/passkeys/options") { request, context -> Answer in
-            let body = try await OptionalBody.read(PasskeyOptionsRequest.self, request)
+            let body = try await OptionalBody.read(PasswordConfirmation.self, request)
             let options = try await methods.passkeyOptions(context.principal, password: body?.password?.text)
             return Answer(.ok, CreationOptionsEnvelope(options: CreationOptionsView(options)))
         }
@@ -66,15 +66,6 @@ enum OptionalBody {
 }
 
 // MARK: - Requests
-
-/// `POST /v1/me/methods/passkeys/options`.
-struct PasskeyOptionsRequest: RequestBody {
-    let password: BoundedText<MaxLength.Password>?
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case password
-    }
-}
 
 /// `POST /v1/me/methods/passkeys`: the credential is the browser's `RegistrationResponseJSON`.
 struct RegisterPasskeyRequest: RequestBody {

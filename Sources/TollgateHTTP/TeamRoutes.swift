@@ -15,20 +15,11 @@ struct TeamRoutes {
         }
         group.post("company/users/:id/reset-methods") { request, context -> Answer in
             guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw DomainError.notFoundObject }
-            let body = try await JSONBody.read(ResetMethodsRequest.self, request)
+            let body = try await JSONBody.read(PasswordConfirmation.self, request)
             let info = addresses.clientInfo(for: request, context: context.parent)
             let member = try await methods.resetMethods(context.principal, userID: id, password: body.password?.text, clientInfo: info)
             return Answer(.ok, TeamMemberEnvelope(user: TeamMemberView(member)))
         }
-    }
-}
-
-/// `POST /v1/company/users/{id}/reset-methods`.
-struct ResetMethodsRequest: RequestBody {
-    let password: BoundedText<MaxLength.Password>?
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case password
     }
 }
 

@@ -50,13 +50,13 @@ import Testing
         ("PATCH /v1/admin/users/{id}", UpdateUserRequest.self, ["": names(UpdateUserRequest.CodingKeys.self)]),
         ("POST /v1/me/methods/totp", StartTOTPRequest.self, ["": names(StartTOTPRequest.CodingKeys.self)]),
         ("POST /v1/me/methods/totp/{id}/confirm", ConfirmTOTPRequest.self, ["": names(ConfirmTOTPRequest.CodingKeys.self)]),
-        ("DELETE /v1/me/methods/{id}", RemoveMethodRequest.self, ["": names(RemoveMethodRequest.CodingKeys.self)]),
-        ("POST /v1/me/methods/passkeys/options", PasskeyOptionsRequest.self, ["": names(PasskeyOptionsRequest.CodingKeys.self)]),
+        ("DELETE /v1/me/methods/{id}", PasswordConfirmation.self, ["": names(PasswordConfirmation.CodingKeys.self)]),
+        ("POST /v1/me/methods/passkeys/options", PasswordConfirmation.self, ["": names(PasswordConfirmation.CodingKeys.self)]),
         (
             "POST /v1/me/methods/passkeys", RegisterPasskeyRequest.self,
             ["": names(RegisterPasskeyRequest.CodingKeys.self), "credential": credentialMembers]
         ),
-        ("POST /v1/company/users/{id}/reset-methods", ResetMethodsRequest.self, ["": names(ResetMethodsRequest.CodingKeys.self)]),
+        ("POST /v1/company/users/{id}/reset-methods", PasswordConfirmation.self, ["": names(PasswordConfirmation.CodingKeys.self)]),
         ("POST /v1/company/security/end-all-sessions", EndAllSessionsRequest.self, ["": names(EndAllSessionsRequest.CodingKeys.self)]),
     ]
 

@@ -63,6 +63,11 @@ import TollgateHTTP
 
             let options = try await client.post("/v1/auth/login/passkey/options", ["challenge_token": try login.challengeToken()])
             #expect(try options.string("options", "rpId") == "localhost")
+            // The login's row keeps only the seed the challenge was derived from, never the challenge.
+            let sent = try #require(Base64URL.decode(try options.string("options", "challenge")))
+            let seedStored = try await app.sql("SELECT passkey_challenge FROM challenges WHERE user_id = \(seed.member.id) AND state = 'pending'")
+                .first?.decode("passkey_challenge", as: Data.self)
+            #expect(seedStored != nil && seedStored != Data(sent))
             let allowed = try #require(options.value("options", "allowCredentials") as? [[String: Any]])
             #expect(allowed.map { $0["id"] as? String } == [Base64URL.encode(passkey.credentialID)])
             let credential = try passkey.assert(try #require(options.value("options") as? [String: Any]))

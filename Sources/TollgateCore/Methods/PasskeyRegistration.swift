@@ -31,7 +31,8 @@ extension MethodService {
         let user = principal.user
         let sessionID = principal.session.id
         let passwordChecked = try await checkPassword(user, password)
-        let challenge = SecureRandom.bytes(32)
+        // Only the seed is stored; the challenge is derived from it (SecretMAC).
+        let seed = Data(SecureRandom.bytes(32))
         let rp = settings.relyingParty(for: principal.company)
         let existing = try await pool.withTenant(user.companyID) { tx -> [[UInt8]] in
             try Self.lockUser(user.id, in: tx)
@@ -41,7 +42,7 @@ extension MethodService {
                 """
                 WITH started AS (
                     INSERT INTO passkey_registrations (company_id, session_id, user_id, challenge, expires_at)
-                    VALUES (app_company(), \(sessionID), \(user.id), \(Data(challenge)),
+                    VALUES (app_company(), \(sessionID), \(user.id), \(seed),
                             clock_timestamp() + make_interval(secs => \(PasskeyCreationOptions.timeout / 1000)))
                     ON CONFLICT (company_id, session_id) DO UPDATE SET challenge = excluded.challenge, expires_at = excluded.expires_at
                 )
@@ -54,7 +55,7 @@ extension MethodService {
             return try passkeys.map { Array(try $0.decode("credential_id", as: Data.self)) }
         }
         return PasskeyCreationOptions(
-            challenge: challenge,
+            challenge: mac.webAuthnChallenges(seed: seed)[0],
             rpID: rp.id,
             rpName: OTPAuthURI.issuer(principal.company.name),
             userHandle: PasskeyUserHandle.of(user.id),
@@ -95,10 +96,12 @@ extension MethodService {
                 return .refuse(.passkeyRejected(PasskeyRejection(.noCeremony)))
             }
             guard try started.decode("passkeys", as: Int.self) < Self.maxPasskeys else { return .refuse(.passkeyLimitReached) }
-            let challenge = Array(try started.decode("challenge", as: Data.self))
+            let candidates = mac.webAuthnChallenges(seed: try started.decode("challenge", as: Data.self))
             let passkey: RegisteredPasskey
             do throws(PasskeyRejection) {
-                passkey = try rp.verifyRegistration(credential, challenge: challenge, userVerification: ChallengeService.userVerification)
+                passkey = try withIssuedChallenge(candidates) { challenge throws(PasskeyRejection) in
+                    try rp.verifyRegistration(credential, challenge: challenge, userVerification: ChallengeService.userVerification)
+                }
             } catch let rejection {
                 Event(
                     companyID: user.companyID,

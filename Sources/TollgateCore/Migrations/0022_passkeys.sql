@@ -18,10 +18,10 @@ ALTER TABLE user_methods
         kind <> 'passkey' OR (credential_id IS NOT NULL AND public_key IS NOT NULL AND sign_count IS NOT NULL
                               AND backup_eligible IS NOT NULL AND backup_state IS NOT NULL AND confirmed_at IS NOT NULL));
 
--- The WebAuthn challenge of a login's passkey step: 32 random bytes the assertion must sign.
--- Single use (cleared by the verify that reads it) and it ends with its login challenge: a
--- verify of a used, closed or expired challenge is refused before it is looked at. A nonce, not
--- a secret: knowing it signs nothing.
+-- The seed of a login's passkey step: 32 random bytes from which the WebAuthn challenge the
+-- assertion must sign is derived under TOLLGATE_SECRET (an HMAC), so the row never holds the
+-- challenge itself. Single use (cleared by the verify that reads it) and it ends with its login
+-- challenge: a verify of a used, closed or expired challenge is refused before it is looked at.
 ALTER TABLE challenges ADD COLUMN passkey_challenge bytea CHECK (length(passkey_challenge) = 32);
 
 -- A registration started by `POST /v1/me/methods/passkeys/options`: bound to the session that
@@ -31,6 +31,7 @@ CREATE TABLE passkey_registrations (
     company_id  uuid NOT NULL REFERENCES companies (id),
     session_id  uuid NOT NULL,
     user_id     uuid NOT NULL,
+    -- The seed of the WebAuthn challenge, as for challenges.passkey_challenge.
     challenge   bytea NOT NULL CHECK (length(challenge) = 32),
     expires_at  timestamptz NOT NULL,
     PRIMARY KEY (company_id, session_id),

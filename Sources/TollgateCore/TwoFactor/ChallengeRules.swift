@@ -148,6 +148,16 @@ extension DomainError {
         }
     }
 
+    /// A refusal of an entry from `factor`: a failed passkey is told as such (401
+    /// `invalid_passkey`, SPEC §13.1), counted like the wrong code it stands for.
+    init(_ refusal: Challenge.Refusal, from factor: SecondFactor) {
+        if factor == .passkey, case .invalidCode(let attempts, let resends) = refusal {
+            self = .invalidPasskey(attemptsRemaining: attempts, resendsRemaining: resends)
+        } else {
+            self.init(refusal)
+        }
+    }
+
     public static let challengeClosed = DomainError(.challengeClosed, "This attempt is over; start again (or contact support).")
     public static let challengeNotFound = DomainError(.challengeNotFound, "There is no such challenge.")
 }

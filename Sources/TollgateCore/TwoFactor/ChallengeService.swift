@@ -175,19 +175,17 @@ public struct ChallengeService: DomainService, Sendable {
             )
             return .answer(accepting(accepted, clientInfo, tx))
         case .reject(let attemptsRemaining, let close, let refusal):
-            let rejected: CommitThen<Outcome> = try reject(
+            return try reject(
                 challenge,
                 attemptsRemaining: attemptsRemaining,
                 close: close,
                 refusal,
+                from: factor,
                 user: user,
                 counters: counters,
                 clientInfo: clientInfo,
                 in: tx
             )
-            // A failed passkey is told as such, counted like a wrong code (SPEC §13.1).
-            guard factor == .passkey, case .refuse(let error) = rejected, error.code == .invalidCode else { return rejected }
-            return .refuse(.invalidPasskey(attemptsRemaining: attemptsRemaining, resendsRemaining: error.resendsRemaining))
         }
     }
 
@@ -230,6 +228,7 @@ public struct ChallengeService: DomainService, Sendable {
         attemptsRemaining: Int,
         close: Challenge.CloseReason?,
         _ refusal: Challenge.Refusal,
+        from factor: SecondFactor,
         user: User,
         counters: AccountCounters,
         clientInfo: ClientInfo,
@@ -252,7 +251,7 @@ public struct ChallengeService: DomainService, Sendable {
         if let close {
             ChallengeEvent.close(challenge, reason: close, user: user, clientInfo: clientInfo, in: tx)
         }
-        return .refuse(DomainError(refusal))
+        return .refuse(DomainError(refusal, from: factor))
     }
 }
 

@@ -44,10 +44,11 @@ extension ChallengeService {
     static let userVerification = UserVerificationPolicy.preferred
 
     /// Starts the passkey step of a pending login that offers passkeys: a new WebAuthn
-    /// challenge, stored on the login's row (replacing any earlier one), ending with it.
+    /// challenge, whose seed is stored on the login's row (replacing any earlier one) and ends
+    /// with it (``SecretMAC/webAuthnChallenges(seed:)``: the row never holds the challenge).
     public func passkeyOptions(token: String) async throws -> PasskeyRequestOptions {
         let (companyID, locator) = try loginLocator(token)
-        let settings = self.settings
+        let (settings, mac) = (self.settings, self.mac)
         return try await pool.commitThen(in: companyID) { tx -> CommitThen<PasskeyRequestOptions> in
             guard let located = try ChallengeStore.locate(locator, withCompany: true, in: tx), let company = located.company else {
                 return .refuse(.challengeNotFound)
@@ -61,12 +62,12 @@ extension ChallengeService {
             }
             guard challenge.state == .pending else { return .refuse(.challengeClosed) }
             guard challenge.methods.contains(.passkey) else { return .refuse(.passkeyNotOffered) }
-            let nonce = SecureRandom.bytes(32)
+            let seed = Data(SecureRandom.bytes(32))
             let passkeys = try tx.query(
                 "challenge.passkey_options",
                 """
                 WITH issued AS (
-                    UPDATE challenges SET passkey_challenge = \(Data(nonce))
+                    UPDATE challenges SET passkey_challenge = \(seed)
                     WHERE company_id = app_company() AND id = \(challenge.id) AND state = 'pending'
                 )
                 SELECT credential_id, coalesce(transports, '{}') AS transports FROM user_methods
@@ -76,7 +77,7 @@ extension ChallengeService {
             )
             return .answer(
                 PasskeyRequestOptions(
-                    challenge: nonce,
+                    challenge: mac.webAuthnChallenges(seed: seed)[0],
                     rpID: settings.relyingParty(for: company).id,
                     credentialIDs: try passkeys.map { Array(try $0.decode("credential_id", as: Data.self)) },
                     transports: try passkeys.map { try $0.decode("transports", as: [String].self) }
@@ -118,7 +119,7 @@ extension ChallengeService {
             WHERE ch.company_id = app_company() AND ch.id = \(located.record.challenge.id)
             """
         )
-        guard let row = rows.first, let nonce = try row.decode("passkey_challenge", as: Data?.self),
+        guard let row = rows.first, let seed = try row.decode("passkey_challenge", as: Data?.self),
             let methodID = try row.decode("method_id", as: UUID?.self)
         else { return nil }
         let stored: StoredPasskey
@@ -134,13 +135,11 @@ extension ChallengeService {
             logger.error("passkey.stored_key_unreadable", metadata: ["method.id": "\(methodID)"])
             return nil
         }
+        let rp = settings.relyingParty(for: company)
         do {
-            let assertion = try settings.relyingParty(for: company).verifyAssertion(
-                response,
-                challenge: Array(nonce),
-                userVerification: Self.userVerification,
-                credential: stored
-            )
+            let assertion = try withIssuedChallenge(mac.webAuthnChallenges(seed: seed)) { challenge throws(PasskeyRejection) in
+                try rp.verifyAssertion(response, challenge: challenge, userVerification: Self.userVerification, credential: stored)
+            }
             return MatchingPasskey(methodID: methodID, assertion: assertion)
         } catch let rejection {
             if rejection.reason == .counterRegression {
@@ -161,6 +160,25 @@ extension ChallengeService {
             return nil
         }
     }
+}
+
+/// Runs a ceremony against each challenge a seed stands for (the newest secret's first), so a
+/// rotation of `TOLLGATE_SECRET` during a ceremony does not void it; a challenge mismatch with
+/// every one is the refusal.
+func withIssuedChallenge<T>(
+    _ candidates: [[UInt8]],
+    _ ceremony: ([UInt8]) throws(PasskeyRejection) -> T
+) throws(PasskeyRejection) -> T {
+    var refusal = PasskeyRejection(.challengeMismatch)
+    for challenge in candidates {
+        do {
+            return try ceremony(challenge)
+        } catch {
+            guard error.reason == .challengeMismatch else { throw error }
+            refusal = error
+        }
+    }
+    throw refusal
 }
 
 /// The WebAuthn user handle of a user's passkeys: the user's id, 16 bytes. It names the

@@ -36,6 +36,12 @@ public struct SecretMAC: Sendable {
         keys.map { mac("token:\(token)", key: $0) }
     }
 
+    /// The WebAuthn challenges a stored seed stands for, one per key, the one to send first.
+    /// The database keeps only the seed, so reading it does not tell an issued challenge.
+    func webAuthnChallenges(seed: Data) -> [[UInt8]] {
+        keys.map { Array(mac("webauthn:" + Base64URL.encode(Array(seed)), key: $0)) }
+    }
+
     public func token(_ token: String) -> Data {
         mac("token:\(token)", key: keys[0])
     }
