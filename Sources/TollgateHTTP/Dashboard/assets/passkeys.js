@@ -107,6 +107,8 @@ const resetEnrol = passkeyForm({
   password: $('enrol-password'),
   added: (method) => {
     // The session stays one that may only add a passkey: the next step is a login with it.
+    // The panel below says what happened; the progress line above it is done.
+    showStatus(enrolRoot, '');
     $('enrol-form').hidden = true;
     $('enrol-done').hidden = false;
     $('enrol-done-text').textContent =
