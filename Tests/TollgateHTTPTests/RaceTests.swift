@@ -216,7 +216,12 @@ import TollgateCore
                         token: ownerSession
                     )
             }
-            #expect(replies.allSatisfy { $0.status.code < 500 }, "\(replies.map { "\($0.status.code) \($0.errorCode ?? "")" })")
+            // Ten disables hash a password at once: past the hasher's queue the designed answer is
+            // 503 `busy` with Retry-After, never another server error.
+            #expect(
+                replies.allSatisfy { $0.status.code < 500 || $0.errorCode == "busy" },
+                "\(replies.map { "\($0.status.code) \($0.errorCode ?? "")" })"
+            )
             #expect(replies.filter { $0.status == .ok && $0.value("two_factor", "enabled") as? Bool == true }.count == 1)
             let company = try await app.sql("SELECT two_factor_enabled FROM companies")
             let enabled = try company.first?.decode("two_factor_enabled", as: Bool.self) ?? false
