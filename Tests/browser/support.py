@@ -249,7 +249,12 @@ class Mailbox:
             if info.exists():
                 self.port = json.loads(info.read_text())["port"]
                 break
-        self.seen = set()
+        self.seen = set()  # file names read
+        self.seen_ids = set()  # Message-IDs read: delivery is at least once, and a resent email is no new code
+
+    @staticmethod
+    def message_id(record):
+        return (record.get("headers") or {}).get("Message-ID", "").strip().strip("<>")
 
     def messages(self, address):
         found = []
@@ -267,10 +272,12 @@ class Mailbox:
         """(code, text) of the newest code email to `address` not read before (waits for it)."""
         for _ in deadline_loop(timeout, f"a code email to {address}"):
             fresh = [(name, record) for name, record in self.messages(address) if name not in self.seen]
-            codes = [(CODE_LINE.search(record["text"] or ""), record["text"]) for name, record in fresh]
+            new = [record for _, record in fresh if not self.message_id(record) or self.message_id(record) not in self.seen_ids]
+            codes = [(CODE_LINE.search(record["text"] or ""), record["text"]) for record in new]
             codes = [(match.group(1), text) for match, text in codes if match]
             if codes:
                 self.seen.update(name for name, _ in fresh)
+                self.seen_ids.update(self.message_id(record) for _, record in fresh if self.message_id(record))
                 return codes[-1]
 
     def next_link(self, address, marker, timeout=30):
