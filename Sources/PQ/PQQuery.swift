@@ -198,7 +198,7 @@ extension Double: PQEncodable {
 
 extension UUID: PQEncodable {
     public static var pqType: PQType { .uuid }
-    public var pqBind: PQBind { PQBind(type: .uuid, text: uuidString) }
+    public var pqBind: PQBind { PQBind(type: .uuid, text: lowercasedString) }
 }
 
 extension Date: PQEncodable {
@@ -257,7 +257,7 @@ public struct PQUUIDArray: PQEncodable, Sendable {
     public init(_ values: [UUID]) { self.values = values }
 
     public static var pqType: PQType { PQType(rawValue: 2951) }
-    public var pqBind: PQBind { PQBind(type: Self.pqType, text: "{" + values.map(\.uuidString).joined(separator: ",") + "}") }
+    public var pqBind: PQBind { PQBind(type: Self.pqType, text: "{" + values.map(\.lowercasedString).joined(separator: ",") + "}") }
 }
 
 /// A `bytea[]` bind, for `column = ANY(…)` over a list of hashes (one bind instead of an

@@ -62,8 +62,13 @@ public struct PQRow: Sendable {
 
     /// Decodes the named column. A missing column, a type mismatch or NULL into a
     /// non-optional is an error naming the column.
+    ///
+    /// Names are matched byte for byte, as PostgreSQL matches identifiers: `String`'s `==`
+    /// compares by Unicode equivalence, which for two names that differ costs a normalising
+    /// comparison, and a row of thirty columns read by name makes hundreds of them.
     public func decode<T: PQDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
-        guard let index = columns.firstIndex(where: { $0.name == column }) else {
+        let wanted = column.utf8
+        guard let index = columns.firstIndex(where: { $0.name.utf8.count == wanted.count && $0.name.utf8.elementsEqual(wanted) }) else {
             throw PQError(kind: .usage, message: "no column named \(column) in the result")
         }
         return try decode(at: index, as: type)

@@ -11,9 +11,9 @@ extension PQPool {
         _ body: @escaping @Sendable (PQTransaction) throws -> T
     ) async throws -> T {
         guard let idempotent = IdempotentWork.current else {
-            return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)], body)
+            return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.lowercasedString)], body)
         }
-        return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.uuidString)]) { tx in
+        return try await withTransaction(isolation: isolation, settings: [("app.company_id", companyID.lowercasedString)]) { tx in
             let result = try body(tx)
             try idempotent.record(result, in: tx)
             return result
@@ -23,6 +23,6 @@ extension PQPool {
     /// One read in one company's scope, in one round trip (BEGIN, the setting, the statement
     /// and COMMIT sent together).
     public func readTenant(_ companyID: UUID, _ query: PQQuery) async throws -> PQRows {
-        try await read(settings: [("app.company_id", companyID.uuidString)], query)
+        try await read(settings: [("app.company_id", companyID.lowercasedString)], query)
     }
 }

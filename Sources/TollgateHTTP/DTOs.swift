@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PQ
 import TollgateCore
 
 /// A JSON answer: a status and an `Encodable` body. Keys are sorted, so the same answer is
@@ -76,7 +77,7 @@ struct ObjectID: Encodable, Sendable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(uuid.uuidString.lowercased())
+        try container.encode(uuid.lowercasedString)
     }
 }
 

@@ -208,7 +208,7 @@ enum DemoData {
                 )
             }
         }
-        var lines = ["", "Demo company \(companyID!.uuidString.lowercased()) — log in with:"]
+        var lines = ["", "Demo company \(companyID!.lowercasedString) — log in with:"]
         for account in accounts { lines.append("  \(account.email)  \(account.password)  (\(account.note))") }
         if let key = try await demoAPIKey(provisioning: provisioning, state: state) {
             lines.append("A platform key for the provisioning API (/v1/admin, docs/integrating.md):")

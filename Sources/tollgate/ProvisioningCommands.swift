@@ -74,9 +74,9 @@ struct CompanyCommand: AsyncParsableCommand {
                     ownerName: ownerName
                 )
                 printCreated(
-                    ["company_id": companyID.uuidString.lowercased(), "owner_id": ownerID.uuidString.lowercased()],
+                    ["company_id": companyID.lowercasedString, "owner_id": ownerID.lowercasedString],
                     json: json,
-                    sentence: "Created company \(companyID.uuidString.lowercased()) with owner \(ownerID.uuidString.lowercased())."
+                    sentence: "Created company \(companyID.lowercasedString) with owner \(ownerID.lowercasedString)."
                 )
             }
         }
@@ -110,9 +110,9 @@ struct UserCommand: AsyncParsableCommand {
                     name: name
                 )
                 printCreated(
-                    ["user_id": userID.uuidString.lowercased(), "company_id": companyID.uuidString.lowercased()],
+                    ["user_id": userID.lowercasedString, "company_id": companyID.lowercasedString],
                     json: json,
-                    sentence: "Created user \(userID.uuidString.lowercased())."
+                    sentence: "Created user \(userID.lowercasedString)."
                 )
             }
         }
@@ -157,7 +157,7 @@ struct APIKeyCommand: AsyncParsableCommand {
             try await ProvisioningEnvironment().run { provisioning in
                 let (id, key) = try await provisioning.createAPIKey(name: name, companyID: companyID)
                 printCreated(
-                    ["id": id.uuidString.lowercased(), "name": name, "key": key],
+                    ["id": id.lowercasedString, "name": name, "key": key],
                     json: json,
                     sentence: "Created API key \(name). It is shown only now:\n\(key)"
                 )
@@ -176,7 +176,7 @@ struct APIKeyCommand: AsyncParsableCommand {
                 if json {
                     let rows = keys.map { key -> [String: String?] in
                         [
-                            "id": key.id.uuidString.lowercased(), "name": key.name, "company_id": key.companyID?.uuidString.lowercased(),
+                            "id": key.id.lowercasedString, "name": key.name, "company_id": key.companyID?.lowercasedString,
                             "created_at": ISO8601DateFormatter().string(from: key.createdAt),
                             "revoked_at": key.revokedAt.map { ISO8601DateFormatter().string(from: $0) },
                         ]
@@ -186,7 +186,7 @@ struct APIKeyCommand: AsyncParsableCommand {
                     print(String(decoding: try encoder.encode(["keys": rows]), as: UTF8.self))
                 } else {
                     for key in keys {
-                        print("\(key.name)\t\(key.companyID?.uuidString.lowercased() ?? "platform")\t\(key.revokedAt == nil ? "live" : "revoked")")
+                        print("\(key.name)\t\(key.companyID?.lowercasedString ?? "platform")\t\(key.revokedAt == nil ? "live" : "revoked")")
                     }
                 }
             }

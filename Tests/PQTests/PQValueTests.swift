@@ -119,6 +119,24 @@ import Testing
         await pool.close()
     }
 
+    /// `lowercasedString` (formatted by hand, for the hot path) is Foundation's text lowercased, for
+    /// every nibble in every position, and what the server prints for the same id.
+    @Test(.scratchDatabase) func theHandFormattedTextIsFoundationsLowercasedAndTheServers() async throws {
+        var samples = (0..<500).map { _ in UUID() }
+        samples.append(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+        samples.append(UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255)))
+        samples.append(UUID(uuid: (0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10)))
+        for id in samples {
+            #expect(id.lowercasedString == id.uuidString.lowercased())
+        }
+        let pool = try ScratchDatabase.current.pool()
+        let id = samples[samples.count - 1]
+        let row = try #require(try await pool.query("SELECT \(id)::text AS t, \(id) = \(id.uuidString)::uuid AS same").first)
+        #expect(try row.decode("t", as: String.self) == "01234567-89ab-cdef-fedc-ba9876543210")
+        #expect(try row.decode("same", as: Bool.self))
+        await pool.close()
+    }
+
     @Test(.scratchDatabase) func datesKeepMicrosecondsWhateverTheSessionTimeZone() async throws {
         let database = try ScratchDatabase.current
         let pool = database.pool()

@@ -127,7 +127,7 @@ extension LoginService {
             userID: user.id,
             email: user.email,
             client: clientInfo,
-            detail: ["remembered_browser_id": .string(id.uuidString.lowercased())]
+            detail: ["remembered_browser_id": .string(id.lowercasedString)]
         ).record(in: tx)
     }
 }

@@ -181,7 +181,7 @@ public struct LoginService: DomainService, Sendable {
             }
             if let remembered {
                 Self.useRememberedBrowser(remembered, user: user, clientInfo: clientInfo, in: tx)
-                detail["remembered_browser_id"] = .string(remembered.uuidString.lowercased())
+                detail["remembered_browser_id"] = .string(remembered.lowercasedString)
             }
             let ttl = client == .dashboard ? settings.sessionTTLDashboard : settings.sessionTTLPhoneApp
             let grant = SessionStore.create(
@@ -200,7 +200,7 @@ public struct LoginService: DomainService, Sendable {
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
-                detail: detail.merging(["session_id": .string(grant.session.id.uuidString.lowercased())]) { $1 }
+                detail: detail.merging(["session_id": .string(grant.session.id.lowercasedString)]) { $1 }
             ).record(in: tx)
             return .answer(.session(grant))
         }

@@ -43,7 +43,7 @@ public struct SessionList: DomainService, Sendable {
         let userID = principal.user.id
         let current = principal.session.id
         let results = try await pool.transaction(
-            settings: [("app.company_id", principal.company.id.uuidString)],
+            settings: [("app.company_id", principal.company.id.lowercasedString)],
             [
                 ("""
                 SELECT id, client, user_agent, ip, created_at, coalesce(last_used_at, created_at) AS last_used_at, two_factor_verified
@@ -111,7 +111,7 @@ public struct SessionList: DomainService, Sendable {
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
-                detail: ["reason": .string("forgotten"), "remembered_browser_id": .string(id.uuidString.lowercased())]
+                detail: ["reason": .string("forgotten"), "remembered_browser_id": .string(id.lowercasedString)]
             ).record(in: tx)
         }
     }

@@ -33,7 +33,7 @@ extension LoginService {
                     userID: principal.user.id,
                     email: principal.user.email,
                     client: clientInfo,
-                    detail: ["reason": .string("logout"), "session_id": .string(principal.session.id.uuidString.lowercased())]
+                    detail: ["reason": .string("logout"), "session_id": .string(principal.session.id.lowercasedString)]
                 ).record(in: tx)
             }
         }

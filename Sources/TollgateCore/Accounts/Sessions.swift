@@ -101,7 +101,7 @@ public enum SessionStore {
         guard let companyID = BearerToken.companyID(of: token) else { throw DomainError.unauthenticated }
         let hash = BearerToken.hash(token)
         let rows = try await pool.read(
-            settings: [("app.company_id", companyID.uuidString), ("synchronous_commit", "off")],
+            settings: [("app.company_id", companyID.lowercasedString), ("synchronous_commit", "off")],
             ("""
             SELECT s.id AS session_id, s.client, s.two_factor_verified, s.expires_at, s.enrollment_only, \(unsafeSQL: User.columns), \(unsafeSQL: Company.columns),
                    CASE WHEN s.last_used_at IS NULL OR s.last_used_at < now() - interval '1 minute' THEN touch_session(s.id) END AS touched

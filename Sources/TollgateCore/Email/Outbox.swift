@@ -62,6 +62,6 @@ public enum Outbox {
 
     /// The Message-ID (without angle brackets) of the email with this id.
     public static func messageID(for id: UUID) -> String {
-        "\(id.uuidString.lowercased())@tollgate"
+        "\(id.lowercasedString)@tollgate"
     }
 }

@@ -173,7 +173,7 @@ public enum OutboxQueue {
         )
         if final {
             var detail: [String: EventValue] = [
-                "email_id": .string(email.id.uuidString.lowercased()), "message_id": .string(email.messageID),
+                "email_id": .string(email.id.lowercasedString), "message_id": .string(email.messageID),
                 "template": .string(email.template.rawValue), "attempts": .int(attempt),
             ]
             if let reason { detail["reason"] = .string(reason) }

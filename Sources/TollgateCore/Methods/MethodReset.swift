@@ -67,7 +67,7 @@ extension MethodService {
                 userID: userID,
                 email: before.email,
                 client: clientInfo,
-                detail: ["removed": .int(removed), "by_user_id": .string(actor.id.uuidString.lowercased()), "by_email": .string(actor.email)]
+                detail: ["removed": .int(removed), "by_user_id": .string(actor.id.lowercasedString), "by_email": .string(actor.email)]
             ).record(in: tx)
             _ = Outbox.enqueue(
                 companyID: company.id,

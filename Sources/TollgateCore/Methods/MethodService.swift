@@ -129,7 +129,7 @@ public struct MethodService: DomainService, Sendable {
             let name: String = try row.decode("method_name")
             let counters = try AccountCounters(row: row, withChallenges: true)
             let now: Date = try row.decode("database_now")
-            let detail: [String: EventValue] = ["kind": .string("totp"), "method_id": .string(id.uuidString.lowercased()), "name": .string(name)]
+            let detail: [String: EventValue] = ["kind": .string("totp"), "method_id": .string(id.lowercasedString), "name": .string(name)]
             func record(_ type: EventType, _ extra: [String: EventValue] = [:]) {
                 Event(
                     companyID: user.companyID,

@@ -56,7 +56,7 @@ extension MethodService {
         }
         let id: UUID? = try row.decode("id")
         return SignInMethod(
-            id: id?.uuidString.lowercased() ?? SignInMethod.emailID,
+            id: id?.lowercasedString ?? SignInMethod.emailID,
             kind: kind,
             name: try row.decode("name"),
             createdAt: try row.decode("created_at"),

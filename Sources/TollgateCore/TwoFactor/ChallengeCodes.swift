@@ -138,7 +138,7 @@ extension ChallengeService {
                     userID: user.id,
                     email: user.email,
                     client: clientInfo,
-                    detail: ["challenge_id": .string(challenge.id.uuidString.lowercased()), "limit": .string(error.code.rawValue)]
+                    detail: ["challenge_id": .string(challenge.id.lowercasedString), "limit": .string(error.code.rawValue)]
                 )
                 .record(in: tx)
                 return .refuse(error)

@@ -38,7 +38,7 @@ enum ChallengeEvent {
         in tx: PQTransaction
     ) {
         var detail: [String: EventValue] = [
-            "challenge_id": .string(challenge.id.uuidString.lowercased()), "resends_remaining": .int(challenge.resendsRemaining),
+            "challenge_id": .string(challenge.id.lowercasedString), "resends_remaining": .int(challenge.resendsRemaining),
         ]
         detail.merge(extra) { $1 }
         Event(
@@ -78,7 +78,7 @@ enum ChallengeEvent {
                 userID: userID,
                 email: email,
                 client: clientInfo,
-                detail: ["challenge_id": .string(id.uuidString.lowercased()), "reason": .string(reason.rawValue)]
+                detail: ["challenge_id": .string(id.lowercasedString), "reason": .string(reason.rawValue)]
             ).record(in: tx)
         }
         return closed.count

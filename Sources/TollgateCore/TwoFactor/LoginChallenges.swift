@@ -102,8 +102,8 @@ extension ChallengeService {
                 email: user.email,
                 client: clientInfo,
                 detail: [
-                    "challenge_id": .string(record.challenge.id.uuidString.lowercased()), "client": .string("dashboard"),
-                    "session_id": .string(grant.session.id.uuidString.lowercased()), "method": .string(accepted.factor.rawValue),
+                    "challenge_id": .string(record.challenge.id.lowercasedString), "client": .string("dashboard"),
+                    "session_id": .string(grant.session.id.lowercasedString), "method": .string(accepted.factor.rawValue),
                 ]
             ).record(in: tx)
             if accepted.factor == .email { SessionStore.markEnrollmentOnly(grant.session.id, user: user, clientInfo: clientInfo, in: tx) }
@@ -124,7 +124,7 @@ extension ChallengeService {
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
-                detail: ["remembered_browser_id": .string(browser.id.uuidString.lowercased()), "days": .int(days)]
+                detail: ["remembered_browser_id": .string(browser.id.lowercasedString), "days": .int(days)]
             ).record(in: tx)
             return LoginSuccess(grant: grant, rememberedBrowser: browser)
         }

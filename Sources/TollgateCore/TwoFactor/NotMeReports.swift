@@ -26,7 +26,7 @@ extension PasswordService {
                     userID: user.id,
                     email: user.email,
                     client: clientInfo,
-                    detail: ["reason": .string("reported"), "session_id": .string(sessionID.uuidString.lowercased())]
+                    detail: ["reason": .string("reported"), "session_id": .string(sessionID.lowercasedString)]
                 ).record(in: tx)
             }
             Event(
@@ -36,7 +36,7 @@ extension PasswordService {
                 email: user.email,
                 client: challengeClient,
                 detail: [
-                    "challenge_id": .string(reported.id.uuidString.lowercased()), "challenge_closed": .bool(reported.closed),
+                    "challenge_id": .string(reported.id.lowercasedString), "challenge_closed": .bool(reported.closed),
                     "reported_from_ip": .string(clientInfo.ip), "sessions_ended": .int(ended.count),
                     "browsers_forgotten": .int(forgotten),
                 ]

@@ -150,9 +150,9 @@ extension ChallengeService {
                     email: user.email,
                     client: clientInfo,
                     detail: [
-                        "method_id": .string(methodID.uuidString.lowercased()), "stored_sign_count": .int(Int(stored.signCount)),
+                        "method_id": .string(methodID.lowercasedString), "stored_sign_count": .int(Int(stored.signCount)),
                         "received_sign_count": .int(Int(rejection.receivedSignCount ?? 0)),
-                        "challenge_id": .string(located.record.challenge.id.uuidString.lowercased()),
+                        "challenge_id": .string(located.record.challenge.id.lowercasedString),
                     ]
                 ).record(in: tx)
             }

@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import PQ
 
 /// HMAC-SHA-256 under the server secrets (`TOLLGATE_SECRET`, newest first): the first signs,
 /// every one verifies, so a secret can be rotated without voiding codes in flight.
@@ -17,14 +18,14 @@ public struct SecretMAC: Sendable {
     /// The MAC of a code, bound to its challenge: a code of one challenge can never match
     /// another's.
     public func code(_ code: String, challengeID: UUID) -> Data {
-        mac("code:\(challengeID.uuidString.lowercased()):\(code)", key: keys[0])
+        mac("code:\(challengeID.lowercasedString):\(code)", key: keys[0])
     }
 
     /// True when `code` is the one `stored` was made from, under any key; constant-time.
     public func codeMatches(_ code: String, challengeID: UUID, stored: Data) -> Bool {
         var matched = false
         for key in keys {
-            let candidate = mac("code:\(challengeID.uuidString.lowercased()):\(code)", key: key)
+            let candidate = mac("code:\(challengeID.lowercasedString):\(code)", key: key)
             // Every key is tried, whatever matched, so timing does not say which.
             matched = Self.constantTimeEqual(candidate, stored) || matched
         }
@@ -61,7 +62,7 @@ public struct SecretMAC: Sendable {
     }
 
     private func reportTag(_ challengeID: UUID, key: SymmetricKey) -> Data {
-        mac("not-me:\(challengeID.uuidString.lowercased())", key: key).prefix(16)
+        mac("not-me:\(challengeID.lowercasedString)", key: key).prefix(16)
     }
 
     /// The MACs a "this wasn't me" token's challenge may be stored under. The stored MAC is of

@@ -71,7 +71,7 @@ public struct TwoFactorService: DomainService, Sendable {
                 userID: user.id,
                 email: user.email,
                 client: clientInfo,
-                detail: ["activation_id": .string(activation.challenge.id.uuidString.lowercased()), "sessions_revoked": .int(revoked)]
+                detail: ["activation_id": .string(activation.challenge.id.lowercasedString), "sessions_revoked": .int(revoked)]
             )
             .record(in: tx)
             if revoked > 0 {
