@@ -42,39 +42,7 @@ cd "$bench_root"
 prepare_verify "$challenges"
 tokens="$VERIFY_TOKENS"
 
-# verify_right's challenges: more accounts, each logged in once, their codes from the mail folder.
-psql_superuser "INSERT INTO users (company_id, email, role, password_hash)
-                SELECT company_id, 'right-' || g || '@demo.example', 'admin', password_hash
-                FROM users, generate_series(1, $right_codes) g WHERE email = 'owner@demo.example'" >/dev/null
-mkdir -p "$BENCH_STATE/right"
-seq 1 "$right_codes" | xargs -P 2 -I{} curl -sS -o "$BENCH_STATE/right/{}.json" -X POST "$BENCH_URL/v1/auth/login" \
-    -H 'Content-Type: application/json' \
-    -d '{"email":"right-{}@demo.example","password":"demo-owner-pass","client":"dashboard"}'
-latest_code "right-$right_codes@demo.example" >/dev/null # the worker has written the emails by then
-sleep 2
-python3 - "$BENCH_STATE/right" "$BENCH_STATE/mail" "$right_codes" >"$BENCH_STATE/right.txt" <<'PY'
-import email, email.policy, json, os, re, sys
-logins, mail, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-codes = {}
-for name in os.listdir(mail):
-    if name.endswith(".eml"):
-        with open(os.path.join(mail, name), "rb") as handle:
-            message = email.message_from_binary_file(handle, policy=email.policy.default)
-        part = message.get_body(preferencelist=("plain",))
-        found = re.search(r"\b(\d{6})\b", part.get_content() if part else "")
-        if found:
-            codes[str(message["To"]).strip("<>")] = found.group(1)
-refused = 0
-for n in range(1, count + 1):
-    with open(os.path.join(logins, f"{n}.json")) as handle:
-        answer = json.load(handle)
-    if "challenge" not in answer:  # a login refused (503 busy on a loaded machine): one less
-        refused += 1
-        continue
-    print(answer["challenge"]["token"], codes[f"right-{n}@demo.example"])
-if refused:
-    print(f"bench: {refused} of the right-code logins were refused; verify_right has {count - refused}", file=sys.stderr)
-PY
+prepare_right_codes "$right_codes"
 
 # CPU time of the process's threads in nanoseconds (the scheduler's own count, schedstat's
 # first field, not the 10 ms ticks of /proc/PID/stat), one line per thread: its kind and its ns.
@@ -98,36 +66,6 @@ snapshot() {
         thread_ns | awk '{ t[$1] += $2 } END { for (k in t) print k, t[k] }'
         sed 's/.*) //' "/proc/$TOLLGATE_PID/stat" | awk -v hz="$(getconf CLK_TCK)" '{ printf "all %.0f\n", ($12 + $13) * 1e9 / hz }'
     } | sort
-}
-
-wrk_case() {
-    BENCH_DIR="$bench_root/bench" BENCH_NAME="$1" wrk -t1 -c"$connections" -d"${duration}s" "${@:2}" |
-        tee -a "$BENCH_STATE/wrk.log" | grep '^BENCH ' >>"$BENCH_STATE/bench.txt"
-}
-load_health() { wrk_case health -s bench/get.lua "$BENCH_URL/health/live"; }
-load_verify_used() {
-    BENCH_CHALLENGE_TOKEN="$VERIFY_USED_TOKEN" BENCH_CODE="$VERIFY_USED_CODE" wrk_case verify_used -s bench/verify.lua "$BENCH_URL"
-}
-load_verify_wrong_code() { BENCH_TOKENS_FILE="$tokens" BENCH_CODE=000000 wrk_case verify_wrong_code -s bench/verify.lua "$BENCH_URL"; }
-load_challenge_poll() {
-    BENCH_TOKENS_FILE="$tokens" BENCH_CODE= BENCH_PATH=/v1/auth/login/challenge wrk_case challenge_poll -s bench/verify.lua "$BENCH_URL"
-}
-load_idle() { sleep "$duration"; echo "BENCH name=idle requests=0" >>"$BENCH_STATE/bench.txt"; }
-load_verify_right() {
-    python3 - "$BENCH_URL" "$BENCH_STATE/right.txt" >>"$BENCH_STATE/bench.txt" <<'PY'
-import http.client, json, sys, urllib.parse
-url = urllib.parse.urlparse(sys.argv[1])
-connection = http.client.HTTPConnection(url.hostname, url.port)
-statuses = {}
-for line in open(sys.argv[2]):
-    token, code = line.split()
-    connection.request("POST", "/v1/auth/login/verify", json.dumps({"challenge_token": token, "code": code}),
-                       {"Content-Type": "application/json", "User-Agent": "tollgate-bench/python"})
-    response = connection.getresponse()
-    response.read()
-    statuses[response.status] = statuses.get(response.status, 0) + 1
-print(f"BENCH name=verify_right requests={sum(statuses.values())} statuses=" + ",".join(f"{s}:{n}" for s, n in sorted(statuses.items())))
-PY
 }
 
 # A few of each first, so that first calls (plans, caches, allocations) are not counted.
@@ -166,17 +104,14 @@ for case in idle health verify_used verify_wrong_code challenge_poll verify_righ
     if [ "$case" = idle ]; then idle_rate="$(awk -F= '/^IDLE/ { print $2 }' "$results")"; fi
 done
 
-frames='start_thread|ThreadOpsPosix|setupThreadAndEventLoop|partial apply for|thunk for|_dispatch_|swift_job_run|runJobInEstablishedExecutorContext|__clone|SelectableEventLoop.run\(\)|NIOThreadPool\._start|NIOThreadPool.runIfActive|Result<>.init\(catching:\)|entry_SYSCALL|do_syscall_64'
 if [ "$use_perf" = 1 ]; then
     for case in health verify_used verify_wrong_code challenge_poll verify_right; do
         echo
         echo "== $case: top $top symbols by inclusive share of the server's samples (children, self)"
-        # Thread entry points, the executors' dispatch frames, closure thunks and the kernel's
-        # system call entry, which whole threads' samples pass through, are left out: they say
-        # which thread, not what work.
+        # bench_frames (lib.sh) are left out: they say which thread, not what work.
         perf report -i "$BENCH_STATE/perf-$case.data" --children --sort symbol --stdio -g none 2>/dev/null |
             grep -E '^ +[0-9.]+%' | swift demangle --simplified 2>/dev/null |
-            grep -v -E "$frames" | awk -v top="$top" 'NR <= top' | cut -c1-190
+            grep -v -E "$bench_frames" | awk -v top="$top" 'NR <= top' | cut -c1-190
     done
 fi
 echo

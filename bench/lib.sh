@@ -31,11 +31,12 @@ start_tollgate() {
     # Limits far above what a 10-second run reaches, so that the run measures the work of
     # a login and not the refusal of an abuse limit (the status counts below show it). A
     # caller's LIMIT_* wins: login-parity.sh sets LIMIT_LOGINS_PER_IP=1 to time refusals.
+    # TOLLGATE_WRAPPER (an array, e.g. instructions.sh's valgrind) runs in front of the binary.
     env -u DATABASE_URL HOST=127.0.0.1 PORT="$port" LOG_LEVEL="${LOG_LEVEL:-warning}" \
         LIMIT_LOGINS_PER_IP="${LIMIT_LOGINS_PER_IP:-1000000}" LIMIT_FAILED_PASSWORDS="${LIMIT_FAILED_PASSWORDS:-100000}" \
         LIMIT_CHALLENGES_PER_ACCOUNT="${LIMIT_CHALLENGES_PER_ACCOUNT:-100000}" \
         LIMIT_WRONG_CODES_PER_ACCOUNT="${LIMIT_WRONG_CODES_PER_ACCOUNT:-100000}" \
-        "$binary" dev --state-directory "$BENCH_STATE" >"$BENCH_STATE/tollgate.log" 2>&1 &
+        ${TOLLGATE_WRAPPER[@]+"${TOLLGATE_WRAPPER[@]}"} "$binary" dev --state-directory "$BENCH_STATE" >"$BENCH_STATE/tollgate.log" 2>&1 &
     TOLLGATE_PID=$!
     trap stop_tollgate EXIT
     local waited=0
@@ -199,7 +200,7 @@ prepare_verify() {
     VERIFY_TOKENS="$BENCH_STATE/tokens.txt"
     started=$(date +%s.%N)
     mkdir -p "$BENCH_STATE/logins"
-    seq 1 "$count" | xargs -P 4 -I{} curl -sS -o "$BENCH_STATE/logins/{}.json" -X POST "$BENCH_URL/v1/auth/login" \
+    seq 1 "$count" | xargs -P "${BENCH_LOGIN_PARALLEL:-4}" -I{} curl -sS -o "$BENCH_STATE/logins/{}.json" -X POST "$BENCH_URL/v1/auth/login" \
         -H 'Content-Type: application/json' \
         -d '{"email":"bench-{}@demo.example","password":"demo-owner-pass","client":"dashboard"}'
     python3 - "$BENCH_STATE/logins" >"$VERIFY_TOKENS" <<'PY'
@@ -210,3 +211,82 @@ for name in sorted(os.listdir(sys.argv[1])):
 PY
     echo "bench: $(wc -l <"$VERIFY_TOKENS") challenges for verify_wrong_code in $(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s" >&2
 }
+
+# prepare_right_codes COUNT: COUNT more accounts, each logged in once, and RIGHT_CODES_FILE (one
+# "token code" line per challenge, the code from the mail folder) for load_verify_right.
+prepare_right_codes() {
+    local count="$1"
+    psql_superuser "INSERT INTO users (company_id, email, role, password_hash)
+                    SELECT company_id, 'right-' || g || '@demo.example', 'admin', password_hash
+                    FROM users, generate_series(1, $count) g WHERE email = 'owner@demo.example'" >/dev/null
+    mkdir -p "$BENCH_STATE/right"
+    seq 1 "$count" | xargs -P "${BENCH_LOGIN_PARALLEL:-2}" -I{} curl -sS -o "$BENCH_STATE/right/{}.json" -X POST "$BENCH_URL/v1/auth/login" \
+        -H 'Content-Type: application/json' \
+        -d '{"email":"right-{}@demo.example","password":"demo-owner-pass","client":"dashboard"}'
+    latest_code "right-$count@demo.example" >/dev/null # the worker has written the emails by then
+    sleep 2
+    python3 - "$BENCH_STATE/right" "$BENCH_STATE/mail" "$count" >"$BENCH_STATE/right.txt" <<'PY'
+import email, email.policy, json, os, re, sys
+logins, mail, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+codes = {}
+for name in os.listdir(mail):
+    if name.endswith(".eml"):
+        with open(os.path.join(mail, name), "rb") as handle:
+            message = email.message_from_binary_file(handle, policy=email.policy.default)
+        part = message.get_body(preferencelist=("plain",))
+        found = re.search(r"\b(\d{6})\b", part.get_content() if part else "")
+        if found:
+            codes[str(message["To"]).strip("<>")] = found.group(1)
+refused = 0
+for n in range(1, count + 1):
+    with open(os.path.join(logins, f"{n}.json")) as handle:
+        answer = json.load(handle)
+    if "challenge" not in answer:  # a login refused (503 busy on a loaded machine): one less
+        refused += 1
+        continue
+    print(answer["challenge"]["token"], codes[f"right-{n}@demo.example"])
+if refused:
+    print(f"bench: {refused} of the right-code logins were refused; verify_right has {count - refused}", file=sys.stderr)
+PY
+    RIGHT_CODES_FILE="$BENCH_STATE/right.txt"
+}
+
+# Thread entry points, the executors' dispatch frames, closure thunks and the kernel's system
+# call entry, which whole threads' costs pass through: left out of the inclusive lists, as they
+# say which thread and not what work.
+bench_frames='start_thread|ThreadOpsPosix|setupThreadAndEventLoop|partial apply for|thunk for|_dispatch_|swift_job_run|runJobInEstablishedExecutorContext|__clone|SelectableEventLoop.run\(\)|NIOThreadPool\._start|NIOThreadPool.runIfActive|Result<>.init\(catching:\)|entry_SYSCALL|do_syscall_64'
+
+# The loads of cpu-per-request.sh and instructions.sh, each for $duration seconds over
+# $connections connections (wrk), appending its BENCH line to $BENCH_STATE/bench.txt. The
+# verifies need prepare_verify's VERIFY_USED_TOKEN, VERIFY_USED_CODE and VERIFY_TOKENS;
+# load_verify_right needs prepare_right_codes.
+wrk_case() {
+    BENCH_DIR="$bench_root/bench" BENCH_NAME="$1" wrk -t1 -c"$connections" -d"${duration}s" "${@:2}" |
+        tee -a "$BENCH_STATE/wrk.log" | grep '^BENCH ' >>"$BENCH_STATE/bench.txt"
+}
+load_health() { wrk_case health -s bench/get.lua "$BENCH_URL/health/live"; }
+load_verify_used() {
+    BENCH_CHALLENGE_TOKEN="$VERIFY_USED_TOKEN" BENCH_CODE="$VERIFY_USED_CODE" wrk_case verify_used -s bench/verify.lua "$BENCH_URL"
+}
+load_verify_wrong_code() { BENCH_TOKENS_FILE="$VERIFY_TOKENS" BENCH_CODE=000000 wrk_case verify_wrong_code -s bench/verify.lua "$BENCH_URL"; }
+load_challenge_poll() {
+    BENCH_TOKENS_FILE="$VERIFY_TOKENS" BENCH_CODE= BENCH_PATH=/v1/auth/login/challenge wrk_case challenge_poll -s bench/verify.lua "$BENCH_URL"
+}
+load_idle() { sleep "$duration"; echo "BENCH name=idle requests=0" >>"$BENCH_STATE/bench.txt"; }
+load_verify_right() {
+    python3 - "$BENCH_URL" "$RIGHT_CODES_FILE" >>"$BENCH_STATE/bench.txt" <<'PY'
+import http.client, json, sys, urllib.parse
+url = urllib.parse.urlparse(sys.argv[1])
+connection = http.client.HTTPConnection(url.hostname, url.port)
+statuses = {}
+for line in open(sys.argv[2]):
+    token, code = line.split()
+    connection.request("POST", "/v1/auth/login/verify", json.dumps({"challenge_token": token, "code": code}),
+                       {"Content-Type": "application/json", "User-Agent": "tollgate-bench/python"})
+    response = connection.getresponse()
+    response.read()
+    statuses[response.status] = statuses.get(response.status, 0) + 1
+print(f"BENCH name=verify_right requests={sum(statuses.values())} statuses=" + ",".join(f"{s}:{n}" for s, n in sorted(statuses.items())))
+PY
+}
+
