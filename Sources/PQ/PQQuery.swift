@@ -66,20 +66,26 @@ public struct PQQuery: Sendable, ExpressibleByStringInterpolation {
         /// renumbered after the binds before it. The embedded text must have no `$` but its
         /// placeholders (no dollar quoting), as every statement written by interpolation.
         public mutating func appendInterpolation(statement query: PQQuery) {
+            defer { binds += query.binds }
             let offset = binds.count
-            var text = Substring(query.sql)
-            while let dollar = text.firstIndex(of: "$") {
-                sql += text[..<dollar]
-                let digits = text[text.index(after: dollar)...].prefix { $0.isASCII && $0.isNumber }
-                if let number = Int(digits) {
+            guard offset > 0 else { return sql += query.sql }
+            // Walked as UTF-8 bytes: `$` and digits are ASCII, so every index met is a valid
+            // place to cut the string (walking `Character`s cost thousands of instructions).
+            let text = query.sql
+            let bytes = text.utf8
+            var copied = bytes.startIndex  // text before this index is in `sql` already
+            var index = copied
+            while let dollar = bytes[index...].firstIndex(of: UInt8(ascii: "$")) {
+                let digitsStart = bytes.index(after: dollar)
+                let digitsEnd = bytes[digitsStart...].firstIndex { !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) } ?? bytes.endIndex
+                if let number = Int(text[digitsStart..<digitsEnd]) {
+                    sql += text[copied..<dollar]
                     sql += "$\(number + offset)"
-                } else {
-                    sql += "$"
+                    copied = digitsEnd
                 }
-                text = text[text.index(after: dollar)...].dropFirst(digits.count)
+                index = digitsEnd
             }
-            sql += text
-            binds += query.binds
+            sql += text[copied...]
         }
 
         /// Inserts raw SQL text. Never pass anything that came from outside.

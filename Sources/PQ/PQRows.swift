@@ -56,25 +56,32 @@ public struct PQColumn: Sendable {
 }
 
 /// One row; values are read by column name or position and decoded into Swift types.
+///
+/// The two `decode`s are `@inlinable` so that each caller's copy is specialised for the type it
+/// reads: unspecialised, every value decoded asked the runtime for `Optional<T>`'s metadata by
+/// a hashed lookup, some 6 % of a verify's instructions (`bench/instructions.sh`).
 public struct PQRow: Sendable {
-    let columns: [PQColumn]
-    let cells: [[UInt8]?]
+    @usableFromInline let columns: [PQColumn]
+    @usableFromInline let cells: [[UInt8]?]
 
     /// Decodes the named column. A missing column, a type mismatch or NULL into a
     /// non-optional is an error naming the column.
     ///
-    /// Names are matched byte for byte, as PostgreSQL matches identifiers: `String`'s `==`
-    /// compares by Unicode equivalence, which for two names that differ costs a normalising
-    /// comparison, and a row of thirty columns read by name makes hundreds of them.
+    /// Names of another length in UTF-8 are passed over before `==` is asked (PostgreSQL matches
+    /// identifiers byte for byte anyway): `String`'s `==` compares by Unicode equivalence, which
+    /// for two names that differ is a slow path, and a row of thirty columns read by name would
+    /// ask it hundreds of times.
+    @inlinable
     public func decode<T: PQDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
-        let wanted = column.utf8
-        guard let index = columns.firstIndex(where: { $0.name.utf8.count == wanted.count && $0.name.utf8.elementsEqual(wanted) }) else {
+        let length = column.utf8.count
+        guard let index = columns.firstIndex(where: { $0.name.utf8.count == length && $0.name == column }) else {
             throw PQError(kind: .usage, message: "no column named \(column) in the result")
         }
         return try decode(at: index, as: type)
     }
 
     /// Decodes the column at `index`.
+    @inlinable
     public func decode<T: PQDecodable>(at index: Int, as type: T.Type = T.self) throws -> T {
         guard columns.indices.contains(index) else {
             throw PQError(kind: .usage, message: "no column at position \(index) in the result")

@@ -123,6 +123,14 @@ import Testing
         let inner: PQQuery = "SELECT \(5) AS a, \("five") AS b"
         let outer: PQQuery = "SELECT \(7) AS c, i.a, i.b, \(9) AS d FROM (\(statement: inner)) i"
         #expect(outer.sql == "SELECT $1 AS c, i.a, i.b, $2 AS d FROM (SELECT $3 AS a, $4 AS b) i")
+        // Ten or more binds before it, non-ASCII text beside the placeholders, a `$` that is no
+        // placeholder, and a placeholder at the very end.
+        let tail: PQQuery = "SELECT 'é' || \("x") AS e, '$' AS dollar, \(true) = \(false)"
+        let many: PQQuery = "SELECT \(1), \(2), \(3), \(4), \(5), \(6), \(7), \(8), \(9), \(10), \(statement: tail) x"
+        #expect(many.sql == "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, SELECT 'é' || $11 AS e, '$' AS dollar, $12 = $13 x")
+        #expect(many.binds.count == 13)
+        let first: PQQuery = "\(statement: inner)"
+        #expect(first.sql == inner.sql && first.binds.count == 2)
         let pool = database.pool(as: .owner, maxConnections: 1)
         let row = try await pool.query(outer).firstRow()
         #expect(try row.decode("c", as: Int.self) == 7 && row.decode("d", as: Int.self) == 9)
