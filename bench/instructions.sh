@@ -5,12 +5,13 @@
 # challenge poll and a right code (a session made), the loads of cpu-per-request.sh. Also the
 # TOP (10) functions by inclusive instructions of each case.
 #
-#   bench/instructions.sh                                 # DURATION (5 s a case), CONNECTIONS (4)
+#   bench/instructions.sh                                 # REQUESTS (400 a case), CONNECTIONS (4)
 #   TOLLGATE_BIN=/path/to/tollgate bench/instructions.sh  # another build, e.g. a baseline
 #
 # Needs valgrind, gcc and binutils (Debian packages). Under valgrind the server runs some 30 to
 # 50 times slower and one thread at a time; the count is per answer, so that does not matter,
-# but the cases run fewer requests than without it (the BENCH lines say how many).
+# so each case sends a fixed number of requests (bench/fixed-load.py) rather than running wrk
+# for a time: every request counted by the client is one the server finished before the dump.
 #
 # Two things let valgrind 3.19 (Debian 12's) run a Swift 6.3 binary at all:
 # - it cannot read Swift 6.3's DWARF 5 ("possibly corrupted debuginfo"): the server runs from a
@@ -28,7 +29,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-duration="${DURATION:-5}"
+duration="${DURATION:-5}" # the idle interval
+requests_per_case="${REQUESTS:-400}" # health: three times as many
 connections="${CONNECTIONS:-4}"
 port="${PORT:-18096}"
 challenges="${VERIFY_CHALLENGES:-20}"
@@ -67,10 +69,22 @@ BENCH_DIR="$bench_root/bench" BENCH_NAME=warm BENCH_TOKENS_FILE="$VERIFY_TOKENS"
 : >"$BENCH_STATE/bench.txt"
 results="$BENCH_STATE/instructions.txt"
 : >"$results"
+# Fixed counts (fixed-load.py), every answer in before the dump. verify_right: each of
+# RIGHT_CODES challenges once, one connection (lib.sh's load).
+fixed() { python3 bench/fixed-load.py "$1" "$BENCH_URL" "${@:2}" >>"$BENCH_STATE/bench.txt"; }
+count_health() { fixed health /health/live "$((requests_per_case * 3))" "$connections" --get; }
+count_verify_used() {
+    fixed verify_used /v1/auth/login/verify "$requests_per_case" "$connections" --token "$VERIFY_USED_TOKEN" --code "$VERIFY_USED_CODE"
+}
+count_verify_wrong_code() { fixed verify_wrong_code /v1/auth/login/verify "$requests_per_case" "$connections" --tokens "$VERIFY_TOKENS" --code 000000; }
+count_challenge_poll() { fixed challenge_poll /v1/auth/login/challenge "$requests_per_case" "$connections" --tokens "$VERIFY_TOKENS"; }
+count_idle() { load_idle; }
+count_verify_right() { load_verify_right; }
+
 for case in idle health verify_used verify_wrong_code challenge_poll verify_right; do
     control -z
     started="$(date +%s.%N)"
-    "load_$case"
+    "count_$case"
     elapsed="$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { print e - s }')"
     control --dump="$case"
     # shellcheck disable=SC2012 # our own file names: callgrind.PID.N
@@ -96,7 +110,7 @@ top_list() { # FILE INCLUSIVE(yes|no)
         grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' | grep -v 'PROGRAM TOTALS' | swift demangle --simplified 2>/dev/null |
         grep -v -E "$bench_frames|$async_frames|\?\?\?:0x|\(below main\)" | sed -E 's/ \[[^]]*\]$//; s/\?\?\?://; s/ \.\/[^ ]*\.[cS]:/ /; s/^ *//' |
         awk -v top="$top" '{ share = $2; gsub(/[()%]/, "", share); name = $0; sub(/^[^)]*\) +/, "", name); sub(/^specialized /, "", name) }
-            share + 0 <= 100 && !seen[name]++ { print; if (++n == top) exit }' | cut -c1-190
+            share + 0 <= 100 && !seen[name]++ && n++ < top { print }' | cut -c1-190
 }
 for case in health verify_used verify_wrong_code challenge_poll verify_right; do
     echo
