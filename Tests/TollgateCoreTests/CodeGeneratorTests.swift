@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 import TollgateCore
@@ -43,5 +44,27 @@ import TollgateCore
         #expect(rotated.codeMatches("123456", challengeID: challenge, stored: stored))
         #expect(!rotated.codeMatches("123457", challengeID: challenge, stored: stored))
         #expect(!rotated.codeMatches("123456", challengeID: UUID(), stored: stored))
+    }
+
+    /// The MACs start from prepared HMAC states shared by every request: they are the bytes of
+    /// a one-shot HMAC-SHA-256 under each secret, and stay so when many tasks make them at once.
+    @Test func preparedMACsAreTheOneShotHMACEvenConcurrently() async {
+        let secrets = [Array("new-secret-new-secret-new-secret-00".utf8), Array(repeating: UInt8(7), count: 100)]
+        let mac = SecretMAC(secrets: secrets)
+        func expected(_ message: String, _ secret: [UInt8]) -> Data {
+            Data(HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: SymmetricKey(data: secret)))
+        }
+        let tokens = (0..<200).map { "tg_\($0)_" + String(repeating: "é", count: $0 % 7) }
+        let results = await withTaskGroup(of: (String, [Data]).self) { group in
+            for token in tokens {
+                group.addTask { (token, mac.tokenCandidates(token)) }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for token in tokens {
+            #expect(results[token] == secrets.map { expected("token:" + token, $0) })
+        }
+        let challenge = UUID()
+        #expect(mac.code("123456", challengeID: challenge) == expected("code:\(challenge.uuidString.lowercased()):123456", secrets[0]))
     }
 }
