@@ -22,7 +22,7 @@ import Glibc
         probe.stop()
         let ids = try await fixture.enqueueMany(20)
         try await running(try fixture.worker(smtpURL: "smtp://127.0.0.1:\(port)/?timeout=2&starttls=never") { $0.maxAttempts = 1000 }) {
-            try await eventually("every email to have failed once", timeout: .seconds(40)) {
+            try await eventually("every email to have failed once", timeout: .seconds(120)) {
                 try await fixture.count("SELECT count(*) FROM email_outbox WHERE attempts >= 1") == 20
             }
             #expect(try await fixture.count("SELECT count(*) FROM email_outbox WHERE status IN ('queued', 'sending')") == 20)
