@@ -6,13 +6,10 @@
 #   bench/cpu-per-request.sh                  # DURATION (5 s per case), CONNECTIONS (4), PORT
 #   TOLLGATE_BIN=/path/to/tollgate bench/cpu-per-request.sh
 #
-# Why not instructions: this machine's virtual CPUs have no hardware counters (`perf stat -e
-# instructions` answers "not supported"), and valgrind 3.19 (Debian 12) cannot run the Swift
-# 6.3 binary (it fails on its DWARF 5, and with the debug information stripped it crashes in
-# start-up). CPU time at low concurrency (4 connections: the server is not saturated, so it
-# is not spinning or queueing) is the next best count; unlike req/s it hardly moves with the
-# machine's other tenants, though caches and frequency still do: compare binaries
-# back-to-back.
+# CPU time at low concurrency (4 connections: the server is not saturated, so it is not
+# spinning or queueing) splits a request's cost by thread kind, which instruction counts
+# (instructions.sh, the same loads under callgrind) cannot; but unlike instructions it moves
+# with the machine's other tenants, caches and frequency: compare binaries back-to-back.
 #
 #   health             GET /health/live
 #   verify_used        the right code again on a used challenge (refused 410)
