@@ -102,11 +102,15 @@ done
 
 # Besides bench_frames, the frames an async request's work passes through whatever it is: the
 # executor's job loop, task switches, the middleware chain and the connection's request loop.
+# Read the inclusive list with care: an async function resumed after an `await` runs the rest
+# of its callers' work inside that resumption, so its inclusive count holds everything after
+# the await too (JSONBody.bytes(of:), which awaits the body, holds most of the handler). The
+# own counts have no such overlap.
 # Callgrind's names for a function met again further down its own stack (`'2`) and shares above
 # 100 % (recursion counted twice) are left out too, and `clone`, to which callgrind 3.19 books a
 # copy of its threads' whole cost as its own (the list's own costs then add up to more than the
 # total, by twice that; the total itself is right); a function specialised twice is listed once.
-async_frames="clone\.S:clone|swift_task_switch|jobInvoke|__swift_run_job|runJobInEstablishedExecutorContext|withTaskCancellationHandler|MiddlewareResponder|constructResponder|HTTPResponder.respond|ApplicationProtocol.run|handleHTTP|AsyncSequenceProducer|NIOAsyncChannelInboundStream|AsyncIteratorProtocol.next|RouterResponder.respond|CallbackResponder.respond|MiddlewareProtocol.handle|'2"
+async_frames="clone\.S:clone|swift_task_switch|jobInvoke|__swift_run_job|runJobInEstablishedExecutorContext|withTaskCancellationHandler|MiddlewareResponder|constructResponder|HTTPResponder.respond|ApplicationProtocol.run|handleHTTP|AsyncSequenceProducer|NIOAsyncChannelInboundStream|AsyncIteratorProtocol.next|RouterResponder.respond|CallbackResponder.respond|MiddlewareProtocol.handle|(LogRequests|Header|Metrics|Session|ErrorEnvelope)Middleware.handle|'2"
 top_list() { # FILE INCLUSIVE(yes|no)
     callgrind_annotate --inclusive="$2" "$1" 2>/dev/null |
         grep -E '^ *[0-9,]+ \( *[0-9.]+%\) ' | grep -v 'PROGRAM TOTALS' | swift demangle --simplified 2>/dev/null |
