@@ -55,7 +55,7 @@ extension MethodService {
             return try passkeys.map { Array(try $0.decode("credential_id", as: Data.self)) }
         }
         return PasskeyCreationOptions(
-            challenge: mac.webAuthnChallenges(seed: seed)[0],
+            challenge: mac.webAuthnChallenge(seed: seed),
             rpID: rp.id,
             rpName: OTPAuthURI.issuer(principal.company.name),
             userHandle: PasskeyUserHandle.of(user.id),

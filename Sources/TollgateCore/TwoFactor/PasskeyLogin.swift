@@ -45,7 +45,7 @@ extension ChallengeService {
 
     /// Starts the passkey step of a pending login that offers passkeys: a new WebAuthn
     /// challenge, whose seed is stored on the login's row (replacing any earlier one) and ends
-    /// with it (``SecretMAC/webAuthnChallenges(seed:)``: the row never holds the challenge).
+    /// with it (``SecretMAC/webAuthnChallenge(seed:)``: the row never holds the challenge).
     public func passkeyOptions(token: String) async throws -> PasskeyRequestOptions {
         let (companyID, locator) = try loginLocator(token)
         let (settings, mac) = (self.settings, self.mac)
@@ -77,7 +77,7 @@ extension ChallengeService {
             )
             return .answer(
                 PasskeyRequestOptions(
-                    challenge: mac.webAuthnChallenges(seed: seed)[0],
+                    challenge: mac.webAuthnChallenge(seed: seed),
                     rpID: settings.relyingParty(for: company).id,
                     credentialIDs: try passkeys.map { Array(try $0.decode("credential_id", as: Data.self)) },
                     transports: try passkeys.map { try $0.decode("transports", as: [String].self) }

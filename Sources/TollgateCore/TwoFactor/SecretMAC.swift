@@ -35,10 +35,20 @@ public struct SecretMAC: Sendable {
         keys.map { mac("token:\(token)", key: $0) }
     }
 
-    /// The WebAuthn challenges a stored seed stands for, one per key, the one to send first.
-    /// The database keeps only the seed, so reading it does not tell an issued challenge.
+    /// The WebAuthn challenge to send for a stored seed, under the first key. The database
+    /// keeps only the seed, so reading it does not tell an issued challenge.
+    func webAuthnChallenge(seed: Data) -> [UInt8] {
+        webAuthnChallenge(seed: seed, key: keys[0])
+    }
+
+    /// The WebAuthn challenges a stored seed may have been sent as, one per key, the first
+    /// key's first (for the answer's check).
     func webAuthnChallenges(seed: Data) -> [[UInt8]] {
-        keys.map { Array(mac("webauthn:" + Base64URL.encode(Array(seed)), key: $0)) }
+        keys.map { webAuthnChallenge(seed: seed, key: $0) }
+    }
+
+    private func webAuthnChallenge(seed: Data, key: PreparedHMAC) -> [UInt8] {
+        Array(mac("webauthn:" + Base64URL.encode(Array(seed)), key: key))
     }
 
     public func token(_ token: String) -> Data {
